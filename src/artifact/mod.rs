@@ -1,0 +1,112 @@
+//! The model directory: the contract between training and serving.
+//!
+//! ```text
+//! models/default/
+//!   manifest.json              format name + version, parameters, dataset fingerprint, build
+//!                              time, and the size and CRC-32 of every other file
+//!   catalog.json               the cleaned movies in internal-index order
+//!   <model>.embeddings         item embeddings   (matrix file, rows = catalog order)
+//!   <model>.projection         2-D map for the plot (matrix file, rows × 2)
+//!   <model>.annoy              the Annoy-style forest (see `index::ForestIndex::to_bytes`)
+//! ```
+//!
+//! The `exact` index is the embeddings file itself (brute force needs nothing else).
+//!
+//! A directory is written beside its destination under a temporary name and renamed into place
+//! only once complete, so a crash or Ctrl-C mid-way never leaves a half model where `serve`
+//! looks. Loading refuses (with a message saying why) a directory without a manifest, of another
+//! format or version, or whose files are missing, truncated or fail their checksum.
+//! The layout is documented for users in `docs/MODEL_FORMAT.md`.
+
+mod matrix_file;
+mod store;
+
+pub use matrix_file::{decode_matrix, encode_matrix};
+pub use store::{load, remove_stale_temporaries, save, ModelFiles, SavedModel};
+
+use crate::index::IndexKind;
+use crate::models::ModelKind;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The `format` field every manifest carries.
+pub const FORMAT_NAME: &str = "movierec-model";
+/// The on-disk format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// File name of the manifest inside a model directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// File name of the catalog inside a model directory.
+pub const CATALOG_FILE: &str = "catalog.json";
+
+/// `manifest.json`: what training decided, for serving to trust without re-deriving.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`FORMAT_NAME`].
+    pub format: String,
+    /// On-disk format version ([`FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// The movierec version that wrote it.
+    pub movierec_version: String,
+    /// When training finished (RFC 3339, UTC).
+    pub created_at: String,
+    /// Seconds the training took.
+    pub training_seconds: f64,
+    /// What it was trained on.
+    pub dataset: DatasetInfo,
+    /// Each model's parameters and files.
+    pub models: BTreeMap<ModelKind, ModelEntry>,
+    /// Size and checksum of every file besides the manifest.
+    pub files: BTreeMap<String, FileEntry>,
+}
+
+/// The training data's identity and size.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatasetInfo {
+    /// Directory it was read from.
+    pub path: String,
+    /// Content hash of its files.
+    pub fingerprint: String,
+    /// Number of movies.
+    pub movies: usize,
+    /// Number of ratings used.
+    pub ratings: usize,
+    /// Number of users.
+    pub users: usize,
+    /// Number of tags.
+    pub tags: usize,
+}
+
+/// One model's entry in the manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelEntry {
+    /// Embedding dimension.
+    pub dim: usize,
+    /// Model parameters and diagnostics.
+    pub details: serde_json::Value,
+    /// The embeddings file.
+    pub embeddings_file: String,
+    /// The 2-D projection file.
+    pub projection_file: String,
+    /// Each index over these embeddings.
+    pub indexes: BTreeMap<IndexKind, IndexEntry>,
+}
+
+/// One index's entry in the manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// Its own file, if it has one (`exact` uses the embeddings).
+    pub file: Option<String>,
+    /// Build parameters.
+    pub params: serde_json::Value,
+    /// Recall@10 against `exact`, measured at build time on a sample of movies.
+    pub recall_at_10: f32,
+}
+
+/// Size and checksum of a file in the model directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Length in bytes.
+    pub bytes: u64,
+    /// CRC-32 (IEEE) of the contents.
+    pub crc32: u32,
+}

@@ -1,0 +1,244 @@
+//! Atomic save and checked load of a model directory.
+
+use super::{FileEntry, Manifest, FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE};
+use crate::{Error, Result};
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The files of a model directory besides the manifest: `(file name, contents)`.
+pub type ModelFiles = Vec<(String, Vec<u8>)>;
+
+/// A verified model directory: its manifest and the contents of every file it lists.
+#[derive(Debug)]
+pub struct SavedModel {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// File name → contents, each checked against the manifest's size and CRC-32.
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+impl SavedModel {
+    /// The contents of `name`, or an error naming the directory if the manifest lacks it.
+    pub fn file(&self, dir: &Path, name: &str) -> Result<&[u8]> {
+        self.files
+            .get(name)
+            .map(Vec::as_slice)
+            .ok_or_else(|| artifact_error(dir, format!("the manifest does not list {name}")))
+    }
+}
+
+fn artifact_error(dir: &Path, message: impl Into<String>) -> Error {
+    Error::Artifact {
+        dir: dir.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Environment variable that makes `save` stop (sleeping) just before the final rename. Used by
+/// the test that kills a training mid-way; never set it otherwise.
+pub const PAUSE_BEFORE_PUBLISH_ENV: &str = "MOVIEREC_TEST_PAUSE_BEFORE_PUBLISH";
+
+fn sibling(dir: &Path, tag: &str) -> Result<(PathBuf, String)> {
+    let name = dir
+        .file_name()
+        .ok_or_else(|| artifact_error(dir, "the output path has no directory name"))?
+        .to_string_lossy()
+        .into_owned();
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let prefix = format!(".{name}.{tag}-");
+    Ok((parent.to_path_buf(), prefix))
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = File::create(path).map_err(|e| Error::io(path, e))?;
+    file.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    file.sync_all().map_err(|e| Error::io(path, e))
+}
+
+fn sync_dir(dir: &Path) {
+    // Best effort: directory fsync is not supported everywhere.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Writes `files` and `manifest` (its `files` table is filled in here) as the model directory
+/// `dir`, atomically: everything goes to a temporary sibling directory first, which is renamed
+/// to `dir` once complete. An existing model directory at `dir` is replaced; any other existing
+/// content is refused.
+pub fn save(dir: &Path, mut manifest: Manifest, files: ModelFiles) -> Result<()> {
+    let (parent, tmp_prefix) = sibling(dir, "tmp")?;
+    fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    if dir.exists() && !dir.join(MANIFEST_FILE).is_file() && !is_empty_dir(dir) {
+        return Err(artifact_error(
+            dir,
+            "exists and is not a movierec model directory; refusing to replace it",
+        ));
+    }
+    remove_stale_temporaries(dir)?;
+    let tmp = parent.join(format!("{tmp_prefix}{}", std::process::id()));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    }
+    fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+
+    manifest.files.clear();
+    for (name, bytes) in &files {
+        write_synced(&tmp.join(name), bytes)?;
+        manifest.files.insert(
+            name.clone(),
+            FileEntry {
+                bytes: bytes.len() as u64,
+                crc32: crc32fast::hash(bytes),
+            },
+        );
+    }
+    let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+    write_synced(&tmp.join(MANIFEST_FILE), &json)?;
+    sync_dir(&tmp);
+
+    if let Ok(seconds) = std::env::var(PAUSE_BEFORE_PUBLISH_ENV) {
+        eprintln!("movierec: paused before publishing {}", tmp.display());
+        std::thread::sleep(std::time::Duration::from_secs(
+            seconds.parse().unwrap_or(60),
+        ));
+    }
+
+    let (_, old_prefix) = sibling(dir, "old")?;
+    let old = parent.join(format!("{old_prefix}{}", std::process::id()));
+    let replacing = dir.exists();
+    if replacing {
+        fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
+    }
+    fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
+    sync_dir(&parent);
+    if replacing {
+        fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+    }
+    Ok(())
+}
+
+fn is_empty_dir(dir: &Path) -> bool {
+    fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
+}
+
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        false
+    }
+}
+
+/// Cleans up after trainings that died: removes temporary directories left beside `dir` by
+/// processes that no longer run, and puts back a previous model whose replacement was cut off
+/// between its two renames.
+pub fn remove_stale_temporaries(dir: &Path) -> Result<()> {
+    let (parent, tmp_prefix) = sibling(dir, "tmp")?;
+    let (_, old_prefix) = sibling(dir, "old")?;
+    let Ok(entries) = fs::read_dir(&parent) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        for (prefix, is_old) in [(&tmp_prefix, false), (&old_prefix, true)] {
+            let Some(pid) = name.strip_prefix(prefix.as_str()) else {
+                continue;
+            };
+            let Ok(pid) = pid.parse::<u32>() else {
+                continue;
+            };
+            if process_alive(pid) {
+                continue;
+            }
+            let path = entry.path();
+            if is_old && !dir.exists() {
+                fs::rename(&path, dir).map_err(|e| Error::io(&path, e))?;
+            } else {
+                fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads and verifies the model directory `dir`.
+pub fn load(dir: &Path) -> Result<SavedModel> {
+    if !dir.is_dir() {
+        return Err(artifact_error(
+            dir,
+            "does not exist (train one with `movierec train --out DIR`)",
+        ));
+    }
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let bytes = match fs::read(&manifest_path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(artifact_error(
+            dir,
+            "has no manifest.json: not a movierec model directory, or its training did not finish",
+        )),
+        Err(e) => return Err(Error::io(manifest_path, e)),
+    };
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| artifact_error(dir, format!("manifest.json is not valid JSON: {e}")))?;
+    let format = value.get("format").and_then(|v| v.as_str());
+    if format != Some(FORMAT_NAME) {
+        return Err(artifact_error(
+            dir,
+            format!(
+                "manifest.json has format {:?}, expected {FORMAT_NAME:?}",
+                format.unwrap_or("(missing)")
+            ),
+        ));
+    }
+    let version = value.get("format_version").and_then(|v| v.as_u64());
+    if version != Some(u64::from(FORMAT_VERSION)) {
+        return Err(artifact_error(
+            dir,
+            format!(
+                "format version {} is not supported by this movierec (it reads version \
+                 {FORMAT_VERSION}); retrain with `movierec train`",
+                version.map_or("(missing)".to_string(), |v| v.to_string())
+            ),
+        ));
+    }
+    let manifest: Manifest = serde_json::from_value(value)
+        .map_err(|e| artifact_error(dir, format!("manifest.json is malformed: {e}")))?;
+    let mut files = BTreeMap::new();
+    for (name, entry) in &manifest.files {
+        if name.contains('/') || name.contains('\\') || name.starts_with('.') {
+            return Err(artifact_error(
+                dir,
+                format!("manifest lists a file outside the directory: {name:?}"),
+            ));
+        }
+        let path = dir.join(name);
+        let bytes =
+            fs::read(&path).map_err(|e| artifact_error(dir, format!("cannot read {name}: {e}")))?;
+        let crc = crc32fast::hash(&bytes);
+        if bytes.len() as u64 != entry.bytes || crc != entry.crc32 {
+            return Err(artifact_error(
+                dir,
+                format!(
+                    "{name} is corrupt: expected {} bytes with CRC-32 {:08x}, found {} bytes with \
+                     CRC-32 {crc:08x}",
+                    entry.bytes,
+                    entry.crc32,
+                    bytes.len()
+                ),
+            ));
+        }
+        files.insert(name.clone(), bytes);
+    }
+    Ok(SavedModel { manifest, files })
+}

@@ -1,0 +1,294 @@
+//! The movie catalog: cleaned movies with their links and rating statistics, in one fixed order
+//! (the internal movie index used by every table), and title lookup.
+
+pub mod search;
+
+use crate::data::title::{clean_title, decade_label};
+use crate::data::Dataset;
+use crate::{Error, Result};
+use search::{TitleEntry, TitleSearch};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// A cleaned movie.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Movie {
+    /// MovieLens id.
+    pub movie_id: u32,
+    /// Clean title: year removed, trailing article moved to the front (`The Matrix`).
+    pub title: String,
+    /// Alternative titles (`a.k.a.` and original-language titles).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// Release year, when the title has one.
+    pub year: Option<u16>,
+    /// Genres (empty for `(no genres listed)`).
+    pub genres: Vec<String>,
+    /// IMDb numeric id.
+    pub imdb_id: Option<u32>,
+    /// TMDb id.
+    pub tmdb_id: Option<u32>,
+    /// Number of ratings in the training data.
+    pub rating_count: u32,
+    /// Mean rating (0 when unrated).
+    pub rating_mean: f32,
+}
+
+impl Movie {
+    /// `1990s` for a 1995 film; `None` without a year.
+    pub fn decade(&self) -> Option<String> {
+        self.year.map(decade_label)
+    }
+
+    /// `https://www.imdb.com/title/tt0114709/` (id zero-padded to at least 7 digits).
+    pub fn imdb_url(&self) -> Option<String> {
+        self.imdb_id
+            .map(|id| format!("https://www.imdb.com/title/tt{id:07}/"))
+    }
+
+    /// `https://www.themoviedb.org/movie/862`, absent when the link is missing.
+    pub fn tmdb_url(&self) -> Option<String> {
+        self.tmdb_id
+            .map(|id| format!("https://www.themoviedb.org/movie/{id}"))
+    }
+
+    /// `https://movielens.org/movies/1`.
+    pub fn movielens_url(&self) -> String {
+        format!("https://movielens.org/movies/{}", self.movie_id)
+    }
+
+    /// `Toy Story (1995)`, or the bare title without a year.
+    pub fn display_title(&self) -> String {
+        match self.year {
+            Some(year) => format!("{} ({year})", self.title),
+            None => self.title.clone(),
+        }
+    }
+
+    /// The public JSON view of this movie (the one shape used by the CLI and the API).
+    pub fn view(&self) -> MovieView {
+        MovieView {
+            movie_id: self.movie_id,
+            title: self.title.clone(),
+            year: self.year,
+            genres: self.genres.clone(),
+            imdb_url: self.imdb_url(),
+            tmdb_url: self.tmdb_url(),
+            movielens_url: self.movielens_url(),
+            rating_count: self.rating_count,
+            rating_mean: (self.rating_mean * 100.0).round() / 100.0,
+        }
+    }
+}
+
+/// The JSON shape of a movie in every answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MovieView {
+    /// MovieLens id.
+    pub movie_id: u32,
+    /// Clean title.
+    pub title: String,
+    /// Release year.
+    pub year: Option<u16>,
+    /// Genres.
+    pub genres: Vec<String>,
+    /// IMDb page.
+    pub imdb_url: Option<String>,
+    /// TMDb page.
+    pub tmdb_url: Option<String>,
+    /// MovieLens page.
+    pub movielens_url: String,
+    /// Number of ratings.
+    pub rating_count: u32,
+    /// Mean rating, two decimals.
+    pub rating_mean: f32,
+}
+
+/// How a user names a movie.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MovieQuery {
+    /// A MovieLens id.
+    Id(u32),
+    /// A title, matched fuzzily.
+    Title(String),
+}
+
+/// The movie a query resolved to, and the other movies that matched it as well.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resolved {
+    /// Internal index of the chosen movie.
+    pub item: u32,
+    /// Other movies that matched equally well (e.g. other films called *Hamlet*), best-known first.
+    pub alternatives: Vec<u32>,
+}
+
+/// Matches whose quality is within this of the best count as "also matching".
+const ALTERNATIVE_QUALITY_GAP: f32 = 0.02;
+
+/// All movies in internal-index order, with lookup by id and by title.
+pub struct Catalog {
+    movies: Vec<Movie>,
+    by_id: HashMap<u32, u32>,
+    titles: TitleSearch,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("movies", &self.movies.len())
+            .finish()
+    }
+}
+
+impl Catalog {
+    /// Cleans every movie of `dataset` (sorted by MovieLens id) and attaches links and rating
+    /// statistics. No movie is dropped for lacking a year, genres or links.
+    pub fn from_dataset(dataset: &Dataset) -> Catalog {
+        let mut stats: HashMap<u32, (u32, f64)> = HashMap::new();
+        for r in &dataset.ratings {
+            let entry = stats.entry(r.movie_id).or_default();
+            entry.0 += 1;
+            entry.1 += f64::from(r.rating);
+        }
+        let mut raw: Vec<_> = dataset.movies.iter().collect();
+        raw.sort_by_key(|m| m.movie_id);
+        let movies = raw
+            .into_iter()
+            .map(|m| {
+                let clean = clean_title(&m.title);
+                let link = dataset.links.get(&m.movie_id).copied().unwrap_or_default();
+                let (count, sum) = stats.get(&m.movie_id).copied().unwrap_or_default();
+                Movie {
+                    movie_id: m.movie_id,
+                    title: clean.title,
+                    aliases: clean.aliases,
+                    year: clean.year,
+                    genres: m.genres.clone(),
+                    imdb_id: link.imdb_id,
+                    tmdb_id: link.tmdb_id,
+                    rating_count: count,
+                    rating_mean: if count > 0 {
+                        (sum / f64::from(count)) as f32
+                    } else {
+                        0.0
+                    },
+                }
+            })
+            .collect();
+        Catalog::from_movies(movies)
+    }
+
+    /// Builds a catalog from movies already in internal-index order (as stored in a model
+    /// directory). Fails if a movie id appears twice.
+    pub fn from_movies(movies: Vec<Movie>) -> Catalog {
+        let by_id = movies
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.movie_id, i as u32))
+            .collect();
+        let titles = TitleSearch::build(movies.iter().map(|m| TitleEntry {
+            title: &m.title,
+            aliases: &m.aliases,
+            year: m.year,
+            popularity: m.rating_count,
+        }));
+        Catalog {
+            movies,
+            by_id,
+            titles,
+        }
+    }
+
+    /// Number of movies.
+    pub fn len(&self) -> usize {
+        self.movies.len()
+    }
+
+    /// True when there are no movies.
+    pub fn is_empty(&self) -> bool {
+        self.movies.is_empty()
+    }
+
+    /// All movies in internal-index order.
+    pub fn movies(&self) -> &[Movie] {
+        &self.movies
+    }
+
+    /// The movie at internal index `item`.
+    pub fn movie(&self, item: u32) -> &Movie {
+        &self.movies[item as usize]
+    }
+
+    /// Internal index of a MovieLens id.
+    pub fn item_of(&self, movie_id: u32) -> Option<u32> {
+        self.by_id.get(&movie_id).copied()
+    }
+
+    /// Fuzzy title search, best matches first (for suggestions as you type).
+    pub fn search(&self, query: &str, limit: usize) -> Vec<u32> {
+        self.titles
+            .search(query, limit)
+            .into_iter()
+            .map(|m| m.item)
+            .collect()
+    }
+
+    /// Resolves a query to one movie. For a title, the best match wins; among equally good
+    /// matches the best-known (most rated) wins and the others are returned as alternatives.
+    pub fn resolve(&self, query: &MovieQuery) -> Result<Resolved> {
+        match query {
+            MovieQuery::Id(id) => self
+                .item_of(*id)
+                .map(|item| Resolved {
+                    item,
+                    alternatives: Vec::new(),
+                })
+                .ok_or_else(|| Error::MovieNotFound {
+                    query: format!("movieId {id}"),
+                    suggestions: Vec::new(),
+                }),
+            MovieQuery::Title(title) => {
+                let title = title.trim();
+                if title.is_empty() {
+                    return Err(Error::invalid("movie", "the movie title is empty"));
+                }
+                let matches = self.titles.search(title, 10);
+                let Some(best) = matches.first() else {
+                    return Err(Error::MovieNotFound {
+                        query: title.to_string(),
+                        suggestions: self.suggestions(title),
+                    });
+                };
+                let alternatives = matches[1..]
+                    .iter()
+                    .filter(|m| best.quality - m.quality <= ALTERNATIVE_QUALITY_GAP)
+                    .map(|m| m.item)
+                    .collect();
+                Ok(Resolved {
+                    item: best.item,
+                    alternatives,
+                })
+            }
+        }
+    }
+
+    /// Close titles for a query that matched nothing well enough: the best few by a looser
+    /// search on the query's words.
+    fn suggestions(&self, query: &str) -> Vec<String> {
+        let mut items = Vec::new();
+        for word in query.split_whitespace().filter(|w| w.chars().count() >= 3) {
+            for item in self.search(word, 3) {
+                if !items.contains(&item) {
+                    items.push(item);
+                }
+            }
+        }
+        items.truncate(5);
+        items
+            .into_iter()
+            .map(|i| self.movie(i).display_title())
+            .collect()
+    }
+}

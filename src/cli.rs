@@ -1,0 +1,95 @@
+//! Command-line arguments: every flag is defined here with its help text. Parsing only; the
+//! work is done by the library.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Default MovieLens directory (the bundled small release).
+pub const DEFAULT_DATA_DIR: &str = "data/ml-latest-small";
+/// Default model directory.
+pub const DEFAULT_MODEL_DIR: &str = "models/default";
+
+/// Movie recommendations from MovieLens: prepare data, train models, build nearest-neighbour
+/// indexes and serve them (JSON API and web page), in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "movierec", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train every model on a MovieLens release and write a model directory (atomically).
+    Train {
+        /// MovieLens directory (CSV release: movies.csv, ratings.csv, optional links.csv, tags.csv).
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data: PathBuf,
+        /// Model directory to write (replaced atomically if it exists).
+        #[arg(long, default_value = DEFAULT_MODEL_DIR)]
+        out: PathBuf,
+        /// Number of trees of the Annoy-style forest.
+        #[arg(long)]
+        trees: Option<usize>,
+        /// Candidates the forest inspects per query (default: trees × k, as Annoy).
+        #[arg(long)]
+        search_k: Option<usize>,
+        /// Random seed of the forest.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Recommend movies similar to a title (matched fuzzily: typos, missing articles, a year).
+    Recommend {
+        /// The movie title, e.g. "toy story" or "hamlet 1996" (several words are joined).
+        #[arg(required = true, num_args = 1..)]
+        title: Vec<String>,
+        /// Number of recommendations (1 to 100).
+        #[arg(short, long, default_value_t = 10)]
+        k: usize,
+        /// Embedding model: content (genres, decade) or collaborative (ratings).
+        #[arg(long, default_value = "collaborative")]
+        model: String,
+        /// Nearest-neighbour index: exact or annoy.
+        #[arg(long, default_value = "exact")]
+        index: String,
+        /// Model directory to read.
+        #[arg(long, default_value = DEFAULT_MODEL_DIR)]
+        model_dir: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the JSON API and the web page (trains first if the model directory is missing).
+    Serve {
+        /// Model directory to serve.
+        #[arg(long, default_value = DEFAULT_MODEL_DIR)]
+        model_dir: PathBuf,
+        /// MovieLens directory to train on when the model directory is missing.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port to listen on.
+        #[arg(long, default_value_t = 7860)]
+        port: u16,
+    },
+    /// Evaluate the models offline (time-ordered hold-out; see docs/EVALUATION.md).
+    Evaluate {
+        /// MovieLens directory.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that a running server answers its health endpoint (exit 0 if it does; for
+    /// container health checks).
+    Health {
+        /// The health URL (plain HTTP).
+        #[arg(long, default_value = "http://127.0.0.1:7860/api/health")]
+        url: String,
+    },
+}

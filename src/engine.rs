@@ -1,0 +1,214 @@
+//! The recommender a model directory becomes once loaded: catalog, embeddings, indexes and 2-D
+//! maps in memory, answering "movies like X" for the CLI and the server alike.
+
+use crate::artifact::{self, Manifest, CATALOG_FILE};
+use crate::catalog::{Catalog, Movie, MovieQuery, MovieView};
+use crate::embeddings::ItemEmbeddings;
+use crate::index::{ExactIndex, ForestIndex, IndexKind, Metric, VectorIndex};
+use crate::models::ModelKind;
+use crate::{Error, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Smallest number of recommendations one may ask for.
+pub const MIN_K: usize = 1;
+/// Largest number of recommendations one may ask for.
+pub const MAX_K: usize = 100;
+/// Number of recommendations when none is given.
+pub const DEFAULT_K: usize = 10;
+/// Model used when none is given.
+pub const DEFAULT_MODEL: ModelKind = ModelKind::Collaborative;
+/// Index used when none is given.
+pub const DEFAULT_INDEX: IndexKind = IndexKind::Exact;
+
+/// "Movies like this one".
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimilarRequest {
+    /// The query movie.
+    pub movie: MovieQuery,
+    /// How many results (`MIN_K..=MAX_K`).
+    pub k: usize,
+    /// Which embeddings.
+    pub model: ModelKind,
+    /// Which index.
+    pub index: IndexKind,
+}
+
+/// A result movie with its similarity to the query.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScoredMovie {
+    /// The movie.
+    #[serde(flatten)]
+    pub movie: MovieView,
+    /// Cosine similarity to the query (higher is closer).
+    pub score: f32,
+}
+
+/// The answer to a [`SimilarRequest`]: the JSON shape of `recommend --json` and the API.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Recommendations {
+    /// The movie the query resolved to.
+    pub query: MovieView,
+    /// The model used.
+    pub model: ModelKind,
+    /// The index used.
+    pub index: IndexKind,
+    /// The index's recall@10 against exact search, measured when it was built.
+    pub recall: f32,
+    /// The results, most similar first.
+    pub results: Vec<ScoredMovie>,
+    /// Other movies that matched the query text as well as the chosen one.
+    pub alternatives: Vec<MovieView>,
+}
+
+struct ServedModel {
+    exact: ExactIndex,
+    annoy: ForestIndex,
+    projection: Vec<f32>,
+}
+
+/// A loaded model directory.
+pub struct Engine {
+    dir: PathBuf,
+    manifest: Manifest,
+    catalog: Catalog,
+    models: BTreeMap<ModelKind, ServedModel>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("dir", &self.dir).finish()
+    }
+}
+
+impl Engine {
+    /// Loads and verifies the model directory `dir`.
+    pub fn open(dir: &Path) -> Result<Engine> {
+        let saved = artifact::load(dir)?;
+        let bad = |message: String| Error::Artifact {
+            dir: dir.to_path_buf(),
+            message,
+        };
+        let movies: Vec<Movie> = serde_json::from_slice(saved.file(dir, CATALOG_FILE)?)
+            .map_err(|e| bad(format!("{CATALOG_FILE} is malformed: {e}")))?;
+        let catalog = Catalog::from_movies(movies);
+        let mut models = BTreeMap::new();
+        for kind in ModelKind::ALL {
+            let entry = saved
+                .manifest
+                .models
+                .get(&kind)
+                .ok_or_else(|| bad(format!("the manifest has no {kind} model")))?;
+            let matrix = |name: &str, cols: Option<usize>| -> Result<(usize, Vec<f32>)> {
+                let (rows, c, values) = artifact::decode_matrix(name, saved.file(dir, name)?)
+                    .map_err(|e| bad(e.to_string()))?;
+                if rows != catalog.len() || cols.is_some_and(|want| want != c) || c == 0 {
+                    return Err(bad(format!(
+                        "{name} has {rows}×{c} values but the catalog has {} movies",
+                        catalog.len()
+                    )));
+                }
+                Ok((c, values))
+            };
+            let (dim, values) = matrix(&entry.embeddings_file, Some(entry.dim))?;
+            let embeddings = ItemEmbeddings::new(dim, values)?;
+            let (_, projection) = matrix(&entry.projection_file, Some(2))?;
+            let annoy_file = entry
+                .indexes
+                .get(&IndexKind::Annoy)
+                .and_then(|i| i.file.as_deref())
+                .ok_or_else(|| bad(format!("the manifest has no annoy index for {kind}")))?;
+            let annoy = ForestIndex::from_bytes(saved.file(dir, annoy_file)?, &embeddings)
+                .map_err(|e| bad(format!("{annoy_file}: {e}")))?;
+            let exact = ExactIndex::build(&embeddings, Metric::Cosine);
+            models.insert(
+                kind,
+                ServedModel {
+                    exact,
+                    annoy,
+                    projection,
+                },
+            );
+        }
+        Ok(Engine {
+            dir: dir.to_path_buf(),
+            manifest: saved.manifest,
+            catalog,
+            models,
+        })
+    }
+
+    /// The directory this engine was loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The model directory's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The movie catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The 2-D map of `model`: `[x, y]` per catalog movie, flattened.
+    pub fn projection(&self, model: ModelKind) -> &[f32] {
+        &self.models[&model].projection
+    }
+
+    fn index(&self, model: ModelKind, index: IndexKind) -> &dyn VectorIndex {
+        let served = &self.models[&model];
+        match index {
+            IndexKind::Exact => &served.exact,
+            IndexKind::Annoy => &served.annoy,
+        }
+    }
+
+    /// The recall@10 of `index` over `model`, as measured at build time.
+    pub fn recall(&self, model: ModelKind, index: IndexKind) -> f32 {
+        self.manifest
+            .models
+            .get(&model)
+            .and_then(|m| m.indexes.get(&index))
+            .map_or(1.0, |i| i.recall_at_10)
+    }
+
+    /// Validates `k` against `MIN_K..=MAX_K`.
+    pub fn check_k(k: usize) -> Result<usize> {
+        if (MIN_K..=MAX_K).contains(&k) {
+            Ok(k)
+        } else {
+            Err(Error::invalid(
+                "k",
+                format!("k must be between {MIN_K} and {MAX_K}, got {k}"),
+            ))
+        }
+    }
+
+    /// Movies most similar to the requested one, never including it, most similar first.
+    pub fn similar(&self, request: &SimilarRequest) -> Result<Recommendations> {
+        let k = Engine::check_k(request.k)?;
+        let resolved = self.catalog.resolve(&request.movie)?;
+        let neighbours =
+            self.index(request.model, request.index)
+                .search_item(resolved.item, k, &|_| true);
+        let view = |item: u32| self.catalog.movie(item).view();
+        Ok(Recommendations {
+            query: view(resolved.item),
+            model: request.model,
+            index: request.index,
+            recall: self.recall(request.model, request.index),
+            results: neighbours
+                .iter()
+                .map(|n| ScoredMovie {
+                    movie: view(n.item),
+                    score: (n.score * 10_000.0).round() / 10_000.0,
+                })
+                .collect(),
+            alternatives: resolved.alternatives.iter().map(|&i| view(i)).collect(),
+        })
+    }
+}

@@ -1,0 +1,375 @@
+//! Exact (brute-force) search with FAISS `IndexFlat` semantics: every allowed row is scored.
+//!
+//! Also home of the two pieces both backends share: the [`dot`] kernel and the bounded [`TopK`]
+//! selection, so that the forest's final re-ranking is exactly the brute force's ranking.
+
+use super::{Metric, Neighbor, VectorIndex};
+use crate::embeddings::ItemEmbeddings;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+/// Brute-force index: scores the query against every allowed row and keeps the best `k`.
+#[derive(Clone, Debug)]
+pub struct ExactIndex {
+    /// The embeddings as given (what [`VectorIndex::embeddings`] returns).
+    embeddings: ItemEmbeddings,
+    /// The rows actually scored: unit rows for cosine, the raw rows for inner product.
+    scored: ItemEmbeddings,
+    metric: Metric,
+}
+
+impl ExactIndex {
+    /// Builds the index; for [`Metric::Cosine`] it keeps a normalised copy of the rows.
+    pub fn build(embeddings: &ItemEmbeddings, metric: Metric) -> ExactIndex {
+        ExactIndex {
+            embeddings: embeddings.clone(),
+            scored: scoring_rows(embeddings, metric),
+            metric,
+        }
+    }
+
+    /// The similarity this index ranks by.
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+}
+
+impl VectorIndex for ExactIndex {
+    fn kind(&self) -> super::IndexKind {
+        super::IndexKind::Exact
+    }
+
+    fn embeddings(&self) -> &ItemEmbeddings {
+        &self.embeddings
+    }
+
+    /// # Panics
+    /// If `query.len()` is not the embedding dimension.
+    fn search(&self, query: &[f32], k: usize, allow: &dyn Fn(u32) -> bool) -> Vec<Neighbor> {
+        let query = scoring_query(query, self.scored.dim(), self.metric);
+        let mut top = TopK::new(k, self.scored.len());
+        // Most rows lose to the current k-th best at a single float comparison; only the rest
+        // pay for the exact rank test and for `allow`.
+        let mut threshold = f32::NEG_INFINITY;
+        for (row, vector) in (0u32..).zip(self.scored.as_slice().chunks_exact(query.len())) {
+            let score = dot(vector, &query);
+            if score < threshold {
+                continue;
+            }
+            if top.admits(score, row) && allow(row) {
+                top.insert(score, row);
+                threshold = top.threshold();
+            }
+        }
+        top.into_sorted()
+    }
+}
+
+/// The rows a metric scores against: unit rows for cosine, the rows themselves otherwise.
+pub(super) fn scoring_rows(embeddings: &ItemEmbeddings, metric: Metric) -> ItemEmbeddings {
+    match metric {
+        Metric::Cosine => embeddings.normalized(),
+        Metric::InnerProduct => embeddings.clone(),
+    }
+}
+
+/// The query as scored against [`scoring_rows`]: normalised for cosine (a zero query stays zero,
+/// so every row scores 0).
+///
+/// # Panics
+/// If `query.len() != dim`: a query of the wrong dimension is a caller bug, not bad data.
+pub(super) fn scoring_query(query: &[f32], dim: usize, metric: Metric) -> Vec<f32> {
+    assert_eq!(
+        query.len(),
+        dim,
+        "query has dimension {} but the index has dimension {dim}",
+        query.len()
+    );
+    let mut query = query.to_vec();
+    if metric == Metric::Cosine {
+        normalize(&mut query);
+    }
+    query
+}
+
+/// Scales `v` to unit length in place; a zero vector is left unchanged.
+pub(super) fn normalize(v: &mut [f32]) {
+    let norm = dot(v, v).sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
+/// Inner product of two equal-length vectors.
+///
+/// Eight independent accumulators over fixed-size `[f32; 8]` chunks let LLVM keep the loop in
+/// SIMD registers with no bounds checks, instead of one serial floating-point sum.
+#[inline]
+pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let len = a.len().min(b.len());
+    let body = len - len % 8;
+    let mut acc = [0.0f32; 8];
+    for (x, y) in a[..body].chunks_exact(8).zip(b[..body].chunks_exact(8)) {
+        let x: &[f32; 8] = x.try_into().expect("chunks of 8");
+        let y: &[f32; 8] = y.try_into().expect("chunks of 8");
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let tail: f32 = a[body..len]
+        .iter()
+        .zip(&b[body..len])
+        .map(|(x, y)| x * y)
+        .sum();
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// A scored row ordered by rank: greater means better (higher score, then lower row).
+/// A NaN score ranks below everything, so a corrupt row can never crowd out real neighbours.
+#[derive(Clone, Copy, Debug)]
+struct Ranked {
+    score: f32,
+    item: u32,
+}
+
+impl Ranked {
+    fn key(self) -> f32 {
+        if self.score.is_nan() {
+            f32::NEG_INFINITY
+        } else {
+            self.score
+        }
+    }
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key()
+            .total_cmp(&other.key())
+            .then_with(|| other.item.cmp(&self.item))
+    }
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Ranked {}
+
+/// The best `k` of a stream of scored rows: a bounded min-heap whose top is the worst kept row.
+pub(super) struct TopK {
+    k: usize,
+    heap: BinaryHeap<Reverse<Ranked>>,
+}
+
+impl TopK {
+    /// Keeps the best `k` of at most `max_items` rows (the bound keeps a huge `k` from
+    /// allocating a huge heap).
+    pub(super) fn new(k: usize, max_items: usize) -> TopK {
+        TopK {
+            k,
+            heap: BinaryHeap::with_capacity(k.min(max_items)),
+        }
+    }
+
+    /// Whether `(score, item)` would be kept if inserted now.
+    #[inline]
+    pub(super) fn admits(&self, score: f32, item: u32) -> bool {
+        if self.heap.len() < self.k {
+            return true;
+        }
+        self.heap
+            .peek()
+            .is_some_and(|Reverse(worst)| Ranked { score, item } > *worst)
+    }
+
+    /// Inserts `(score, item)` if it ranks among the best `k` seen so far.
+    pub(super) fn insert(&mut self, score: f32, item: u32) {
+        let entry = Ranked { score, item };
+        if self.heap.len() < self.k {
+            self.heap.push(Reverse(entry));
+        } else if let Some(mut worst) = self.heap.peek_mut() {
+            if entry > worst.0 {
+                *worst = Reverse(entry);
+            }
+        }
+    }
+
+    /// A score below which nothing can be kept any more: the k-th best score once there are
+    /// `k` rows, −∞ before.
+    pub(super) fn threshold(&self) -> f32 {
+        match self.heap.peek() {
+            Some(Reverse(worst)) if self.heap.len() >= self.k => worst.key(),
+            _ => f32::NEG_INFINITY,
+        }
+    }
+
+    /// The kept rows, best first.
+    pub(super) fn into_sorted(self) -> Vec<Neighbor> {
+        // Ascending `Reverse` order is descending rank.
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|Reverse(r)| Neighbor {
+                item: r.item,
+                score: r.score,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// `rows × dim` standard-normal-ish random embeddings (sum of uniforms; no extra deps).
+    pub(crate) fn random_embeddings(rows: usize, dim: usize, seed: u64) -> ItemEmbeddings {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let data = (0..rows * dim)
+            .map(|_| (0..4).map(|_| rng.random::<f32>()).sum::<f32>() - 2.0)
+            .collect();
+        ItemEmbeddings::new(dim, data).unwrap()
+    }
+
+    /// The obvious brute force in f64: score everything, sort, filter, truncate.
+    fn naive(
+        emb: &ItemEmbeddings,
+        metric: Metric,
+        query: &[f32],
+        k: usize,
+        allow: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f64)> {
+        let norm = |v: &[f32]| v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+        let mut scored: Vec<(u32, f64)> = (0..emb.len() as u32)
+            .filter(|&r| allow(r))
+            .map(|r| {
+                let row = emb.row(r as usize);
+                let ip: f64 = row
+                    .iter()
+                    .zip(query)
+                    .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                    .sum();
+                let score = match metric {
+                    Metric::InnerProduct => ip,
+                    Metric::Cosine if norm(row) == 0.0 || norm(query) == 0.0 => 0.0,
+                    Metric::Cosine => ip / (norm(row) * norm(query)),
+                };
+                (r, score)
+            })
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        scored.truncate(k);
+        scored
+    }
+
+    #[test]
+    fn exact_matches_naive_sorted_brute_force_for_both_metrics_with_filter() {
+        let emb = random_embeddings(2_000, 19, 7);
+        let queries = random_embeddings(20, 19, 8);
+        let allow = |r: u32| r % 3 != 1;
+        for metric in [Metric::Cosine, Metric::InnerProduct] {
+            let index = ExactIndex::build(&emb, metric);
+            assert_eq!(index.metric(), metric);
+            for q in 0..queries.len() {
+                let query = queries.row(q);
+                let got = index.search(query, 15, &allow);
+                let want = naive(&emb, metric, query, 15, &allow);
+                let got_items: Vec<u32> = got.iter().map(|n| n.item).collect();
+                let want_items: Vec<u32> = want.iter().map(|w| w.0).collect();
+                assert_eq!(got_items, want_items, "{metric:?} query {q}");
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((f64::from(g.score) - w.1).abs() < 1e-4, "{g:?} vs {w:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn exact_breaks_ties_by_lower_row_and_scores_zero_rows_zero() {
+        let dim = 3;
+        let data = vec![
+            0.0, 0.0, 0.0, // row 0: zero vector
+            1.0, 0.0, 0.0, // row 1
+            2.0, 0.0, 0.0, // row 2: same direction as row 1
+            0.0, 1.0, 0.0, // row 3
+            1.0, 0.0, 0.0, // row 4: duplicate of row 1
+        ];
+        let emb = ItemEmbeddings::new(dim, data).unwrap();
+        let index = ExactIndex::build(&emb, Metric::Cosine);
+        let got = index.search(&[5.0, 0.0, 0.0], 5, &|_| true);
+        let items: Vec<u32> = got.iter().map(|n| n.item).collect();
+        assert_eq!(items, vec![1, 2, 4, 0, 3]);
+        assert!((got[0].score - 1.0).abs() < 1e-6);
+        assert_eq!(got[3].score, 0.0);
+        // A zero query scores every row 0, so the order is plain row order.
+        let zero = index.search(&[0.0; 3], 3, &|_| true);
+        assert_eq!(
+            zero.iter().map(|n| n.item).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
+        assert!(zero.iter().all(|n| n.score == 0.0));
+    }
+
+    #[test]
+    fn exact_search_item_excludes_itself_returns_k_sorted_descending() {
+        let emb = random_embeddings(500, 8, 1);
+        for metric in [Metric::Cosine, Metric::InnerProduct] {
+            let index = ExactIndex::build(&emb, metric);
+            for item in [0u32, 17, 499] {
+                let got = index.search_item(item, 10, &|_| true);
+                assert_eq!(got.len(), 10);
+                assert!(got.iter().all(|n| n.item != item));
+                assert!(got.windows(2).all(|w| w[0].score >= w[1].score));
+            }
+            // Fewer allowed rows than k: all of them, and never the item itself.
+            let got = index.search_item(3, 10, &|r| r < 5);
+            let mut items: Vec<u32> = got.iter().map(|n| n.item).collect();
+            items.sort_unstable();
+            assert_eq!(items, vec![0, 1, 2, 4]);
+        }
+    }
+
+    #[test]
+    fn exact_handles_k_zero_huge_k_and_empty_index() {
+        let emb = random_embeddings(50, 4, 2);
+        let index = ExactIndex::build(&emb, Metric::Cosine);
+        assert!(index.search(emb.row(0), 0, &|_| true).is_empty());
+        assert_eq!(index.search(emb.row(0), usize::MAX, &|_| true).len(), 50);
+        let empty = ExactIndex::build(&ItemEmbeddings::new(4, vec![]).unwrap(), Metric::Cosine);
+        assert!(empty.search(&[1.0; 4], 5, &|_| true).is_empty());
+    }
+
+    #[test]
+    fn dot_matches_a_plain_sum_for_every_length() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for len in 0..40 {
+            let a: Vec<f32> = (0..len).map(|_| rng.random::<f32>() - 0.5).collect();
+            let b: Vec<f32> = (0..len).map(|_| rng.random::<f32>() - 0.5).collect();
+            let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!((dot(&a, &b) - plain).abs() < 1e-5, "len {len}");
+        }
+    }
+
+    #[test]
+    fn nan_scores_rank_last() {
+        let emb = ItemEmbeddings::new(2, vec![f32::NAN, 0.0, 1.0, 0.0, -1.0, 0.0]).unwrap();
+        let index = ExactIndex::build(&emb, Metric::InnerProduct);
+        let got = index.search(&[1.0, 0.0], 3, &|_| true);
+        assert_eq!(
+            got.iter().map(|n| n.item).collect::<Vec<_>>(),
+            vec![1, 2, 0]
+        );
+        assert_eq!(index.search(&[1.0, 0.0], 2, &|_| true).len(), 2);
+    }
+}

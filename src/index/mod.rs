@@ -1,0 +1,172 @@
+//! Nearest-neighbour indexes over [`ItemEmbeddings`]: one trait, one file per backend.
+//!
+//! - [`ExactIndex`] (`exact`): brute force over every row, FAISS `IndexFlat` semantics.
+//! - [`ForestIndex`] (`annoy`): Annoy's random-projection forest with its two knobs,
+//!   `n_trees` and `search_k`.
+//!
+//! Scores are similarities: higher is closer. With [`Metric::Cosine`] (the default) the score is
+//! the cosine similarity in `[-1, 1]`.
+
+mod exact;
+mod forest;
+
+pub use exact::ExactIndex;
+pub use forest::{ForestIndex, ForestParams};
+
+use crate::embeddings::ItemEmbeddings;
+use serde::{Deserialize, Serialize};
+
+/// How closeness between two vectors is measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Cosine similarity (vectors are normalised at build time; zero vectors score 0).
+    #[default]
+    Cosine,
+    /// Raw inner product.
+    InnerProduct,
+}
+
+/// One search result: a catalog row and its similarity to the query (higher is closer).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Neighbor {
+    /// The catalog row (internal movie index).
+    pub item: u32,
+    /// Similarity to the query under the index's metric.
+    pub score: f32,
+}
+
+/// The index backends a user can choose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum IndexKind {
+    /// Brute force (FAISS `IndexFlat` semantics).
+    Exact,
+    /// Annoy-style random-projection forest.
+    Annoy,
+}
+
+impl IndexKind {
+    /// Every backend, in the order they are listed to users.
+    pub const ALL: [IndexKind; 2] = [IndexKind::Exact, IndexKind::Annoy];
+
+    /// The name used on the command line, in the API and on disk.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndexKind::Exact => "exact",
+            IndexKind::Annoy => "annoy",
+        }
+    }
+
+    /// Parses a user-supplied name (case-insensitive).
+    pub fn parse(name: &str) -> crate::Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "exact" => Ok(IndexKind::Exact),
+            "annoy" => Ok(IndexKind::Annoy),
+            _ => Err(crate::Error::invalid(
+                "index",
+                format!("unknown index {name:?}; expected one of: exact, annoy"),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for IndexKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A nearest-neighbour index over one model's item embeddings.
+pub trait VectorIndex: Send + Sync {
+    /// Which backend this is.
+    fn kind(&self) -> IndexKind;
+
+    /// The embeddings the index was built over (rows in catalog order).
+    fn embeddings(&self) -> &ItemEmbeddings;
+
+    /// Up to `k` rows most similar to `query`, best first, among the rows for which
+    /// `allow(row)` is true. Ties are broken by the lower row index, so results are deterministic.
+    fn search(&self, query: &[f32], k: usize, allow: &dyn Fn(u32) -> bool) -> Vec<Neighbor>;
+
+    /// Up to `k` rows most similar to row `item`, never including `item` itself.
+    fn search_item(&self, item: u32, k: usize, allow: &dyn Fn(u32) -> bool) -> Vec<Neighbor> {
+        let query = self.embeddings().row(item as usize).to_vec();
+        self.search(&query, k, &|row| row != item && allow(row))
+    }
+}
+
+/// Recall@k of `approximate` against `exact`: over `items` used as queries (each excluded from
+/// its own results), the share of the exact top-k that the approximate index also finds.
+///
+/// Ties count as found: an approximate result scoring at least the exact k-th score is as good as
+/// the exact one it displaced (the content model has thousands of identical vectors, and which of
+/// several equally similar movies comes back is arbitrary).
+pub fn recall_at_k(
+    exact: &dyn VectorIndex,
+    approximate: &dyn VectorIndex,
+    items: &[u32],
+    k: usize,
+) -> f32 {
+    const TIE: f32 = 1e-6;
+    let (mut found, mut wanted) = (0usize, 0usize);
+    for &item in items {
+        let truth = exact.search_item(item, k, &|_| true);
+        let Some(kth) = truth.last().map(|n| n.score) else {
+            continue;
+        };
+        let got = approximate.search_item(item, k, &|_| true);
+        wanted += truth.len();
+        found += got
+            .iter()
+            .filter(|g| g.score >= kth - TIE)
+            .count()
+            .min(truth.len());
+    }
+    if wanted == 0 {
+        1.0
+    } else {
+        found as f32 / wanted as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recall_counts_tied_results_as_found_and_misses_as_missed() {
+        // Rows 1..=3 are identical; row 4 points elsewhere.
+        let rows = vec![1.0, 0.0, 0.9, 0.1, 0.9, 0.1, 0.9, 0.1, 0.0, 1.0];
+        let embeddings = ItemEmbeddings::new(2, rows).unwrap();
+        let exact = ExactIndex::build(&embeddings, Metric::Cosine);
+        // Any forest over 5 rows with an unbounded search is exact: recall 1.
+        let forest = ForestIndex::build(
+            &embeddings,
+            Metric::Cosine,
+            ForestParams {
+                n_trees: 1,
+                search_k: Some(1000),
+                seed: 1,
+            },
+        );
+        assert_eq!(recall_at_k(&exact, &forest, &[0, 1, 4], 2), 1.0);
+
+        /// An index that returns the right number of results, all far away.
+        struct Wrong(ItemEmbeddings);
+        impl VectorIndex for Wrong {
+            fn kind(&self) -> IndexKind {
+                IndexKind::Annoy
+            }
+            fn embeddings(&self) -> &ItemEmbeddings {
+                &self.0
+            }
+            fn search(&self, _: &[f32], k: usize, _: &dyn Fn(u32) -> bool) -> Vec<Neighbor> {
+                (0..k as u32)
+                    .map(|item| Neighbor { item, score: -1.0 })
+                    .collect()
+            }
+        }
+        assert_eq!(recall_at_k(&exact, &Wrong(embeddings), &[0, 1], 2), 0.0);
+    }
+}

@@ -1,0 +1,27 @@
+//! movierec: movie recommendations from MovieLens in one binary.
+//!
+//! Data flows one way, each stage handing the next a typed value:
+//!
+//! ```text
+//! MovieLens files ──data──▶ Dataset ──catalog──▶ Catalog (+ rating matrix)
+//!     ──models──▶ ItemEmbeddings ──index──▶ nearest-neighbour indexes
+//!     ──artifact──▶ model directory on disk ──engine──▶ answers (CLI, server)
+//! ```
+//!
+//! The binary (`src/main.rs`, `src/cli.rs`) only parses arguments and calls this library.
+#![warn(missing_docs)]
+
+pub mod artifact;
+pub mod catalog;
+pub mod data;
+pub mod embeddings;
+pub mod engine;
+pub mod error;
+pub mod eval;
+pub mod index;
+pub mod interactions;
+pub mod models;
+pub mod server;
+pub mod train;
+
+pub use error::{Error, Result};

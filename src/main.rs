@@ -1,0 +1,180 @@
+//! The `movierec` binary: parses arguments (see `cli.rs`) and calls the library.
+
+mod cli;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use movierec::catalog::MovieQuery;
+use movierec::engine::{Engine, Recommendations, SimilarRequest};
+use movierec::index::{ForestParams, IndexKind};
+use movierec::models::ModelKind;
+use movierec::train::{train, TrainOptions};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MOVIEREC_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Train {
+            data,
+            out,
+            trees,
+            search_k,
+            seed,
+        } => {
+            let defaults = ForestParams::default();
+            let options = TrainOptions {
+                forest: ForestParams {
+                    n_trees: trees.unwrap_or(defaults.n_trees),
+                    search_k: search_k.or(defaults.search_k),
+                    seed: seed.unwrap_or(defaults.seed),
+                },
+            };
+            train_and_report(&data, &out, &options)
+        }
+        Command::Recommend {
+            title,
+            k,
+            model,
+            index,
+            model_dir,
+            json,
+        } => {
+            let request = SimilarRequest {
+                movie: MovieQuery::Title(title.join(" ")),
+                k: Engine::check_k(k)?,
+                model: ModelKind::parse(&model)?,
+                index: IndexKind::parse(&index)?,
+            };
+            let engine = Engine::open(&model_dir)?;
+            let answer = engine.similar(&request)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                print_table(&answer);
+            }
+            Ok(())
+        }
+        Command::Serve {
+            model_dir,
+            data,
+            host,
+            port,
+        } => {
+            if !model_dir.exists() {
+                eprintln!(
+                    "movierec: no model at {}; training on {} first",
+                    model_dir.display(),
+                    data.display()
+                );
+                train_and_report(&data, &model_dir, &TrainOptions::default())?;
+            }
+            let engine = Engine::open(&model_dir)?;
+            let ip: IpAddr = host
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--host: {host:?} is not an IP address"))?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(movierec::server::serve(engine, SocketAddr::new(ip, port)))?;
+            Ok(())
+        }
+        Command::Evaluate { data, json } => {
+            let dataset = movierec::data::load(&data)?;
+            let report = movierec::eval::evaluate(&dataset)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "{} users, {} (query, target) pairs, {} training ratings",
+                    report.users, report.pairs, report.train_ratings
+                );
+                println!(
+                    "{:<14} {:>8} {:>8} {:>9} {:>10}",
+                    "model", "HR@10", "NDCG@10", "coverage", "mean pop."
+                );
+                for m in &report.models {
+                    println!(
+                        "{:<14} {:>8.4} {:>8.4} {:>9.3} {:>10.1}",
+                        m.model, m.hr_at_10, m.ndcg_at_10, m.coverage, m.mean_popularity
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Health { url } => {
+            movierec::server::probe(&url)?;
+            println!("ok");
+            Ok(())
+        }
+    }
+}
+
+fn train_and_report(data: &Path, out: &Path, options: &TrainOptions) -> anyhow::Result<()> {
+    let manifest = train(data, out, options)?;
+    eprintln!(
+        "movierec: trained on {} movies, {} ratings in {:.2} s → {}",
+        manifest.dataset.movies,
+        manifest.dataset.ratings,
+        manifest.training_seconds,
+        out.display()
+    );
+    for (kind, model) in &manifest.models {
+        let recall = model
+            .indexes
+            .get(&IndexKind::Annoy)
+            .map_or(1.0, |i| i.recall_at_10);
+        eprintln!(
+            "  {kind}: {} dimensions, annoy recall@10 {recall:.3}",
+            model.dim
+        );
+    }
+    Ok(())
+}
+
+fn print_table(answer: &Recommendations) {
+    let q = &answer.query;
+    let year = |y: Option<u16>| y.map(|y| format!(" ({y})")).unwrap_or_default();
+    println!(
+        "Movies like {}{} — {} model, {} index",
+        q.title,
+        year(q.year),
+        answer.model,
+        answer.index
+    );
+    for (rank, r) in answer.results.iter().enumerate() {
+        let m = &r.movie;
+        println!(
+            "{:>3}. {}{}  [{}]  {:.3}  {}",
+            rank + 1,
+            m.title,
+            year(m.year),
+            m.genres.join(", "),
+            r.score,
+            m.imdb_url.as_deref().unwrap_or(&m.movielens_url)
+        );
+    }
+    if !answer.alternatives.is_empty() {
+        let names: Vec<String> = answer
+            .alternatives
+            .iter()
+            .map(|m| format!("{}{}", m.title, year(m.year)))
+            .collect();
+        println!("Also matching: {}", names.join("; "));
+    }
+}

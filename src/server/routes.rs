@@ -1,0 +1,278 @@
+//! Route table and handlers.
+
+use super::error::ApiError;
+use crate::catalog::{MovieQuery, MovieView};
+use crate::engine::{
+    Engine, SimilarRequest, DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODEL, MAX_K, MIN_K,
+};
+use crate::index::IndexKind;
+use crate::models::ModelKind;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+type AppState = State<Arc<Engine>>;
+type ApiResult = Result<Json<Value>, ApiError>;
+
+/// Largest `limit` of a title search.
+pub const MAX_SEARCH_LIMIT: usize = 50;
+
+pub(super) fn routes() -> Router<Arc<Engine>> {
+    Router::new()
+        .route("/", get(index_html))
+        .route("/assets/app.js", get(app_js))
+        .route("/assets/app.css", get(app_css))
+        .route("/api/health", get(health))
+        .route("/api/movies/search", get(search_movies))
+        .route("/api/movies/titles", get(movie_titles))
+        .route("/api/projection", get(projection))
+        .route("/api/recommendations", post(recommendations))
+        .route("/recommendation", post(seed_recommendation))
+        .fallback(not_found)
+}
+
+async fn index_html() -> Html<&'static str> {
+    Html(include_str!("../../web/index.html"))
+}
+
+async fn app_js() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/app.js"),
+    )
+}
+
+async fn app_css() -> Response {
+    asset("text/css; charset=utf-8", include_str!("../../web/app.css"))
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn health(State(engine): AppState) -> Json<Value> {
+    let manifest = engine.manifest();
+    Json(json!({
+        "status": "ok",
+        "movies": engine.catalog().len(),
+        "models": ModelKind::ALL,
+        "indexes": IndexKind::ALL,
+        "defaults": {"model": DEFAULT_MODEL, "index": DEFAULT_INDEX, "k": DEFAULT_K},
+        "trainedAt": manifest.created_at,
+        "dataset": manifest.dataset.fingerprint,
+    }))
+}
+
+#[derive(Deserialize)]
+struct SearchParams {
+    q: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn search_movies(
+    State(engine): AppState,
+    params: Result<Query<SearchParams>, QueryRejection>,
+) -> ApiResult {
+    let Query(params) = params?;
+    let q = params.q.unwrap_or_default();
+    let limit = params.limit.unwrap_or(10);
+    if !(1..=MAX_SEARCH_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_SEARCH_LIMIT}, got {limit}"
+        )));
+    }
+    let catalog = engine.catalog();
+    let results: Vec<MovieView> = catalog
+        .search(&q, limit)
+        .into_iter()
+        .map(|item| catalog.movie(item).view())
+        .collect();
+    Ok(Json(json!({"query": q, "results": results})))
+}
+
+async fn movie_titles(State(engine): AppState) -> Json<Value> {
+    let movies = engine.catalog().movies();
+    Json(json!({
+        "movieIds": movies.iter().map(|m| m.movie_id).collect::<Vec<_>>(),
+        "titles": movies.iter().map(|m| m.title.as_str()).collect::<Vec<_>>(),
+        "years": movies.iter().map(|m| m.year).collect::<Vec<_>>(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct ProjectionParams {
+    model: Option<String>,
+}
+
+async fn projection(
+    State(engine): AppState,
+    params: Result<Query<ProjectionParams>, QueryRejection>,
+) -> ApiResult {
+    let Query(params) = params?;
+    let model = match params.model {
+        Some(name) => ModelKind::parse(&name)?,
+        None => DEFAULT_MODEL,
+    };
+    let points = engine.projection(model);
+    // Three decimals are plenty for a plot and keep the payload small.
+    let round = |v: f32| (v * 1000.0).round() / 1000.0;
+    Ok(Json(json!({
+        "model": model,
+        "movieIds": engine.catalog().movies().iter().map(|m| m.movie_id).collect::<Vec<_>>(),
+        "x": points.chunks(2).map(|p| round(p[0])).collect::<Vec<_>>(),
+        "y": points.chunks(2).map(|p| round(p[1])).collect::<Vec<_>>(),
+    })))
+}
+
+/// A movie named by title (matched fuzzily) or by MovieLens id.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum MovieField {
+    Id(u64),
+    Title(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecommendationBody {
+    movie: MovieField,
+    k: Option<i64>,
+    model: Option<String>,
+    index: Option<String>,
+}
+
+/// Reads a JSON body into `T`, with messages that name the field at fault.
+fn parse_body<T: serde::de::DeserializeOwned>(
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<T, ApiError> {
+    let Json(value) = body?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            ApiError::bad_request(format!("invalid request body: {}", e.inner()))
+        } else {
+            ApiError::bad_request(format!("{path}: {}", e.inner()))
+        }
+    })
+}
+
+fn movie_query(field: MovieField) -> Result<MovieQuery, ApiError> {
+    match field {
+        MovieField::Id(id) => u32::try_from(id)
+            .map(MovieQuery::Id)
+            .map_err(|_| ApiError::not_found(format!("no movie has movieId {id}"))),
+        MovieField::Title(title) if title.trim().is_empty() => {
+            Err(ApiError::bad_request("movie: the movie title is empty"))
+        }
+        MovieField::Title(title) => Ok(MovieQuery::Title(title)),
+    }
+}
+
+fn k_value(k: Option<i64>) -> Result<usize, ApiError> {
+    let k = k.unwrap_or(DEFAULT_K as i64);
+    match usize::try_from(k) {
+        Ok(k) => Ok(Engine::check_k(k)?),
+        Err(_) => Err(ApiError::bad_request(format!(
+            "k must be between {MIN_K} and {MAX_K}, got {k}"
+        ))),
+    }
+}
+
+async fn recommendations(
+    State(engine): AppState,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
+    let body: RecommendationBody = parse_body(body)?;
+    let request = SimilarRequest {
+        movie: movie_query(body.movie)?,
+        k: k_value(body.k)?,
+        model: body
+            .model
+            .as_deref()
+            .map(ModelKind::parse)
+            .transpose()?
+            .unwrap_or(DEFAULT_MODEL),
+        index: body
+            .index
+            .as_deref()
+            .map(IndexKind::parse)
+            .transpose()?
+            .unwrap_or(DEFAULT_INDEX),
+    };
+    let answer = engine.similar(&request)?;
+    Ok(Json(serde_json::to_value(answer).expect("serialisable")))
+}
+
+/// The seed demo's request body, kept so its clients keep working.
+#[derive(Deserialize)]
+struct SeedBody {
+    model: String,
+    n_recommendations: i64,
+    movie_title: String,
+}
+
+async fn seed_recommendation(
+    State(engine): AppState,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
+    let body: SeedBody = parse_body(body)?;
+    // The seed's two choices map onto a model and an index each.
+    let (model, index) = match body.model.to_ascii_uppercase().as_str() {
+        "FAISS" => (ModelKind::Content, IndexKind::Exact),
+        "ANNOY" => (ModelKind::Collaborative, IndexKind::Annoy),
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "model: unknown model {:?}; expected FAISS or ANNOY",
+                body.model
+            )))
+        }
+    };
+    if body.movie_title.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "movie_title: the movie title is empty",
+        ));
+    }
+    let request = SimilarRequest {
+        movie: MovieQuery::Title(body.movie_title),
+        k: k_value(Some(body.n_recommendations))?,
+        model,
+        index,
+    };
+    let answer = engine.similar(&request)?;
+    let mut value = serde_json::to_value(&answer).expect("serialisable");
+    value["movie_title"] = json!(answer.query.title);
+    value["recommendations"] = answer
+        .results
+        .iter()
+        .map(|r| {
+            json!({
+                "title": r.movie.title,
+                "year": r.movie.year,
+                "url": r.movie.imdb_url.as_ref().unwrap_or(&r.movie.movielens_url),
+            })
+        })
+        .collect();
+    Ok(Json(value))
+}

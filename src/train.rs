@@ -1,0 +1,173 @@
+//! The training pipeline: MovieLens directory → catalog → models → indexes → model directory.
+
+use crate::artifact::{
+    self, DatasetInfo, IndexEntry, Manifest, ModelEntry, ModelFiles, CATALOG_FILE, FORMAT_NAME,
+    FORMAT_VERSION,
+};
+use crate::catalog::Catalog;
+use crate::data::{self, Dataset};
+use crate::index::{recall_at_k, ExactIndex, ForestIndex, ForestParams, IndexKind, Metric};
+use crate::interactions::RatingMatrix;
+use crate::models::{collaborative, content, projection, TrainedModel};
+use crate::Result;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+/// How many movies (at most) are used as queries when measuring an index's recall at build time.
+pub const RECALL_SAMPLE: usize = 1000;
+
+/// Options for [`train`].
+#[derive(Clone, Debug, Default)]
+pub struct TrainOptions {
+    /// Parameters of the Annoy-style forest.
+    pub forest: ForestParams,
+}
+
+/// Trains every model on the MovieLens release in `data_dir` and writes the model directory
+/// `out_dir` atomically. Returns the manifest that was written.
+pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<Manifest> {
+    let started = Instant::now();
+    let stage = Instant::now();
+    let dataset = data::load(data_dir)?;
+    tracing::info!("loaded {} in {:.2?}", data_dir.display(), stage.elapsed());
+    for (reason, count, examples) in &dataset.report.skipped {
+        tracing::warn!(
+            "skipped {count} rows: {reason} (e.g. {})",
+            examples.join("; ")
+        );
+    }
+    let TrainedModels {
+        catalog,
+        matrix,
+        models: trained,
+    } = train_models(&dataset)?;
+
+    let mut files: ModelFiles = vec![(
+        CATALOG_FILE.to_string(),
+        serde_json::to_vec(catalog.movies()).expect("catalog serialises"),
+    )];
+    let mut models = BTreeMap::new();
+    for model in trained {
+        let stage = Instant::now();
+        let (entry, model_files) = build_model_files(&model, &catalog, options);
+        tracing::info!(
+            "{} indexes and projection in {:.2?}",
+            model.kind,
+            stage.elapsed()
+        );
+        files.extend(model_files);
+        models.insert(model.kind, entry);
+    }
+    let manifest = Manifest {
+        format: FORMAT_NAME.to_string(),
+        format_version: FORMAT_VERSION,
+        movierec_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_at: now_rfc3339(),
+        training_seconds: started.elapsed().as_secs_f64(),
+        dataset: DatasetInfo {
+            path: data_dir.display().to_string(),
+            fingerprint: dataset.fingerprint.clone(),
+            movies: catalog.len(),
+            ratings: matrix.nnz(),
+            users: matrix.n_users(),
+            tags: dataset.tags.len(),
+        },
+        models,
+        files: BTreeMap::new(),
+    };
+    let stage = Instant::now();
+    artifact::save(out_dir, manifest.clone(), files)?;
+    tracing::info!("saved {} in {:.2?}", out_dir.display(), stage.elapsed());
+    artifact::load(out_dir).map(|saved| saved.manifest)
+}
+
+/// Everything training learns from a dataset, before indexes are built.
+pub struct TrainedModels {
+    /// The cleaned catalog (internal movie order).
+    pub catalog: Catalog,
+    /// The rating matrix in catalog order.
+    pub matrix: RatingMatrix,
+    /// Every model, in [`crate::models::ModelKind::ALL`] order.
+    pub models: Vec<TrainedModel>,
+}
+
+/// Trains every model on an in-memory dataset (used by `train` and by offline evaluation).
+pub fn train_models(dataset: &Dataset) -> Result<TrainedModels> {
+    let catalog = Catalog::from_dataset(dataset);
+    let matrix = RatingMatrix::build(&catalog, &dataset.ratings);
+    let stage = Instant::now();
+    let content = content::train(&catalog)?;
+    tracing::info!("content model in {:.2?}", stage.elapsed());
+    let stage = Instant::now();
+    let collaborative = collaborative::train(&matrix, &content.embeddings)?;
+    tracing::info!("collaborative model in {:.2?}", stage.elapsed());
+    Ok(TrainedModels {
+        catalog,
+        matrix,
+        models: vec![content, collaborative],
+    })
+}
+
+/// Builds the indexes and projection of one model and encodes its files.
+fn build_model_files(
+    model: &TrainedModel,
+    catalog: &Catalog,
+    options: &TrainOptions,
+) -> (ModelEntry, ModelFiles) {
+    let name = model.kind.as_str();
+    let embeddings = &model.embeddings;
+    let exact = ExactIndex::build(embeddings, Metric::Cosine);
+    let forest = ForestIndex::build(embeddings, Metric::Cosine, options.forest);
+    let step = (catalog.len() / RECALL_SAMPLE).max(1);
+    let sample: Vec<u32> = (0..catalog.len() as u32).step_by(step).collect();
+    let recall = recall_at_k(&exact, &forest, &sample, 10);
+    let projection = projection::project_2d(embeddings);
+
+    let embeddings_file = format!("{name}.embeddings");
+    let projection_file = format!("{name}.projection");
+    let annoy_file = format!("{name}.annoy");
+    let files = vec![
+        (
+            embeddings_file.clone(),
+            artifact::encode_matrix(embeddings.len(), embeddings.dim(), embeddings.as_slice()),
+        ),
+        (
+            projection_file.clone(),
+            artifact::encode_matrix(catalog.len(), 2, &projection),
+        ),
+        (annoy_file.clone(), forest.to_bytes()),
+    ];
+    let indexes = BTreeMap::from([
+        (
+            IndexKind::Exact,
+            IndexEntry {
+                file: None,
+                params: serde_json::json!({"metric": Metric::Cosine}),
+                recall_at_10: 1.0,
+            },
+        ),
+        (
+            IndexKind::Annoy,
+            IndexEntry {
+                file: Some(annoy_file),
+                params: serde_json::json!({"metric": Metric::Cosine, "forest": forest.params()}),
+                recall_at_10: recall,
+            },
+        ),
+    ]);
+    let entry = ModelEntry {
+        dim: embeddings.dim(),
+        details: model.details.clone(),
+        embeddings_file,
+        projection_file,
+        indexes,
+    };
+    (entry, files)
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

@@ -1,0 +1,409 @@
+//! Every API route and every error, through the real router; and the real binary serving HTTP.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use common::trained_model;
+use http_body_util::BodyExt;
+use movierec::engine::Engine;
+use serde_json::{json, Value};
+use std::sync::{Arc, OnceLock};
+use tower::ServiceExt;
+
+fn app() -> axum::Router {
+    static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
+    let engine = ENGINE.get_or_init(|| Arc::new(Engine::open(trained_model()).expect("model")));
+    movierec::server::router(engine.clone())
+}
+
+async fn send(request: Request<Body>) -> (StatusCode, String, Vec<u8>) {
+    let response = app().oneshot(request).await.unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, content_type, body)
+}
+
+async fn get(uri: &str) -> (StatusCode, Value) {
+    let (status, content_type, body) = send(Request::get(uri).body(Body::empty()).unwrap()).await;
+    assert!(
+        content_type.starts_with("application/json"),
+        "{uri}: {content_type}"
+    );
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+async fn post_raw(uri: &str, content_type: Option<&str>, body: &str) -> (StatusCode, Value) {
+    let mut request = Request::post(uri);
+    if let Some(ct) = content_type {
+        request = request.header(header::CONTENT_TYPE, ct);
+    }
+    let (status, response_type, body) =
+        send(request.body(Body::from(body.to_string())).unwrap()).await;
+    assert!(
+        response_type.starts_with("application/json"),
+        "{uri}: {response_type}"
+    );
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+async fn post(uri: &str, body: Value) -> (StatusCode, Value) {
+    post_raw(uri, Some("application/json"), &body.to_string()).await
+}
+
+fn error_of(body: &Value) -> &str {
+    body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error message in {body}"))
+}
+
+#[tokio::test]
+async fn health_reports_the_catalog_and_choices() {
+    let (status, body) = get("/api/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["movies"], 9742);
+    assert_eq!(body["models"], json!(["content", "collaborative"]));
+    assert_eq!(body["indexes"], json!(["exact", "annoy"]));
+}
+
+#[tokio::test]
+async fn search_suggests_titles_as_you_type() {
+    let (status, body) = get("/api/movies/search?q=toy%20st&limit=5").await;
+    assert_eq!(status, StatusCode::OK);
+    let results = body["results"].as_array().unwrap();
+    assert!(!results.is_empty() && results.len() <= 5);
+    assert!(
+        results[0]["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Toy Story"),
+        "{body}"
+    );
+    let (status, body) = get("/api/movies/search?q=").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["results"], json!([]));
+}
+
+#[tokio::test]
+async fn search_rejects_a_bad_limit() {
+    for uri in [
+        "/api/movies/search?q=heat&limit=0",
+        "/api/movies/search?q=heat&limit=51",
+    ] {
+        let (status, body) = get(uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(
+            error_of(&body).contains("limit must be between 1 and 50"),
+            "{body}"
+        );
+    }
+    let (status, body) = get("/api/movies/search?q=heat&limit=ten").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&body).contains("limit"), "{body}");
+}
+
+#[tokio::test]
+async fn recommendations_by_title_and_by_id_agree() {
+    let (status, by_title) = post(
+        "/api/recommendations",
+        json!({"movie": "toy stroy", "k": 10, "model": "collaborative", "index": "exact"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{by_title}");
+    assert_eq!(by_title["query"]["movieId"], 1);
+    assert_eq!(by_title["results"].as_array().unwrap().len(), 10);
+    let (_, by_id) = post(
+        "/api/recommendations",
+        json!({"movie": 1, "k": 10, "model": "collaborative", "index": "exact"}),
+    )
+    .await;
+    assert_eq!(by_title["results"], by_id["results"]);
+    let titles: Vec<&str> = by_id["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["title"].as_str().unwrap())
+        .collect();
+    assert!(titles.contains(&"Toy Story 2"), "{titles:?}");
+}
+
+#[tokio::test]
+async fn recommendations_default_to_k_10_and_accept_every_model_and_index() {
+    for model in ["content", "collaborative"] {
+        for index in ["exact", "annoy"] {
+            let (status, body) = post(
+                "/api/recommendations",
+                json!({"movie": "heat", "model": model, "index": index}),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body["results"].as_array().unwrap().len(), 10);
+            assert_eq!(body["model"], model);
+            assert_eq!(body["index"], index);
+        }
+    }
+}
+
+#[tokio::test]
+async fn recommendation_errors_name_the_problem() {
+    let cases = [
+        (
+            json!({"movie": "heat", "k": 0}),
+            StatusCode::BAD_REQUEST,
+            "k must be between 1 and 100",
+        ),
+        (
+            json!({"movie": "heat", "k": 101}),
+            StatusCode::BAD_REQUEST,
+            "k must be between 1 and 100",
+        ),
+        (
+            json!({"movie": "heat", "k": -3}),
+            StatusCode::BAD_REQUEST,
+            "k must be between 1 and 100",
+        ),
+        (
+            json!({"movie": "heat", "model": "faiss"}),
+            StatusCode::BAD_REQUEST,
+            "unknown model",
+        ),
+        (
+            json!({"movie": "heat", "index": "kd"}),
+            StatusCode::BAD_REQUEST,
+            "unknown index",
+        ),
+        (
+            json!({"movie": ""}),
+            StatusCode::BAD_REQUEST,
+            "title is empty",
+        ),
+        (
+            json!({"movie": "   "}),
+            StatusCode::BAD_REQUEST,
+            "title is empty",
+        ),
+        (
+            json!({"movie": "xqzwvkj"}),
+            StatusCode::NOT_FOUND,
+            "no movie matches",
+        ),
+        (
+            json!({"movie": 99999999}),
+            StatusCode::NOT_FOUND,
+            "movieId 99999999",
+        ),
+        (
+            json!({"k": 5}),
+            StatusCode::BAD_REQUEST,
+            "missing field `movie`",
+        ),
+        (
+            json!({"movie": "heat", "k": "five"}),
+            StatusCode::BAD_REQUEST,
+            "k: invalid type",
+        ),
+        (
+            json!({"movie": "heat", "model": 3}),
+            StatusCode::BAD_REQUEST,
+            "model: invalid type",
+        ),
+        (json!({"movie": [1]}), StatusCode::BAD_REQUEST, "movie"),
+        (
+            json!({"movie": "heat", "colour": 1}),
+            StatusCode::BAD_REQUEST,
+            "unknown field `colour`",
+        ),
+        (
+            json!([1, 2]),
+            StatusCode::BAD_REQUEST,
+            "must be a JSON object",
+        ),
+    ];
+    for (body, status, needle) in cases {
+        let (got, answer) = post("/api/recommendations", body.clone()).await;
+        assert_eq!(got, status, "{body} → {answer}");
+        assert!(error_of(&answer).contains(needle), "{body} → {answer}");
+    }
+}
+
+#[tokio::test]
+async fn malformed_json_and_wrong_content_type_are_client_errors() {
+    let (status, body) = post_raw(
+        "/api/recommendations",
+        Some("application/json"),
+        "{\"movie\": ",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!error_of(&body).is_empty());
+    let (status, body) = post_raw("/api/recommendations", Some("text/plain"), "{}").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(
+        error_of(&body).contains("Content-Type: application/json"),
+        "{body}"
+    );
+    let (status, _) = post_raw("/api/recommendations", None, "{}").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let huge = format!("{{\"movie\": \"{}\"}}", "a".repeat(100_000));
+    let (status, body) = post_raw("/api/recommendations", Some("application/json"), &huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+}
+
+#[tokio::test]
+async fn unknown_titles_come_back_with_suggestions() {
+    let (status, body) = post("/api/recommendations", json!({"movie": "godfather zzqxv"})).await;
+    if status == StatusCode::NOT_FOUND {
+        let suggestions = body["suggestions"].as_array().expect("suggestions");
+        assert!(suggestions
+            .iter()
+            .any(|s| s.as_str().unwrap().contains("Godfather")));
+    } else {
+        assert_eq!(status, StatusCode::OK);
+        assert!(body["query"]["title"]
+            .as_str()
+            .unwrap()
+            .contains("Godfather"));
+    }
+}
+
+#[tokio::test]
+async fn the_seed_endpoint_keeps_its_body_and_maps_its_models() {
+    let (status, body) = post(
+        "/recommendation",
+        json!({"model": "FAISS", "n_recommendations": 5, "movie_title": "Toy Story"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["model"], "content");
+    assert_eq!(body["index"], "exact");
+    assert_eq!(body["recommendations"].as_array().unwrap().len(), 5);
+    assert!(body["recommendations"][0]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://"));
+    let (status, body) = post(
+        "/recommendation",
+        json!({"model": "annoy", "n_recommendations": 3, "movie_title": "heat"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["model"], "collaborative");
+    assert_eq!(body["index"], "annoy");
+    for (bad, needle) in [
+        (
+            json!({"model": "KNN", "n_recommendations": 3, "movie_title": "heat"}),
+            "FAISS or ANNOY",
+        ),
+        (
+            json!({"model": "FAISS", "n_recommendations": 0, "movie_title": "heat"}),
+            "k must be",
+        ),
+        (
+            json!({"model": "FAISS", "n_recommendations": 3, "movie_title": ""}),
+            "empty",
+        ),
+        (
+            json!({"model": "FAISS", "movie_title": "heat"}),
+            "n_recommendations",
+        ),
+    ] {
+        let (status, body) = post("/recommendation", bad.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad} → {body}");
+        assert!(error_of(&body).contains(needle), "{bad} → {body}");
+    }
+}
+
+#[tokio::test]
+async fn projection_has_one_point_per_movie_for_each_model() {
+    for model in ["content", "collaborative"] {
+        let (status, body) = get(&format!("/api/projection?model={model}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["x"].as_array().unwrap().len(), 9742);
+        assert_eq!(body["y"].as_array().unwrap().len(), 9742);
+        assert_eq!(body["movieIds"].as_array().unwrap().len(), 9742);
+    }
+    let (status, body) = get("/api/projection?model=nope").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&body).contains("unknown model"));
+    let (status, body) = get("/api/movies/titles").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["titles"].as_array().unwrap().len(), 9742);
+}
+
+#[tokio::test]
+async fn unknown_routes_are_json_404s() {
+    let (status, body) = get("/api/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error_of(&body), "no such route");
+}
+
+#[tokio::test]
+async fn the_web_page_and_its_assets_are_served_from_the_binary() {
+    let (status, content_type, body) = send(Request::get("/").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(content_type.starts_with("text/html"));
+    let html = String::from_utf8(body).unwrap();
+    assert!(html.contains("/assets/app.js") && html.contains("/assets/app.css"));
+    assert!(
+        !html.contains("http://") && !html.contains("https://cdn"),
+        "no external assets"
+    );
+    for (uri, kind) in [
+        ("/assets/app.js", "text/javascript"),
+        ("/assets/app.css", "text/css"),
+    ] {
+        let (status, content_type, body) =
+            send(Request::get(uri).body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        assert!(content_type.starts_with(kind), "{uri}: {content_type}");
+        assert!(!body.is_empty());
+    }
+}
+
+#[test]
+fn the_binary_serves_http_on_the_given_port() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_movierec"))
+        .args(["serve", "--port", "0", "--model-dir"])
+        .arg(trained_model())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let address = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "server exited");
+        if let Some(rest) = line.trim().strip_prefix("movierec: serving on http://") {
+            break rest.to_string();
+        }
+    };
+    let body = r#"{"movie": "Toy Story", "k": 3}"#;
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "POST /api/recommendations HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"Toy Story 2\""), "{response}");
+}

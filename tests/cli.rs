@@ -1,0 +1,310 @@
+//! End-to-end tests of the `movierec` binary on the bundled data: train, recommend, and the
+//! guarantees of the model directory.
+
+mod common;
+
+use common::{bundled_data, movierec, stderr, stdout, trained_model};
+use serde_json::Value;
+use std::process::{Command, Stdio};
+
+fn recommend_json(args: &[&str]) -> Value {
+    let model = trained_model().to_str().unwrap().to_string();
+    let mut all = vec!["recommend", "--model-dir", &model, "--json"];
+    all.extend_from_slice(args);
+    let output = movierec(&all);
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_str(&stdout(&output)).expect("JSON output")
+}
+
+fn titles(answer: &Value) -> Vec<String> {
+    answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["title"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn toy_story_2_is_a_collaborative_neighbour_of_toy_story() {
+    let answer = recommend_json(&["toy", "story", "--model", "collaborative", "-k", "10"]);
+    assert_eq!(answer["query"]["title"], "Toy Story");
+    assert_eq!(answer["query"]["year"], 1995);
+    assert!(
+        titles(&answer).contains(&"Toy Story 2".to_string()),
+        "{answer}"
+    );
+}
+
+#[test]
+fn the_godfather_part_ii_is_a_neighbour_of_the_godfather_in_both_models() {
+    for model in ["collaborative", "content"] {
+        for index in ["exact", "annoy"] {
+            let answer = recommend_json(&["godfather", "--model", model, "--index", index]);
+            assert_eq!(answer["query"]["title"], "The Godfather", "{model}/{index}");
+            assert!(
+                titles(&answer)
+                    .iter()
+                    .any(|t| t == "The Godfather: Part II"),
+                "{model}/{index}: {:?}",
+                titles(&answer)
+            );
+        }
+    }
+}
+
+#[test]
+fn json_output_has_the_documented_shape_and_k_results_ordered_by_score() {
+    let answer = recommend_json(&["toy stroy", "-k", "7", "--index", "annoy"]);
+    assert_eq!(answer["model"], "collaborative");
+    assert_eq!(answer["index"], "annoy");
+    let query = &answer["query"];
+    for field in [
+        "movieId",
+        "title",
+        "year",
+        "genres",
+        "imdbUrl",
+        "tmdbUrl",
+        "movielensUrl",
+    ] {
+        assert!(query.get(field).is_some(), "query lacks {field}: {query}");
+    }
+    assert_eq!(query["movieId"], 1);
+    assert_eq!(query["imdbUrl"], "https://www.imdb.com/title/tt0114709/");
+    assert_eq!(query["tmdbUrl"], "https://www.themoviedb.org/movie/862");
+    assert_eq!(query["movielensUrl"], "https://movielens.org/movies/1");
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results.len(), 7);
+    let scores: Vec<f64> = results
+        .iter()
+        .map(|r| r["score"].as_f64().unwrap())
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    assert!(
+        results.iter().all(|r| r["movieId"] != 1),
+        "query in its own results"
+    );
+}
+
+#[test]
+fn a_trailing_year_picks_that_years_film_and_names_the_others() {
+    let answer = recommend_json(&["hamlet", "1996", "--model", "content"]);
+    assert_eq!(answer["query"]["title"], "Hamlet");
+    assert_eq!(answer["query"]["year"], 1996);
+    let plain = recommend_json(&["hamlet", "--model", "content"]);
+    let alternatives = plain["alternatives"].as_array().unwrap();
+    assert!(
+        !alternatives.is_empty(),
+        "other Hamlets should be named: {plain}"
+    );
+}
+
+#[test]
+fn text_output_lists_imdb_links() {
+    let model = trained_model().to_str().unwrap();
+    let output = movierec(&["recommend", "heat", "-k", "3", "--model-dir", model]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.starts_with("Movies like Heat (1995)"), "{text}");
+    assert_eq!(
+        text.matches("https://www.imdb.com/title/tt").count(),
+        3,
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unknown_title_fails_with_close_suggestions() {
+    let model = trained_model().to_str().unwrap();
+    let output = movierec(&["recommend", "xqzwvk", "--model-dir", model]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("no movie matches \"xqzwvk\""),
+        "{}",
+        stderr(&output)
+    );
+    let output = movierec(&["recommend", "godfather xqzwvk", "--model-dir", model]);
+    if !output.status.success() {
+        assert!(stderr(&output).contains("Godfather"), "{}", stderr(&output));
+    }
+}
+
+#[test]
+fn bad_arguments_are_refused_with_the_allowed_values() {
+    let model = trained_model().to_str().unwrap();
+    for (args, needle) in [
+        (vec!["-k", "0"], "k must be between 1 and 100"),
+        (vec!["-k", "101"], "k must be between 1 and 100"),
+        (
+            vec!["--model", "faiss"],
+            "expected one of: content, collaborative",
+        ),
+        (vec!["--index", "hnsw9"], "expected one of: exact, annoy"),
+    ] {
+        let mut all = vec!["recommend", "toy story", "--model-dir", model];
+        all.extend(args);
+        let output = movierec(&all);
+        assert!(!output.status.success());
+        assert!(stderr(&output).contains(needle), "{}", stderr(&output));
+    }
+}
+
+#[test]
+fn a_missing_model_directory_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let output = movierec(&[
+        "recommend",
+        "heat",
+        "--model-dir",
+        missing.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("does not exist"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_corrupt_or_foreign_model_directory_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("model");
+    std::fs::create_dir(&copy).unwrap();
+    for entry in std::fs::read_dir(trained_model()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    let run = || movierec(&["recommend", "heat", "--model-dir", copy.to_str().unwrap()]);
+    assert!(run().status.success());
+
+    // A flipped byte in the embeddings.
+    let path = copy.join("collaborative.embeddings");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let original = bytes.clone();
+    bytes[100] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let output = run();
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("collaborative.embeddings is corrupt"),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::write(&path, &original).unwrap();
+
+    // A manifest from a future version.
+    let manifest_path = copy.join("manifest.json");
+    let manifest = std::fs::read_to_string(&manifest_path).unwrap();
+    let future = manifest.replace("\"format_version\": 1", "\"format_version\": 99");
+    std::fs::write(&manifest_path, future).unwrap();
+    let output = run();
+    assert!(
+        stderr(&output).contains("format version 99 is not supported"),
+        "{}",
+        stderr(&output)
+    );
+
+    // Not a manifest at all.
+    std::fs::write(&manifest_path, "{\"hello\": 1}").unwrap();
+    let output = run();
+    assert!(
+        stderr(&output).contains("expected \"movierec-model\""),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::remove_file(&manifest_path).unwrap();
+    let output = run();
+    assert!(
+        stderr(&output).contains("has no manifest.json"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_model_directory_from_a_killed_training_is_never_loaded() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_movierec"))
+        .args(["train", "--data", bundled_data().to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap()])
+        .env("MOVIEREC_TEST_PAUSE_BEFORE_PUBLISH", "120")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until every file is written but not yet published, then kill it hard.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let paused = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("paused before publishing"));
+    assert!(paused.is_some(), "training never reached the pause");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    assert!(!out.exists(), "a killed training left {}", out.display());
+    let output = movierec(&["recommend", "heat", "--model-dir", out.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("does not exist"),
+        "{}",
+        stderr(&output)
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "the killed training's temporary directory is there"
+    );
+
+    // The next training cleans up after the dead one and publishes a complete model.
+    let output = movierec(&[
+        "train",
+        "--data",
+        bundled_data().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["model".to_string()]);
+    let output = movierec(&["recommend", "heat", "--model-dir", out.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn training_the_same_data_twice_gives_the_same_fingerprint_and_replaces_the_model() {
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(trained_model().join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["format"], "movierec-model");
+    assert_eq!(manifest["dataset"]["movies"], 9742);
+    assert_eq!(manifest["dataset"]["ratings"], 100836);
+    assert_eq!(manifest["dataset"]["users"], 610);
+    let fingerprint = manifest["dataset"]["fingerprint"].as_str().unwrap();
+    assert!(fingerprint.starts_with("xxh3:"));
+    let collaborative_dim = manifest["models"]["collaborative"]["dim"].as_u64().unwrap();
+    assert!(
+        collaborative_dim >= 8,
+        "collaborative embedding collapsed to {collaborative_dim}"
+    );
+    let content_variance = manifest["models"]["content"]["details"]["variance_explained"]
+        .as_f64()
+        .unwrap();
+    assert!(content_variance >= 0.95);
+    for model in ["content", "collaborative"] {
+        let recall = manifest["models"][model]["indexes"]["annoy"]["recall_at_10"]
+            .as_f64()
+            .unwrap();
+        assert!(recall >= 0.9, "{model}: annoy recall@10 {recall} < 0.9");
+    }
+}

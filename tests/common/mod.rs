@@ -1,0 +1,52 @@
+//! Shared set-up for the integration tests: one model trained on the bundled data per test
+//! binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The bundled MovieLens release.
+pub fn bundled_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/ml-latest-small")
+}
+
+/// A model directory trained (once per test binary) on the bundled data.
+pub fn trained_model() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = tempfile::tempdir().expect("temp dir").keep();
+        let out = root.join("model");
+        let output = movierec(&[
+            "train",
+            "--data",
+            bundled_data().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            output.status.success(),
+            "train failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        out
+    })
+}
+
+/// Runs the movierec binary with `args`.
+pub fn movierec(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_movierec"))
+        .args(args)
+        .output()
+        .expect("run movierec")
+}
+
+/// stdout as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

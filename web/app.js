@@ -1,0 +1,707 @@
+// movierec web page: plain JS, no dependencies. All API text goes through
+// textContent / createElement; URLs are used only when they start with https://.
+'use strict';
+(() => {
+const $ = (id) => document.getElementById(id);
+const el = (tag, cls, text) => {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text != null) e.textContent = text;
+  return e;
+};
+const safeUrl = (u) => (typeof u === 'string' && u.startsWith('https://') ? u : null);
+const str = (v) => (v == null ? '' : String(v));
+const yr = (m) => (m && Number.isFinite(m.year) ? ' (' + m.year + ')' : '');
+const label = (m) => str(m && m.title) + yr(m);
+const num = (n) => Number(n).toLocaleString();
+const genresOf = (m) => (Array.isArray(m.genres) ? m.genres.map(str).filter((g) => g && g !== '(no genres listed)') : []);
+const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+const plural = (n, w) => num(n) + ' ' + w + (n === 1 ? '' : 's');
+// "Drama, Romance · 16 ratings · avg 4.0 / 5"
+const metaText = (m, mean) => [
+  genresOf(m).join(', '),
+  Number.isFinite(m.ratingCount) ? plural(m.ratingCount, 'rating') : '',
+  mean && Number.isFinite(m.ratingMean) ? 'avg ' + m.ratingMean.toFixed(1) + ' / 5' : '',
+].filter(Boolean).join(' · ');
+
+// ---------- API + errors ----------
+async function api(path, opts) {
+  let res, body = null;
+  try {
+    res = await fetch(path, Object.assign({ headers: { Accept: 'application/json' } }, opts));
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new Error('Cannot reach the movierec server. Is it running?');
+  }
+  try { body = await res.json(); } catch (e) { if (e.name === 'AbortError') throw e; }
+  if (!res.ok) {
+    const msg = body && typeof body.error === 'string' && body.error;
+    throw new Error(msg || 'Request failed (' + res.status + (res.statusText ? ' ' + res.statusText : '') + ').');
+  }
+  if (!body || typeof body !== 'object') throw new Error('The server sent an invalid response.');
+  return body;
+}
+const errBox = $('error');
+const showError = (msg) => errBox.replaceChildren(el('p', 'alert', msg));
+const clearError = () => errBox.replaceChildren();
+
+// ---------- tabs ----------
+const tabs = Array.from(document.querySelectorAll('[role="tab"]'));
+function selectTab(tab, focus) {
+  for (const t of tabs) {
+    const on = t === tab;
+    t.setAttribute('aria-selected', String(on));
+    t.tabIndex = on ? 0 : -1;
+    $(t.getAttribute('aria-controls')).hidden = !on;
+  }
+  if (focus) tab.focus();
+  if (tab.id === 'tab-plot') plot.show(); else plot.hide();
+}
+$('tabs').addEventListener('click', (e) => {
+  const t = e.target.closest('[role="tab"]');
+  if (t) selectTab(t, false);
+});
+$('tabs').addEventListener('keydown', (e) => {
+  const i = tabs.indexOf(document.activeElement), n = tabs.length;
+  const j = { ArrowRight: i + 1, ArrowLeft: i - 1 + n, Home: 0, End: n - 1 }[e.key];
+  if (i < 0 || j == null) return;
+  e.preventDefault();
+  selectTab(tabs[j % n], true);
+});
+
+// ---------- recommender form ----------
+const form = $('rec-form'), input = $('movie'), list = $('suggestions'), comboStatus = $('combo-status');
+const modelSel = $('model'), indexSel = $('index'), kRange = $('k'), kOut = $('k-out');
+const summary = $('summary'), alts = $('alternatives'), recList = $('rec-list'), results = $('results');
+const state = { chosen: null, last: null, seq: 0, alts: [] };
+const touched = new Set();
+
+function params() {
+  return { k: Number(kRange.value), model: modelSel.value, index: indexSel.value };
+}
+kRange.addEventListener('input', () => { kOut.textContent = kRange.value; });
+for (const c of [modelSel, indexSel, kRange]) {
+  c.addEventListener('change', () => {
+    touched.add(c.id);
+    // Re-run the current pick with the new settings.
+    if (state.last && state.last.query) recommend(state.last.query.movieId, input.value, state.alts);
+  });
+}
+
+// Combobox (ARIA 1.2 pattern: focus stays in the input, aria-activedescendant marks the option).
+let sugg = [], active = -1, timer = 0, searchCtl = null;
+const isOpen = () => !list.hidden;
+function openList() { list.hidden = false; input.setAttribute('aria-expanded', 'true'); }
+function closeList() {
+  list.hidden = true;
+  input.setAttribute('aria-expanded', 'false');
+  input.removeAttribute('aria-activedescendant');
+  active = -1;
+}
+function cancelSearch() {
+  clearTimeout(timer);
+  if (searchCtl) searchCtl.abort();
+  searchCtl = null;
+}
+async function search(q) {
+  if (searchCtl) searchCtl.abort();
+  const ctl = (searchCtl = new AbortController());
+  try {
+    const r = await api('/api/movies/search?q=' + encodeURIComponent(q) + '&limit=8', { signal: ctl.signal });
+    if (ctl !== searchCtl || document.activeElement !== input) return;
+    renderSuggestions(Array.isArray(r.results) ? r.results : []);
+  } catch (e) {
+    if (e.name === 'AbortError') return;
+    closeList();
+    showError(e.message);
+  }
+}
+function renderSuggestions(items) {
+  sugg = items.filter((m) => m && m.title != null);
+  active = -1;
+  input.removeAttribute('aria-activedescendant');
+  list.replaceChildren();
+  if (!sugg.length) {
+    const li = el('li', 'empty', 'No matching titles. Press Enter to try anyway.');
+    li.setAttribute('role', 'option');
+    li.setAttribute('aria-disabled', 'true');
+    list.append(li);
+    openList();
+    comboStatus.textContent = 'No matching titles.';
+    return;
+  }
+  sugg.forEach((m, i) => {
+    const li = el('li');
+    li.id = 'sugg-' + i;
+    li.setAttribute('role', 'option');
+    li.setAttribute('aria-selected', 'false');
+    const sub = metaText(m, false);
+    li.append(el('span', 'opt-title', label(m)), el('span', 'sub', sub));
+    li.setAttribute('aria-label', label(m) + (sub ? ', ' + sub : ''));
+    li.addEventListener('click', () => choose(i));
+    list.append(li);
+  });
+  openList();
+  comboStatus.textContent = plural(sugg.length, 'suggestion') + '. Use up and down arrows to review, Enter to choose.';
+}
+function setActive(i) {
+  active = i;
+  Array.from(list.children).forEach((li, j) => li.setAttribute('aria-selected', String(j === i)));
+  if (i >= 0) {
+    const li = list.children[i];
+    input.setAttribute('aria-activedescendant', li.id);
+    li.scrollIntoView({ block: 'nearest' });
+  } else input.removeAttribute('aria-activedescendant');
+}
+function choose(i) {
+  const m = sugg[i];
+  if (!m) return;
+  input.value = str(m.title);
+  state.chosen = { movieId: m.movieId, title: input.value };
+  closeList();
+  submit();
+}
+list.addEventListener('mousedown', (e) => e.preventDefault()); // keep focus in the input
+input.addEventListener('input', () => {
+  state.chosen = null;
+  clearTimeout(timer);
+  const q = input.value.trim();
+  if (!q) { cancelSearch(); closeList(); return; }
+  timer = setTimeout(() => search(q), 150);
+});
+input.addEventListener('blur', () => closeList());
+input.addEventListener('keydown', (e) => {
+  if (e.isComposing) return;
+  const n = sugg.length;
+  switch (e.key) {
+    case 'ArrowDown':
+    case 'ArrowUp': {
+      e.preventDefault();
+      if (!isOpen()) {
+        if (n) { openList(); setActive(e.key === 'ArrowDown' ? 0 : n - 1); }
+        else if (input.value.trim()) search(input.value.trim());
+        return;
+      }
+      if (!n) return;
+      const d = e.key === 'ArrowDown' ? 1 : -1;
+      setActive(active < 0 ? (d > 0 ? 0 : n - 1) : (active + d + n) % n);
+      break;
+    }
+    case 'Enter':
+      if (isOpen() && active >= 0) { e.preventDefault(); choose(active); }
+      break;
+    case 'Escape':
+      if (isOpen()) { e.preventDefault(); cancelSearch(); closeList(); }
+      break;
+    case 'Tab':
+      closeList();
+      break;
+  }
+});
+
+form.addEventListener('submit', (e) => { e.preventDefault(); submit(); });
+function submit() {
+  cancelSearch();
+  closeList();
+  const text = input.value.trim();
+  if (!text) {
+    showError('Type a movie title first.');
+    input.focus();
+    return;
+  }
+  const movie = state.chosen && state.chosen.title === input.value ? state.chosen.movieId : text;
+  recommend(movie, input.value);
+}
+
+async function recommend(movie, typed, altFallback) {
+  const p = params();
+  const seq = ++state.seq;
+  clearError();
+  results.setAttribute('aria-busy', 'true');
+  summary.replaceChildren(spinner(), 'Finding recommendations…');
+  try {
+    const r = await api('/api/recommendations', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ movie, k: p.k, model: p.model, index: p.index }),
+    });
+    if (seq !== state.seq) return;
+    renderResults(r, p, typed, altFallback);
+  } catch (e) {
+    if (seq !== state.seq) return;
+    showError(e.message);
+    summary.textContent = 'No recommendations to show.';
+    alts.hidden = true;
+    recList.replaceChildren();
+  } finally {
+    if (seq === state.seq) results.removeAttribute('aria-busy');
+  }
+}
+function spinner() {
+  const s = el('span', 'spinner');
+  s.setAttribute('aria-hidden', 'true');
+  return s;
+}
+
+function renderResults(r, p, typed, altFallback) {
+  const q = r.query && typeof r.query === 'object' ? r.query : null;
+  const recs = Array.isArray(r.results) ? r.results.filter((m) => m && typeof m === 'object') : [];
+  const model = str(r.model || p.model), index = str(r.index || p.index);
+  state.last = { query: q, results: recs, model };
+  if (q) {
+    // Show what the (fuzzy) title resolved to, unless the user kept typing meanwhile.
+    if (input.value === typed) input.value = str(q.title);
+    state.chosen = { movieId: q.movieId, title: input.value };
+    document.title = label(q) + ' · movierec';
+  }
+  const s = [];
+  if (q) s.push(recs.length ? 'Because you picked ' : 'No recommendations found for ', el('strong', null, label(q)));
+  else s.push('Results');
+  s.push(' — ' + model + ' model, ' + index + ' index' + (recs.length ? ' · ' + plural(recs.length, 'movie') : ''));
+  summary.replaceChildren(...s);
+
+  let alt = Array.isArray(r.alternatives) ? r.alternatives.filter((m) => m && m.movieId != null) : [];
+  // A pick from "Did you mean" is an id query with no alternatives: keep offering the siblings.
+  if (!alt.length && altFallback) alt = altFallback.filter((m) => !q || m.movieId !== q.movieId);
+  state.alts = alt;
+  alts.replaceChildren();
+  alts.hidden = !alt.length;
+  if (alt.length) {
+    alts.append('Did you mean: ');
+    alt.forEach((m, i) => {
+      const b = el('button', 'linkish', label(m)), w = el('span', 'nowrap');
+      b.type = 'button';
+      b.addEventListener('click', () => {
+        input.value = str(m.title);
+        state.chosen = { movieId: m.movieId, title: input.value };
+        input.focus();
+        recommend(m.movieId, input.value, q ? [q, ...state.alts] : state.alts);
+      });
+      w.append(b, i < alt.length - 1 ? ',' : '?');
+      alts.append(w, ' ');
+    });
+  }
+
+  recList.replaceChildren(...recs.map(renderItem));
+  plot.update();
+}
+
+function extLink(url, text, aria) {
+  const a = el('a', null, text);
+  Object.assign(a, { href: url, target: '_blank', rel: 'noopener noreferrer' });
+  if (aria) a.setAttribute('aria-label', aria + ' (opens in a new tab)');
+  return a;
+}
+function renderItem(m) {
+  const li = el('li', 'rec');
+  const href = safeUrl(m.imdbUrl) || safeUrl(m.movielensUrl);
+  const t = href ? extLink(href, str(m.title)) : el('span', null, str(m.title));
+  t.classList.add('rec-title');
+  if (yr(m)) t.append(el('span', 'year', yr(m)));
+  if (href) t.append(el('span', 'sr-only', ' (opens in a new tab)'));
+  li.append(t);
+
+  if (typeof m.score === 'number' && Number.isFinite(m.score)) {
+    const sc = el('span', 'score');
+    sc.title = 'Similarity score';
+    sc.append(el('span', 'sr-only', 'similarity '), m.score.toFixed(3));
+    const meter = el('span', 'meter'), fill = el('span');
+    meter.setAttribute('aria-hidden', 'true');
+    fill.style.width = (clamp(m.score, 0, 1) * 100).toFixed(1) + '%';
+    meter.append(fill);
+    sc.append(meter);
+    li.append(sc);
+  }
+
+  const meta = metaText(m, true);
+  if (meta) li.append(el('div', 'meta', meta));
+
+  const links = el('div', 'links');
+  const name = label(m);
+  const tmdb = safeUrl(m.tmdbUrl), ml = safeUrl(m.movielensUrl);
+  if (tmdb) links.append(extLink(tmdb, 'TMDb', 'TMDb: ' + name));
+  if (ml) links.append(extLink(ml, 'MovieLens', 'MovieLens: ' + name));
+  if (links.childElementCount) li.append(links);
+  return li;
+}
+
+// ---------- plot ----------
+const canvas = $('plot'), wrap = $('plot-wrap'), tip = $('tip'), status = $('plot-status'), sel = $('plot-model');
+const ctx = canvas.getContext('2d');
+const off = document.createElement('canvas'), octx = off.getContext('2d');
+const cache = new Map();
+let titles = null, titlesP = null, P = null, loadSeq = 0, userModel = false, visible = false;
+let W = 0, H = 0, dpr = 1, view = { cx: 0, cy: 0, z: 1 }, base = 1;
+let bgDirty = true, frame = 0, hover = -1, colors = null, img = null, buf = null, cnt = null;
+let drag = null;
+
+function loadTitles() {
+  if (!titlesP) {
+    titlesP = api('/api/movies/titles').then((t) => {
+      const ids = Array.isArray(t.movieIds) ? t.movieIds : [];
+      const byId = new Map();
+      ids.forEach((id, i) => byId.set(id, i));
+      titles = { byId, titles: Array.isArray(t.titles) ? t.titles : [], years: Array.isArray(t.years) ? t.years : [] };
+      return titles;
+    }, (e) => { titlesP = null; showError('Titles for the plot: ' + e.message); return null; });
+  }
+  return titlesP;
+}
+function loadProj(model) {
+  if (!cache.has(model)) {
+    const p = api('/api/projection?model=' + encodeURIComponent(model)).then((r) => prepare(r, model));
+    p.catch(() => cache.delete(model));
+    cache.set(model, p);
+  }
+  return cache.get(model);
+}
+function prepare(r, model) {
+  const ids = r.movieIds, xs = r.x, ys = r.y;
+  if (!Array.isArray(ids) || !Array.isArray(xs) || !Array.isArray(ys)) throw new Error('The projection response is malformed.');
+  const m = Math.min(ids.length, xs.length, ys.length);
+  const id = new Float64Array(m), x = new Float32Array(m), y = new Float32Array(m);
+  let n = 0;
+  for (let i = 0; i < m; i++) {
+    const a = +xs[i], b = +ys[i];
+    if (!Number.isFinite(a) || !Number.isFinite(b)) continue;
+    id[n] = ids[i]; x[n] = a; y[n] = b; n++;
+  }
+  if (!n) throw new Error('The projection is empty.');
+  const idx = new Map();
+  for (let i = 0; i < n; i++) idx.set(id[i], i);
+  const X = x.subarray(0, n), Y = y.subarray(0, n);
+  const bx = range(X), by = range(Y);
+  // Hover grid: uniform buckets over the full extent, ~4 points per cell.
+  const G = Math.max(1, Math.ceil(Math.sqrt(n / 4)));
+  const gx0 = bx.min, gy0 = by.min, gw = (bx.max - bx.min || 1) / G, gh = (by.max - by.min || 1) / G;
+  const cell = new Int32Array(n), start = new Int32Array(G * G + 1), items = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = clamp(Math.floor((X[i] - gx0) / gw), 0, G - 1) + G * clamp(Math.floor((Y[i] - gy0) / gh), 0, G - 1);
+    cell[i] = c; start[c + 1]++;
+  }
+  for (let c = 0; c < G * G; c++) start[c + 1] += start[c];
+  const fill = start.slice(0, G * G);
+  for (let i = 0; i < n; i++) items[fill[cell[i]]++] = i;
+  return { model, n, id, x: X, y: Y, idx, view: { bx, by }, grid: { G, gx0, gy0, gw, gh, start, items } };
+}
+// Extent; ignore a few far outliers so they do not squash the cloud.
+function range(a) {
+  const s = Float32Array.from(a).sort(), n = s.length, min = s[0], max = s[n - 1];
+  const lo = s[Math.floor(n * 0.001)], hi = s[Math.ceil(n * 0.999) - 1], core = hi - lo || 1;
+  return { min, max, vmin: lo - min > core / 2 ? lo : min, vmax: max - hi > core / 2 ? hi : max };
+}
+
+// Canvas colours come from the CSS custom properties (all #rrggbb), so light/dark match the legend.
+function readColors() {
+  const cs = getComputedStyle(document.documentElement), v = (n) => cs.getPropertyValue(n).trim();
+  const h = parseInt(v('--pt').slice(1), 16) || 0x777777;
+  colors = { pt: [h >> 16, (h >> 8) & 255, h & 255], q: v('--q'), rec: v('--rec'), bg: v('--surface'), text: v('--text') };
+}
+matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => { readColors(); schedule(true); });
+
+function resize() {
+  const w = wrap.clientWidth, h = wrap.clientHeight;
+  const d = window.devicePixelRatio || 1;
+  if (!w || !h || (w === W && h === H && d === dpr)) return;
+  W = w; H = h; dpr = d;
+  canvas.width = off.width = Math.round(W * dpr);
+  canvas.height = off.height = Math.round(H * dpr);
+  if (P) fitBase();
+  schedule(true);
+}
+new ResizeObserver(resize).observe(wrap);
+window.addEventListener('resize', resize);
+
+function fitBase() {
+  const { bx, by } = P.view;
+  base = Math.min(W / (bx.vmax - bx.vmin || 1), H / (by.vmax - by.vmin || 1)) * 0.92;
+}
+function resetView() {
+  if (!P) return;
+  const { bx, by } = P.view;
+  view = { cx: (bx.vmin + bx.vmax) / 2, cy: (by.vmin + by.vmax) / 2, z: 1 };
+  fitBase();
+  schedule(true);
+}
+const scale = () => base * view.z;
+const toX = (x) => W / 2 + (x - view.cx) * scale();
+const toY = (y) => H / 2 - (y - view.cy) * scale();
+
+function schedule(bg) {
+  if (bg) bgDirty = true;
+  if (!frame && visible) frame = requestAnimationFrame(draw);
+}
+
+function renderBg() {
+  const w = off.width, h = off.height, n = P.n;
+  if (!img || img.width !== w || img.height !== h) {
+    img = octx.createImageData(w, h);
+    buf = new Uint32Array(img.data.buffer);
+    cnt = new Uint8Array(w * h);
+  } else { buf.fill(0); cnt.fill(0); }
+  // Colour lookup: n overlapping points -> alpha 1-(1-a)^n (ImageData is RGBA bytes, little-endian words).
+  const a = n > 30000 ? 0.28 : 0.45, [r, g, b] = colors.pt, lut = new Uint32Array(256);
+  for (let i = 1; i < 256; i++) {
+    const al = Math.round(255 * Math.min(0.92, 1 - Math.pow(1 - a, i)));
+    lut[i] = ((al << 24) | (b << 16) | (g << 8) | r) >>> 0;
+  }
+  const size = Math.max(1, Math.round(dpr * Math.min(5, (n > 30000 ? 1.6 : 2.2) * (1 + 0.3 * Math.log2(Math.max(1, view.z))))));
+  const S = scale() * dpr, ox = (W / 2) * dpr - view.cx * S, oy = (H / 2) * dpr + view.cy * S, half = size / 2;
+  const X = P.x, Y = P.y;
+  for (let i = 0; i < n; i++) {
+    const px = Math.floor(X[i] * S + ox - half), py = Math.floor(oy - Y[i] * S - half);
+    if (px <= -size || py <= -size || px >= w || py >= h) continue;
+    const x0 = Math.max(0, px), x1 = Math.min(w, px + size), y1 = Math.min(h, py + size);
+    for (let yy = Math.max(0, py); yy < y1; yy++) {
+      let k = yy * w + x0;
+      for (let xx = x0; xx < x1; xx++, k++) {
+        const c = cnt[k];
+        if (c < 255) { cnt[k] = c + 1; buf[k] = lut[c + 1]; }
+      }
+    }
+  }
+  octx.putImageData(img, 0, 0);
+}
+
+function highlights() {
+  const L = state.last;
+  if (!P || !L || !L.query) return { q: -1, recs: [] };
+  const q = P.idx.has(L.query.movieId) ? P.idx.get(L.query.movieId) : -1;
+  const recs = [];
+  L.results.forEach((m, rank) => { if (P.idx.has(m.movieId)) recs.push({ i: P.idx.get(m.movieId), rank, m }); });
+  return { q, recs };
+}
+function dot(x, y, r, fill, stroke, lw) {
+  ctx.beginPath();
+  ctx.arc(x, y, r, 0, Math.PI * 2);
+  ctx.fillStyle = fill;
+  ctx.fill();
+  ctx.lineWidth = lw;
+  ctx.strokeStyle = stroke;
+  ctx.stroke();
+}
+function draw() {
+  frame = 0;
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  if (!P || !W) return;
+  if (!colors) readColors();
+  if (bgDirty) { renderBg(); bgDirty = false; }
+  ctx.drawImage(off, 0, 0);
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  const h = highlights();
+  for (let j = h.recs.length - 1; j >= 0; j--) {
+    const i = h.recs[j].i;
+    dot(toX(P.x[i]), toY(P.y[i]), 4.5, colors.rec, colors.bg, 1.5);
+  }
+  if (h.q >= 0) {
+    const x = toX(P.x[h.q]), y = toY(P.y[h.q]);
+    ctx.beginPath();
+    ctx.arc(x, y, 11, 0, Math.PI * 2);
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = colors.q;
+    ctx.stroke();
+    dot(x, y, 7, colors.q, colors.bg, 2.5);
+    const t = label(state.last.query);
+    ctx.font = '600 13px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
+    ctx.textBaseline = 'middle';
+    const tw = ctx.measureText(t).width, left = x + 16 + tw > W - 4;
+    const tx = left ? x - 16 - tw : x + 16;
+    ctx.lineJoin = 'round';
+    ctx.lineWidth = 4;
+    ctx.strokeStyle = colors.bg;
+    ctx.strokeText(t, tx, y);
+    ctx.fillStyle = colors.text;
+    ctx.fillText(t, tx, y);
+  }
+  if (hover >= 0) {
+    ctx.beginPath();
+    ctx.arc(toX(P.x[hover]), toY(P.y[hover]), 6, 0, Math.PI * 2);
+    ctx.lineWidth = 1.5;
+    ctx.strokeStyle = colors.text;
+    ctx.stroke();
+  }
+}
+
+// Nearest point within ~12 CSS px, highlighted points first; grid lookup keeps it O(points nearby).
+function nearest(px, py) {
+  const R = 12, h = highlights();
+  let best = -1, bd = R * R;
+  for (const i of [h.q, ...h.recs.map((r) => r.i)]) {
+    if (i < 0) continue;
+    const dx = toX(P.x[i]) - px, dy = toY(P.y[i]) - py, d = dx * dx + dy * dy;
+    if (d < bd) { bd = d; best = i; }
+  }
+  if (best >= 0) return best;
+  const s = scale(), g = P.grid;
+  const x = (px - W / 2) / s + view.cx, y = view.cy - (py - H / 2) / s, rd = R / s;
+  const c0 = clamp(Math.floor((x - rd - g.gx0) / g.gw), 0, g.G - 1), c1 = clamp(Math.floor((x + rd - g.gx0) / g.gw), 0, g.G - 1);
+  const r0 = clamp(Math.floor((y - rd - g.gy0) / g.gh), 0, g.G - 1), r1 = clamp(Math.floor((y + rd - g.gy0) / g.gh), 0, g.G - 1);
+  for (let r = r0; r <= r1; r++) {
+    for (let c = c0; c <= c1; c++) {
+      const cell = r * g.G + c;
+      for (let k = g.start[cell], e = g.start[cell + 1]; k < e; k++) {
+        const i = g.items[k];
+        const dx = (P.x[i] - x) * s, dy = (P.y[i] - y) * s, d = dx * dx + dy * dy;
+        if (d < bd) { bd = d; best = i; }
+      }
+    }
+  }
+  return best;
+}
+function showTip(i, px, py) {
+  if (i !== hover) { hover = i; schedule(false); }
+  if (i < 0) { tip.hidden = true; return; }
+  const id = P.id[i];
+  let name = 'Movie ' + id;
+  if (titles && titles.byId.has(id)) {
+    const j = titles.byId.get(id);
+    name = str(titles.titles[j]) + (Number.isFinite(titles.years[j]) ? ' (' + titles.years[j] + ')' : '');
+  }
+  const kids = [el('strong', null, name)];
+  const L = state.last;
+  if (L && L.query && L.query.movieId === id) kids.push(el('span', 'sub', 'Your pick'));
+  else if (L) {
+    const rank = L.results.findIndex((m) => m.movieId === id);
+    if (rank >= 0) {
+      const sc = L.results[rank].score;
+      kids.push(el('span', 'sub', 'Recommendation #' + (rank + 1) + (typeof sc === 'number' ? ' · score ' + sc.toFixed(3) : '')));
+    }
+  }
+  tip.replaceChildren(...kids);
+  tip.hidden = false;
+  const tw = tip.offsetWidth, th = tip.offsetHeight;
+  const left = px + 14 + tw > W ? px - 14 - tw : px + 14;
+  const top = py + 14 + th > H ? py - 14 - th : py + 14;
+  tip.style.transform = 'translate(' + Math.max(2, left) + 'px,' + Math.max(2, top) + 'px)';
+}
+function hideTip() { tip.hidden = true; if (hover >= 0) { hover = -1; schedule(false); } }
+
+function zoomAt(px, py, f) {
+  if (!P) return;
+  const s = scale(), x = (px - W / 2) / s + view.cx, y = view.cy - (py - H / 2) / s;
+  view.z = clamp(view.z * f, 0.5, 500);
+  const s2 = scale();
+  view.cx = x - (px - W / 2) / s2;
+  view.cy = y + (py - H / 2) / s2;
+  schedule(true);
+}
+const local = (e) => { const r = canvas.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
+
+canvas.addEventListener('wheel', (e) => {
+  if (!P) return;
+  e.preventDefault();
+  const d = e.deltaY * (e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? 400 : 1);
+  const [px, py] = local(e);
+  zoomAt(px, py, Math.exp(-clamp(d, -300, 300) * 0.002));
+  hideTip();
+}, { passive: false });
+canvas.addEventListener('dblclick', (e) => { const [px, py] = local(e); zoomAt(px, py, 2); });
+canvas.addEventListener('pointerdown', (e) => {
+  if (!P || drag || (e.pointerType === 'mouse' && e.button !== 0)) return;
+  canvas.setPointerCapture(e.pointerId);
+  const [px, py] = local(e);
+  drag = { id: e.pointerId, px, py, cx: view.cx, cy: view.cy, moved: false };
+  canvas.classList.add('dragging');
+  hideTip();
+});
+canvas.addEventListener('pointermove', (e) => {
+  if (!P) return;
+  const [px, py] = local(e);
+  if (drag && drag.id === e.pointerId) {
+    if (Math.abs(px - drag.px) + Math.abs(py - drag.py) > 3) drag.moved = true;
+    if (!drag.moved) return;
+    view.cx = drag.cx - (px - drag.px) / scale();
+    view.cy = drag.cy + (py - drag.py) / scale();
+    schedule(true);
+  } else if (!drag && e.pointerType === 'mouse') showTip(nearest(px, py), px, py);
+});
+const endDrag = (e) => {
+  if (!drag || drag.id !== e.pointerId) return;
+  // A tap (no drag) shows the nearest title, for touch screens.
+  if (!drag.moved && e.type === 'pointerup') showTip(nearest(drag.px, drag.py), drag.px, drag.py);
+  drag = null;
+  canvas.classList.remove('dragging');
+};
+canvas.addEventListener('pointerup', endDrag);
+canvas.addEventListener('pointercancel', endDrag);
+canvas.addEventListener('pointerleave', (e) => { if (e.pointerType === 'mouse' && !drag) hideTip(); });
+canvas.addEventListener('keydown', (e) => {
+  if (!P) return;
+  const step = Math.min(W, H) * 0.1 / scale();
+  const k = e.key;
+  if (k === 'ArrowLeft') view.cx -= step;
+  else if (k === 'ArrowRight') view.cx += step;
+  else if (k === 'ArrowUp') view.cy += step;
+  else if (k === 'ArrowDown') view.cy -= step;
+  else if (k === '+' || k === '=') return e.preventDefault(), zoomAt(W / 2, H / 2, 1.5);
+  else if (k === '-' || k === '_') return e.preventDefault(), zoomAt(W / 2, H / 2, 1 / 1.5);
+  else if (k === '0') return e.preventDefault(), resetView();
+  else return;
+  e.preventDefault();
+  schedule(true);
+});
+$('zoom-in').addEventListener('click', () => zoomAt(W / 2, H / 2, 1.5));
+$('zoom-out').addEventListener('click', () => zoomAt(W / 2, H / 2, 1 / 1.5));
+$('zoom-reset').addEventListener('click', resetView);
+sel.addEventListener('change', () => { userModel = true; load(sel.value); });
+
+function setStatus() {
+  if (!P) return;
+  const L = state.last, h = highlights();
+  const parts = [num(P.n) + ' movies, ' + P.model + ' model. '];
+  if (!L || !L.query) parts.push('Pick a movie in the Recommender tab to highlight it.');
+  else {
+    parts.push(h.q >= 0 ? 'Highlighting ' : 'Your pick ', el('strong', null, label(L.query)));
+    parts.push(h.q >= 0 ? ' and ' + plural(h.recs.length, 'recommendation') : ' is not on this map; showing ' + plural(h.recs.length, 'recommendation'));
+    parts.push(L.model !== P.model ? ' from the ' + L.model + ' model.' : '.');
+  }
+  status.replaceChildren(...parts);
+  canvas.setAttribute('aria-label', 'Scatter plot of ' + num(P.n) + ' movies, ' + P.model + ' model');
+}
+async function load(model) {
+  const seq = ++loadSeq;
+  if (P && P.model === model) { setStatus(); return; }
+  status.replaceChildren(spinner(), 'Loading the ' + model + ' map…');
+  wrap.setAttribute('aria-busy', 'true');
+  try {
+    const [p] = await Promise.all([loadProj(model), loadTitles()]);
+    if (seq !== loadSeq) return;
+    P = p;
+    hover = -1;
+    tip.hidden = true;
+    resetView();
+    setStatus();
+  } catch (e) {
+    if (seq !== loadSeq) return;
+    showError(e.message);
+    status.textContent = 'Could not load the plot.';
+  } finally {
+    if (seq === loadSeq) wrap.removeAttribute('aria-busy');
+  }
+}
+function plotShow() {
+  visible = true;
+  const want = state.last ? state.last.model : modelSel.value;
+  if (!userModel && Array.from(sel.options).some((o) => o.value === want)) sel.value = want;
+  resize();
+  load(sel.value);
+  schedule(false);
+}
+function plotHide() { visible = false; hideTip(); }
+function plotUpdate() { userModel = false; if (visible) { setStatus(); schedule(false); } }
+const plot = { show: plotShow, hide: plotHide, update: plotUpdate };
+
+// ---------- startup ----------
+function setSelect(select, v) {
+  if (v != null && Array.from(select.options).some((o) => o.value === String(v))) select.value = String(v);
+}
+api('/api/health').then((h) => {
+  if (Number.isFinite(h.movies)) $('stats').textContent = num(h.movies) + ' movies';
+  const d = h.defaults || {};
+  if (!touched.has('model')) setSelect(modelSel, d.model);
+  if (!touched.has('index')) setSelect(indexSel, d.index);
+  if (!touched.has('k') && Number.isFinite(d.k)) { kRange.value = String(clamp(Math.round(d.k), 1, 15)); kOut.textContent = kRange.value; }
+}, (e) => showError(e.message));
+
+})();
