@@ -14,6 +14,8 @@ pub struct RatingMatrix {
     pub users: Vec<u32>,
     /// Rating of each entry.
     pub values: Vec<f32>,
+    /// Position of each entry in its user's history (0 = the user's first rating, by timestamp).
+    pub positions: Vec<u32>,
 }
 
 impl RatingMatrix {
@@ -40,11 +42,26 @@ impl RatingMatrix {
         for i in 0..catalog.len() {
             indptr[i + 1] += indptr[i];
         }
+        // Each rating's rank in its user's time-ordered history.
+        let mut order: Vec<usize> = (0..triples.len()).collect();
+        order.sort_unstable_by_key(|&e| (triples[e].1, triples[e].2, triples[e].0));
+        let mut positions = vec![0u32; triples.len()];
+        let mut previous_user = u32::MAX;
+        let mut position = 0u32;
+        for e in order {
+            if triples[e].1 != previous_user {
+                previous_user = triples[e].1;
+                position = 0;
+            }
+            positions[e] = position;
+            position += 1;
+        }
         RatingMatrix {
             user_ids,
             indptr,
             users: triples.iter().map(|t| t.1).collect(),
             values: triples.iter().map(|t| t.3).collect(),
+            positions,
         }
     }
 

@@ -114,6 +114,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         m.model, m.hr_at_10, m.ndcg_at_10, m.coverage, m.mean_popularity
                     );
                 }
+                if let Some(knn) = report.models.iter().find(|m| m.model == "item_knn") {
+                    println!(
+                        "item_knn parameters (best NDCG@10 of {} settings on the validation split): {}",
+                        report.validation.len(),
+                        knn.params
+                    );
+                }
             }
             Ok(())
         }

@@ -10,9 +10,15 @@
 //! (share of movies recommended at least once) and the mean popularity (number of training
 //! ratings) of what is recommended are reported alongside. Popularity is always evaluated as a
 //! baseline.
+//!
+//! Hyper-parameters are never chosen on the test targets: the same hold-out is applied again to
+//! the training part, giving a validation split; each tunable model's grid is scored there (by
+//! NDCG@10), and only the chosen setting is trained on the whole training part and scored on the
+//! test targets.
 
 use crate::data::{Dataset, Rating};
 use crate::index::{ExactIndex, Metric, VectorIndex};
+use crate::models::item_knn::{self, ItemKnnParams, Weighting};
 use crate::train::train_models;
 use crate::Result;
 use serde::Serialize;
@@ -73,6 +79,8 @@ pub fn hold_out(ratings: &[Rating]) -> HoldOut {
 pub struct ModelReport {
     /// Model name.
     pub model: String,
+    /// The parameters evaluated (chosen on the validation split for tunable models).
+    pub params: serde_json::Value,
     /// Item-to-item hit rate at 10.
     pub hr_at_10: f64,
     /// Item-to-item NDCG at 10.
@@ -92,8 +100,10 @@ pub struct EvaluationReport {
     pub users: usize,
     /// Ratings left for training.
     pub train_ratings: usize,
-    /// One row per model, popularity first.
+    /// One row per model on the test targets, popularity first.
     pub models: Vec<ModelReport>,
+    /// Every setting tried on the validation split, with its validation metrics.
+    pub validation: Vec<ModelReport>,
 }
 
 /// Scores every (query, target) pair with `top10(query item)`.
@@ -120,6 +130,7 @@ fn score(
     let n = pairs.len().max(1) as f64;
     ModelReport {
         model: name.to_string(),
+        params: serde_json::Value::Null,
         hr_at_10: hits / n,
         ndcg_at_10: ndcg / n,
         coverage: recommended.len() as f64 / popularity.len().max(1) as f64,
@@ -127,28 +138,82 @@ fn score(
     }
 }
 
+/// The item-kNN settings tried on the validation split.
+pub fn item_knn_grid() -> Vec<ItemKnnParams> {
+    let mut grid = Vec::new();
+    for weighting in [Weighting::Rating, Weighting::Bm25 { k1: 1.2, b: 0.75 }] {
+        for half_life in [None, Some(100.0), Some(300.0), Some(1000.0)] {
+            for popularity_exponent in [0.6, 0.8, 1.0] {
+                grid.push(ItemKnnParams {
+                    weighting,
+                    neighbours: CUTOFF,
+                    half_life,
+                    popularity_exponent,
+                });
+            }
+        }
+    }
+    grid
+}
+
+/// Ratings and (query, target) pairs resolved to catalog rows, with popularity per row.
+struct Prepared {
+    trained: crate::train::TrainedModels,
+    pairs: Vec<(u32, u32)>,
+    popularity: Vec<u32>,
+}
+
+fn prepare(dataset: &Dataset, train: Vec<Rating>, pairs: &[(u32, u32, u32)]) -> Result<Prepared> {
+    let trained = train_models(&Dataset {
+        ratings: train,
+        ..dataset.clone()
+    })?;
+    let catalog = &trained.catalog;
+    let pairs = pairs
+        .iter()
+        .filter_map(|&(_, q, t)| Some((catalog.item_of(q)?, catalog.item_of(t)?)))
+        .collect();
+    let popularity = catalog.movies().iter().map(|m| m.rating_count).collect();
+    Ok(Prepared {
+        trained,
+        pairs,
+        popularity,
+    })
+}
+
+fn score_item_knn(prepared: &Prepared, params: &ItemKnnParams) -> ModelReport {
+    let lists = item_knn::build(&prepared.trained.matrix, params);
+    let mut report = score("item_knn", &prepared.pairs, &prepared.popularity, |query| {
+        lists.of(query).take(CUTOFF).map(|(j, _)| j).collect()
+    });
+    report.params = serde_json::to_value(params).expect("serialisable");
+    report
+}
+
 /// Trains every model on the training part of `dataset` and evaluates it, with popularity as
-/// the baseline.
+/// the baseline; tunable models are tuned on a validation split first.
 pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
     let split = hold_out(&dataset.ratings);
     let users: HashSet<u32> = split.pairs.iter().map(|p| p.0).collect();
     let train_ratings = split.train.len();
-    let train_set = Dataset {
-        ratings: split.train,
-        ..dataset.clone()
-    };
-    let trained = train_models(&train_set)?;
-    let catalog = &trained.catalog;
-    let pairs: Vec<(u32, u32)> = split
-        .pairs
-        .iter()
-        .filter_map(|&(_, q, t)| Some((catalog.item_of(q)?, catalog.item_of(t)?)))
-        .collect();
-    let popularity: Vec<u32> = catalog.movies().iter().map(|m| m.rating_count).collect();
 
-    let mut by_popularity: Vec<u32> = (0..catalog.len() as u32).collect();
+    let validation_split = hold_out(&split.train);
+    let validation = prepare(dataset, validation_split.train, &validation_split.pairs)?;
+    let tried: Vec<ModelReport> = item_knn_grid()
+        .iter()
+        .map(|params| score_item_knn(&validation, params))
+        .collect();
+    let best = tried
+        .iter()
+        .max_by(|a, b| a.ndcg_at_10.total_cmp(&b.ndcg_at_10))
+        .map(|r| serde_json::from_value(r.params.clone()).expect("params round-trip"))
+        .unwrap_or_default();
+
+    let test = prepare(dataset, split.train, &split.pairs)?;
+    let (pairs, popularity) = (&test.pairs, &test.popularity);
+    let mut by_popularity: Vec<u32> = (0..popularity.len() as u32).collect();
     by_popularity.sort_by_key(|&i| (std::cmp::Reverse(popularity[i as usize]), i));
-    let mut models = vec![score("popularity", &pairs, &popularity, |query| {
+    let mut models = vec![score("popularity", pairs, popularity, |query| {
         by_popularity
             .iter()
             .copied()
@@ -156,21 +221,28 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
             .take(CUTOFF)
             .collect()
     })];
-    for model in &trained.models {
+    for model in &test.trained.models {
         let index = ExactIndex::build(&model.embeddings, Metric::Cosine);
-        models.push(score(model.kind.as_str(), &pairs, &popularity, |query| {
+        let mut report = score(model.kind.as_str(), pairs, popularity, |query| {
             index
                 .search_item(query, CUTOFF, &|_| true)
                 .iter()
                 .map(|n| n.item)
                 .collect()
-        }));
+        });
+        report.params = model.details.clone();
+        if let Some(features) = report.params.get_mut("features") {
+            *features = serde_json::json!(features.as_array().map_or(0, Vec::len));
+        }
+        models.push(report);
     }
+    models.push(score_item_knn(&test, &best));
     Ok(EvaluationReport {
-        pairs: pairs.len(),
+        pairs: test.pairs.len(),
         users: users.len(),
         train_ratings,
         models,
+        validation: tried,
     })
 }
 

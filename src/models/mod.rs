@@ -9,6 +9,7 @@
 
 pub mod collaborative;
 pub mod content;
+pub mod item_knn;
 mod linalg;
 pub mod projection;
 

@@ -1,0 +1,773 @@
+//! The web page in a real browser: Debian's headless Chromium, driven over the DevTools protocol
+//! (`headless_chrome`), against the real `movierec serve` binary.
+//!
+//! Needs `/usr/bin/chromium` (`apt-get install -y chromium`); without it every test fails saying
+//! so. Screenshots go to `target/browser-artifacts/` (also one per failing test).
+
+mod common;
+
+use base64::Engine as _;
+use headless_chrome::protocol::cdp::Page;
+use headless_chrome::{Browser, LaunchOptions, Tab};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const WIDTH: u32 = 1280;
+const HEIGHT: u32 = 900;
+/// Longest wait for any one condition on the page.
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+// ---------- the server ----------
+
+/// `movierec serve` on a free port; killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(model_dir: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_movierec"))
+            .args(["serve", "--port", "0", "--model-dir"])
+            .arg(model_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start movierec serve");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        // Keep draining stderr after the address line, so the server never blocks on a full pipe.
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.trim().strip_prefix("movierec: serving on ") {
+                    tx.send(rest.to_string()).ok();
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let mut server = Server {
+            child,
+            url: String::new(),
+            log,
+        };
+        match rx.recv_timeout(TIMEOUT) {
+            Ok(url) => server.url = url,
+            Err(_) => panic!(
+                "movierec serve did not report its address; its stderr:\n{}",
+                server.log()
+            ),
+        }
+        server
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// A model trained on `tests/fixtures/browser`: 30 ordinary movies and two whose titles are HTML.
+fn html_titles_model() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/browser");
+        let out = tempfile::tempdir().expect("temp dir").keep().join("model");
+        let output = common::movierec(&[
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            output.status.success(),
+            "train on {} failed: {}",
+            data.display(),
+            common::stderr(&output)
+        );
+        out
+    })
+}
+
+// ---------- the browser ----------
+
+fn artifacts_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-artifacts");
+    std::fs::create_dir_all(&dir).expect("create target/browser-artifacts");
+    dir
+}
+
+/// One test's server, browser and tab. Dropping it (also while a failed assertion unwinds)
+/// closes the browser and kills the server; after a failure it first saves a screenshot and
+/// prints the server's log.
+struct Session {
+    name: &'static str,
+    tab: Arc<Tab>,
+    // Fields drop in order: the tab, then the browser (closed and killed), then the server.
+    _browser: Browser,
+    server: Server,
+}
+
+impl Session {
+    /// Serves `model_dir` and opens the page in a fresh headless Chromium.
+    fn open(name: &'static str, model_dir: &Path) -> Session {
+        assert!(
+            Path::new(CHROMIUM).exists(),
+            "{CHROMIUM} not found: the browser tests need Debian's Chromium; install it with \
+             `apt-get update && apt-get install -y chromium` (.ci/run does this)"
+        );
+        let server = Server::start(model_dir);
+        let browser = Browser::new(LaunchOptions {
+            path: Some(CHROMIUM.into()),
+            headless: true,
+            // CI runs as root, where Chromium refuses to start with its sandbox.
+            sandbox: false,
+            window_size: Some((WIDTH, HEIGHT)),
+            args: vec![
+                "--force-device-scale-factor=1".as_ref(),
+                "--lang=en-US".as_ref(),
+                "--hide-scrollbars".as_ref(),
+                "--mute-audio".as_ref(),
+                "--no-default-browser-check".as_ref(),
+            ],
+            idle_browser_timeout: Duration::from_secs(120),
+            ..LaunchOptions::default()
+        })
+        .unwrap_or_else(|e| panic!("launch {CHROMIUM}: {e:#}"));
+        let tab = browser.new_tab().expect("open a tab");
+        tab.set_default_timeout(TIMEOUT);
+        let session = Session {
+            name,
+            tab,
+            _browser: browser,
+            server,
+        };
+        session
+            .tab
+            .navigate_to(&session.server.url)
+            .and_then(|t| t.wait_until_navigated())
+            .expect("load the page");
+        // The page has asked the server for its defaults (k, model, index) and applied them.
+        session.wait_for("the page to load its defaults", "$('stats').textContent");
+        session
+    }
+
+    /// Evaluates the JavaScript expression `expr` (awaited if it is a promise; `$` is
+    /// `document.getElementById`) and returns its value as JSON (`undefined` → `null`).
+    fn eval(&self, expr: &str) -> Value {
+        let script = format!(
+            "(async () => {{ const $ = (id) => document.getElementById(id); \
+             return JSON.stringify({{ v: await ({expr}) }}); }})()"
+        );
+        let result = self
+            .tab
+            .evaluate(&script, true)
+            .unwrap_or_else(|e| panic!("evaluate {expr}: {e:#}"));
+        match result.value {
+            Some(Value::String(s)) => {
+                let mut v: Value = serde_json::from_str(&s).expect("JSON from the page");
+                v["v"].take()
+            }
+            _ => panic!(
+                "evaluate {expr}: threw {}",
+                result.description.unwrap_or_default()
+            ),
+        }
+    }
+
+    /// Polls `expr` until it is truthy and returns its value; fails after `TIMEOUT` naming `what`
+    /// and showing what the page shows.
+    fn wait_for(&self, what: &str, expr: &str) -> Value {
+        let start = Instant::now();
+        loop {
+            let v = self.eval(expr);
+            let truthy = match &v {
+                Value::Null => false,
+                Value::Bool(b) => *b,
+                Value::Number(n) => n.as_f64() != Some(0.0),
+                Value::String(s) => !s.is_empty(),
+                Value::Array(_) | Value::Object(_) => true,
+            };
+            if truthy {
+                return v;
+            }
+            if start.elapsed() > TIMEOUT {
+                panic!(
+                    "timed out after {TIMEOUT:?} waiting for {what} ({expr}); last value {v}; \
+                     the page shows: {}",
+                    self.page_state()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// The visible state of the page, for failure messages.
+    fn page_state(&self) -> Value {
+        self.eval(
+            "({ error: $('error').textContent, summary: $('summary').textContent, \
+               results: $('rec-list').children.length, input: $('movie').value, \
+               suggestions: $('suggestions').hidden ? null : $('suggestions').textContent, \
+               plot: $('plot-status').textContent })",
+        )
+    }
+
+    /// Types `text` into the title box with real key events, as a user would.
+    fn type_title(&self, text: &str) {
+        self.tab
+            .find_element("#movie")
+            .and_then(|e| e.click().map(|_| ()))
+            .expect("focus the title box");
+        self.eval("$('movie').select()");
+        self.tab.type_str(text).expect("type the title");
+    }
+
+    /// Waits for the suggestion list to show and returns the suggested labels ("Title (year)").
+    fn suggestions(&self) -> Vec<String> {
+        let labels = self.wait_for(
+            "suggestions",
+            "!$('suggestions').hidden && \
+             Array.from(document.querySelectorAll('#suggestions [role=option] .opt-title'), \
+                        (e) => e.textContent).filter((t) => t).join('\\n')",
+        );
+        labels
+            .as_str()
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Clicks the suggestion labelled `label` (it must be offered).
+    fn pick_suggestion(&self, label: &str) {
+        let labels = self.suggestions();
+        let i = labels
+            .iter()
+            .position(|l| l == label)
+            .unwrap_or_else(|| panic!("{label:?} is not among the suggestions {labels:?}"));
+        self.tab
+            .find_element(&format!("#sugg-{i}"))
+            .and_then(|e| e.click().map(|_| ()))
+            .unwrap_or_else(|e| panic!("click suggestion {label:?}: {e:#}"));
+    }
+
+    /// Waits until recommendations for `query` (a label) are shown with the `index` index and
+    /// returns the summary line.
+    fn wait_for_results(&self, query: &str, index: &str) -> String {
+        let expr = format!(
+            "!$('results').hasAttribute('aria-busy') && $('rec-list').children.length > 0 && \
+             $('summary').textContent.startsWith({}) && \
+             $('summary').textContent.includes({}) && $('summary').textContent",
+            json!(format!("Because you picked {query} — ")),
+            json!(format!(", {index} index")),
+        );
+        let summary = self.wait_for(&format!("recommendations for {query}"), &expr);
+        summary.as_str().unwrap().to_string()
+    }
+
+    /// The rendered recommendations.
+    fn results(&self) -> Vec<Shown> {
+        let v = self.eval(
+            "Array.from(document.querySelectorAll('#rec-list > li'), (li) => { \
+               const a = li.querySelector('a.rec-title'); \
+               return { label: li.querySelector('.rec-title').textContent.replace(' (opens in a new tab)', ''), \
+                        href: a && a.getAttribute('href'), target: a && a.target, rel: a && a.rel }; })",
+        );
+        serde_json::from_value(v).expect("results")
+    }
+
+    /// What the API answers for `body`, asked from the page (same origin) so it is the same server.
+    fn api_recommendations(&self, body: Value) -> Value {
+        self.eval(&format!(
+            "fetch('/api/recommendations', {{ method: 'POST', \
+               headers: {{ 'Content-Type': 'application/json' }}, body: {} }}).then((r) => r.json())",
+            json!(body.to_string())
+        ))
+    }
+
+    /// Sets a control's value by script and fires the events a user's change would.
+    fn set_control(&self, id: &str, value: &str) {
+        self.eval(&format!(
+            "(() => {{ const c = $({}); c.value = {}; \
+               c.dispatchEvent(new Event('input', {{ bubbles: true }})); \
+               c.dispatchEvent(new Event('change', {{ bubbles: true }})); return c.value; }})()",
+            json!(id),
+            json!(value)
+        ));
+        assert_eq!(self.eval(&format!("$({}).value", json!(id))), json!(value));
+    }
+
+    /// Clicks a tab button ("tab-rec" or "tab-plot").
+    fn click_tab(&self, id: &str) {
+        self.tab
+            .find_element(&format!("#{id}"))
+            .and_then(|e| e.click().map(|_| ()))
+            .unwrap_or_else(|e| panic!("click #{id}: {e:#}"));
+    }
+
+    /// Double-clicks the plot at (x, y) (CSS pixels in the canvas), which zooms in there, and
+    /// waits for the redraw.
+    fn zoom_plot_at(&self, (x, y): (f64, f64)) {
+        self.eval(&format!(
+            "(() => {{ const c = $('plot'), r = c.getBoundingClientRect(); \
+               c.dispatchEvent(new MouseEvent('dblclick', {{ bubbles: true, \
+                 clientX: r.left + {x}, clientY: r.top + {y} }})); \
+               return new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))); }})()"
+        ));
+    }
+
+    /// Moves the mouse to (x, y) in the plot canvas (CSS pixels) and returns the tooltip's text.
+    fn hover_plot(&self, (x, y): (f64, f64)) -> String {
+        let origin = self.eval(
+            "(() => { const r = $('plot').getBoundingClientRect(); return [r.left, r.top]; })()",
+        );
+        let point = headless_chrome::browser::tab::point::Point {
+            x: origin[0].as_f64().unwrap() + x,
+            y: origin[1].as_f64().unwrap() + y,
+        };
+        self.tab.move_mouse_to_point(point).expect("move the mouse");
+        let tip = self.wait_for(
+            "the plot's tooltip",
+            "!$('tip').hidden && $('tip').innerText",
+        );
+        tip.as_str().unwrap().to_string()
+    }
+
+    /// A full-page PNG screenshot saved as `target/browser-artifacts/NAME.png`; returns its path.
+    fn screenshot(&self, name: &str) -> PathBuf {
+        let metrics = self
+            .tab
+            .call_method(Page::GetLayoutMetrics(None))
+            .expect("layout metrics");
+        let size = metrics.css_content_size;
+        let shot = self
+            .tab
+            .call_method(Page::CaptureScreenshot {
+                format: Some(Page::CaptureScreenshotFormatOption::Png),
+                quality: None,
+                clip: Some(Page::Viewport {
+                    x: 0.0,
+                    y: 0.0,
+                    width: size.width,
+                    height: size.height,
+                    scale: 1.0,
+                }),
+                from_surface: Some(true),
+                capture_beyond_viewport: Some(true),
+                optimize_for_speed: None,
+            })
+            .expect("capture a screenshot");
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot.data)
+            .expect("base64 screenshot");
+        let path = artifacts_dir().join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write the screenshot");
+        path
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let shot = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.screenshot(&format!("failed-{}", self.name))
+            }));
+            if let Ok(path) = shot {
+                eprintln!("{}: screenshot at {}", self.name, path.display());
+            }
+            eprintln!("{}: server log:\n{}", self.name, self.server.log());
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Shown {
+    label: String,
+    href: Option<String>,
+    target: Option<String>,
+    rel: Option<String>,
+}
+
+/// `https://www.imdb.com/title/tt<7+ digits>/`
+fn is_imdb_title_url(url: &str) -> bool {
+    url.strip_prefix("https://www.imdb.com/title/tt")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .is_some_and(|id| id.len() >= 7 && id.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// "Title (year)" for each movie of an API answer's results.
+fn labels_of(answer: &Value) -> Vec<String> {
+    answer["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no results in {answer}"))
+        .iter()
+        .map(|m| format!("{} ({})", m["title"].as_str().unwrap(), m["year"]))
+        .collect()
+}
+
+/// Checks the shown list is exactly `answer`'s results: same movies in the same order, each a
+/// link to its IMDb page that opens in a new tab.
+fn assert_shows(shown: &[Shown], answer: &Value) {
+    let labels: Vec<&str> = shown.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(labels, labels_of(answer), "shown vs the API's answer");
+    for (s, m) in shown.iter().zip(answer["results"].as_array().unwrap()) {
+        let href = s
+            .href
+            .as_deref()
+            .unwrap_or_else(|| panic!("{s:?} is not a link"));
+        assert!(is_imdb_title_url(href), "{s:?}: not an IMDb title link");
+        assert_eq!(Some(href), m["imdbUrl"].as_str(), "{s:?}");
+        assert_eq!(s.target.as_deref(), Some("_blank"), "{s:?}");
+        assert!(
+            s.rel.as_deref().unwrap_or("").contains("noopener"),
+            "{s:?}: a new tab without rel=noopener"
+        );
+    }
+}
+
+/// Counts the canvas pixels drawn exactly (opaque, ±2 per channel) in the page's `--q` (query)
+/// and `--rec` (recommendation) colours, with their positions (CSS pixels), and the pixels drawn
+/// at all.
+const PLOT_PIXELS: &str = "(() => {
+  const c = $('plot'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const css = getComputedStyle(document.documentElement);
+  const rgb = (name) => { const h = parseInt(css.getPropertyValue(name).trim().slice(1), 16);
+                          return [h >> 16, (h >> 8) & 255, h & 255]; };
+  const want = { q: rgb('--q'), rec: rgb('--rec') }, dpr = c.width / c.clientWidth;
+  const out = { width: c.clientWidth, height: c.clientHeight, drawn: 0 };
+  for (const k in want) out[k] = { n: 0, sx: 0, sy: 0, points: [] };
+  for (let i = 0, p = 0; i < d.length; i += 4, p++) {
+    if (d[i + 3] === 0) continue;
+    out.drawn++;
+    if (d[i + 3] !== 255) continue;
+    for (const k in want) {
+      const w = want[k];
+      if (Math.abs(d[i] - w[0]) <= 2 && Math.abs(d[i + 1] - w[1]) <= 2 && Math.abs(d[i + 2] - w[2]) <= 2) {
+        const o = out[k], x = (p % c.width) / dpr, y = Math.floor(p / c.width) / dpr;
+        o.n++; o.sx += x; o.sy += y;
+        if (o.points.length < 5000) o.points.push([x, y]);
+      }
+    }
+  }
+  return out;
+})()";
+
+fn pixels(p: &Value, colour: &str) -> u64 {
+    p[colour]["n"].as_u64().unwrap()
+}
+
+/// Where the plot's highlight colours are drawn (from `PLOT_PIXELS`), in CSS pixels.
+#[derive(Debug)]
+struct Highlight {
+    query_pixels: u64,
+    /// Centre of the query's pixels.
+    query: (f64, f64),
+    rec_pixels: u64,
+    recs: Vec<(f64, f64)>,
+}
+
+impl Highlight {
+    fn of(p: &Value) -> Highlight {
+        let n = pixels(p, "q");
+        let mean = |k: &str| p["q"][k].as_f64().unwrap() / n.max(1) as f64;
+        Highlight {
+            query_pixels: n,
+            query: (mean("sx"), mean("sy")),
+            rec_pixels: pixels(p, "rec"),
+            recs: serde_json::from_value(p["rec"]["points"].clone()).unwrap(),
+        }
+    }
+
+    /// A recommendation-coloured pixel at least `d` px from the query's centre.
+    fn rec_away_from_query(&self, d: f64) -> Option<(f64, f64)> {
+        let (qx, qy) = self.query;
+        self.recs
+            .iter()
+            .copied()
+            .find(|(x, y)| (x - qx).hypot(y - qy) >= d)
+    }
+}
+
+// ---------- the tests ----------
+
+#[test]
+fn a_misspelled_title_suggests_the_movie_and_picking_it_lists_k_imdb_links() {
+    let s = Session::open("misspelled", common::trained_model());
+    s.set_control("k", "7");
+    assert_eq!(s.eval("$('k-out').textContent"), json!("7"));
+
+    s.type_title("toy stroy");
+    let labels = s.suggestions();
+    assert!(
+        labels.first().map(String::as_str) == Some("Toy Story (1995)"),
+        "the best suggestion for \"toy stroy\" should be Toy Story: {labels:?}"
+    );
+    s.pick_suggestion("Toy Story (1995)");
+    let summary = s.wait_for_results("Toy Story (1995)", "exact");
+    assert!(
+        summary.ends_with("collaborative model, exact index · 7 movies"),
+        "{summary}"
+    );
+    assert_eq!(s.eval("$('movie').value"), json!("Toy Story"));
+
+    let shown = s.results();
+    assert_eq!(shown.len(), 7, "{shown:?}");
+    let answer = s.api_recommendations(
+        json!({"movie": 1, "k": 7, "model": "collaborative", "index": "exact"}),
+    );
+    assert_shows(&shown, &answer);
+    assert!(
+        shown.iter().any(|m| m.label == "Toy Story 2 (1999)"),
+        "{shown:?}"
+    );
+    assert_eq!(s.eval("$('error').textContent"), json!(""));
+}
+
+#[test]
+fn switching_the_index_to_annoy_reruns_the_query_with_the_same_k() {
+    let s = Session::open("annoy", common::trained_model());
+    s.set_control("k", "7");
+    s.type_title("toy stroy");
+    s.pick_suggestion("Toy Story (1995)");
+    s.wait_for_results("Toy Story (1995)", "exact");
+
+    s.set_control("index", "annoy");
+    let summary = s.wait_for_results("Toy Story (1995)", "annoy");
+    assert!(
+        summary.ends_with("collaborative model, annoy index · 7 movies"),
+        "{summary}"
+    );
+    let shown = s.results();
+    assert_eq!(shown.len(), 7, "{shown:?}");
+    let answer = s.api_recommendations(
+        json!({"movie": 1, "k": 7, "model": "collaborative", "index": "annoy"}),
+    );
+    assert_eq!(answer["index"], "annoy");
+    assert_shows(&shown, &answer);
+}
+
+#[test]
+fn the_plot_tab_draws_every_movie_and_highlights_the_query_and_its_recommendations() {
+    let s = Session::open("plot", common::trained_model());
+
+    // Before any pick: the map is drawn, nothing is highlighted.
+    s.click_tab("tab-plot");
+    assert_eq!(s.eval("$('panel-plot').hidden"), json!(false));
+    assert_eq!(s.eval("$('panel-rec').hidden"), json!(true));
+    s.wait_for(
+        "the plot to load",
+        "$('plot-status').textContent.includes('Pick a movie')",
+    );
+    let before = s.wait_for(
+        "the map to be drawn",
+        &format!("(() => {{ const p = {PLOT_PIXELS}; return p.drawn > 2000 && p; }})()"),
+    );
+    assert!(
+        before["width"].as_f64().unwrap() > 300.0 && before["height"].as_f64().unwrap() > 200.0,
+        "the canvas is too small: {before}"
+    );
+    assert_eq!(pixels(&before, "q"), 0, "highlight colour with no pick");
+    assert_eq!(pixels(&before, "rec"), 0, "highlight colour with no pick");
+
+    // Pick Toy Story (10 recommendations by default) and come back.
+    s.click_tab("tab-rec");
+    s.type_title("toy stroy");
+    s.pick_suggestion("Toy Story (1995)");
+    s.wait_for_results("Toy Story (1995)", "exact");
+    assert_eq!(s.results().len(), 10);
+    s.click_tab("tab-plot");
+    let status = s.wait_for(
+        "the plot's status to name the highlight",
+        "$('plot-status').textContent.includes('Highlighting') && $('plot-status').textContent",
+    );
+    assert_eq!(
+        status,
+        json!("9,742 movies, collaborative model. Highlighting Toy Story (1995) and 10 recommendations.")
+    );
+
+    // The query's dot (radius 7 and a ring) and ten recommendation dots (radius 4.5) are drawn in
+    // their colours; neighbours often overlap on the map, so ask for at least one whole dot each.
+    let mut hl = Highlight::of(&s.wait_for(
+        "the highlight to be drawn",
+        &format!("(() => {{ const p = {PLOT_PIXELS}; return p.q.n > 0 && p.rec.n > 0 && p; }})()"),
+    ));
+    assert!(hl.query_pixels >= 100, "query pixels: {hl:?}");
+    assert!(hl.rec_pixels >= 40, "recommendation pixels: {hl:?}");
+
+    // Those pixels are where the movies are: hovering them names them. A recommendation's pixel
+    // more than 18 px from the query's centre is nearer its own dot (12 px hover radius);
+    // zoom in around the query (double click) until one is that far.
+    for _ in 0..4 {
+        if hl.rec_away_from_query(18.0).is_some() {
+            break;
+        }
+        s.zoom_plot_at(hl.query);
+        hl = Highlight::of(&s.eval(PLOT_PIXELS));
+    }
+    let rec = hl
+        .rec_away_from_query(18.0)
+        .unwrap_or_else(|| panic!("every recommendation is drawn on the query: {hl:?}"));
+    let tip = s.hover_plot(hl.query);
+    assert_eq!(
+        tip, "Toy Story (1995)\nYour pick",
+        "tooltip at the query's dot"
+    );
+    let tip = s.hover_plot(rec);
+    let (title, rank) = tip
+        .split_once("\nRecommendation #")
+        .unwrap_or_else(|| panic!("tooltip at a recommendation's dot: {tip:?}"));
+    let rank: usize = rank.split(' ').next().unwrap().parse().expect("a rank");
+    let answer = s.api_recommendations(json!({"movie": 1, "k": 10}));
+    assert_eq!(
+        labels_of(&answer).get(rank - 1).map(String::as_str),
+        Some(title),
+        "tooltip {tip:?} vs the API's answer"
+    );
+}
+
+#[test]
+fn titles_containing_html_are_shown_as_text_and_never_run() {
+    let s = Session::open("html-titles", html_titles_model());
+    let script = "<script>window.__pwned=1</script> (2001)";
+    let img = "<img src=x onerror=\"window.__pwned=2\"> (2002)";
+    let injected =
+        "document.querySelectorAll('body script, body img, body iframe, body svg').length";
+
+    s.type_title("script");
+    let labels = s.suggestions();
+    assert!(labels.iter().any(|l| l == script), "{labels:?}");
+    s.pick_suggestion(script);
+    let summary = s.wait_for_results(script, "exact");
+    assert!(summary.contains(script), "{summary}");
+    let shown = s.results();
+    assert_eq!(shown[0].label, img, "{shown:?}");
+    let text = s.eval("$('results').textContent");
+    assert!(
+        text.as_str()
+            .unwrap()
+            .contains("<img src=x onerror=\"window.__pwned=2\">"),
+        "{text}"
+    );
+    assert_eq!(
+        s.eval(injected),
+        json!(0),
+        "elements injected into the page"
+    );
+    assert_eq!(
+        s.eval("document.title"),
+        json!(format!("{script} · movierec"))
+    );
+
+    // The other one, as the query this time.
+    s.type_title("img src");
+    s.pick_suggestion(img);
+    s.wait_for_results(img, "exact");
+    assert!(s.results().iter().any(|m| m.label == script));
+    assert_eq!(
+        s.eval(injected),
+        json!(0),
+        "elements injected into the page"
+    );
+
+    // On the plot, hovering the query names it as text too.
+    s.click_tab("tab-plot");
+    s.wait_for(
+        "the plot to highlight the pick",
+        "$('plot-status').textContent.includes('Highlighting')",
+    );
+    let p = s.wait_for(
+        "the highlight to be drawn",
+        &format!("(() => {{ const p = {PLOT_PIXELS}; return p.q.n > 0 && p; }})()"),
+    );
+    let tip = s.hover_plot(Highlight::of(&p).query);
+    assert_eq!(tip, format!("{img}\nYour pick"));
+
+    // Checked last, after every render had time to fire an injected handler.
+    assert_eq!(
+        s.eval(injected),
+        json!(0),
+        "elements injected into the page"
+    );
+    assert_eq!(
+        s.eval("typeof window.__pwned"),
+        json!("undefined"),
+        "a title ran as code"
+    );
+}
+
+#[test]
+fn an_unknown_title_shows_the_servers_error_in_the_alert_region() {
+    let s = Session::open("unknown-title", common::trained_model());
+    s.type_title("qwzxv kjhgf");
+    s.tab.press_key("Enter").expect("press Enter");
+    let shown = s.wait_for("an error", "$('error').textContent");
+    let answer = s.api_recommendations(json!({"movie": "qwzxv kjhgf"}));
+    let message = answer["error"].as_str().expect("an error from the API");
+    assert_eq!(message, "no movie matches \"qwzxv kjhgf\"");
+    assert_eq!(shown, json!(message));
+    assert_eq!(s.eval("$('error').getAttribute('role')"), json!("alert"));
+    assert_eq!(
+        s.eval("$('summary').textContent"),
+        json!("No recommendations to show.")
+    );
+    assert_eq!(s.eval("$('rec-list').children.length"), json!(0));
+}
+
+/// `(width, height)` of a PNG file, failing unless it is one.
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert!(
+        bytes.len() > 1000 && bytes.starts_with(b"\x89PNG\r\n\x1a\n") && &bytes[12..16] == b"IHDR",
+        "{} is not a PNG ({} bytes)",
+        path.display(),
+        bytes.len()
+    );
+    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+#[test]
+fn full_page_screenshots_of_the_results_and_the_plot_are_saved_as_pngs() {
+    let s = Session::open("screenshots", common::trained_model());
+    s.type_title("toy stroy");
+    s.pick_suggestion("Toy Story (1995)");
+    s.wait_for_results("Toy Story (1995)", "exact");
+    let page_height = s
+        .eval("document.documentElement.scrollHeight")
+        .as_u64()
+        .unwrap() as u32;
+    let results = s.screenshot("results");
+    let (w, h) = png_size(&results);
+    assert_eq!(w, WIDTH, "{}", results.display());
+    assert!(
+        h >= page_height && h > HEIGHT,
+        "{}: {h} px high, the page is {page_height}",
+        results.display()
+    );
+
+    s.click_tab("tab-plot");
+    s.wait_for(
+        "the highlight to be drawn",
+        &format!("(() => {{ const p = {PLOT_PIXELS}; return p.q.n > 0 && p.rec.n > 0; }})()"),
+    );
+    let plot = s.screenshot("plot");
+    let (w, h) = png_size(&plot);
+    assert_eq!(w, WIDTH, "{}", plot.display());
+    assert!(h >= 400, "{}: {h} px high", plot.display());
+}
