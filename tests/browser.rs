@@ -132,7 +132,9 @@ impl Session {
             "{CHROMIUM} not found: the browser tests need Debian's Chromium; install it with \
              `apt-get update && apt-get install -y chromium` (.ci/run does this)"
         );
+        let t0 = Instant::now();
         let server = Server::start(model_dir);
+        eprintln!("{name}: server {:?}", t0.elapsed());
         let browser = Browser::new(LaunchOptions {
             path: Some(CHROMIUM.into()),
             headless: true,
@@ -150,7 +152,9 @@ impl Session {
             ..LaunchOptions::default()
         })
         .unwrap_or_else(|e| panic!("launch {CHROMIUM}: {e:#}"));
+        eprintln!("{name}: browser {:?}", t0.elapsed());
         let tab = browser.new_tab().expect("open a tab");
+        eprintln!("{name}: tab {:?}", t0.elapsed());
         tab.set_default_timeout(TIMEOUT);
         let session = Session {
             name,
@@ -163,6 +167,7 @@ impl Session {
             .navigate_to(&session.server.url)
             .and_then(|t| t.wait_until_navigated())
             .expect("load the page");
+        eprintln!("{name}: navigated {:?}", t0.elapsed());
         // The page has asked the server for its defaults (k, model, index) and applied them.
         session.wait_for("the page to load its defaults", "$('stats').textContent");
         session
@@ -195,6 +200,7 @@ impl Session {
     /// and showing what the page shows.
     fn wait_for(&self, what: &str, expr: &str) -> Value {
         let start = Instant::now();
+        let _t = Trace(what.to_string(), start);
         loop {
             let v = self.eval(expr);
             let truthy = match &v {
@@ -396,6 +402,8 @@ impl Drop for Session {
     }
 }
 
+struct Trace(String, Instant);
+impl Drop for Trace { fn drop(&mut self) { eprintln!("  wait {}: {:?}", self.0, self.1.elapsed()); } }
 #[derive(Debug, serde::Deserialize)]
 struct Shown {
     label: String,

@@ -308,3 +308,36 @@ fn training_the_same_data_twice_gives_the_same_fingerprint_and_replaces_the_mode
         assert!(recall >= 0.9, "{model}: annoy recall@10 {recall} < 0.9");
     }
 }
+
+#[test]
+fn evaluate_reports_every_model_against_popularity_with_parameters_tuned_on_validation() {
+    let output = movierec(&[
+        "evaluate",
+        "--data",
+        bundled_data().to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["users"], 599);
+    assert_eq!(report["pairs"], 2995);
+    let models = report["models"].as_array().unwrap();
+    let hr = |name: &str| {
+        models
+            .iter()
+            .find(|m| m["model"] == name)
+            .unwrap_or_else(|| panic!("{name} missing from {report}"))["hr_at_10"]
+            .as_f64()
+            .unwrap()
+    };
+    // Regression guards, a little under the figures in docs/EVALUATION.md.
+    assert!(hr("popularity") > 0.03);
+    assert!(
+        hr("collaborative") >= 0.075,
+        "collaborative HR@10 {}",
+        hr("collaborative")
+    );
+    assert!(hr("item_knn") >= 0.095, "item_knn HR@10 {}", hr("item_knn"));
+    assert!(hr("item_knn") > hr("popularity") && hr("collaborative") > hr("content"));
+    assert_eq!(report["validation"].as_array().unwrap().len(), 24);
+}
