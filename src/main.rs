@@ -105,19 +105,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     report.users, report.pairs, report.train_ratings
                 );
                 println!(
-                    "{:<14} {:>8} {:>8} {:>9} {:>10}",
-                    "model", "HR@10", "NDCG@10", "coverage", "mean pop."
+                    "{:<14} {:>8} {:>8} {:>9} {:>10} {:>12} {:>11}",
+                    "model",
+                    "HR@10",
+                    "NDCG@10",
+                    "coverage",
+                    "mean pop.",
+                    "user Rec@10",
+                    "user NDCG"
                 );
                 for m in &report.models {
                     println!(
-                        "{:<14} {:>8.4} {:>8.4} {:>9.3} {:>10.1}",
-                        m.model, m.hr_at_10, m.ndcg_at_10, m.coverage, m.mean_popularity
+                        "{:<14} {:>8.4} {:>8.4} {:>9.3} {:>10.1} {:>12.4} {:>11.4}",
+                        m.model,
+                        m.hr_at_10,
+                        m.ndcg_at_10,
+                        m.coverage,
+                        m.mean_popularity,
+                        m.user_recall_at_10,
+                        m.user_ndcg_at_10
                     );
                 }
                 if let Some(knn) = report.models.iter().find(|m| m.model == "item_knn") {
                     println!(
-                        "item_knn parameters (best NDCG@10 of {} settings on the validation split): {}",
+                        "item_knn parameters (best NDCG@10 of {} + {} settings on the validation split): {}",
                         report.validation.len(),
+                        report.validation_personal.len(),
                         knn.params
                     );
                 }

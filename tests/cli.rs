@@ -340,4 +340,16 @@ fn evaluate_reports_every_model_against_popularity_with_parameters_tuned_on_vali
     assert!(hr("item_knn") >= 0.095, "item_knn HR@10 {}", hr("item_knn"));
     assert!(hr("item_knn") > hr("popularity") && hr("collaborative") > hr("content"));
     assert_eq!(report["validation"].as_array().unwrap().len(), 24);
+    assert_eq!(report["validation_personal"].as_array().unwrap().len(), 8);
+    let user_recall = |name: &str| {
+        models.iter().find(|m| m["model"] == name).unwrap()["user_recall_at_10"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        user_recall("item_knn") >= 0.095,
+        "item_knn user Recall@10 {}",
+        user_recall("item_knn")
+    );
+    assert!(user_recall("item_knn") > user_recall("popularity"));
 }

@@ -19,8 +19,10 @@
 use crate::data::{Dataset, Rating};
 use crate::index::{ExactIndex, Metric, VectorIndex};
 use crate::models::item_knn::{self, ItemKnnParams, Weighting};
+use crate::models::personal::{score_history, HistoryEntry, PersonalParams};
 use crate::train::train_models;
 use crate::Result;
+use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
@@ -85,6 +87,11 @@ pub struct ModelReport {
     pub hr_at_10: f64,
     /// Item-to-item NDCG at 10.
     pub ndcg_at_10: f64,
+    /// Per-user Recall@10: hits among the user's targets / min(10, targets), already-rated
+    /// movies excluded.
+    pub user_recall_at_10: f64,
+    /// Per-user NDCG@10.
+    pub user_ndcg_at_10: f64,
     /// Share of the catalog recommended at least once.
     pub coverage: f64,
     /// Mean number of training ratings of the recommended movies.
@@ -102,8 +109,10 @@ pub struct EvaluationReport {
     pub train_ratings: usize,
     /// One row per model on the test targets, popularity first.
     pub models: Vec<ModelReport>,
-    /// Every setting tried on the validation split, with its validation metrics.
+    /// Every item-to-item setting tried on the validation split, with its validation metrics.
     pub validation: Vec<ModelReport>,
+    /// Every personal-scoring setting tried on the validation split: `(params, recall, ndcg)`.
+    pub validation_personal: Vec<(PersonalParams, f64, f64)>,
 }
 
 /// Scores every (query, target) pair with `top10(query item)`.
@@ -133,9 +142,124 @@ fn score(
         params: serde_json::Value::Null,
         hr_at_10: hits / n,
         ndcg_at_10: ndcg / n,
+        user_recall_at_10: 0.0,
+        user_ndcg_at_10: 0.0,
         coverage: recommended.len() as f64 / popularity.len().max(1) as f64,
         mean_popularity: pop_sum / shown.max(1) as f64,
     }
+}
+
+/// Each evaluated user's training history and held-out targets, as catalog rows.
+struct UserCases {
+    cases: Vec<(Vec<HistoryEntry>, Vec<u32>)>,
+}
+
+impl UserCases {
+    fn new(prepared: &Prepared, pairs: &[(u32, u32, u32)]) -> UserCases {
+        let matrix = &prepared.trained.matrix;
+        let mut histories: HashMap<u32, Vec<HistoryEntry>> = HashMap::new();
+        for item in 0..matrix.n_items() {
+            for e in matrix.indptr[item]..matrix.indptr[item + 1] {
+                histories
+                    .entry(matrix.user_ids[matrix.users[e] as usize])
+                    .or_default()
+                    .push(HistoryEntry {
+                        item: item as u32,
+                        rating: matrix.values[e],
+                        position: matrix.positions[e],
+                    });
+            }
+        }
+        let mut targets: HashMap<u32, Vec<u32>> = HashMap::new();
+        for &(user, _, target) in pairs {
+            if let Some(item) = prepared.trained.catalog.item_of(target) {
+                targets.entry(user).or_default().push(item);
+            }
+        }
+        let mut users: Vec<u32> = targets.keys().copied().collect();
+        users.sort_unstable();
+        let cases = users
+            .into_iter()
+            .map(|u| {
+                (
+                    histories.remove(&u).unwrap_or_default(),
+                    targets[&u].clone(),
+                )
+            })
+            .collect();
+        UserCases { cases }
+    }
+
+    /// Per-user Recall@10 and NDCG@10 of `recommend(history)` (which must exclude the history).
+    fn score(&self, recommend: impl Fn(&[HistoryEntry]) -> Vec<u32> + Sync) -> (f64, f64) {
+        let per_user: Vec<(f64, f64)> = self
+            .cases
+            .par_iter()
+            .map(|(history, targets)| {
+                let top = recommend(history);
+                let ideal = targets.len().min(CUTOFF);
+                let hits: Vec<usize> = top
+                    .iter()
+                    .take(CUTOFF)
+                    .enumerate()
+                    .filter(|(_, j)| targets.contains(j))
+                    .map(|(rank, _)| rank)
+                    .collect();
+                let dcg: f64 = hits.iter().map(|&r| 1.0 / ((r + 2) as f64).log2()).sum();
+                let idcg: f64 = (0..ideal).map(|r| 1.0 / ((r + 2) as f64).log2()).sum();
+                (
+                    hits.len() as f64 / ideal.max(1) as f64,
+                    dcg / idcg.max(f64::MIN_POSITIVE),
+                )
+            })
+            .collect();
+        let n = per_user.len().max(1) as f64;
+        (
+            per_user.iter().map(|p| p.0).sum::<f64>() / n,
+            per_user.iter().map(|p| p.1).sum::<f64>() / n,
+        )
+    }
+}
+
+/// The personal-scoring settings tried on the validation split.
+pub fn personal_grid() -> Vec<PersonalParams> {
+    let mut grid = Vec::new();
+    for pivot in [0.0, 3.0] {
+        for recency_half_life in [None, Some(10.0), Some(30.0), Some(100.0)] {
+            grid.push(PersonalParams {
+                pivot,
+                recency_half_life,
+            });
+        }
+    }
+    grid
+}
+
+/// A user's taste vector in an embedding space: the history's unit rows weighted as in
+/// [`crate::models::personal`], then the nearest unseen movies.
+fn embedding_user_top(
+    index: &ExactIndex,
+    history: &[HistoryEntry],
+    params: &PersonalParams,
+) -> Vec<u32> {
+    let embeddings = index.embeddings();
+    let last = history.iter().map(|h| h.position).max().unwrap_or(0);
+    let rate = params
+        .recency_half_life
+        .map_or(0.0, |h| std::f32::consts::LN_2 / h);
+    let mut query = vec![0f32; embeddings.dim()];
+    for h in history {
+        let weight = (h.rating - params.pivot) * (-rate * (last - h.position) as f32).exp();
+        for (q, x) in query.iter_mut().zip(embeddings.row(h.item as usize)) {
+            *q += weight * x;
+        }
+    }
+    let seen: HashSet<u32> = history.iter().map(|h| h.item).collect();
+    index
+        .search(&query, CUTOFF, &|row| !seen.contains(&row))
+        .iter()
+        .map(|n| n.item)
+        .collect()
 }
 
 /// The item-kNN settings tried on the validation split.
@@ -209,7 +333,30 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
         .map(|r| serde_json::from_value(r.params.clone()).expect("params round-trip"))
         .unwrap_or_default();
 
+    let knn_for_users = ItemKnnParams {
+        neighbours: item_knn::DEFAULT_NEIGHBOURS,
+        ..best
+    };
+    let validation_users = UserCases::new(&validation, &validation_split.pairs);
+    let validation_lists = item_knn::build(&validation.trained.matrix, &knn_for_users);
+    let mut personal_tried = Vec::new();
+    for params in personal_grid() {
+        let (recall, ndcg) = validation_users.score(|history| {
+            score_history(&validation_lists, history, &params, CUTOFF, &|_| true)
+                .iter()
+                .map(|s| s.0)
+                .collect()
+        });
+        personal_tried.push((params, recall, ndcg));
+    }
+    let personal = personal_tried
+        .iter()
+        .max_by(|a, b| a.2.total_cmp(&b.2))
+        .map(|t| t.0)
+        .unwrap_or_default();
+
     let test = prepare(dataset, split.train, &split.pairs)?;
+    let users_test = UserCases::new(&test, &split.pairs);
     let (pairs, popularity) = (&test.pairs, &test.popularity);
     let mut by_popularity: Vec<u32> = (0..popularity.len() as u32).collect();
     by_popularity.sort_by_key(|&i| (std::cmp::Reverse(popularity[i as usize]), i));
@@ -221,6 +368,15 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
             .take(CUTOFF)
             .collect()
     })];
+    (models[0].user_recall_at_10, models[0].user_ndcg_at_10) = users_test.score(|history| {
+        let seen: HashSet<u32> = history.iter().map(|h| h.item).collect();
+        by_popularity
+            .iter()
+            .copied()
+            .filter(|i| !seen.contains(i))
+            .take(CUTOFF)
+            .collect()
+    });
     for model in &test.trained.models {
         let index = ExactIndex::build(&model.embeddings, Metric::Cosine);
         let mut report = score(model.kind.as_str(), pairs, popularity, |query| {
@@ -230,19 +386,31 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
                 .map(|n| n.item)
                 .collect()
         });
+        (report.user_recall_at_10, report.user_ndcg_at_10) =
+            users_test.score(|history| embedding_user_top(&index, history, &personal));
         report.params = model.details.clone();
         if let Some(features) = report.params.get_mut("features") {
             *features = serde_json::json!(features.as_array().map_or(0, Vec::len));
         }
         models.push(report);
     }
-    models.push(score_item_knn(&test, &best));
+    let mut knn_report = score_item_knn(&test, &best);
+    let test_lists = item_knn::build(&test.trained.matrix, &knn_for_users);
+    (knn_report.user_recall_at_10, knn_report.user_ndcg_at_10) = users_test.score(|history| {
+        score_history(&test_lists, history, &personal, CUTOFF, &|_| true)
+            .iter()
+            .map(|s| s.0)
+            .collect()
+    });
+    knn_report.params = serde_json::json!({"item_to_item": best, "personal": personal});
+    models.push(knn_report);
     Ok(EvaluationReport {
         pairs: test.pairs.len(),
         users: users.len(),
         train_ratings,
         models,
         validation: tried,
+        validation_personal: personal_tried,
     })
 }
 

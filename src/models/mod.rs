@@ -11,6 +11,7 @@ pub mod collaborative;
 pub mod content;
 pub mod item_knn;
 mod linalg;
+pub mod personal;
 pub mod projection;
 
 use crate::embeddings::ItemEmbeddings;
