@@ -40,11 +40,21 @@ pub enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
-    /// Recommend movies similar to a title (matched fuzzily: typos, missing articles, a year).
+    /// Recommend movies similar to a title (matched fuzzily: typos, missing articles, a year), or
+    /// for a MovieLens user (--user) or a list of liked movies (--likes).
     Recommend {
         /// The movie title, e.g. "toy story" or "hamlet 1996" (several words are joined).
-        #[arg(required = true, num_args = 1..)]
+        #[arg(num_args = 0.., required_unless_present_any = ["user", "likes"])]
         title: Vec<String>,
+        /// Recommend for this MovieLens user of the training data (rated movies excluded).
+        #[arg(long, conflicts_with_all = ["title", "likes", "dislikes"])]
+        user: Option<u32>,
+        /// A movie the person liked (repeat for several); recommends for the list.
+        #[arg(long, conflicts_with = "title")]
+        likes: Vec<String>,
+        /// A movie the person disliked (repeat for several), with --likes.
+        #[arg(long, requires = "likes")]
+        dislikes: Vec<String>,
         /// Number of recommendations (1 to 100).
         #[arg(short, long, default_value_t = 10)]
         k: usize,

@@ -5,6 +5,9 @@ use crate::artifact::{self, Manifest, CATALOG_FILE};
 use crate::catalog::{Catalog, Movie, MovieQuery, MovieView};
 use crate::embeddings::ItemEmbeddings;
 use crate::index::{ExactIndex, ForestIndex, IndexKind, Metric, VectorIndex};
+use crate::interactions::UserHistories;
+use crate::models::item_knn::NeighbourLists;
+use crate::models::personal::{score_history, HistoryEntry, PersonalParams};
 use crate::models::ModelKind;
 use crate::{Error, Result};
 use serde::Serialize;
@@ -62,6 +65,46 @@ pub struct Recommendations {
     pub alternatives: Vec<MovieView>,
 }
 
+/// Who to recommend for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PersonalTarget {
+    /// A MovieLens user of the training data (their rated movies are excluded).
+    User(u32),
+    /// An ad-hoc list of liked and disliked movies (both excluded).
+    Likes {
+        /// Movies the person liked.
+        likes: Vec<MovieQuery>,
+        /// Movies the person disliked.
+        dislikes: Vec<MovieQuery>,
+    },
+}
+
+/// The answer to a personalised request: the JSON shape of `recommend --user/--likes` and the
+/// API.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PersonalRecommendations {
+    /// The MovieLens user, when asked for one.
+    pub user: Option<u32>,
+    /// How many movies the user has rated (excluded from the results).
+    pub rated: usize,
+    /// The liked movies the request resolved to.
+    pub liked: Vec<MovieView>,
+    /// The disliked movies the request resolved to.
+    pub disliked: Vec<MovieView>,
+    /// The model that scored them.
+    pub model: String,
+    /// The results, best first; `score` is the summed neighbour similarity.
+    pub results: Vec<ScoredMovie>,
+}
+
+/// The personalised recommender: neighbour lists and user histories.
+struct Personal {
+    model: String,
+    neighbours: NeighbourLists,
+    users: UserHistories,
+    scoring: PersonalParams,
+}
+
 struct ServedModel {
     exact: ExactIndex,
     annoy: ForestIndex,
@@ -74,6 +117,7 @@ pub struct Engine {
     manifest: Manifest,
     catalog: Catalog,
     models: BTreeMap<ModelKind, ServedModel>,
+    personal: Option<Personal>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -131,11 +175,31 @@ impl Engine {
                 },
             );
         }
+        let personal = match &saved.manifest.personal {
+            Some(entry) => Some(Personal {
+                model: entry.model.clone(),
+                neighbours: NeighbourLists::from_bytes(
+                    &entry.neighbours_file,
+                    saved.file(dir, &entry.neighbours_file)?,
+                    catalog.len(),
+                )
+                .map_err(|e| bad(e.to_string()))?,
+                users: UserHistories::from_bytes(
+                    &entry.users_file,
+                    saved.file(dir, &entry.users_file)?,
+                    catalog.len(),
+                )
+                .map_err(|e| bad(e.to_string()))?,
+                scoring: entry.scoring,
+            }),
+            None => None,
+        };
         Ok(Engine {
             dir: dir.to_path_buf(),
             manifest: saved.manifest,
             catalog,
             models,
+            personal,
         })
     }
 
@@ -209,6 +273,80 @@ impl Engine {
                 })
                 .collect(),
             alternatives: resolved.alternatives.iter().map(|&i| view(i)).collect(),
+        })
+    }
+
+    /// Personalised recommendations for a user of the training data or a list of liked (and
+    /// disliked) movies; movies the user rated, liked or disliked are never recommended.
+    pub fn personal(&self, target: &PersonalTarget, k: usize) -> Result<PersonalRecommendations> {
+        let k = Engine::check_k(k)?;
+        let personal = self.personal.as_ref().ok_or_else(|| Error::Artifact {
+            dir: self.dir.clone(),
+            message: "has no personalised recommender; retrain it with `movierec train`".into(),
+        })?;
+        let view = |item: u32| self.catalog.movie(item).view();
+        let (history, user, liked, disliked) = match target {
+            PersonalTarget::User(user_id) => {
+                let history: Vec<HistoryEntry> = personal
+                    .users
+                    .history(*user_id)
+                    .ok_or(Error::UserNotFound { user_id: *user_id })?
+                    .map(|(item, rating, position)| HistoryEntry {
+                        item,
+                        rating,
+                        position,
+                    })
+                    .collect();
+                (history, Some(*user_id), Vec::new(), Vec::new())
+            }
+            PersonalTarget::Likes { likes, dislikes } => {
+                if likes.is_empty() {
+                    return Err(Error::invalid(
+                        "likes",
+                        "likes: name at least one movie the person liked",
+                    ));
+                }
+                let resolve = |queries: &[MovieQuery]| -> Result<Vec<u32>> {
+                    queries
+                        .iter()
+                        .map(|q| self.catalog.resolve(q).map(|r| r.item))
+                        .collect()
+                };
+                let (liked, disliked) = (resolve(likes)?, resolve(dislikes)?);
+                // A like counts as 5 stars, a dislike as 1, all equally recent.
+                let history = liked
+                    .iter()
+                    .map(|&item| (item, 5.0))
+                    .chain(disliked.iter().map(|&item| (item, 1.0)))
+                    .map(|(item, rating)| HistoryEntry {
+                        item,
+                        rating,
+                        position: 0,
+                    })
+                    .collect();
+                (history, None, liked, disliked)
+            }
+        };
+        let scored = score_history(
+            &personal.neighbours,
+            &history,
+            &personal.scoring,
+            k,
+            &|_| true,
+        );
+        Ok(PersonalRecommendations {
+            user,
+            rated: if user.is_some() { history.len() } else { 0 },
+            liked: liked.iter().map(|&i| view(i)).collect(),
+            disliked: disliked.iter().map(|&i| view(i)).collect(),
+            model: personal.model.clone(),
+            results: scored
+                .iter()
+                .map(|&(item, score)| ScoredMovie {
+                    movie: view(item),
+                    score: (score * 10_000.0).round() / 10_000.0,
+                })
+                .collect(),
         })
     }
 }

@@ -49,6 +49,12 @@ pub enum Error {
         /// Close titles, best first.
         suggestions: Vec<String>,
     },
+    /// A MovieLens user id is not in the training data.
+    #[error("no user {user_id} in the training data")]
+    UserNotFound {
+        /// The id asked for.
+        user_id: u32,
+    },
     /// A nearest-neighbour index cannot be built or read.
     #[error("index: {0}")]
     Index(String),

@@ -1,7 +1,9 @@
 //! The movie × user rating matrix, aligned with the catalog's internal movie order.
 
+use crate::artifact::codec::{check_offsets, Reader, Writer};
 use crate::catalog::Catalog;
 use crate::data::Rating;
+use crate::Result;
 
 /// Ratings as a sparse movie × user matrix (compressed rows: one row per catalog movie).
 #[derive(Clone, Debug)]
@@ -87,5 +89,166 @@ impl RatingMatrix {
             .iter()
             .copied()
             .zip(self.values[span].iter().copied())
+    }
+}
+
+/// Every user's ratings, by user: what personalised recommendations start from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserHistories {
+    /// MovieLens user ids, ascending.
+    pub user_ids: Vec<u32>,
+    /// User `u`'s entries span `indptr[u]..indptr[u + 1]`.
+    pub indptr: Vec<usize>,
+    /// Catalog rows rated.
+    pub items: Vec<u32>,
+    /// The ratings.
+    pub ratings: Vec<f32>,
+    /// Each rating's position in its user's history (0 = first).
+    pub positions: Vec<u32>,
+}
+
+const USERS_MAGIC: &[u8; 8] = b"MRUSERS1";
+const USERS_VERSION: u32 = 1;
+
+impl UserHistories {
+    /// Transposes the rating matrix; each user's entries are in history order.
+    pub fn from_matrix(matrix: &RatingMatrix) -> UserHistories {
+        let mut entries: Vec<(u32, u32, u32, f32)> = Vec::with_capacity(matrix.nnz());
+        for item in 0..matrix.n_items() {
+            for e in matrix.indptr[item]..matrix.indptr[item + 1] {
+                entries.push((
+                    matrix.users[e],
+                    matrix.positions[e],
+                    item as u32,
+                    matrix.values[e],
+                ));
+            }
+        }
+        entries.sort_unstable_by_key(|&(u, p, i, _)| (u, p, i));
+        let mut indptr = vec![0usize; matrix.n_users() + 1];
+        for &(u, ..) in &entries {
+            indptr[u as usize + 1] += 1;
+        }
+        for u in 0..matrix.n_users() {
+            indptr[u + 1] += indptr[u];
+        }
+        UserHistories {
+            user_ids: matrix.user_ids.clone(),
+            indptr,
+            items: entries.iter().map(|e| e.2).collect(),
+            ratings: entries.iter().map(|e| e.3).collect(),
+            positions: entries.iter().map(|e| e.1).collect(),
+        }
+    }
+
+    /// The `(item, rating, position)` history of MovieLens user `user_id`, if they rated anything.
+    pub fn history(&self, user_id: u32) -> Option<impl Iterator<Item = (u32, f32, u32)> + '_> {
+        let u = self.user_ids.binary_search(&user_id).ok()?;
+        let span = self.indptr[u]..self.indptr[u + 1];
+        Some(span.map(move |e| (self.items[e], self.ratings[e], self.positions[e])))
+    }
+
+    /// Encodes: magic `MRUSERS1`, version `u32`, users `u64`, entries `u64`, user ids
+    /// `u32 × users`, offsets `u64 × (users + 1)`, rows `u32`, ratings `f32` and positions `u32`
+    /// (each `× entries`), little-endian.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new(USERS_MAGIC, USERS_VERSION);
+        w.u64(self.user_ids.len() as u64);
+        w.u64(self.items.len() as u64);
+        self.user_ids.iter().for_each(|&u| w.u32(u));
+        self.indptr.iter().for_each(|&o| w.u64(o as u64));
+        self.items.iter().for_each(|&i| w.u32(i));
+        self.ratings.iter().for_each(|&r| w.f32(r));
+        self.positions.iter().for_each(|&p| w.u32(p));
+        w.bytes
+    }
+
+    /// Decodes histories written by [`UserHistories::to_bytes`] for a catalog of `movies`
+    /// movies; any inconsistency is an error naming `name`.
+    pub fn from_bytes(name: &str, bytes: &[u8], movies: usize) -> Result<UserHistories> {
+        let mut r = Reader::new(name, bytes, USERS_MAGIC, USERS_VERSION)?;
+        let users = r.count("user count", 4)?;
+        let total = r.count("entry count", 12)?;
+        let user_ids = r.u32s(users, "user ids")?;
+        if user_ids.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(r.invalid("user ids are not strictly ascending"));
+        }
+        let indptr = r.u64s(users + 1, "offsets")?;
+        let indptr = check_offsets(&r, &indptr, total)?;
+        let items = r.u32s(total, "rows")?;
+        let ratings = r.f32s(total, "ratings")?;
+        let positions = r.u32s(total, "positions")?;
+        if items.iter().any(|&i| i as usize >= movies) {
+            return Err(r.invalid("a rated movie is outside the catalog"));
+        }
+        r.finish()?;
+        Ok(UserHistories {
+            user_ids,
+            indptr,
+            items,
+            ratings,
+            positions,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Catalog, Movie};
+
+    fn catalog(n: u32) -> Catalog {
+        Catalog::from_movies(
+            (1..=n)
+                .map(|id| Movie {
+                    movie_id: id,
+                    title: format!("Movie {id}"),
+                    aliases: Vec::new(),
+                    year: None,
+                    genres: Vec::new(),
+                    imdb_id: None,
+                    tmdb_id: None,
+                    rating_count: 0,
+                    rating_mean: 0.0,
+                })
+                .collect(),
+        )
+    }
+
+    fn rating(user_id: u32, movie_id: u32, rating: f32, timestamp: i64) -> Rating {
+        Rating {
+            user_id,
+            movie_id,
+            rating,
+            timestamp,
+        }
+    }
+
+    #[test]
+    fn the_latest_of_duplicate_ratings_counts_and_histories_are_in_time_order() {
+        let ratings = [
+            rating(7, 2, 1.0, 10),
+            rating(7, 1, 4.0, 5),
+            rating(7, 2, 5.0, 20), // re-rated later: this one counts
+            rating(3, 3, 2.5, 1),
+        ];
+        let matrix = RatingMatrix::build(&catalog(3), &ratings);
+        assert_eq!(matrix.nnz(), 3);
+        let users = UserHistories::from_matrix(&matrix);
+        let seven: Vec<_> = users.history(7).unwrap().collect();
+        assert_eq!(seven, vec![(0, 4.0, 0), (1, 5.0, 1)]);
+        assert!(users.history(99).is_none());
+        let bytes = users.to_bytes();
+        assert_eq!(UserHistories::from_bytes("u", &bytes, 3).unwrap(), users);
+        for len in 0..bytes.len() {
+            assert!(
+                UserHistories::from_bytes("u", &bytes[..len], 3).is_err(),
+                "{len}"
+            );
+        }
+        assert!(
+            UserHistories::from_bytes("u", &bytes, 1).is_err(),
+            "rows outside the catalog"
+        );
     }
 }

@@ -5,7 +5,9 @@ mod cli;
 use clap::Parser;
 use cli::{Cli, Command};
 use movierec::catalog::MovieQuery;
-use movierec::engine::{Engine, Recommendations, SimilarRequest};
+use movierec::engine::{
+    Engine, PersonalRecommendations, PersonalTarget, Recommendations, ScoredMovie, SimilarRequest,
+};
 use movierec::index::{ForestParams, IndexKind};
 use movierec::models::ModelKind;
 use movierec::train::{train, TrainOptions};
@@ -51,12 +53,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Recommend {
             title,
+            user,
+            likes,
+            dislikes,
             k,
             model,
             index,
             model_dir,
             json,
         } => {
+            let target = match user {
+                Some(user) => Some(PersonalTarget::User(user)),
+                None if !likes.is_empty() => Some(PersonalTarget::Likes {
+                    likes: likes.into_iter().map(MovieQuery::Title).collect(),
+                    dislikes: dislikes.into_iter().map(MovieQuery::Title).collect(),
+                }),
+                None => None,
+            };
+            if let Some(target) = target {
+                let k = Engine::check_k(k)?;
+                let engine = Engine::open(&model_dir)?;
+                let answer = engine.personal(&target, k)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&answer)?);
+                } else {
+                    print_personal(&answer);
+                }
+                return Ok(());
+            }
             let request = SimilarRequest {
                 movie: MovieQuery::Title(title.join(" ")),
                 k: Engine::check_k(k)?,
@@ -167,6 +191,47 @@ fn train_and_report(data: &Path, out: &Path, options: &TrainOptions) -> anyhow::
     Ok(())
 }
 
+fn year_suffix(year: Option<u16>) -> String {
+    year.map(|y| format!(" ({y})")).unwrap_or_default()
+}
+
+fn print_personal(answer: &PersonalRecommendations) {
+    match answer.user {
+        Some(user) => println!(
+            "Recommended for user {user} (who rated {} movies) — {} model",
+            answer.rated, answer.model
+        ),
+        None => {
+            let names: Vec<String> = answer
+                .liked
+                .iter()
+                .map(|m| format!("{}{}", m.title, year_suffix(m.year)))
+                .collect();
+            println!(
+                "Recommended for someone who liked {} — {} model",
+                names.join("; "),
+                answer.model
+            );
+        }
+    }
+    print_results(&answer.results);
+}
+
+fn print_results(results: &[ScoredMovie]) {
+    for (rank, r) in results.iter().enumerate() {
+        let m = &r.movie;
+        println!(
+            "{:>3}. {}{}  [{}]  {:.3}  {}",
+            rank + 1,
+            m.title,
+            year_suffix(m.year),
+            m.genres.join(", "),
+            r.score,
+            m.imdb_url.as_deref().unwrap_or(&m.movielens_url)
+        );
+    }
+}
+
 fn print_table(answer: &Recommendations) {
     let q = &answer.query;
     let year = |y: Option<u16>| y.map(|y| format!(" ({y})")).unwrap_or_default();
@@ -177,18 +242,7 @@ fn print_table(answer: &Recommendations) {
         answer.model,
         answer.index
     );
-    for (rank, r) in answer.results.iter().enumerate() {
-        let m = &r.movie;
-        println!(
-            "{:>3}. {}{}  [{}]  {:.3}  {}",
-            rank + 1,
-            m.title,
-            year(m.year),
-            m.genres.join(", "),
-            r.score,
-            m.imdb_url.as_deref().unwrap_or(&m.movielens_url)
-        );
-    }
+    print_results(&answer.results);
     if !answer.alternatives.is_empty() {
         let names: Vec<String> = answer
             .alternatives

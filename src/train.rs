@@ -1,13 +1,15 @@
 //! The training pipeline: MovieLens directory → catalog → models → indexes → model directory.
 
 use crate::artifact::{
-    self, DatasetInfo, IndexEntry, Manifest, ModelEntry, ModelFiles, CATALOG_FILE, FORMAT_NAME,
-    FORMAT_VERSION,
+    self, DatasetInfo, IndexEntry, Manifest, ModelEntry, ModelFiles, PersonalEntry, CATALOG_FILE,
+    FORMAT_NAME, FORMAT_VERSION,
 };
 use crate::catalog::Catalog;
 use crate::data::{self, Dataset};
 use crate::index::{recall_at_k, ExactIndex, ForestIndex, ForestParams, IndexKind, Metric};
-use crate::interactions::RatingMatrix;
+use crate::interactions::{RatingMatrix, UserHistories};
+use crate::models::item_knn::{self, ItemKnnParams, Weighting};
+use crate::models::personal::PersonalParams;
 use crate::models::{collaborative, content, projection, TrainedModel};
 use crate::Result;
 use std::collections::BTreeMap;
@@ -16,6 +18,27 @@ use std::time::Instant;
 
 /// How many movies (at most) are used as queries when measuring an index's recall at build time.
 pub const RECALL_SAMPLE: usize = 1000;
+
+/// The item-kNN lists behind personalised recommendations. The parameters are the ones
+/// `movierec evaluate` chose on the bundled data's validation split (docs/EVALUATION.md), with
+/// 100 neighbours per movie kept for scoring users.
+pub const PERSONAL_ITEM_KNN: ItemKnnParams = ItemKnnParams {
+    weighting: Weighting::Rating,
+    neighbours: 100,
+    half_life: Some(100.0),
+    popularity_exponent: 0.8,
+};
+
+/// How a user's history is scored, as chosen by `movierec evaluate` (docs/EVALUATION.md).
+pub const PERSONAL_SCORING: PersonalParams = PersonalParams {
+    pivot: 3.0,
+    recency_half_life: Some(10.0),
+};
+
+/// File name of the neighbour lists in a model directory.
+pub const NEIGHBOURS_FILE: &str = "item_knn.neighbours";
+/// File name of the user histories in a model directory.
+pub const USERS_FILE: &str = "users.ratings";
 
 /// Options for [`train`].
 #[derive(Clone, Debug, Default)]
@@ -59,6 +82,23 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         files.extend(model_files);
         models.insert(model.kind, entry);
     }
+    let stage = Instant::now();
+    let neighbours = item_knn::build(&matrix, &PERSONAL_ITEM_KNN);
+    let users = UserHistories::from_matrix(&matrix);
+    files.push((NEIGHBOURS_FILE.to_string(), neighbours.to_bytes()));
+    files.push((USERS_FILE.to_string(), users.to_bytes()));
+    tracing::info!(
+        "item-kNN lists and user histories in {:.2?}",
+        stage.elapsed()
+    );
+    let personal = PersonalEntry {
+        model: "item_knn".to_string(),
+        neighbours_file: NEIGHBOURS_FILE.to_string(),
+        users_file: USERS_FILE.to_string(),
+        item_knn: PERSONAL_ITEM_KNN,
+        scoring: PERSONAL_SCORING,
+        users: users.user_ids.len(),
+    };
     let manifest = Manifest {
         format: FORMAT_NAME.to_string(),
         format_version: FORMAT_VERSION,
@@ -74,6 +114,7 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
             tags: dataset.tags.len(),
         },
         models,
+        personal: Some(personal),
         files: BTreeMap::new(),
     };
     let stage = Instant::now();

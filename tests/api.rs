@@ -326,6 +326,103 @@ async fn the_seed_endpoint_keeps_its_body_and_maps_its_models() {
 }
 
 #[tokio::test]
+async fn personalised_recommendations_for_a_user_and_for_likes() {
+    let (status, body) = get("/api/users/1/recommendations?k=5").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user"], 1);
+    assert_eq!(body["results"].as_array().unwrap().len(), 5);
+    let (status, body) = get("/api/users/1/recommendations").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["results"].as_array().unwrap().len(),
+        10,
+        "k defaults to 10"
+    );
+
+    let (status, body) = post(
+        "/api/recommendations/for-likes",
+        json!({"likes": ["toy stroy", 2571], "dislikes": ["heat"], "k": 7}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let liked: Vec<&Value> = body["liked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["movieId"])
+        .collect();
+    assert_eq!(liked, vec![&json!(1), &json!(2571)]);
+    assert_eq!(body["disliked"][0]["title"], "Heat");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 7);
+    assert!(results
+        .iter()
+        .all(|r| ![1, 2571, 6].contains(&r["movieId"].as_u64().unwrap())));
+}
+
+#[tokio::test]
+async fn personalised_request_errors_name_the_problem() {
+    for (uri, status, needle) in [
+        (
+            "/api/users/999999/recommendations",
+            StatusCode::NOT_FOUND,
+            "no user 999999",
+        ),
+        (
+            "/api/users/abc/recommendations",
+            StatusCode::BAD_REQUEST,
+            "is not a number",
+        ),
+        (
+            "/api/users/1/recommendations?k=0",
+            StatusCode::BAD_REQUEST,
+            "k must be between",
+        ),
+        (
+            "/api/users/1/recommendations?k=x",
+            StatusCode::BAD_REQUEST,
+            "k",
+        ),
+    ] {
+        let (got, body) = get(uri).await;
+        assert_eq!(got, status, "{uri}: {body}");
+        assert!(error_of(&body).contains(needle), "{uri}: {body}");
+    }
+    for (body, status, needle) in [
+        (
+            json!({"likes": []}),
+            StatusCode::BAD_REQUEST,
+            "at least one movie",
+        ),
+        (json!({}), StatusCode::BAD_REQUEST, "missing field `likes`"),
+        (
+            json!({"likes": ["xqzwvkj"]}),
+            StatusCode::NOT_FOUND,
+            "no movie matches",
+        ),
+        (
+            json!({"likes": ["heat"], "k": 500}),
+            StatusCode::BAD_REQUEST,
+            "k must be between",
+        ),
+        (
+            json!({"likes": "heat"}),
+            StatusCode::BAD_REQUEST,
+            "likes: invalid type",
+        ),
+        (
+            json!({"likes": [""]}),
+            StatusCode::BAD_REQUEST,
+            "title is empty",
+        ),
+    ] {
+        let (got, answer) = post("/api/recommendations/for-likes", body.clone()).await;
+        assert_eq!(got, status, "{body} → {answer}");
+        assert!(error_of(&answer).contains(needle), "{body} → {answer}");
+    }
+}
+
+#[tokio::test]
 async fn projection_has_one_point_per_movie_for_each_model() {
     for model in ["content", "collaborative"] {
         let (status, body) = get(&format!("/api/projection?model={model}")).await;

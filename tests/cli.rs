@@ -353,3 +353,98 @@ fn evaluate_reports_every_model_against_popularity_with_parameters_tuned_on_vali
     );
     assert!(user_recall("item_knn") > user_recall("popularity"));
 }
+
+#[test]
+fn recommendations_for_a_user_exclude_what_they_rated() {
+    let model = trained_model().to_str().unwrap();
+    let output = movierec(&[
+        "recommend",
+        "--user",
+        "1",
+        "-k",
+        "15",
+        "--json",
+        "--model-dir",
+        model,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let answer: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(answer["user"], 1);
+    assert_eq!(answer["model"], "item_knn");
+    assert_eq!(
+        answer["rated"], 232,
+        "user 1 rated 232 movies in ml-latest-small"
+    );
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results.len(), 15);
+    // User 1's ratings, straight from the bundled ratings.csv.
+    let ratings = std::fs::read_to_string(bundled_data().join("ratings.csv")).unwrap();
+    let rated: Vec<u64> = ratings
+        .lines()
+        .skip(1)
+        .filter(|l| l.starts_with("1,"))
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(rated.len(), 232);
+    for r in results {
+        assert!(
+            !rated.contains(&r["movieId"].as_u64().unwrap()),
+            "{r} was rated by user 1"
+        );
+    }
+    let output = movierec(&["recommend", "--user", "999999", "--model-dir", model]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("no user 999999 in the training data"));
+}
+
+#[test]
+fn recommendations_for_liked_movies_exclude_them_and_follow_the_likes() {
+    let model = trained_model().to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["recommend", "--json", "-k", "10", "--model-dir", model];
+        all.extend_from_slice(args);
+        let output = movierec(&all);
+        assert!(output.status.success(), "{}", stderr(&output));
+        serde_json::from_str::<Value>(&stdout(&output)).unwrap()
+    };
+    let answer = run(&["--likes", "toy story", "--likes", "toy story 2"]);
+    let liked: Vec<&str> = answer["liked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(liked, vec!["Toy Story", "Toy Story 2"]);
+    let shown = titles(&answer);
+    assert_eq!(shown.len(), 10);
+    assert!(!shown.iter().any(|t| t == "Toy Story" || t == "Toy Story 2"));
+    assert!(
+        shown
+            .iter()
+            .any(|t| t == "Toy Story 3" || t == "Monsters, Inc."),
+        "{shown:?}"
+    );
+    // A dislike pushes its neighbours down.
+    let with_dislike = run(&["--likes", "toy story", "--dislikes", "toy story 2"]);
+    let plain = run(&["--likes", "toy story"]);
+    assert_ne!(with_dislike["results"], plain["results"]);
+    assert!(!titles(&with_dislike).contains(&"Toy Story 2".to_string()));
+}
+
+#[test]
+fn exactly_one_way_of_asking_is_accepted() {
+    let model = trained_model().to_str().unwrap();
+    for args in [
+        vec!["recommend", "--model-dir", model],
+        vec!["recommend", "heat", "--user", "1", "--model-dir", model],
+        vec!["recommend", "--dislikes", "heat", "--model-dir", model],
+    ] {
+        let output = movierec(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}

@@ -8,6 +8,8 @@
 //!   <model>.embeddings         item embeddings   (matrix file, rows = catalog order)
 //!   <model>.projection         2-D map for the plot (matrix file, rows × 2)
 //!   <model>.annoy              the Annoy-style forest (see `index::ForestIndex::to_bytes`)
+//!   item_knn.neighbours        item-kNN neighbour lists for personalised recommendations
+//!   users.ratings              every user's ratings, in history order
 //! ```
 //!
 //! The `exact` index is the embeddings file itself (brute force needs nothing else).
@@ -18,6 +20,7 @@
 //! format or version, or whose files are missing, truncated or fail their checksum.
 //! The layout is documented for users in `docs/MODEL_FORMAT.md`.
 
+pub mod codec;
 mod matrix_file;
 mod store;
 
@@ -55,6 +58,9 @@ pub struct Manifest {
     pub dataset: DatasetInfo,
     /// Each model's parameters and files.
     pub models: BTreeMap<ModelKind, ModelEntry>,
+    /// The personalised recommender (absent in directories written before it existed).
+    #[serde(default)]
+    pub personal: Option<PersonalEntry>,
     /// Size and checksum of every file besides the manifest.
     pub files: BTreeMap<String, FileEntry>,
 }
@@ -100,6 +106,24 @@ pub struct IndexEntry {
     pub params: serde_json::Value,
     /// Recall@10 against `exact`, measured at build time on a sample of movies.
     pub recall_at_10: f32,
+}
+
+/// The personalised recommender's entry in the manifest: item-kNN neighbour lists and every
+/// user's ratings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PersonalEntry {
+    /// Which model scores users (`item_knn`).
+    pub model: String,
+    /// The neighbour lists (see `models::item_knn::NeighbourLists::to_bytes`).
+    pub neighbours_file: String,
+    /// Every user's ratings (see `interactions::UserHistories::to_bytes`).
+    pub users_file: String,
+    /// How the neighbour lists were built.
+    pub item_knn: crate::models::item_knn::ItemKnnParams,
+    /// How a history is scored.
+    pub scoring: crate::models::personal::PersonalParams,
+    /// Number of users.
+    pub users: usize,
 }
 
 /// Size and checksum of a file in the model directory.

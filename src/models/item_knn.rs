@@ -8,7 +8,9 @@
 //! movie the most similar movies are kept, which is what item-to-item recommendations and
 //! personalised scoring need. Parameters are chosen by `movierec evaluate` on a validation split.
 
+use crate::artifact::codec::{check_offsets, Reader, Writer};
 use crate::interactions::RatingMatrix;
+use crate::Result;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +79,58 @@ impl NeighbourLists {
     }
 }
 
+const MAGIC: &[u8; 8] = b"MRNEIGHB";
+const VERSION: u32 = 1;
+
+impl NeighbourLists {
+    /// Number of movies.
+    pub fn len(&self) -> usize {
+        self.indptr.len() - 1
+    }
+
+    /// True when there are no movies.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Encodes the lists: magic `MRNEIGHB`, version `u32`, movies `u64`, entries `u64`, offsets
+    /// `u64 × (movies + 1)`, neighbour rows `u32 × entries`, similarities `f32 × entries`, all
+    /// little-endian.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new(MAGIC, VERSION);
+        w.u64(self.len() as u64);
+        w.u64(self.items.len() as u64);
+        self.indptr.iter().for_each(|&o| w.u64(o as u64));
+        self.items.iter().for_each(|&i| w.u32(i));
+        self.scores.iter().for_each(|&s| w.f32(s));
+        w.bytes
+    }
+
+    /// Decodes lists written by [`NeighbourLists::to_bytes`] for a catalog of `movies` movies;
+    /// any inconsistency is an error naming `name`.
+    pub fn from_bytes(name: &str, bytes: &[u8], movies: usize) -> Result<NeighbourLists> {
+        let mut r = Reader::new(name, bytes, MAGIC, VERSION)?;
+        let n = r.count("movie count", 8)?;
+        if n != movies {
+            return Err(r.invalid(format!("has {n} movies, the catalog {movies}")));
+        }
+        let total = r.count("entry count", 8)?;
+        let indptr = r.u64s(n + 1, "offsets")?;
+        let indptr = check_offsets(&r, &indptr, total)?;
+        let items = r.u32s(total, "neighbours")?;
+        let scores = r.f32s(total, "similarities")?;
+        if items.iter().any(|&i| i as usize >= n) {
+            return Err(r.invalid("a neighbour is outside the catalog"));
+        }
+        r.finish()?;
+        Ok(NeighbourLists {
+            indptr,
+            items,
+            scores,
+        })
+    }
+}
+
 /// Builds the neighbour lists of every movie.
 pub fn build(matrix: &RatingMatrix, params: &ItemKnnParams) -> NeighbourLists {
     let ItemKnnParams {
@@ -115,7 +169,13 @@ pub fn build(matrix: &RatingMatrix, params: &ItemKnnParams) -> NeighbourLists {
             by_user[matrix.users[e] as usize].push((i as u32, weights[e], matrix.positions[e]));
         }
     }
+    // The decay of a co-rating by the gap between its two positions, looked up rather than
+    // computed: an `exp` per co-rated pair would dominate the build.
     let decay_rate = half_life.map_or(0.0, |h| std::f32::consts::LN_2 / h.max(1e-3));
+    let longest = by_user.iter().map(Vec::len).max().unwrap_or(0);
+    let decay: Vec<f32> = (0..=longest)
+        .map(|gap| (-decay_rate * gap as f32).exp())
+        .collect();
     let norms: Vec<f32> = (0..n_items)
         .map(|i| {
             weights[matrix.indptr[i]..matrix.indptr[i + 1]]
@@ -136,8 +196,7 @@ pub fn build(matrix: &RatingMatrix, params: &ItemKnnParams) -> NeighbourLists {
                         if acc[j as usize] == 0.0 {
                             touched.push(j);
                         }
-                        let gap = p.abs_diff(pj) as f32;
-                        acc[j as usize] += w * wj * (-decay_rate * gap).exp();
+                        acc[j as usize] += w * wj * decay[p.abs_diff(pj) as usize];
                     }
                 }
                 let mut scored: Vec<(u32, f32)> = touched
@@ -240,6 +299,31 @@ mod tests {
             lists.of(1).all(|(j, _)| j != 1),
             "a movie is not its own neighbour"
         );
+    }
+
+    #[test]
+    fn neighbour_lists_round_trip_and_reject_every_truncation() {
+        let lists = NeighbourLists {
+            indptr: vec![0, 2, 2, 3],
+            items: vec![1, 2, 0],
+            scores: vec![0.5, 0.25, 1.0],
+        };
+        let bytes = lists.to_bytes();
+        assert_eq!(NeighbourLists::from_bytes("n", &bytes, 3).unwrap(), lists);
+        for len in 0..bytes.len() {
+            assert!(
+                NeighbourLists::from_bytes("n", &bytes[..len], 3).is_err(),
+                "{len}"
+            );
+        }
+        let err = NeighbourLists::from_bytes("n", &bytes, 4)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has 3 movies, the catalog 4"), "{err}");
+        let mut bad = bytes.clone();
+        let at = bad.len() - 3 * 4 - 4; // the last neighbour row
+        bad[at..at + 4].copy_from_slice(&9u32.to_le_bytes());
+        assert!(NeighbourLists::from_bytes("n", &bad, 3).is_err());
     }
 
     #[test]

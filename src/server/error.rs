@@ -45,6 +45,7 @@ impl From<Error> for ApiError {
                 suggestions,
             },
             Error::InvalidArgument { .. } => ApiError::bad_request(message),
+            Error::UserNotFound { .. } => ApiError::not_found(message),
             other => {
                 tracing::error!("internal error: {other}");
                 ApiError {

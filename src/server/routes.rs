@@ -3,12 +3,12 @@
 use super::error::ApiError;
 use crate::catalog::{MovieQuery, MovieView};
 use crate::engine::{
-    Engine, SimilarRequest, DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODEL, MAX_K, MIN_K,
+    Engine, PersonalTarget, SimilarRequest, DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODEL, MAX_K, MIN_K,
 };
 use crate::index::IndexKind;
 use crate::models::ModelKind;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -33,6 +33,8 @@ pub(super) fn routes() -> Router<Arc<Engine>> {
         .route("/api/movies/titles", get(movie_titles))
         .route("/api/projection", get(projection))
         .route("/api/recommendations", post(recommendations))
+        .route("/api/recommendations/for-likes", post(for_likes))
+        .route("/api/users/{id}/recommendations", get(for_user))
         .route("/recommendation", post(seed_recommendation))
         .fallback(not_found)
 }
@@ -222,6 +224,46 @@ async fn recommendations(
             .unwrap_or(DEFAULT_INDEX),
     };
     let answer = engine.similar(&request)?;
+    Ok(Json(serde_json::to_value(answer).expect("serialisable")))
+}
+
+#[derive(Deserialize)]
+struct KParams {
+    k: Option<i64>,
+}
+
+async fn for_user(
+    State(engine): AppState,
+    Path(id): Path<String>,
+    params: Result<Query<KParams>, QueryRejection>,
+) -> ApiResult {
+    let Query(params) = params?;
+    let user: u32 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("user id {id:?} is not a number")))?;
+    let answer = engine.personal(&PersonalTarget::User(user), k_value(params.k)?)?;
+    Ok(Json(serde_json::to_value(answer).expect("serialisable")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LikesBody {
+    likes: Vec<MovieField>,
+    #[serde(default)]
+    dislikes: Vec<MovieField>,
+    k: Option<i64>,
+}
+
+async fn for_likes(State(engine): AppState, body: Result<Json<Value>, JsonRejection>) -> ApiResult {
+    let body: LikesBody = parse_body(body)?;
+    let queries = |fields: Vec<MovieField>| -> Result<Vec<MovieQuery>, ApiError> {
+        fields.into_iter().map(movie_query).collect()
+    };
+    let target = PersonalTarget::Likes {
+        likes: queries(body.likes)?,
+        dislikes: queries(body.dislikes)?,
+    };
+    let answer = engine.personal(&target, k_value(body.k)?)?;
     Ok(Json(serde_json::to_value(answer).expect("serialisable")))
 }
 
