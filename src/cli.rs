@@ -44,7 +44,7 @@ pub enum Command {
     /// for a MovieLens user (--user) or a list of liked movies (--likes).
     Recommend {
         /// The movie title, e.g. "toy story" or "hamlet 1996" (several words are joined).
-        #[arg(num_args = 0.., required_unless_present_any = ["user", "likes"])]
+        #[arg(num_args = 0.., required_unless_present_any = ["user", "likes", "batch"])]
         title: Vec<String>,
         /// Recommend for this MovieLens user of the training data (rated movies excluded).
         #[arg(long, conflicts_with_all = ["title", "likes", "dislikes"])]
@@ -55,6 +55,14 @@ pub enum Command {
         /// A movie the person disliked (repeat for several), with --likes.
         #[arg(long, requires = "likes")]
         dislikes: Vec<String>,
+        /// Score every movieId listed in FILE (one per line; blank lines and `#` comments are
+        /// skipped), on all cores.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["title", "user", "likes"])]
+        batch: Option<PathBuf>,
+        /// Output of --batch: csv (`queryMovieId,rank,movieId,score`) or jsonl (one object per
+        /// query).
+        #[arg(long, default_value = "csv", requires = "batch")]
+        format: String,
         /// Number of recommendations (1 to 100).
         #[arg(short, long, default_value_t = 10)]
         k: usize,

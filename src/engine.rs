@@ -276,6 +276,41 @@ impl Engine {
         })
     }
 
+    /// Item-to-item neighbours of many movies at once (all cores): for each MovieLens id, in
+    /// order, its `k` most similar movies as `(movieId, score)`.
+    pub fn similar_batch(
+        &self,
+        movie_ids: &[u32],
+        k: usize,
+        model: ModelKind,
+        index: IndexKind,
+    ) -> Result<Vec<Vec<(u32, f32)>>> {
+        use rayon::prelude::*;
+        let k = Engine::check_k(k)?;
+        let items: Vec<u32> = movie_ids
+            .iter()
+            .map(|&id| {
+                self.catalog
+                    .item_of(id)
+                    .ok_or_else(|| Error::MovieNotFound {
+                        query: format!("movieId {id}"),
+                        suggestions: Vec::new(),
+                    })
+            })
+            .collect::<Result<_>>()?;
+        let searcher = self.index(model, index);
+        Ok(items
+            .par_iter()
+            .map(|&item| {
+                searcher
+                    .search_item(item, k, &|_| true)
+                    .iter()
+                    .map(|n| (self.catalog.movie(n.item).movie_id, n.score))
+                    .collect()
+            })
+            .collect())
+    }
+
     /// Personalised recommendations for a user of the training data or a list of liked (and
     /// disliked) movies; movies the user rated, liked or disliked are never recommended.
     pub fn personal(&self, target: &PersonalTarget, k: usize) -> Result<PersonalRecommendations> {

@@ -56,12 +56,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             user,
             likes,
             dislikes,
+            batch,
+            format,
             k,
             model,
             index,
             model_dir,
             json,
         } => {
+            if let Some(file) = batch {
+                let engine = Engine::open(&model_dir)?;
+                return run_batch(
+                    &engine,
+                    &file,
+                    &format,
+                    k,
+                    ModelKind::parse(&model)?,
+                    IndexKind::parse(&index)?,
+                );
+            }
             let target = match user {
                 Some(user) => Some(PersonalTarget::User(user)),
                 None if !likes.is_empty() => Some(PersonalTarget::Likes {
@@ -189,6 +202,68 @@ fn train_and_report(data: &Path, out: &Path, options: &TrainOptions) -> anyhow::
         );
     }
     Ok(())
+}
+
+/// Reads one movieId per line (blank lines and `#` comments skipped) and prints every query's
+/// neighbours.
+fn run_batch(
+    engine: &Engine,
+    file: &Path,
+    format: &str,
+    k: usize,
+    model: ModelKind,
+    index: IndexKind,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    if format != "csv" && format != "jsonl" {
+        anyhow::bail!("--format: unknown format {format:?}; expected csv or jsonl");
+    }
+    let text =
+        std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let mut ids = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let id: u32 = line.parse().map_err(|_| {
+            anyhow::anyhow!("{}:{}: {line:?} is not a movieId", file.display(), n + 1)
+        })?;
+        if engine.catalog().item_of(id).is_none() {
+            anyhow::bail!("{}:{}: no movie has movieId {id}", file.display(), n + 1);
+        }
+        ids.push(id);
+    }
+    let results = engine.similar_batch(&ids, k, model, index)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let written: std::io::Result<()> = (|| {
+        if format == "csv" {
+            writeln!(out, "queryMovieId,rank,movieId,score")?;
+            for (query, neighbours) in ids.iter().zip(&results) {
+                for (rank, (movie_id, score)) in neighbours.iter().enumerate() {
+                    writeln!(out, "{query},{},{movie_id},{score:.6}", rank + 1)?;
+                }
+            }
+        } else {
+            for (query, neighbours) in ids.iter().zip(&results) {
+                let row = serde_json::json!({
+                    "queryMovieId": query,
+                    "results": neighbours
+                        .iter()
+                        .map(|(m, s)| serde_json::json!({"movieId": m, "score": s}))
+                        .collect::<Vec<_>>(),
+                });
+                writeln!(out, "{row}")?;
+            }
+        }
+        out.flush()
+    })();
+    match written {
+        // A closed pipe (`| head`) is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 fn year_suffix(year: Option<u16>) -> String {

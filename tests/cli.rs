@@ -448,3 +448,66 @@ fn exactly_one_way_of_asking_is_accepted() {
         );
     }
 }
+
+#[test]
+fn batch_scoring_prints_every_querys_neighbours_as_csv_and_names_bad_lines() {
+    let model = trained_model().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ids.txt");
+    std::fs::write(&file, "# queries\n1\n\n2571\n").unwrap();
+    let output = movierec(&[
+        "recommend",
+        "--batch",
+        file.to_str().unwrap(),
+        "-k",
+        "5",
+        "--index",
+        "annoy",
+        "--model-dir",
+        model,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "queryMovieId,rank,movieId,score");
+    assert_eq!(lines.len(), 1 + 2 * 5, "{text}");
+    // The same neighbours, in the same order, as one recommendation by id.
+    let single = recommend_json(&["toy story", "-k", "5", "--index", "annoy"]);
+    for (row, expected) in lines[1..6]
+        .iter()
+        .zip(single["results"].as_array().unwrap())
+    {
+        let fields: Vec<&str> = row.split(',').collect();
+        assert_eq!(fields[0], "1");
+        assert_eq!(fields[2], expected["movieId"].to_string());
+    }
+    assert!(lines[6].starts_with("2571,1,"), "{}", lines[6]);
+
+    std::fs::write(&file, "1\nforty-two\n").unwrap();
+    let output = movierec(&[
+        "recommend",
+        "--batch",
+        file.to_str().unwrap(),
+        "--model-dir",
+        model,
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("ids.txt:2: \"forty-two\" is not a movieId"),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::write(&file, "1\n99999999\n").unwrap();
+    let output = movierec(&[
+        "recommend",
+        "--batch",
+        file.to_str().unwrap(),
+        "--model-dir",
+        model,
+    ]);
+    assert!(
+        stderr(&output).contains("ids.txt:2: no movie has movieId 99999999"),
+        "{}",
+        stderr(&output)
+    );
+}
