@@ -10,7 +10,7 @@ use crate::index::{recall_at_k, ExactIndex, ForestIndex, ForestParams, IndexKind
 use crate::interactions::{RatingMatrix, UserHistories};
 use crate::models::item_knn::{self, ItemKnnParams, Weighting};
 use crate::models::personal::PersonalParams;
-use crate::models::{collaborative, content, projection, TrainedModel};
+use crate::models::{collaborative, content, hybrid, projection, TrainedModel};
 use crate::Result;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -143,10 +143,15 @@ pub fn train_models(dataset: &Dataset) -> Result<TrainedModels> {
     let stage = Instant::now();
     let collaborative = collaborative::train(&matrix, &content.embeddings)?;
     tracing::info!("collaborative model in {:.2?}", stage.elapsed());
+    let hybrid = hybrid::blend(
+        &content.embeddings,
+        &collaborative.embeddings,
+        hybrid::DEFAULT_CONTENT_WEIGHT,
+    )?;
     Ok(TrainedModels {
         catalog,
         matrix,
-        models: vec![content, collaborative],
+        models: vec![content, collaborative, hybrid],
     })
 }
 

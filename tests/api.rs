@@ -74,7 +74,10 @@ async fn health_reports_the_catalog_and_choices() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ok");
     assert_eq!(body["movies"], 9742);
-    assert_eq!(body["models"], json!(["content", "collaborative"]));
+    assert_eq!(
+        body["models"],
+        json!(["content", "collaborative", "hybrid"])
+    );
     assert_eq!(body["indexes"], json!(["exact", "annoy"]));
 }
 
@@ -141,7 +144,7 @@ async fn recommendations_by_title_and_by_id_agree() {
 
 #[tokio::test]
 async fn recommendations_default_to_k_10_and_accept_every_model_and_index() {
-    for model in ["content", "collaborative"] {
+    for model in ["content", "collaborative", "hybrid"] {
         for index in ["exact", "annoy"] {
             let (status, body) = post(
                 "/api/recommendations",
@@ -424,7 +427,7 @@ async fn personalised_request_errors_name_the_problem() {
 
 #[tokio::test]
 async fn projection_has_one_point_per_movie_for_each_model() {
-    for model in ["content", "collaborative"] {
+    for model in ["content", "collaborative", "hybrid"] {
         let (status, body) = get(&format!("/api/projection?model={model}")).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["x"].as_array().unwrap().len(), 9742);

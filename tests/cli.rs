@@ -38,7 +38,7 @@ fn toy_story_2_is_a_collaborative_neighbour_of_toy_story() {
 
 #[test]
 fn the_godfather_part_ii_is_a_neighbour_of_the_godfather_in_both_models() {
-    for model in ["collaborative", "content"] {
+    for model in ["collaborative", "content", "hybrid"] {
         for index in ["exact", "annoy"] {
             let answer = recommend_json(&["godfather", "--model", model, "--index", index]);
             assert_eq!(answer["query"]["title"], "The Godfather", "{model}/{index}");
@@ -138,7 +138,7 @@ fn bad_arguments_are_refused_with_the_allowed_values() {
         (vec!["-k", "101"], "k must be between 1 and 100"),
         (
             vec!["--model", "faiss"],
-            "expected one of: content, collaborative",
+            "expected one of: content, collaborative, hybrid",
         ),
         (vec!["--index", "hnsw9"], "expected one of: exact, annoy"),
     ] {
@@ -301,7 +301,7 @@ fn training_the_same_data_twice_gives_the_same_fingerprint_and_replaces_the_mode
         .as_f64()
         .unwrap();
     assert!(content_variance >= 0.95);
-    for model in ["content", "collaborative"] {
+    for model in ["content", "collaborative", "hybrid"] {
         let recall = manifest["models"][model]["indexes"]["annoy"]["recall_at_10"]
             .as_f64()
             .unwrap();

@@ -17,9 +17,11 @@
 //! test targets.
 
 use crate::data::{Dataset, Rating};
+use crate::embeddings::ItemEmbeddings;
 use crate::index::{ExactIndex, Metric, VectorIndex};
 use crate::models::item_knn::{self, ItemKnnParams, Weighting};
 use crate::models::personal::{score_history, HistoryEntry, PersonalParams};
+use crate::models::{hybrid, ModelKind};
 use crate::train::train_models;
 use crate::Result;
 use rayon::prelude::*;
@@ -111,6 +113,8 @@ pub struct EvaluationReport {
     pub models: Vec<ModelReport>,
     /// Every item-to-item setting tried on the validation split, with its validation metrics.
     pub validation: Vec<ModelReport>,
+    /// Every hybrid weight tried on the validation split.
+    pub validation_hybrid: Vec<ModelReport>,
     /// Every personal-scoring setting tried on the validation split: `(params, recall, ndcg)`.
     pub validation_personal: Vec<(PersonalParams, f64, f64)>,
 }
@@ -262,6 +266,20 @@ fn embedding_user_top(
         .collect()
 }
 
+/// The hybrid content weights tried on the validation split.
+pub const HYBRID_WEIGHTS: [f32; 6] = [0.0, 0.05, 0.1, 0.2, 0.3, 0.5];
+
+fn score_embeddings(name: &str, prepared: &Prepared, embeddings: &ItemEmbeddings) -> ModelReport {
+    let index = ExactIndex::build(embeddings, Metric::Cosine);
+    score(name, &prepared.pairs, &prepared.popularity, |query| {
+        index
+            .search_item(query, CUTOFF, &|_| true)
+            .iter()
+            .map(|n| n.item)
+            .collect()
+    })
+}
+
 /// The item-kNN settings tried on the validation split.
 pub fn item_knn_grid() -> Vec<ItemKnnParams> {
     let mut grid = Vec::new();
@@ -355,6 +373,33 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
         .map(|t| t.0)
         .unwrap_or_default();
 
+    // The hybrid's content weight, by item-to-item NDCG@10 on validation.
+    let by_kind = |prepared: &Prepared, kind| {
+        prepared
+            .trained
+            .models
+            .iter()
+            .find(|m| m.kind == kind)
+            .map(|m| m.embeddings.clone())
+            .expect("every model is trained")
+    };
+    let mut hybrid_tried = Vec::new();
+    for weight in HYBRID_WEIGHTS {
+        let model = hybrid::blend(
+            &by_kind(&validation, ModelKind::Content),
+            &by_kind(&validation, ModelKind::Collaborative),
+            weight,
+        )?;
+        let mut report = score_embeddings("hybrid", &validation, &model.embeddings);
+        report.params = model.details;
+        hybrid_tried.push(report);
+    }
+    let hybrid_weight = hybrid_tried
+        .iter()
+        .max_by(|a, b| a.ndcg_at_10.total_cmp(&b.ndcg_at_10))
+        .and_then(|r| r.params["content_weight"].as_f64())
+        .unwrap_or(f64::from(hybrid::DEFAULT_CONTENT_WEIGHT)) as f32;
+
     let test = prepare(dataset, split.train, &split.pairs)?;
     let users_test = UserCases::new(&test, &split.pairs);
     let (pairs, popularity) = (&test.pairs, &test.popularity);
@@ -377,7 +422,18 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
             .take(CUTOFF)
             .collect()
     });
-    for model in &test.trained.models {
+    let mut test_models = test.trained.models.clone();
+    for model in test_models
+        .iter_mut()
+        .filter(|m| m.kind == ModelKind::Hybrid)
+    {
+        *model = hybrid::blend(
+            &by_kind(&test, ModelKind::Content),
+            &by_kind(&test, ModelKind::Collaborative),
+            hybrid_weight,
+        )?;
+    }
+    for model in &test_models {
         let index = ExactIndex::build(&model.embeddings, Metric::Cosine);
         let mut report = score(model.kind.as_str(), pairs, popularity, |query| {
             index
@@ -410,6 +466,7 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
         train_ratings,
         models,
         validation: tried,
+        validation_hybrid: hybrid_tried,
         validation_personal: personal_tried,
     })
 }

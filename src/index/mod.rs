@@ -108,21 +108,20 @@ pub fn recall_at_k(
     items: &[u32],
     k: usize,
 ) -> f32 {
+    use rayon::prelude::*;
     const TIE: f32 = 1e-6;
-    let (mut found, mut wanted) = (0usize, 0usize);
-    for &item in items {
-        let truth = exact.search_item(item, k, &|_| true);
-        let Some(kth) = truth.last().map(|n| n.score) else {
-            continue;
-        };
-        let got = approximate.search_item(item, k, &|_| true);
-        wanted += truth.len();
-        found += got
-            .iter()
-            .filter(|g| g.score >= kth - TIE)
-            .count()
-            .min(truth.len());
-    }
+    let (found, wanted) = items
+        .par_iter()
+        .map(|&item| {
+            let truth = exact.search_item(item, k, &|_| true);
+            let Some(kth) = truth.last().map(|n| n.score) else {
+                return (0, 0);
+            };
+            let got = approximate.search_item(item, k, &|_| true);
+            let found = got.iter().filter(|g| g.score >= kth - TIE).count();
+            (found.min(truth.len()), truth.len())
+        })
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     if wanted == 0 {
         1.0
     } else {

@@ -5,10 +5,13 @@
 //! - [`collaborative`]: truncated SVD of the user-centred movie × user rating matrix, its rank
 //!   chosen by the Gavish–Donoho optimal hard threshold; unrated movies borrow the position of
 //!   their content neighbours.
+//! - [`hybrid`]: the two blended, weight chosen by evaluation (cold start).
+//! - [`item_knn`] and [`personal`]: item-kNN neighbour lists and personalised scoring.
 //! - [`projection`]: the 2-D map of a model's embeddings shown on the Plot tab.
 
 pub mod collaborative;
 pub mod content;
+pub mod hybrid;
 pub mod item_knn;
 mod linalg;
 pub mod personal;
@@ -25,17 +28,24 @@ pub enum ModelKind {
     Content,
     /// What people rated.
     Collaborative,
+    /// Content and collaborative blended (cold start).
+    Hybrid,
 }
 
 impl ModelKind {
     /// Every model, in the order they are listed to users.
-    pub const ALL: [ModelKind; 2] = [ModelKind::Content, ModelKind::Collaborative];
+    pub const ALL: [ModelKind; 3] = [
+        ModelKind::Content,
+        ModelKind::Collaborative,
+        ModelKind::Hybrid,
+    ];
 
     /// The name used on the command line, in the API and on disk.
     pub fn as_str(self) -> &'static str {
         match self {
             ModelKind::Content => "content",
             ModelKind::Collaborative => "collaborative",
+            ModelKind::Hybrid => "hybrid",
         }
     }
 
@@ -44,9 +54,10 @@ impl ModelKind {
         match name.to_ascii_lowercase().as_str() {
             "content" => Ok(ModelKind::Content),
             "collaborative" => Ok(ModelKind::Collaborative),
+            "hybrid" => Ok(ModelKind::Hybrid),
             _ => Err(crate::Error::invalid(
                 "model",
-                format!("unknown model {name:?}; expected one of: content, collaborative"),
+                format!("unknown model {name:?}; expected one of: content, collaborative, hybrid"),
             )),
         }
     }
