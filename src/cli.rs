@@ -36,9 +36,18 @@ pub enum Command {
         /// Candidates the forest inspects per query (default: trees × k, as Annoy).
         #[arg(long)]
         search_k: Option<usize>,
-        /// Random seed of the forest.
+        /// Random seed of the forest and the graph.
         #[arg(long)]
         seed: Option<u64>,
+        /// HNSW: links per node (M; 2·M on the bottom layer).
+        #[arg(long)]
+        hnsw_m: Option<usize>,
+        /// HNSW: beam width while building.
+        #[arg(long)]
+        ef_construction: Option<usize>,
+        /// HNSW: beam width while searching (at least k is used).
+        #[arg(long)]
+        ef_search: Option<usize>,
     },
     /// Recommend movies similar to a title (matched fuzzily: typos, missing articles, a year), or
     /// for a MovieLens user (--user) or a list of liked movies (--likes).
@@ -69,7 +78,7 @@ pub enum Command {
         /// Embedding model: content (genres, decade) or collaborative (ratings).
         #[arg(long, default_value = "collaborative")]
         model: String,
-        /// Nearest-neighbour index: exact or annoy.
+        /// Nearest-neighbour index: exact, annoy or hnsw.
         #[arg(long, default_value = "exact")]
         index: String,
         /// Model directory to read.

@@ -4,7 +4,7 @@
 use crate::artifact::{self, Manifest, CATALOG_FILE};
 use crate::catalog::{Catalog, Movie, MovieQuery, MovieView};
 use crate::embeddings::ItemEmbeddings;
-use crate::index::{ExactIndex, ForestIndex, IndexKind, Metric, VectorIndex};
+use crate::index::{ExactIndex, ForestIndex, HnswIndex, IndexKind, Metric, VectorIndex};
 use crate::interactions::UserHistories;
 use crate::models::item_knn::NeighbourLists;
 use crate::models::personal::{score_history, HistoryEntry, PersonalParams};
@@ -108,6 +108,7 @@ struct Personal {
 struct ServedModel {
     exact: ExactIndex,
     annoy: ForestIndex,
+    hnsw: HnswIndex,
     projection: Vec<f32>,
 }
 
@@ -165,12 +166,20 @@ impl Engine {
                 .ok_or_else(|| bad(format!("the manifest has no annoy index for {kind}")))?;
             let annoy = ForestIndex::from_bytes(saved.file(dir, annoy_file)?, &embeddings)
                 .map_err(|e| bad(format!("{annoy_file}: {e}")))?;
+            let hnsw_file = entry
+                .indexes
+                .get(&IndexKind::Hnsw)
+                .and_then(|i| i.file.as_deref())
+                .ok_or_else(|| bad(format!("the manifest has no hnsw index for {kind}")))?;
+            let hnsw = HnswIndex::from_bytes(saved.file(dir, hnsw_file)?, &embeddings)
+                .map_err(|e| bad(format!("{hnsw_file}: {e}")))?;
             let exact = ExactIndex::build(&embeddings, Metric::Cosine);
             models.insert(
                 kind,
                 ServedModel {
                     exact,
                     annoy,
+                    hnsw,
                     projection,
                 },
             );
@@ -228,6 +237,7 @@ impl Engine {
         match index {
             IndexKind::Exact => &served.exact,
             IndexKind::Annoy => &served.annoy,
+            IndexKind::Hnsw => &served.hnsw,
         }
     }
 

@@ -8,7 +8,7 @@ use movierec::catalog::MovieQuery;
 use movierec::engine::{
     Engine, PersonalRecommendations, PersonalTarget, Recommendations, ScoredMovie, SimilarRequest,
 };
-use movierec::index::{ForestParams, IndexKind};
+use movierec::index::{ForestParams, HnswParams, IndexKind};
 use movierec::models::ModelKind;
 use movierec::train::{train, TrainOptions};
 use std::net::{IpAddr, SocketAddr};
@@ -40,13 +40,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             trees,
             search_k,
             seed,
+            hnsw_m,
+            ef_construction,
+            ef_search,
         } => {
-            let defaults = ForestParams::default();
+            let forest = ForestParams::default();
+            let hnsw = HnswParams::default();
             let options = TrainOptions {
                 forest: ForestParams {
-                    n_trees: trees.unwrap_or(defaults.n_trees),
-                    search_k: search_k.or(defaults.search_k),
-                    seed: seed.unwrap_or(defaults.seed),
+                    n_trees: trees.unwrap_or(forest.n_trees),
+                    search_k: search_k.or(forest.search_k),
+                    seed: seed.unwrap_or(forest.seed),
+                },
+                hnsw: HnswParams {
+                    m: hnsw_m.unwrap_or(hnsw.m),
+                    ef_construction: ef_construction.unwrap_or(hnsw.ef_construction),
+                    ef_search: ef_search.unwrap_or(hnsw.ef_search),
+                    seed: seed.unwrap_or(hnsw.seed),
                 },
             };
             train_and_report(&data, &out, &options)
@@ -192,13 +202,12 @@ fn train_and_report(data: &Path, out: &Path, options: &TrainOptions) -> anyhow::
         out.display()
     );
     for (kind, model) in &manifest.models {
-        let recall = model
-            .indexes
-            .get(&IndexKind::Annoy)
-            .map_or(1.0, |i| i.recall_at_10);
+        let recall = |index| model.indexes.get(&index).map_or(1.0, |i| i.recall_at_10);
         eprintln!(
-            "  {kind}: {} dimensions, annoy recall@10 {recall:.3}",
-            model.dim
+            "  {kind}: {} dimensions, recall@10 annoy {:.3}, hnsw {:.3}",
+            model.dim,
+            recall(IndexKind::Annoy),
+            recall(IndexKind::Hnsw)
         );
     }
     Ok(())

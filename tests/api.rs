@@ -78,7 +78,7 @@ async fn health_reports_the_catalog_and_choices() {
         body["models"],
         json!(["content", "collaborative", "hybrid"])
     );
-    assert_eq!(body["indexes"], json!(["exact", "annoy"]));
+    assert_eq!(body["indexes"], json!(["exact", "annoy", "hnsw"]));
 }
 
 #[tokio::test]
@@ -145,7 +145,7 @@ async fn recommendations_by_title_and_by_id_agree() {
 #[tokio::test]
 async fn recommendations_default_to_k_10_and_accept_every_model_and_index() {
     for model in ["content", "collaborative", "hybrid"] {
-        for index in ["exact", "annoy"] {
+        for index in ["exact", "annoy", "hnsw"] {
             let (status, body) = post(
                 "/api/recommendations",
                 json!({"movie": "heat", "model": model, "index": index}),

@@ -39,7 +39,7 @@ fn toy_story_2_is_a_collaborative_neighbour_of_toy_story() {
 #[test]
 fn the_godfather_part_ii_is_a_neighbour_of_the_godfather_in_both_models() {
     for model in ["collaborative", "content", "hybrid"] {
-        for index in ["exact", "annoy"] {
+        for index in ["exact", "annoy", "hnsw"] {
             let answer = recommend_json(&["godfather", "--model", model, "--index", index]);
             assert_eq!(answer["query"]["title"], "The Godfather", "{model}/{index}");
             assert!(
@@ -140,7 +140,10 @@ fn bad_arguments_are_refused_with_the_allowed_values() {
             vec!["--model", "faiss"],
             "expected one of: content, collaborative, hybrid",
         ),
-        (vec!["--index", "hnsw9"], "expected one of: exact, annoy"),
+        (
+            vec!["--index", "hnsw9"],
+            "expected one of: exact, annoy, hnsw",
+        ),
     ] {
         let mut all = vec!["recommend", "toy story", "--model-dir", model];
         all.extend(args);
@@ -302,10 +305,21 @@ fn training_the_same_data_twice_gives_the_same_fingerprint_and_replaces_the_mode
         .unwrap();
     assert!(content_variance >= 0.95);
     for model in ["content", "collaborative", "hybrid"] {
-        let recall = manifest["models"][model]["indexes"]["annoy"]["recall_at_10"]
-            .as_f64()
-            .unwrap();
-        assert!(recall >= 0.9, "{model}: annoy recall@10 {recall} < 0.9");
+        let recall = |index: &str| {
+            manifest["models"][model]["indexes"][index]["recall_at_10"]
+                .as_f64()
+                .unwrap()
+        };
+        assert!(
+            recall("annoy") >= 0.9,
+            "{model}: annoy recall@10 {}",
+            recall("annoy")
+        );
+        assert!(
+            recall("hnsw") >= 0.95,
+            "{model}: hnsw recall@10 {}",
+            recall("hnsw")
+        );
     }
 }
 

@@ -865,7 +865,7 @@ mod tests {
     fn recall(forest: &ForestIndex, exact: &ExactIndex, queries: usize) -> f32 {
         let rows = exact.embeddings().len();
         let items: Vec<u32> = (0..queries).map(|i| (i * rows / queries) as u32).collect();
-        recall_at_k(exact, forest, &items, 10)
+        recall_at_k(exact, &[forest], &items, 10)[0]
     }
 
     fn params(n_trees: usize, search_k: Option<usize>) -> ForestParams {

@@ -3,15 +3,19 @@
 //! - [`ExactIndex`] (`exact`): brute force over every row, FAISS `IndexFlat` semantics.
 //! - [`ForestIndex`] (`annoy`): Annoy's random-projection forest with its two knobs,
 //!   `n_trees` and `search_k`.
+//! - [`HnswIndex`] (`hnsw`): a hierarchical navigable small-world graph (`M`, `ef_construction`,
+//!   `ef_search`), filters applied inside the search.
 //!
 //! Scores are similarities: higher is closer. With [`Metric::Cosine`] (the default) the score is
 //! the cosine similarity in `[-1, 1]`.
 
 mod exact;
 mod forest;
+mod hnsw;
 
 pub use exact::ExactIndex;
 pub use forest::{ForestIndex, ForestParams};
+pub use hnsw::{HnswIndex, HnswParams};
 
 use crate::embeddings::ItemEmbeddings;
 use serde::{Deserialize, Serialize};
@@ -44,17 +48,20 @@ pub enum IndexKind {
     Exact,
     /// Annoy-style random-projection forest.
     Annoy,
+    /// Hierarchical navigable small-world graph.
+    Hnsw,
 }
 
 impl IndexKind {
     /// Every backend, in the order they are listed to users.
-    pub const ALL: [IndexKind; 2] = [IndexKind::Exact, IndexKind::Annoy];
+    pub const ALL: [IndexKind; 3] = [IndexKind::Exact, IndexKind::Annoy, IndexKind::Hnsw];
 
     /// The name used on the command line, in the API and on disk.
     pub fn as_str(self) -> &'static str {
         match self {
             IndexKind::Exact => "exact",
             IndexKind::Annoy => "annoy",
+            IndexKind::Hnsw => "hnsw",
         }
     }
 
@@ -63,9 +70,10 @@ impl IndexKind {
         match name.to_ascii_lowercase().as_str() {
             "exact" => Ok(IndexKind::Exact),
             "annoy" => Ok(IndexKind::Annoy),
+            "hnsw" => Ok(IndexKind::Hnsw),
             _ => Err(crate::Error::invalid(
                 "index",
-                format!("unknown index {name:?}; expected one of: exact, annoy"),
+                format!("unknown index {name:?}; expected one of: exact, annoy, hnsw"),
             )),
         }
     }
@@ -96,37 +104,54 @@ pub trait VectorIndex: Send + Sync {
     }
 }
 
-/// Recall@k of `approximate` against `exact`: over `items` used as queries (each excluded from
-/// its own results), the share of the exact top-k that the approximate index also finds.
+/// Recall@k of each of `approximate` against `exact`: over `items` used as queries (each
+/// excluded from its own results), the share of the exact top-k that the approximate index also
+/// finds. The exact results are computed once for all of them.
 ///
 /// Ties count as found: an approximate result scoring at least the exact k-th score is as good as
 /// the exact one it displaced (the content model has thousands of identical vectors, and which of
 /// several equally similar movies comes back is arbitrary).
 pub fn recall_at_k(
     exact: &dyn VectorIndex,
-    approximate: &dyn VectorIndex,
+    approximate: &[&dyn VectorIndex],
     items: &[u32],
     k: usize,
-) -> f32 {
+) -> Vec<f32> {
     use rayon::prelude::*;
     const TIE: f32 = 1e-6;
-    let (found, wanted) = items
+    let zero = || vec![(0usize, 0usize); approximate.len()];
+    let totals = items
         .par_iter()
         .map(|&item| {
             let truth = exact.search_item(item, k, &|_| true);
             let Some(kth) = truth.last().map(|n| n.score) else {
-                return (0, 0);
+                return zero();
             };
-            let got = approximate.search_item(item, k, &|_| true);
-            let found = got.iter().filter(|g| g.score >= kth - TIE).count();
-            (found.min(truth.len()), truth.len())
+            approximate
+                .iter()
+                .map(|index| {
+                    let got = index.search_item(item, k, &|_| true);
+                    let found = got.iter().filter(|g| g.score >= kth - TIE).count();
+                    (found.min(truth.len()), truth.len())
+                })
+                .collect()
         })
-        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    if wanted == 0 {
-        1.0
-    } else {
-        found as f32 / wanted as f32
-    }
+        .reduce(zero, |a, b| {
+            a.iter()
+                .zip(&b)
+                .map(|(x, y)| (x.0 + y.0, x.1 + y.1))
+                .collect()
+        });
+    totals
+        .iter()
+        .map(|&(found, wanted)| {
+            if wanted == 0 {
+                1.0
+            } else {
+                found as f32 / wanted as f32
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -149,7 +174,7 @@ mod tests {
                 seed: 1,
             },
         );
-        assert_eq!(recall_at_k(&exact, &forest, &[0, 1, 4], 2), 1.0);
+        assert_eq!(recall_at_k(&exact, &[&forest], &[0, 1, 4], 2), vec![1.0]);
 
         /// An index that returns the right number of results, all far away.
         struct Wrong(ItemEmbeddings);
@@ -166,6 +191,10 @@ mod tests {
                     .collect()
             }
         }
-        assert_eq!(recall_at_k(&exact, &Wrong(embeddings), &[0, 1], 2), 0.0);
+        let wrong = Wrong(embeddings);
+        assert_eq!(
+            recall_at_k(&exact, &[&forest, &wrong], &[0, 1], 2),
+            vec![1.0, 0.0]
+        );
     }
 }
