@@ -7,7 +7,8 @@
 mod common;
 
 use base64::Engine as _;
-use headless_chrome::protocol::cdp::Page;
+use headless_chrome::protocol::cdp::Target::CreateTarget;
+use headless_chrome::protocol::cdp::{Input, Page};
 use headless_chrome::{Browser, LaunchOptions, Tab};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -107,12 +108,6 @@ fn html_titles_model() -> &'static Path {
 
 // ---------- the browser ----------
 
-fn artifacts_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-artifacts");
-    std::fs::create_dir_all(&dir).expect("create target/browser-artifacts");
-    dir
-}
-
 /// One test's server, browser and tab. Dropping it (also while a failed assertion unwinds)
 /// closes the browser and kills the server; after a failure it first saves a screenshot and
 /// prints the server's log.
@@ -132,9 +127,7 @@ impl Session {
             "{CHROMIUM} not found: the browser tests need Debian's Chromium; install it with \
              `apt-get update && apt-get install -y chromium` (.ci/run does this)"
         );
-        let t0 = Instant::now();
         let server = Server::start(model_dir);
-        eprintln!("{name}: server {:?}", t0.elapsed());
         let browser = Browser::new(LaunchOptions {
             path: Some(CHROMIUM.into()),
             headless: true,
@@ -152,9 +145,22 @@ impl Session {
             ..LaunchOptions::default()
         })
         .unwrap_or_else(|e| panic!("launch {CHROMIUM}: {e:#}"));
-        eprintln!("{name}: browser {:?}", t0.elapsed());
-        let tab = browser.new_tab().expect("open a tab");
-        eprintln!("{name}: tab {:?}", t0.elapsed());
+        let tab = browser
+            .new_tab_with_options(CreateTarget {
+                url: server.url.clone(),
+                left: None,
+                top: None,
+                width: None,
+                height: None,
+                window_state: None,
+                browser_context_id: None,
+                enable_begin_frame_control: None,
+                new_window: None,
+                background: None,
+                for_tab: None,
+                hidden: None,
+            })
+            .expect("open the page in a new tab");
         tab.set_default_timeout(TIMEOUT);
         let session = Session {
             name,
@@ -162,20 +168,30 @@ impl Session {
             _browser: browser,
             server,
         };
-        session
-            .tab
-            .navigate_to(&session.server.url)
-            .and_then(|t| t.wait_until_navigated())
-            .expect("load the page");
-        eprintln!("{name}: navigated {:?}", t0.elapsed());
-        // The page has asked the server for its defaults (k, model, index) and applied them.
-        session.wait_for("the page to load its defaults", "$('stats').textContent");
+        // Wait until the page has asked the server for its defaults (k, model, index) and
+        // applied them. Until it is loaded, evaluating may fail (no document or context yet).
+        let start = Instant::now();
+        let ready = "document.readyState === 'complete' && $('stats') && $('stats').textContent";
+        while !matches!(session.try_eval(ready), Ok(Value::String(s)) if !s.is_empty()) {
+            assert!(
+                start.elapsed() < TIMEOUT,
+                "the page did not load in {TIMEOUT:?}: {:?}",
+                session.try_eval("[location.href, document.readyState, document.body.innerText]")
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
         session
     }
 
     /// Evaluates the JavaScript expression `expr` (awaited if it is a promise; `$` is
     /// `document.getElementById`) and returns its value as JSON (`undefined` → `null`).
     fn eval(&self, expr: &str) -> Value {
+        self.try_eval(expr)
+            .unwrap_or_else(|e| panic!("evaluate {expr}: {e}"))
+    }
+
+    /// `eval`, or why it failed (a DevTools error or what the expression threw).
+    fn try_eval(&self, expr: &str) -> Result<Value, String> {
         let script = format!(
             "(async () => {{ const $ = (id) => document.getElementById(id); \
              return JSON.stringify({{ v: await ({expr}) }}); }})()"
@@ -183,16 +199,13 @@ impl Session {
         let result = self
             .tab
             .evaluate(&script, true)
-            .unwrap_or_else(|e| panic!("evaluate {expr}: {e:#}"));
+            .map_err(|e| format!("{e:#}"))?;
         match result.value {
             Some(Value::String(s)) => {
-                let mut v: Value = serde_json::from_str(&s).expect("JSON from the page");
-                v["v"].take()
+                let mut v: Value = serde_json::from_str(&s).map_err(|e| e.to_string())?;
+                Ok(v["v"].take())
             }
-            _ => panic!(
-                "evaluate {expr}: threw {}",
-                result.description.unwrap_or_default()
-            ),
+            _ => Err(format!("threw {}", result.description.unwrap_or_default())),
         }
     }
 
@@ -200,7 +213,6 @@ impl Session {
     /// and showing what the page shows.
     fn wait_for(&self, what: &str, expr: &str) -> Value {
         let start = Instant::now();
-        let _t = Trace(what.to_string(), start);
         loop {
             let v = self.eval(expr);
             let truthy = match &v {
@@ -214,6 +226,10 @@ impl Session {
                 return v;
             }
             if start.elapsed() > TIMEOUT {
+                let mut expr = expr.to_string();
+                if expr.len() > 300 {
+                    expr = expr.chars().take(300).chain(['…']).collect();
+                }
                 panic!(
                     "timed out after {TIMEOUT:?} waiting for {what} ({expr}); last value {v}; \
                      the page shows: {}",
@@ -234,14 +250,68 @@ impl Session {
         )
     }
 
-    /// Types `text` into the title box with real key events, as a user would.
+    /// Clicks the middle of the element matching `selector` with the mouse, as a user would;
+    /// fails if it is hidden or covered there.
+    fn click(&self, selector: &str) {
+        let at = self.eval(&format!(
+            "(() => {{ const e = document.querySelector({sel}); \
+               if (!e) return 'no such element'; \
+               e.scrollIntoView({{ block: 'nearest' }}); \
+               const r = e.getBoundingClientRect(), x = r.left + r.width / 2, y = r.top + r.height / 2; \
+               const hit = document.elementFromPoint(x, y); \
+               return hit && (hit === e || e.contains(hit)) ? [x, y] \
+                 : 'covered by ' + (hit ? hit.outerHTML.slice(0, 120) : 'nothing'); }})()",
+            sel = json!(selector)
+        ));
+        let (x, y) = match serde_json::from_value::<(f64, f64)>(at.clone()) {
+            Ok(point) => point,
+            Err(_) => panic!(
+                "cannot click {selector}: {at}; the page shows {}",
+                self.page_state()
+            ),
+        };
+        for kind in [
+            Input::DispatchMouseEventTypeOption::MousePressed,
+            Input::DispatchMouseEventTypeOption::MouseReleased,
+        ] {
+            self.tab
+                .call_method(Input::DispatchMouseEvent {
+                    Type: kind,
+                    x,
+                    y,
+                    button: Some(Input::MouseButton::Left),
+                    buttons: Some(1),
+                    click_count: Some(1),
+                    modifiers: None,
+                    timestamp: None,
+                    force: None,
+                    tangential_pressure: None,
+                    tilt_x: None,
+                    tilt_y: None,
+                    twist: None,
+                    delta_x: None,
+                    delta_y: None,
+                    pointer_Type: None,
+                })
+                .unwrap_or_else(|e| panic!("click {selector}: {e:#}"));
+        }
+    }
+
+    /// Clicks the title box and types `text` over what it holds (as text input, like a keyboard
+    /// or an input method does: one DevTools call rather than two per key).
     fn type_title(&self, text: &str) {
-        self.tab
-            .find_element("#movie")
-            .and_then(|e| e.click().map(|_| ()))
-            .expect("focus the title box");
+        self.click("#movie");
+        assert_eq!(
+            self.eval("document.activeElement.id"),
+            json!("movie"),
+            "clicking the title box focuses it"
+        );
         self.eval("$('movie').select()");
-        self.tab.type_str(text).expect("type the title");
+        self.tab
+            .call_method(Input::InsertText {
+                text: text.to_string(),
+            })
+            .expect("type the title");
     }
 
     /// Waits for the suggestion list to show and returns the suggested labels ("Title (year)").
@@ -267,10 +337,7 @@ impl Session {
             .iter()
             .position(|l| l == label)
             .unwrap_or_else(|| panic!("{label:?} is not among the suggestions {labels:?}"));
-        self.tab
-            .find_element(&format!("#sugg-{i}"))
-            .and_then(|e| e.click().map(|_| ()))
-            .unwrap_or_else(|e| panic!("click suggestion {label:?}: {e:#}"));
+        self.click(&format!("#sugg-{i}"));
     }
 
     /// Waits until recommendations for `query` (a label) are shown with the `index` index and
@@ -321,10 +388,7 @@ impl Session {
 
     /// Clicks a tab button ("tab-rec" or "tab-plot").
     fn click_tab(&self, id: &str) {
-        self.tab
-            .find_element(&format!("#{id}"))
-            .and_then(|e| e.click().map(|_| ()))
-            .unwrap_or_else(|e| panic!("click #{id}: {e:#}"));
+        self.click(&format!("#{id}"));
     }
 
     /// Double-clicks the plot at (x, y) (CSS pixels in the canvas), which zooms in there, and
@@ -357,11 +421,17 @@ impl Session {
 
     /// A full-page PNG screenshot saved as `target/browser-artifacts/NAME.png`; returns its path.
     fn screenshot(&self, name: &str) -> PathBuf {
-        let metrics = self
+        self.try_screenshot(name)
+            .unwrap_or_else(|e| panic!("screenshot {name}: {e}"))
+    }
+
+    /// `screenshot`, or why it failed (never panics: it also runs while a failed test unwinds).
+    fn try_screenshot(&self, name: &str) -> Result<PathBuf, String> {
+        let size = self
             .tab
             .call_method(Page::GetLayoutMetrics(None))
-            .expect("layout metrics");
-        let size = metrics.css_content_size;
+            .map_err(|e| format!("layout metrics: {e:#}"))?
+            .css_content_size;
         let shot = self
             .tab
             .call_method(Page::CaptureScreenshot {
@@ -378,32 +448,31 @@ impl Session {
                 capture_beyond_viewport: Some(true),
                 optimize_for_speed: None,
             })
-            .expect("capture a screenshot");
+            .map_err(|e| format!("capture: {e:#}"))?;
         let png = base64::engine::general_purpose::STANDARD
             .decode(shot.data)
-            .expect("base64 screenshot");
-        let path = artifacts_dir().join(format!("{name}.png"));
-        std::fs::write(&path, png).expect("write the screenshot");
-        path
+            .map_err(|e| format!("base64: {e}"))?;
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-artifacts");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(&path, png))
+            .map_err(|e| format!("write {}: {e}", path.display()))?;
+        Ok(path)
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let shot = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.screenshot(&format!("failed-{}", self.name))
-            }));
-            if let Ok(path) = shot {
-                eprintln!("{}: screenshot at {}", self.name, path.display());
+            match self.try_screenshot(&format!("failed-{}", self.name)) {
+                Ok(path) => eprintln!("{}: the page at the failure: {}", self.name, path.display()),
+                Err(e) => eprintln!("{}: no screenshot of the failure: {e}", self.name),
             }
-            eprintln!("{}: server log:\n{}", self.name, self.server.log());
+            eprintln!("{}: the server's log:\n{}", self.name, self.server.log());
         }
     }
 }
 
-struct Trace(String, Instant);
-impl Drop for Trace { fn drop(&mut self) { eprintln!("  wait {}: {:?}", self.0, self.1.elapsed()); } }
 #[derive(Debug, serde::Deserialize)]
 struct Shown {
     label: String,
@@ -681,6 +750,7 @@ fn titles_containing_html_are_shown_as_text_and_never_run() {
         s.eval("document.title"),
         json!(format!("{script} · movierec"))
     );
+    png_size(&s.screenshot("html-titles"));
 
     // The other one, as the query this time.
     s.type_title("img src");
