@@ -451,6 +451,17 @@ async fn unknown_routes_are_json_404s() {
 
 #[tokio::test]
 async fn the_web_page_and_its_assets_are_served_from_the_binary() {
+    let response = app()
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("default-src 'self'"),
+        "{csp}"
+    );
     let (status, content_type, body) = send(Request::get("/").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert!(content_type.starts_with("text/html"));
