@@ -195,25 +195,7 @@ impl UserHistories {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{Catalog, Movie};
-
-    fn catalog(n: u32) -> Catalog {
-        Catalog::from_movies(
-            (1..=n)
-                .map(|id| Movie {
-                    movie_id: id,
-                    title: format!("Movie {id}"),
-                    aliases: Vec::new(),
-                    year: None,
-                    genres: Vec::new(),
-                    imdb_id: None,
-                    tmdb_id: None,
-                    rating_count: 0,
-                    rating_mean: 0.0,
-                })
-                .collect(),
-        )
-    }
+    use crate::catalog::numbered_catalog as catalog;
 
     fn rating(user_id: u32, movie_id: u32, rating: f32, timestamp: i64) -> Rating {
         Rating {

@@ -292,3 +292,23 @@ impl Catalog {
             .collect()
     }
 }
+
+/// A catalog of movies `1..=n` titled `Movie N`, with nothing else known, for unit tests.
+#[cfg(test)]
+pub(crate) fn numbered_catalog(n: u32) -> Catalog {
+    Catalog::from_movies(
+        (1..=n)
+            .map(|id| Movie {
+                movie_id: id,
+                title: format!("Movie {id}"),
+                aliases: Vec::new(),
+                year: None,
+                genres: Vec::new(),
+                imdb_id: None,
+                tmdb_id: None,
+                rating_count: 0,
+                rating_mean: 0.0,
+            })
+            .collect(),
+    )
+}

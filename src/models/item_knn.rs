@@ -244,26 +244,8 @@ pub fn build(matrix: &RatingMatrix, params: &ItemKnnParams) -> NeighbourLists {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{Catalog, Movie};
+    use crate::catalog::numbered_catalog as catalog;
     use crate::data::Rating;
-
-    fn catalog(n: u32) -> Catalog {
-        Catalog::from_movies(
-            (1..=n)
-                .map(|id| Movie {
-                    movie_id: id,
-                    title: format!("Movie {id}"),
-                    aliases: Vec::new(),
-                    year: None,
-                    genres: Vec::new(),
-                    imdb_id: None,
-                    tmdb_id: None,
-                    rating_count: 0,
-                    rating_mean: 0.0,
-                })
-                .collect(),
-        )
-    }
 
     fn rating(user_id: u32, movie_id: u32, timestamp: i64) -> Rating {
         Rating {
