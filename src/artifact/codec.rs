@@ -35,15 +35,18 @@ impl Writer {
     }
 }
 
-/// Reads little-endian values from a byte slice, naming the file in its errors.
+/// Reads little-endian values from a byte slice; reads past the end fail (naming what was being
+/// read) instead of panicking.
 pub struct Reader<'a> {
     name: &'a str,
     bytes: &'a [u8],
     at: usize,
+    index_errors: bool,
 }
 
 impl<'a> Reader<'a> {
-    /// Checks the magic and version and positions after them.
+    /// Checks the magic and version and positions after them; errors are [`Error::Data`] naming
+    /// the file `name`.
     pub fn new(name: &'a str, bytes: &'a [u8], magic: &[u8; 8], version: u32) -> Result<Self> {
         if bytes.len() < 12 || &bytes[..8] != magic {
             return Err(Error::data(
@@ -51,7 +54,12 @@ impl<'a> Reader<'a> {
                 "bad magic: not the expected kind of file",
             ));
         }
-        let mut r = Reader { name, bytes, at: 8 };
+        let mut r = Reader {
+            name,
+            bytes,
+            at: 8,
+            index_errors: false,
+        };
         let found = r.u32("version")?;
         if found != version {
             return Err(Error::data(
@@ -62,17 +70,36 @@ impl<'a> Reader<'a> {
         Ok(r)
     }
 
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let Some(end) = end else {
-            return Err(Error::data(
-                self.name,
-                format!("truncated: {what} needs {n} bytes at offset {}", self.at),
-            ));
-        };
-        let slice = &self.bytes[self.at..end];
-        self.at = end;
+    /// A reader at the start of an index's bytes, with no header check; errors are
+    /// [`Error::Index`] prefixed with `name` (e.g. `forest bytes`).
+    pub fn for_index(name: &'a str, bytes: &'a [u8]) -> Self {
+        Reader {
+            name,
+            bytes,
+            at: 0,
+            index_errors: true,
+        }
+    }
+
+    /// The next `n` bytes.
+    pub fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+        let rest = self.bytes.len() - self.at;
+        if rest < n {
+            return Err(self.invalid(format!(
+                "truncated: {what} needs {n} bytes at offset {} but only {rest} remain",
+                self.at
+            )));
+        }
+        let slice = &self.bytes[self.at..self.at + n];
+        self.at += n;
         Ok(slice)
+    }
+
+    /// Reads an `f32`.
+    pub fn f32(&mut self, what: &str) -> Result<f32> {
+        Ok(f32::from_le_bytes(
+            self.take(4, what)?.try_into().expect("4 bytes"),
+        ))
     }
 
     /// Reads a `u32`.
@@ -96,7 +123,7 @@ impl<'a> Reader<'a> {
         usize::try_from(n)
             .ok()
             .filter(|&n| n <= remaining)
-            .ok_or_else(|| Error::data(self.name, format!("{what} {n} exceeds the file's size")))
+            .ok_or_else(|| self.invalid(format!("{what} {n} exceeds the file's size")))
     }
 
     /// Reads `n` `u32`s.
@@ -131,16 +158,20 @@ impl<'a> Reader<'a> {
         if self.at == self.bytes.len() {
             Ok(())
         } else {
-            Err(Error::data(
-                self.name,
-                format!("{} unexpected trailing bytes", self.bytes.len() - self.at),
-            ))
+            Err(self.invalid(format!(
+                "{} unexpected trailing bytes",
+                self.bytes.len() - self.at
+            )))
         }
     }
 
-    /// An error about this file.
+    /// An error about these bytes, of the reader's kind.
     pub fn invalid(&self, message: impl Into<String>) -> Error {
-        Error::data(self.name, message)
+        if self.index_errors {
+            Error::Index(format!("{}: {}", self.name, message.into()))
+        } else {
+            Error::data(self.name, message)
+        }
     }
 }
 

@@ -69,6 +69,7 @@
 
 use super::exact::{dot, normalize, scoring_query, scoring_rows, TopK};
 use super::{IndexKind, Metric, Neighbor, VectorIndex};
+use crate::artifact::codec::Reader;
 use crate::embeddings::ItemEmbeddings;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -306,7 +307,7 @@ impl ForestIndex {
     /// a row count or dimension differing from `embeddings`, and any node, normal or row index
     /// out of range or not forming trees are reported as [`crate::Error::Index`].
     pub fn from_bytes(bytes: &[u8], embeddings: &ItemEmbeddings) -> crate::Result<ForestIndex> {
-        let mut r = Reader { bytes, pos: 0 };
+        let mut r = Reader::for_index("forest bytes", bytes);
         if r.take(MAGIC.len(), "magic")? != MAGIC {
             return Err(invalid("bad magic: not a movierec forest index"));
         }
@@ -789,45 +790,6 @@ fn check_trees(roots: &[u32], nodes: &[Node]) -> crate::Result<()> {
     match parents.iter().position(|&p| p == 0) {
         Some(orphan) => Err(invalid(format!("node {orphan} is in no tree"))),
         None => Ok(()),
-    }
-}
-
-/// A cursor over the serialised bytes whose reads fail, rather than panic, past the end.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &str) -> crate::Result<&'a [u8]> {
-        let rest = &self.bytes[self.pos..];
-        if rest.len() < n {
-            return Err(invalid(format!(
-                "truncated: {what} needs {n} bytes at offset {} but only {} remain",
-                self.pos,
-                rest.len()
-            )));
-        }
-        self.pos += n;
-        Ok(&rest[..n])
-    }
-
-    fn array<const N: usize>(&mut self, what: &str) -> crate::Result<[u8; N]> {
-        let mut out = [0; N];
-        out.copy_from_slice(self.take(N, what)?);
-        Ok(out)
-    }
-
-    fn u32(&mut self, what: &str) -> crate::Result<u32> {
-        self.array(what).map(u32::from_le_bytes)
-    }
-
-    fn u64(&mut self, what: &str) -> crate::Result<u64> {
-        self.array(what).map(u64::from_le_bytes)
-    }
-
-    fn f32(&mut self, what: &str) -> crate::Result<f32> {
-        self.array(what).map(f32::from_le_bytes)
     }
 }
 

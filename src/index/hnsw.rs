@@ -122,6 +122,7 @@
 
 use super::exact::{dot, normalize, scoring_query, scoring_rows, TopK};
 use super::{IndexKind, Metric, Neighbor, VectorIndex};
+use crate::artifact::codec::Reader;
 use crate::embeddings::ItemEmbeddings;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -1131,7 +1132,7 @@ impl HnswIndex {
     /// neighbour count above its list's capacity and a neighbour that is not a node (or not on
     /// that layer) are all reported as [`crate::Error::Index`].
     pub fn from_bytes(bytes: &[u8], embeddings: &ItemEmbeddings) -> crate::Result<HnswIndex> {
-        let mut r = Reader { bytes, pos: 0 };
+        let mut r = Reader::for_index("HNSW bytes", bytes);
         if r.take(MAGIC.len(), "magic")? != MAGIC {
             return Err(invalid("bad magic: not a movierec HNSW index"));
         }
@@ -1593,41 +1594,6 @@ fn saturating_usize(x: u64) -> usize {
 
 fn invalid(message: impl Into<String>) -> crate::Error {
     crate::Error::Index(format!("HNSW bytes: {}", message.into()))
-}
-
-/// A cursor over the serialised bytes whose reads fail, rather than panic, past the end.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &str) -> crate::Result<&'a [u8]> {
-        let rest = &self.bytes[self.pos..];
-        if rest.len() < n {
-            return Err(invalid(format!(
-                "truncated: {what} needs {n} bytes at offset {} but only {} remain",
-                self.pos,
-                rest.len()
-            )));
-        }
-        self.pos += n;
-        Ok(&rest[..n])
-    }
-
-    fn array<const N: usize>(&mut self, what: &str) -> crate::Result<[u8; N]> {
-        let mut out = [0; N];
-        out.copy_from_slice(self.take(N, what)?);
-        Ok(out)
-    }
-
-    fn u32(&mut self, what: &str) -> crate::Result<u32> {
-        self.array(what).map(u32::from_le_bytes)
-    }
-
-    fn u64(&mut self, what: &str) -> crate::Result<u64> {
-        self.array(what).map(u64::from_le_bytes)
-    }
 }
 
 /// The given rows of `rows`, in that order, as one flat array.
