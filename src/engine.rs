@@ -336,11 +336,6 @@ impl Engine {
                     .users
                     .history(*user_id)
                     .ok_or(Error::UserNotFound { user_id: *user_id })?
-                    .map(|(item, rating, position)| HistoryEntry {
-                        item,
-                        rating,
-                        position,
-                    })
                     .collect();
                 (history, Some(*user_id), Vec::new(), Vec::new())
             }

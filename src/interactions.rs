@@ -3,6 +3,7 @@
 use crate::artifact::codec::{check_offsets, Reader, Writer};
 use crate::catalog::Catalog;
 use crate::data::Rating;
+use crate::models::personal::HistoryEntry;
 use crate::Result;
 
 /// Ratings as a sparse movie × user matrix (compressed rows: one row per catalog movie).
@@ -141,11 +142,15 @@ impl UserHistories {
         }
     }
 
-    /// The `(item, rating, position)` history of MovieLens user `user_id`, if they rated anything.
-    pub fn history(&self, user_id: u32) -> Option<impl Iterator<Item = (u32, f32, u32)> + '_> {
+    /// The history of MovieLens user `user_id` in order, if they rated anything.
+    pub fn history(&self, user_id: u32) -> Option<impl Iterator<Item = HistoryEntry> + '_> {
         let u = self.user_ids.binary_search(&user_id).ok()?;
         let span = self.indptr[u]..self.indptr[u + 1];
-        Some(span.map(move |e| (self.items[e], self.ratings[e], self.positions[e])))
+        Some(span.map(move |e| HistoryEntry {
+            item: self.items[e],
+            rating: self.ratings[e],
+            position: self.positions[e],
+        }))
     }
 
     /// Encodes: magic `MRUSERS1`, version `u32`, users `u64`, entries `u64`, user ids
@@ -218,6 +223,10 @@ mod tests {
         assert_eq!(matrix.nnz(), 3);
         let users = UserHistories::from_matrix(&matrix);
         let seven: Vec<_> = users.history(7).unwrap().collect();
+        let seven: Vec<(u32, f32, u32)> = seven
+            .iter()
+            .map(|h| (h.item, h.rating, h.position))
+            .collect();
         assert_eq!(seven, vec![(0, 4.0, 0), (1, 5.0, 1)]);
         assert!(users.history(99).is_none());
         let bytes = users.to_bytes();

@@ -104,3 +104,19 @@ pub struct Dataset {
     /// What was skipped while loading.
     pub report: LoadReport,
 }
+
+impl Dataset {
+    /// The same release with `ratings` in place of its own (for training on a hold-out split);
+    /// the original ratings are not copied.
+    pub fn with_ratings(&self, ratings: Vec<Rating>) -> Dataset {
+        Dataset {
+            dir: self.dir.clone(),
+            movies: self.movies.clone(),
+            links: self.links.clone(),
+            ratings,
+            tags: self.tags.clone(),
+            fingerprint: self.fingerprint.clone(),
+            report: self.report.clone(),
+        }
+    }
+}

@@ -17,8 +17,8 @@
 //! test targets.
 
 use crate::data::{Dataset, Rating};
-use crate::embeddings::ItemEmbeddings;
 use crate::index::{ExactIndex, Metric, VectorIndex};
+use crate::interactions::UserHistories;
 use crate::models::item_knn::{self, ItemKnnParams, Weighting};
 use crate::models::personal::{score_history, HistoryEntry, PersonalParams};
 use crate::models::{hybrid, ModelKind};
@@ -160,20 +160,7 @@ struct UserCases {
 
 impl UserCases {
     fn new(prepared: &Prepared, pairs: &[(u32, u32, u32)]) -> UserCases {
-        let matrix = &prepared.trained.matrix;
-        let mut histories: HashMap<u32, Vec<HistoryEntry>> = HashMap::new();
-        for item in 0..matrix.n_items() {
-            for e in matrix.indptr[item]..matrix.indptr[item + 1] {
-                histories
-                    .entry(matrix.user_ids[matrix.users[e] as usize])
-                    .or_default()
-                    .push(HistoryEntry {
-                        item: item as u32,
-                        rating: matrix.values[e],
-                        position: matrix.positions[e],
-                    });
-            }
-        }
+        let histories = UserHistories::from_matrix(&prepared.trained.matrix);
         let mut targets: HashMap<u32, Vec<u32>> = HashMap::new();
         for &(user, _, target) in pairs {
             if let Some(item) = prepared.trained.catalog.item_of(target) {
@@ -185,10 +172,8 @@ impl UserCases {
         let cases = users
             .into_iter()
             .map(|u| {
-                (
-                    histories.remove(&u).unwrap_or_default(),
-                    targets[&u].clone(),
-                )
+                let history = histories.history(u).map(Iterator::collect);
+                (history.unwrap_or_default(), targets[&u].clone())
             })
             .collect();
         UserCases { cases }
@@ -247,13 +232,8 @@ fn embedding_user_top(
     params: &PersonalParams,
 ) -> Vec<u32> {
     let embeddings = index.embeddings();
-    let last = history.iter().map(|h| h.position).max().unwrap_or(0);
-    let rate = params
-        .recency_half_life
-        .map_or(0.0, |h| std::f32::consts::LN_2 / h);
     let mut query = vec![0f32; embeddings.dim()];
-    for h in history {
-        let weight = (h.rating - params.pivot) * (-rate * (last - h.position) as f32).exp();
+    for (h, weight) in history.iter().zip(params.vote_weights(history)) {
         for (q, x) in query.iter_mut().zip(embeddings.row(h.item as usize)) {
             *q += weight * x;
         }
@@ -269,8 +249,8 @@ fn embedding_user_top(
 /// The hybrid content weights tried on the validation split.
 pub const HYBRID_WEIGHTS: [f32; 6] = [0.0, 0.05, 0.1, 0.2, 0.3, 0.5];
 
-fn score_embeddings(name: &str, prepared: &Prepared, embeddings: &ItemEmbeddings) -> ModelReport {
-    let index = ExactIndex::build(embeddings, Metric::Cosine);
+/// Item-to-item metrics of an embedding model searched exactly.
+fn score_embeddings(name: &str, prepared: &Prepared, index: &ExactIndex) -> ModelReport {
     score(name, &prepared.pairs, &prepared.popularity, |query| {
         index
             .search_item(query, CUTOFF, &|_| true)
@@ -306,10 +286,7 @@ struct Prepared {
 }
 
 fn prepare(dataset: &Dataset, train: Vec<Rating>, pairs: &[(u32, u32, u32)]) -> Result<Prepared> {
-    let trained = train_models(&Dataset {
-        ratings: train,
-        ..dataset.clone()
-    })?;
+    let trained = train_models(&dataset.with_ratings(train))?;
     let catalog = &trained.catalog;
     let pairs = pairs
         .iter()
@@ -390,7 +367,8 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
             &by_kind(&validation, ModelKind::Collaborative),
             weight,
         )?;
-        let mut report = score_embeddings("hybrid", &validation, &model.embeddings);
+        let index = ExactIndex::build(&model.embeddings, Metric::Cosine);
+        let mut report = score_embeddings("hybrid", &validation, &index);
         report.params = model.details;
         hybrid_tried.push(report);
     }
@@ -435,13 +413,7 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
     }
     for model in &test_models {
         let index = ExactIndex::build(&model.embeddings, Metric::Cosine);
-        let mut report = score(model.kind.as_str(), pairs, popularity, |query| {
-            index
-                .search_item(query, CUTOFF, &|_| true)
-                .iter()
-                .map(|n| n.item)
-                .collect()
-        });
+        let mut report = score_embeddings(model.kind.as_str(), &test, &index);
         (report.user_recall_at_10, report.user_ndcg_at_10) =
             users_test.score(|history| embedding_user_top(&index, history, &personal));
         report.params = model.details.clone();

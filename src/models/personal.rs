@@ -27,6 +27,20 @@ impl Default for PersonalParams {
     }
 }
 
+impl PersonalParams {
+    /// Each history entry's vote, `(rating − pivot) · 2^(−age / half_life)`, in history order.
+    pub fn vote_weights<'a>(&self, history: &'a [HistoryEntry]) -> impl Iterator<Item = f32> + 'a {
+        let last = history.iter().map(|h| h.position).max().unwrap_or(0);
+        let rate = self
+            .recency_half_life
+            .map_or(0.0, |h| std::f32::consts::LN_2 / h.max(1e-3));
+        let pivot = self.pivot;
+        history
+            .iter()
+            .map(move |h| (h.rating - pivot) * (-rate * (last - h.position) as f32).exp())
+    }
+}
+
 /// One movie of a user's history: catalog row, rating, position in the user's history.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HistoryEntry {
@@ -47,13 +61,8 @@ pub fn score_history(
     k: usize,
     allow: &dyn Fn(u32) -> bool,
 ) -> Vec<(u32, f32)> {
-    let last = history.iter().map(|h| h.position).max().unwrap_or(0);
-    let rate = params
-        .recency_half_life
-        .map_or(0.0, |h| std::f32::consts::LN_2 / h.max(1e-3));
     let mut scores: std::collections::HashMap<u32, f32> = std::collections::HashMap::new();
-    for h in history {
-        let weight = (h.rating - params.pivot) * (-rate * (last - h.position) as f32).exp();
+    for (h, weight) in history.iter().zip(params.vote_weights(history)) {
         for (j, sim) in lists.of(h.item) {
             *scores.entry(j).or_default() += weight * sim;
         }
