@@ -8,7 +8,7 @@ use crate::index::{ExactIndex, ForestIndex, HnswIndex, IndexKind, Metric, Vector
 use crate::interactions::UserHistories;
 use crate::models::item_knn::NeighbourLists;
 use crate::models::personal::{score_history, HistoryEntry, PersonalParams};
-use crate::models::ModelKind;
+use crate::models::{ModelKind, ModelShape};
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -22,6 +22,8 @@ pub const MAX_K: usize = 100;
 pub const DEFAULT_K: usize = 10;
 /// Model used when none is given.
 pub const DEFAULT_MODEL: ModelKind = ModelKind::Collaborative;
+/// Model whose 2-D map the plot shows when none is asked for (an embedding model).
+pub const DEFAULT_PLOT_MODEL: ModelKind = ModelKind::Hybrid;
 /// Index used when none is given.
 pub const DEFAULT_INDEX: IndexKind = IndexKind::Exact;
 
@@ -53,7 +55,7 @@ pub struct ScoredMovie {
 pub struct Recommendations {
     /// The movie the query resolved to.
     pub query: MovieView,
-    /// The model used.
+    /// The model used (`collaborative` resolved to the model it stands for).
     pub model: ModelKind,
     /// The index used.
     pub index: IndexKind,
@@ -92,15 +94,14 @@ pub struct PersonalRecommendations {
     /// The disliked movies the request resolved to.
     pub disliked: Vec<MovieView>,
     /// The model that scored them.
-    pub model: String,
+    pub model: ModelKind,
     /// The results, best first; `score` is the summed neighbour similarity.
     pub results: Vec<ScoredMovie>,
 }
 
-/// The personalised recommender: neighbour lists and user histories.
+/// The personalised recommender: which neighbour lists, and user histories.
 struct Personal {
-    model: String,
-    neighbours: NeighbourLists,
+    model: ModelKind,
     users: UserHistories,
     scoring: PersonalParams,
 }
@@ -118,7 +119,8 @@ pub struct Engine {
     manifest: Manifest,
     catalog: Catalog,
     models: BTreeMap<ModelKind, ServedModel>,
-    personal: Option<Personal>,
+    lists: BTreeMap<ModelKind, NeighbourLists>,
+    personal: Personal,
 }
 
 impl std::fmt::Debug for Engine {
@@ -139,7 +141,7 @@ impl Engine {
             .map_err(|e| bad(format!("{CATALOG_FILE} is malformed: {e}")))?;
         let catalog = Catalog::from_movies(movies);
         let mut models = BTreeMap::new();
-        for kind in ModelKind::ALL {
+        for kind in ModelKind::EMBEDDINGS {
             let entry = saved
                 .manifest
                 .models
@@ -184,30 +186,59 @@ impl Engine {
                 },
             );
         }
-        let personal = match &saved.manifest.personal {
-            Some(entry) => Some(Personal {
-                model: entry.model.clone(),
-                neighbours: NeighbourLists::from_bytes(
-                    &entry.neighbours_file,
-                    saved.file(dir, &entry.neighbours_file)?,
-                    catalog.len(),
-                )
-                .map_err(|e| bad(e.to_string()))?,
-                users: UserHistories::from_bytes(
-                    &entry.users_file,
-                    saved.file(dir, &entry.users_file)?,
-                    catalog.len(),
-                )
-                .map_err(|e| bad(e.to_string()))?,
-                scoring: entry.scoring,
-            }),
-            None => None,
+        let mut lists = BTreeMap::new();
+        for kind in ModelKind::ALL
+            .into_iter()
+            .filter(|k| k.shape() == ModelShape::NeighbourLists)
+        {
+            let entry = saved
+                .manifest
+                .neighbour_lists
+                .get(&kind)
+                .ok_or_else(|| bad(format!("the manifest has no {kind} model")))?;
+            let decoded = NeighbourLists::from_bytes(
+                &entry.file,
+                saved.file(dir, &entry.file)?,
+                catalog.len(),
+            )
+            .map_err(|e| bad(e.to_string()))?;
+            lists.insert(kind, decoded);
+        }
+        for kind in [
+            saved.manifest.default_collaborative,
+            saved.manifest.personal.model,
+        ] {
+            if kind == ModelKind::Collaborative
+                || !(models.contains_key(&kind) || lists.contains_key(&kind))
+            {
+                return Err(bad(format!(
+                    "the manifest names {kind}, which it does not store"
+                )));
+            }
+        }
+        if saved.manifest.personal.model.shape() != ModelShape::NeighbourLists {
+            return Err(bad(format!(
+                "personal recommendations need a neighbour-list model, not {}",
+                saved.manifest.personal.model
+            )));
+        }
+        let entry = &saved.manifest.personal;
+        let personal = Personal {
+            model: entry.model,
+            users: UserHistories::from_bytes(
+                &entry.users_file,
+                saved.file(dir, &entry.users_file)?,
+                catalog.len(),
+            )
+            .map_err(|e| bad(e.to_string()))?,
+            scoring: entry.scoring,
         };
         Ok(Engine {
             dir: dir.to_path_buf(),
             manifest: saved.manifest,
             catalog,
             models,
+            lists,
             personal,
         })
     }
@@ -227,25 +258,58 @@ impl Engine {
         &self.catalog
     }
 
-    /// The 2-D map of `model`: `[x, y]` per catalog movie, flattened.
-    pub fn projection(&self, model: ModelKind) -> &[f32] {
-        &self.models[&model].projection
+    /// The stored model `model` names (`collaborative` becomes the default collaborative model).
+    pub fn resolve_model(&self, model: ModelKind) -> ModelKind {
+        model.resolve(self.manifest.default_collaborative)
     }
 
-    fn index(&self, model: ModelKind, index: IndexKind) -> &dyn VectorIndex {
-        let served = &self.models[&model];
-        match index {
-            IndexKind::Exact => &served.exact,
-            IndexKind::Annoy => &served.annoy,
-            IndexKind::Hnsw => &served.hnsw,
+    /// The 2-D map of an embedding model: `(model, [x, y] per catalog movie, flattened)`.
+    pub fn projection(&self, model: ModelKind) -> Result<(ModelKind, &[f32])> {
+        let resolved = self.resolve_model(model);
+        match self.models.get(&resolved) {
+            Some(served) => Ok((resolved, &served.projection)),
+            None => Err(Error::invalid(
+                "model",
+                format!(
+                    "{} has no embedding to plot (it is a neighbour-list model); choose one of: {}",
+                    describe(model, resolved),
+                    ModelKind::EMBEDDINGS.map(ModelKind::as_str).join(", ")
+                ),
+            )),
         }
     }
 
-    /// The recall@10 of `index` over `model`, as measured at build time.
+    /// The searcher for `model` (already resolved) and `index`: an index over its embeddings, or
+    /// its neighbour lists (exact only).
+    fn searcher(&self, model: ModelKind, index: IndexKind) -> Result<Searcher<'_>> {
+        if let Some(lists) = self.lists.get(&model) {
+            if index != IndexKind::Exact {
+                return Err(Error::invalid(
+                    "index",
+                    format!(
+                        "{model} answers from neighbour lists computed exactly at training time, \
+                         so the index must be exact; annoy and hnsw search the embedding \
+                         models ({})",
+                        ModelKind::EMBEDDINGS.map(ModelKind::as_str).join(", ")
+                    ),
+                ));
+            }
+            return Ok(Searcher::Lists(lists));
+        }
+        let served = &self.models[&model];
+        Ok(Searcher::Index(match index {
+            IndexKind::Exact => &served.exact,
+            IndexKind::Annoy => &served.annoy,
+            IndexKind::Hnsw => &served.hnsw,
+        }))
+    }
+
+    /// The recall@10 of `index` over `model`, as measured at build time (1 for exact search and
+    /// neighbour lists).
     pub fn recall(&self, model: ModelKind, index: IndexKind) -> f32 {
         self.manifest
             .models
-            .get(&model)
+            .get(&self.resolve_model(model))
             .and_then(|m| m.indexes.get(&index))
             .map_or(1.0, |i| i.recall_at_10)
     }
@@ -265,21 +329,21 @@ impl Engine {
     /// Movies most similar to the requested one, never including it, most similar first.
     pub fn similar(&self, request: &SimilarRequest) -> Result<Recommendations> {
         let k = Engine::check_k(request.k)?;
+        let model = self.resolve_model(request.model);
+        let searcher = self.searcher(model, request.index)?;
         let resolved = self.catalog.resolve(&request.movie)?;
-        let neighbours =
-            self.index(request.model, request.index)
-                .search_item(resolved.item, k, &|_| true);
         let view = |item: u32| self.catalog.movie(item).view();
         Ok(Recommendations {
             query: view(resolved.item),
-            model: request.model,
+            model,
             index: request.index,
-            recall: self.recall(request.model, request.index),
-            results: neighbours
-                .iter()
-                .map(|n| ScoredMovie {
-                    movie: view(n.item),
-                    score: (n.score * 10_000.0).round() / 10_000.0,
+            recall: self.recall(model, request.index),
+            results: searcher
+                .neighbours(resolved.item, k)
+                .into_iter()
+                .map(|(item, score)| ScoredMovie {
+                    movie: view(item),
+                    score: (score * 10_000.0).round() / 10_000.0,
                 })
                 .collect(),
             alternatives: resolved.alternatives.iter().map(|&i| view(i)).collect(),
@@ -308,14 +372,14 @@ impl Engine {
                     })
             })
             .collect::<Result<_>>()?;
-        let searcher = self.index(model, index);
+        let searcher = self.searcher(self.resolve_model(model), index)?;
         Ok(items
             .par_iter()
             .map(|&item| {
                 searcher
-                    .search_item(item, k, &|_| true)
-                    .iter()
-                    .map(|n| (self.catalog.movie(n.item).movie_id, n.score))
+                    .neighbours(item, k)
+                    .into_iter()
+                    .map(|(j, score)| (self.catalog.movie(j).movie_id, score))
                     .collect()
             })
             .collect())
@@ -325,10 +389,7 @@ impl Engine {
     /// disliked) movies; movies the user rated, liked or disliked are never recommended.
     pub fn personal(&self, target: &PersonalTarget, k: usize) -> Result<PersonalRecommendations> {
         let k = Engine::check_k(k)?;
-        let personal = self.personal.as_ref().ok_or_else(|| Error::Artifact {
-            dir: self.dir.clone(),
-            message: "has no personalised recommender; retrain it with `movierec train`".into(),
-        })?;
+        let personal = &self.personal;
         let view = |item: u32| self.catalog.movie(item).view();
         let (history, user, liked, disliked) = match target {
             PersonalTarget::User(user_id) => {
@@ -353,11 +414,13 @@ impl Engine {
                         .collect()
                 };
                 let (liked, disliked) = (resolve(likes)?, resolve(dislikes)?);
-                // A like counts as 5 stars, a dislike as 1, all equally recent.
+                // A like votes for its neighbours and a dislike against them, equally strongly
+                // and all equally recent: ratings two stars either side of the scoring's pivot.
+                let pivot = personal.scoring.pivot;
                 let history = liked
                     .iter()
-                    .map(|&item| (item, 5.0))
-                    .chain(disliked.iter().map(|&item| (item, 1.0)))
+                    .map(|&item| (item, pivot + 2.0))
+                    .chain(disliked.iter().map(|&item| (item, pivot - 2.0)))
                     .map(|(item, rating)| HistoryEntry {
                         item,
                         rating,
@@ -368,7 +431,7 @@ impl Engine {
             }
         };
         let scored = score_history(
-            &personal.neighbours,
+            &self.lists[&personal.model],
             &history,
             &personal.scoring,
             k,
@@ -379,7 +442,7 @@ impl Engine {
             rated: if user.is_some() { history.len() } else { 0 },
             liked: liked.iter().map(|&i| view(i)).collect(),
             disliked: disliked.iter().map(|&i| view(i)).collect(),
-            model: personal.model.clone(),
+            model: personal.model,
             results: scored
                 .iter()
                 .map(|&(item, score)| ScoredMovie {
@@ -388,5 +451,34 @@ impl Engine {
                 })
                 .collect(),
         })
+    }
+}
+
+/// How "movies like X" is answered for one model.
+enum Searcher<'a> {
+    Index(&'a dyn VectorIndex),
+    Lists(&'a NeighbourLists),
+}
+
+impl Searcher<'_> {
+    /// The `k` nearest movies to `item` (never itself), best first, as `(row, score)`.
+    fn neighbours(&self, item: u32, k: usize) -> Vec<(u32, f32)> {
+        match self {
+            Searcher::Index(index) => index
+                .search_item(item, k, &|_| true)
+                .iter()
+                .map(|n| (n.item, n.score))
+                .collect(),
+            Searcher::Lists(lists) => lists.of(item).take(k).collect(),
+        }
+    }
+}
+
+/// `collaborative (item_knn)` for an alias, the model's name otherwise.
+fn describe(asked: ModelKind, resolved: ModelKind) -> String {
+    if asked == resolved {
+        resolved.to_string()
+    } else {
+        format!("{asked} ({resolved})")
     }
 }

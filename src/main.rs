@@ -173,14 +173,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         m.user_ndcg_at_10
                     );
                 }
-                if let Some(knn) = report.models.iter().find(|m| m.model == "item_knn") {
-                    println!(
-                        "item_knn parameters (best NDCG@10 of {} + {} settings on the validation split): {}",
-                        report.validation.len(),
-                        report.validation_personal.len(),
-                        knn.params
-                    );
+                println!(
+                    "settings chosen on the validation split ({} item-to-item, {} hybrid and {} \
+                     personal settings tried):",
+                    report.validation.len(),
+                    report.validation_hybrid.len(),
+                    report.validation_personal.len()
+                );
+                for m in report.models.iter().filter(|m| m.model != "popularity") {
+                    // The full details (spectra, feature names) are in --json.
+                    let mut shown = m.params.clone();
+                    if let Some(details) = shown.as_object_mut() {
+                        details.retain(|_, v| !v.is_array());
+                    }
+                    println!("  {:<13} {shown}", m.model);
                 }
+                println!(
+                    "  personal      {} lists, {}",
+                    report.personal_model,
+                    serde_json::to_string(&report.personal_params)?
+                );
             }
             Ok(())
         }
@@ -210,6 +222,13 @@ fn train_and_report(data: &Path, out: &Path, options: &TrainOptions) -> anyhow::
             recall(IndexKind::Hnsw)
         );
     }
+    for (kind, lists) in &manifest.neighbour_lists {
+        eprintln!("  {kind}: {} neighbours per movie", lists.neighbours);
+    }
+    eprintln!(
+        "  collaborative = {}; personal recommendations from {}",
+        manifest.default_collaborative, manifest.personal.model
+    );
     Ok(())
 }
 

@@ -1,8 +1,8 @@
 //! The training pipeline: MovieLens directory → catalog → models → indexes → model directory.
 
 use crate::artifact::{
-    self, DatasetInfo, IndexEntry, Manifest, ModelEntry, ModelFiles, PersonalEntry, CATALOG_FILE,
-    FORMAT_NAME, FORMAT_VERSION,
+    self, DatasetInfo, IndexEntry, ListsEntry, Manifest, ModelEntry, ModelFiles, PersonalEntry,
+    CATALOG_FILE, FORMAT_NAME, FORMAT_VERSION,
 };
 use crate::catalog::Catalog;
 use crate::data::{self, Dataset};
@@ -10,9 +10,11 @@ use crate::index::{
     recall_at_k, ExactIndex, ForestIndex, ForestParams, HnswIndex, HnswParams, IndexKind, Metric,
 };
 use crate::interactions::{RatingMatrix, UserHistories};
+use crate::models::als::{self, AlsParams};
+use crate::models::ease::{self, EaseParams};
 use crate::models::item_knn::{self, ItemKnnParams, Weighting};
 use crate::models::personal::PersonalParams;
-use crate::models::{collaborative, content, hybrid, projection, TrainedModel};
+use crate::models::{content, hybrid, projection, svd, ModelKind, TrainedLists, TrainedModel};
 use crate::Result;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,24 +24,48 @@ use std::time::Instant;
 /// 500 queries × 10 neighbours put the standard error of a recall near 0.95 at about 0.003.
 pub const RECALL_SAMPLE: usize = 500;
 
-/// The item-kNN lists behind personalised recommendations. The parameters are the ones
-/// `movierec evaluate` chose on the bundled data's validation split (docs/EVALUATION.md), with
-/// 100 neighbours per movie kept for scoring users.
-pub const PERSONAL_ITEM_KNN: ItemKnnParams = ItemKnnParams {
+/// The item-kNN model: the parameters `movierec evaluate` chose on the bundled data's validation
+/// split (docs/EVALUATION.md), with 100 neighbours per movie kept for scoring users.
+pub const ITEM_KNN: ItemKnnParams = ItemKnnParams {
     weighting: Weighting::Rating,
-    neighbours: 100,
+    neighbours: item_knn::DEFAULT_NEIGHBOURS,
     half_life: Some(100.0),
-    popularity_exponent: 0.8,
+    popularity_exponent: 0.6,
+    backward_weight: 0.5,
 };
+
+/// The EASE model: λ as chosen by `movierec evaluate` (docs/EVALUATION.md).
+pub const EASE: EaseParams = EaseParams {
+    lambda: 500.0,
+    max_items: 3_000,
+    neighbours: item_knn::DEFAULT_NEIGHBOURS,
+};
+
+/// The ALS model: the setting `movierec evaluate` chose (docs/EVALUATION.md).
+pub const ALS: AlsParams = AlsParams {
+    factors: 32,
+    iterations: 15,
+    regularization: 0.01,
+    alpha: 1.0,
+    cg_steps: 3,
+    seed: 42,
+};
+
+/// The model `collaborative` stands for: the best item-to-item model of `movierec evaluate`.
+pub const DEFAULT_COLLABORATIVE: ModelKind = ModelKind::ItemKnn;
+
+/// The collaborative embedding the hybrid blends with content, as chosen by `movierec evaluate`.
+pub const HYBRID_BASE: ModelKind = ModelKind::Svd;
+
+/// The neighbour lists that score users, as chosen by `movierec evaluate`.
+pub const PERSONAL_MODEL: ModelKind = ModelKind::ItemKnn;
 
 /// How a user's history is scored, as chosen by `movierec evaluate` (docs/EVALUATION.md).
 pub const PERSONAL_SCORING: PersonalParams = PersonalParams {
-    pivot: 3.0,
+    pivot: 0.0,
     recency_half_life: Some(10.0),
 };
 
-/// File name of the neighbour lists in a model directory.
-pub const NEIGHBOURS_FILE: &str = "item_knn.neighbours";
 /// File name of the user histories in a model directory.
 pub const USERS_FILE: &str = "users.ratings";
 
@@ -69,6 +95,7 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         catalog,
         matrix,
         models: trained,
+        lists,
     } = train_models(&dataset)?;
 
     let mut files: ModelFiles = vec![(
@@ -87,20 +114,24 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         files.extend(model_files);
         models.insert(model.kind, entry);
     }
-    let stage = Instant::now();
-    let neighbours = item_knn::build(&matrix, &PERSONAL_ITEM_KNN);
+    let mut neighbour_lists = BTreeMap::new();
+    for model in lists {
+        let file = format!("{}.neighbours", model.kind);
+        files.push((file.clone(), model.lists.to_bytes()));
+        neighbour_lists.insert(
+            model.kind,
+            ListsEntry {
+                file,
+                neighbours: model.neighbours,
+                details: model.details,
+            },
+        );
+    }
     let users = UserHistories::from_matrix(&matrix);
-    files.push((NEIGHBOURS_FILE.to_string(), neighbours.to_bytes()));
     files.push((USERS_FILE.to_string(), users.to_bytes()));
-    tracing::info!(
-        "item-kNN lists and user histories in {:.2?}",
-        stage.elapsed()
-    );
     let personal = PersonalEntry {
-        model: "item_knn".to_string(),
-        neighbours_file: NEIGHBOURS_FILE.to_string(),
+        model: PERSONAL_MODEL,
         users_file: USERS_FILE.to_string(),
-        item_knn: PERSONAL_ITEM_KNN,
         scoring: PERSONAL_SCORING,
         users: users.user_ids.len(),
     };
@@ -119,7 +150,9 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
             tags: dataset.tags.len(),
         },
         models,
-        personal: Some(personal),
+        neighbour_lists,
+        default_collaborative: DEFAULT_COLLABORATIVE,
+        personal,
         files: BTreeMap::new(),
     };
     let stage = Instant::now();
@@ -134,29 +167,78 @@ pub struct TrainedModels {
     pub catalog: Catalog,
     /// The rating matrix in catalog order.
     pub matrix: RatingMatrix,
-    /// Every model, in [`crate::models::ModelKind::ALL`] order.
+    /// The embedding models: content, svd, als, hybrid.
     pub models: Vec<TrainedModel>,
+    /// The neighbour-list models: item_knn, ease.
+    pub lists: Vec<TrainedLists>,
+}
+
+impl TrainedModels {
+    /// The embeddings of `kind` (an embedding model).
+    pub fn embeddings(&self, kind: ModelKind) -> &crate::embeddings::ItemEmbeddings {
+        &self
+            .models
+            .iter()
+            .find(|m| m.kind == kind)
+            .unwrap_or_else(|| panic!("{kind} is not an embedding model"))
+            .embeddings
+    }
 }
 
 /// Trains every model on an in-memory dataset (used by `train` and by offline evaluation).
 pub fn train_models(dataset: &Dataset) -> Result<TrainedModels> {
     let catalog = Catalog::from_dataset(dataset);
     let matrix = RatingMatrix::build(&catalog, &dataset.ratings);
+    let timed = |name: &str, stage: Instant| tracing::info!("{name} in {:.2?}", stage.elapsed());
     let stage = Instant::now();
     let content = content::train(&catalog)?;
-    tracing::info!("content model in {:.2?}", stage.elapsed());
+    timed("content model", stage);
     let stage = Instant::now();
-    let collaborative = collaborative::train(&matrix, &content.embeddings)?;
-    tracing::info!("collaborative model in {:.2?}", stage.elapsed());
+    let svd = svd::train(&matrix, &content.embeddings)?;
+    timed("SVD model", stage);
+    let stage = Instant::now();
+    let als = als::train_embeddings(&matrix, &content.embeddings, &ALS)?;
+    timed("ALS model", stage);
+    let base = if HYBRID_BASE == ModelKind::Als {
+        &als
+    } else {
+        &svd
+    };
     let hybrid = hybrid::blend(
         &content.embeddings,
-        &collaborative.embeddings,
+        &base.embeddings,
+        HYBRID_BASE,
         hybrid::DEFAULT_CONTENT_WEIGHT,
     )?;
+    let stage = Instant::now();
+    let knn = TrainedLists {
+        kind: ModelKind::ItemKnn,
+        lists: item_knn::build(&matrix, &ITEM_KNN),
+        neighbours: ITEM_KNN.neighbours,
+        details: serde_json::json!({
+            "method": "item-kNN on co-occurrence",
+            "params": ITEM_KNN,
+        }),
+    };
+    timed("item-kNN lists", stage);
+    let stage = Instant::now();
+    let ease = ease::train(&matrix, &EASE)?;
+    timed("EASE model", stage);
+    let ease = TrainedLists {
+        kind: ModelKind::Ease,
+        lists: ease.lists,
+        neighbours: EASE.neighbours,
+        details: serde_json::json!({
+            "method": "EASE (closed form) on the binary rating matrix",
+            "params": EASE,
+            "covered_movies": ease.covered,
+        }),
+    };
     Ok(TrainedModels {
         catalog,
         matrix,
-        models: vec![content, collaborative, hybrid],
+        models: vec![content, svd, als, hybrid],
+        lists: vec![knn, ease],
     })
 }
 

@@ -76,8 +76,21 @@ async fn health_reports_the_catalog_and_choices() {
     assert_eq!(body["movies"], 9742);
     assert_eq!(
         body["models"],
-        json!(["content", "collaborative", "hybrid"])
+        json!([
+            "collaborative",
+            "content",
+            "hybrid",
+            "item_knn",
+            "ease",
+            "als",
+            "svd"
+        ])
     );
+    assert_eq!(
+        body["modelShapes"]["collaborative"],
+        json!({"model": "item_knn", "shape": "neighbour_lists"})
+    );
+    assert_eq!(body["modelShapes"]["hybrid"]["shape"], "embeddings");
     assert_eq!(body["indexes"], json!(["exact", "annoy", "hnsw"]));
 }
 
@@ -144,7 +157,7 @@ async fn recommendations_by_title_and_by_id_agree() {
 
 #[tokio::test]
 async fn recommendations_default_to_k_10_and_accept_every_model_and_index() {
-    for model in ["content", "collaborative", "hybrid"] {
+    for model in ["content", "svd", "als", "hybrid"] {
         for index in ["exact", "annoy", "hnsw"] {
             let (status, body) = post(
                 "/api/recommendations",
@@ -156,6 +169,33 @@ async fn recommendations_default_to_k_10_and_accept_every_model_and_index() {
             assert_eq!(body["model"], model);
             assert_eq!(body["index"], index);
         }
+    }
+    // Neighbour-list models answer exactly; `collaborative` names the default one.
+    for (model, served) in [
+        ("item_knn", "item_knn"),
+        ("ease", "ease"),
+        ("collaborative", "item_knn"),
+    ] {
+        let (status, body) = post(
+            "/api/recommendations",
+            json!({"movie": "heat", "model": model}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["results"].as_array().unwrap().len(), 10);
+        assert_eq!(body["model"], served);
+        assert_eq!(body["index"], "exact");
+        assert_eq!(body["recall"], 1.0);
+        let (status, body) = post(
+            "/api/recommendations",
+            json!({"movie": "heat", "model": model, "index": "hnsw"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            error_of(&body).contains("the index must be exact"),
+            "{body}"
+        );
     }
 }
 
@@ -302,7 +342,8 @@ async fn the_seed_endpoint_keeps_its_body_and_maps_its_models() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["model"], "collaborative");
+    // The seed's ANNOY served its SVD model.
+    assert_eq!(body["model"], "svd");
     assert_eq!(body["index"], "annoy");
     for (bad, needle) in [
         (
@@ -427,13 +468,23 @@ async fn personalised_request_errors_name_the_problem() {
 
 #[tokio::test]
 async fn projection_has_one_point_per_movie_for_each_model() {
-    for model in ["content", "collaborative", "hybrid"] {
+    for model in ["content", "svd", "als", "hybrid"] {
         let (status, body) = get(&format!("/api/projection?model={model}")).await;
         assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["model"], model);
         assert_eq!(body["x"].as_array().unwrap().len(), 9742);
         assert_eq!(body["y"].as_array().unwrap().len(), 9742);
         assert_eq!(body["movieIds"].as_array().unwrap().len(), 9742);
     }
+    let (status, body) = get("/api/projection").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["model"], "hybrid");
+    let (status, body) = get("/api/projection?model=collaborative").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        error_of(&body).contains("collaborative (item_knn) has no embedding to plot"),
+        "{body}"
+    );
     let (status, body) = get("/api/projection?model=nope").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_of(&body).contains("unknown model"));
@@ -502,7 +553,7 @@ fn the_binary_serves_http_on_the_given_port() {
             break rest.to_string();
         }
     };
-    let body = r#"{"movie": "Toy Story", "k": 3}"#;
+    let body = r#"{"movie": "Toy Story", "k": 10}"#;
     let mut stream = std::net::TcpStream::connect(&address).unwrap();
     write!(
         stream,

@@ -597,8 +597,9 @@ fn a_misspelled_title_suggests_the_movie_and_picking_it_lists_k_imdb_links() {
     );
     s.pick_suggestion("Toy Story (1995)");
     let summary = s.wait_for_results("Toy Story (1995)", "exact");
+    // `collaborative` is served by the best-evaluated collaborative model, named in the summary.
     assert!(
-        summary.ends_with("collaborative model, exact index · 7 movies"),
+        summary.ends_with("item_knn model, exact index · 7 movies"),
         "{summary}"
     );
     assert_eq!(s.eval("$('movie').value"), json!("Toy Story"));
@@ -619,7 +620,11 @@ fn a_misspelled_title_suggests_the_movie_and_picking_it_lists_k_imdb_links() {
 #[test]
 fn switching_the_index_to_annoy_reruns_the_query_with_the_same_k() {
     let s = Session::open("annoy", common::trained_model());
+    // The default (collaborative) model answers from neighbour lists: no index to choose.
+    assert_eq!(s.eval("$('index').disabled"), json!(true));
     s.set_control("k", "7");
+    s.set_control("model", "svd");
+    assert_eq!(s.eval("$('index').disabled"), json!(false));
     s.type_title("toy stroy");
     s.pick_suggestion("Toy Story (1995)");
     s.wait_for_results("Toy Story (1995)", "exact");
@@ -627,16 +632,30 @@ fn switching_the_index_to_annoy_reruns_the_query_with_the_same_k() {
     s.set_control("index", "annoy");
     let summary = s.wait_for_results("Toy Story (1995)", "annoy");
     assert!(
-        summary.ends_with("collaborative model, annoy index · 7 movies"),
+        summary.ends_with("svd model, annoy index · 7 movies"),
         "{summary}"
     );
     let shown = s.results();
     assert_eq!(shown.len(), 7, "{shown:?}");
-    let answer = s.api_recommendations(
-        json!({"movie": 1, "k": 7, "model": "collaborative", "index": "annoy"}),
-    );
+    let answer =
+        s.api_recommendations(json!({"movie": 1, "k": 7, "model": "svd", "index": "annoy"}));
     assert_eq!(answer["index"], "annoy");
     assert_shows(&shown, &answer);
+
+    // Back to a list model: the index goes to exact and is locked; back again restores annoy.
+    s.set_control("model", "ease");
+    let summary = s.wait_for_results("Toy Story (1995)", "exact");
+    assert!(
+        summary.ends_with("ease model, exact index · 7 movies"),
+        "{summary}"
+    );
+    assert_eq!(s.eval("$('index').disabled"), json!(true));
+    s.set_control("model", "als");
+    let summary = s.wait_for_results("Toy Story (1995)", "annoy");
+    assert!(
+        summary.ends_with("als model, annoy index · 7 movies"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -675,7 +694,7 @@ fn the_plot_tab_draws_every_movie_and_highlights_the_query_and_its_recommendatio
     );
     assert_eq!(
         status,
-        json!("9,742 movies, collaborative model. Highlighting Toy Story (1995) and 10 recommendations.")
+        json!("9,742 movies, hybrid model. Highlighting Toy Story (1995) and 10 recommendations from the item_knn model.")
     );
 
     // The query's dot (radius 7 and a ring) and ten recommendation dots (radius 4.5) are drawn in

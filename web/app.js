@@ -80,9 +80,22 @@ function params() {
   return { k: Number(kRange.value), model: modelSel.value, index: indexSel.value };
 }
 kRange.addEventListener('input', () => { kOut.textContent = kRange.value; });
+// Neighbour-list models answer from lists computed exactly at training time: no index to pick.
+// /api/health says which names are lists (collaborative depends on the model directory).
+let listModels = new Set(['collaborative', 'item_knn', 'ease']);
+let chosenIndex = indexSel.value;
+function syncIndex() {
+  const lists = listModels.has(modelSel.value);
+  if (lists && !indexSel.disabled) { chosenIndex = indexSel.value; indexSel.value = 'exact'; }
+  if (!lists && indexSel.disabled) indexSel.value = chosenIndex;
+  indexSel.disabled = lists;
+  $('index-note').hidden = !lists;
+}
+syncIndex();
 for (const c of [modelSel, indexSel, kRange]) {
   c.addEventListener('change', () => {
     touched.add(c.id);
+    if (c === modelSel) syncIndex();
     // Re-run the current pick with the new settings.
     if (state.last && state.last.query) recommend(state.last.query.movieId, input.value, state.alts);
   });
@@ -699,8 +712,12 @@ function setSelect(select, v) {
 api('/api/health').then((h) => {
   if (Number.isFinite(h.movies)) $('stats').textContent = num(h.movies) + ' movies';
   const d = h.defaults || {};
+  if (h.modelShapes && typeof h.modelShapes === 'object') {
+    listModels = new Set(Object.keys(h.modelShapes).filter((m) => h.modelShapes[m] && h.modelShapes[m].shape === 'neighbour_lists'));
+  }
   if (!touched.has('model')) setSelect(modelSel, d.model);
-  if (!touched.has('index')) setSelect(indexSel, d.index);
+  if (!touched.has('index')) { setSelect(indexSel, d.index); chosenIndex = indexSel.value; }
+  syncIndex();
   if (!touched.has('k') && Number.isFinite(d.k)) { kRange.value = String(clamp(Math.round(d.k), 1, 15)); kOut.textContent = kRange.value; }
 }, (e) => showError(e.message));
 

@@ -8,7 +8,8 @@
 //!   <model>.embeddings         item embeddings   (matrix file, rows = catalog order)
 //!   <model>.projection         2-D map for the plot (matrix file, rows × 2)
 //!   <model>.annoy              the Annoy-style forest (see `index::ForestIndex::to_bytes`)
-//!   item_knn.neighbours        item-kNN neighbour lists for personalised recommendations
+//!   <model>.hnsw               the HNSW graph (see `index::HnswIndex::to_bytes`)
+//!   <model>.neighbours         neighbour lists of the list models (item_knn, ease)
 //!   users.ratings              every user's ratings, in history order
 //! ```
 //!
@@ -35,7 +36,7 @@ use std::collections::BTreeMap;
 /// The `format` field every manifest carries.
 pub const FORMAT_NAME: &str = "movierec-model";
 /// The on-disk format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// File name of the manifest inside a model directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// File name of the catalog inside a model directory.
@@ -56,11 +57,14 @@ pub struct Manifest {
     pub training_seconds: f64,
     /// What it was trained on.
     pub dataset: DatasetInfo,
-    /// Each model's parameters and files.
+    /// Each embedding model's parameters and files.
     pub models: BTreeMap<ModelKind, ModelEntry>,
-    /// The personalised recommender (absent in directories written before it existed).
-    #[serde(default)]
-    pub personal: Option<PersonalEntry>,
+    /// Each neighbour-list model's parameters and file.
+    pub neighbour_lists: BTreeMap<ModelKind, ListsEntry>,
+    /// The model `collaborative` stands for.
+    pub default_collaborative: ModelKind,
+    /// The personalised recommender.
+    pub personal: PersonalEntry,
     /// Size and checksum of every file besides the manifest.
     pub files: BTreeMap<String, FileEntry>,
 }
@@ -108,18 +112,25 @@ pub struct IndexEntry {
     pub recall_at_10: f32,
 }
 
-/// The personalised recommender's entry in the manifest: item-kNN neighbour lists and every
-/// user's ratings.
+/// A neighbour-list model's entry in the manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ListsEntry {
+    /// The lists (see `models::item_knn::NeighbourLists::to_bytes`).
+    pub file: String,
+    /// Neighbours kept per movie.
+    pub neighbours: usize,
+    /// Model parameters and diagnostics.
+    pub details: serde_json::Value,
+}
+
+/// The personalised recommender's entry in the manifest: which neighbour lists score a history,
+/// and every user's ratings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PersonalEntry {
-    /// Which model scores users (`item_knn`).
-    pub model: String,
-    /// The neighbour lists (see `models::item_knn::NeighbourLists::to_bytes`).
-    pub neighbours_file: String,
+    /// The neighbour-list model that scores users (a key of `neighbour_lists`).
+    pub model: ModelKind,
     /// Every user's ratings (see `interactions::UserHistories::to_bytes`).
     pub users_file: String,
-    /// How the neighbour lists were built.
-    pub item_knn: crate::models::item_knn::ItemKnnParams,
     /// How a history is scored.
     pub scoring: crate::models::personal::PersonalParams,
     /// Number of users.

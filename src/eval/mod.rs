@@ -19,7 +19,9 @@
 use crate::data::{Dataset, Rating};
 use crate::index::{ExactIndex, Metric, VectorIndex};
 use crate::interactions::UserHistories;
-use crate::models::item_knn::{self, ItemKnnParams, Weighting};
+use crate::models::als::{self, AlsParams};
+use crate::models::ease::{self, EaseParams};
+use crate::models::item_knn::{self, ItemKnnParams, NeighbourLists, Weighting};
 use crate::models::personal::{score_history, HistoryEntry, PersonalParams};
 use crate::models::{hybrid, ModelKind};
 use crate::train::train_models;
@@ -115,8 +117,25 @@ pub struct EvaluationReport {
     pub validation: Vec<ModelReport>,
     /// Every hybrid weight tried on the validation split.
     pub validation_hybrid: Vec<ModelReport>,
-    /// Every personal-scoring setting tried on the validation split: `(params, recall, ndcg)`.
-    pub validation_personal: Vec<(PersonalParams, f64, f64)>,
+    /// Every (neighbour lists, personal-scoring setting) tried on the validation split.
+    pub validation_personal: Vec<PersonalTrial>,
+    /// The neighbour lists chosen to score users.
+    pub personal_model: ModelKind,
+    /// The scoring chosen for them.
+    pub personal_params: PersonalParams,
+}
+
+/// One personal-scoring setting tried on the validation split.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PersonalTrial {
+    /// The neighbour lists that scored users.
+    pub model: ModelKind,
+    /// How histories were scored.
+    pub params: PersonalParams,
+    /// Per-user Recall@10.
+    pub user_recall_at_10: f64,
+    /// Per-user NDCG@10.
+    pub user_ndcg_at_10: f64,
 }
 
 /// Scores every (query, target) pair with `top10(query item)`.
@@ -260,18 +279,36 @@ fn score_embeddings(name: &str, prepared: &Prepared, index: &ExactIndex) -> Mode
     })
 }
 
+/// The ALS settings tried on the validation split.
+pub fn als_grid() -> Vec<AlsParams> {
+    let mut grid = Vec::new();
+    for factors in [32, 64] {
+        for alpha in [1.0, 4.0, 16.0] {
+            grid.push(AlsParams {
+                factors,
+                alpha,
+                ..AlsParams::default()
+            });
+        }
+    }
+    grid
+}
+
 /// The item-kNN settings tried on the validation split.
 pub fn item_knn_grid() -> Vec<ItemKnnParams> {
     let mut grid = Vec::new();
     for weighting in [Weighting::Rating, Weighting::Bm25 { k1: 1.2, b: 0.75 }] {
         for half_life in [None, Some(100.0), Some(300.0), Some(1000.0)] {
             for popularity_exponent in [0.6, 0.8, 1.0] {
-                grid.push(ItemKnnParams {
-                    weighting,
-                    neighbours: CUTOFF,
-                    half_life,
-                    popularity_exponent,
-                });
+                for backward_weight in [1.0, 0.5, 0.25] {
+                    grid.push(ItemKnnParams {
+                        weighting,
+                        neighbours: CUTOFF,
+                        half_life,
+                        popularity_exponent,
+                        backward_weight,
+                    });
+                }
             }
         }
     }
@@ -302,12 +339,34 @@ fn prepare(dataset: &Dataset, train: Vec<Rating>, pairs: &[(u32, u32, u32)]) -> 
 
 fn score_item_knn(prepared: &Prepared, params: &ItemKnnParams) -> ModelReport {
     let lists = item_knn::build(&prepared.trained.matrix, params);
-    let mut report = score("item_knn", &prepared.pairs, &prepared.popularity, |query| {
-        lists.of(query).take(CUTOFF).map(|(j, _)| j).collect()
-    });
+    let mut report = score_lists("item_knn", prepared, &lists);
     report.params = serde_json::to_value(params).expect("serialisable");
     report
 }
+
+/// Item-to-item metrics of neighbour lists.
+fn score_lists(name: &str, prepared: &Prepared, lists: &NeighbourLists) -> ModelReport {
+    score(name, &prepared.pairs, &prepared.popularity, |query| {
+        lists.of(query).take(CUTOFF).map(|(j, _)| j).collect()
+    })
+}
+
+/// Per-user Recall@10 and NDCG@10 of scoring histories with `lists`.
+fn score_users_with_lists(
+    users: &UserCases,
+    lists: &NeighbourLists,
+    params: &PersonalParams,
+) -> (f64, f64) {
+    users.score(|history| {
+        score_history(lists, history, params, CUTOFF, &|_| true)
+            .iter()
+            .map(|s| s.0)
+            .collect()
+    })
+}
+
+/// The EASE regularisations tried on the validation split.
+pub const EASE_LAMBDAS: [f32; 5] = [50.0, 100.0, 200.0, 500.0, 1000.0];
 
 /// Trains every model on the training part of `dataset` and evaluates it, with popularity as
 /// the baseline; tunable models are tuned on a validation split first.
@@ -332,51 +391,100 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
         neighbours: item_knn::DEFAULT_NEIGHBOURS,
         ..best
     };
-    let validation_users = UserCases::new(&validation, &validation_split.pairs);
-    let validation_lists = item_knn::build(&validation.trained.matrix, &knn_for_users);
-    let mut personal_tried = Vec::new();
-    for params in personal_grid() {
-        let (recall, ndcg) = validation_users.score(|history| {
-            score_history(&validation_lists, history, &params, CUTOFF, &|_| true)
-                .iter()
-                .map(|s| s.0)
-                .collect()
-        });
-        personal_tried.push((params, recall, ndcg));
+
+    // EASE's λ, by item-to-item NDCG@10 on validation.
+    let mut ease_tried = Vec::new();
+    for lambda in EASE_LAMBDAS {
+        let params = EaseParams {
+            lambda,
+            ..EaseParams::default()
+        };
+        let model = ease::train(&validation.trained.matrix, &params)?;
+        let mut report = score_lists("ease", &validation, &model.lists);
+        report.params = serde_json::json!({"lambda": lambda, "covered": model.covered});
+        ease_tried.push((params, report));
     }
-    let personal = personal_tried
+    let ease_params = ease_tried
         .iter()
-        .max_by(|a, b| a.2.total_cmp(&b.2))
+        .max_by(|a, b| a.1.ndcg_at_10.total_cmp(&b.1.ndcg_at_10))
         .map(|t| t.0)
         .unwrap_or_default();
 
-    // The hybrid's content weight, by item-to-item NDCG@10 on validation.
-    let by_kind = |prepared: &Prepared, kind| {
-        prepared
-            .trained
-            .models
-            .iter()
-            .find(|m| m.kind == kind)
-            .map(|m| m.embeddings.clone())
-            .expect("every model is trained")
-    };
-    let mut hybrid_tried = Vec::new();
-    for weight in HYBRID_WEIGHTS {
-        let model = hybrid::blend(
-            &by_kind(&validation, ModelKind::Content),
-            &by_kind(&validation, ModelKind::Collaborative),
-            weight,
+    // ALS's setting, by item-to-item NDCG@10 on validation.
+    let mut als_tried = Vec::new();
+    for params in als_grid() {
+        let model = als::train_embeddings(
+            &validation.trained.matrix,
+            validation.trained.embeddings(ModelKind::Content),
+            &params,
         )?;
         let index = ExactIndex::build(&model.embeddings, Metric::Cosine);
-        let mut report = score_embeddings("hybrid", &validation, &index);
-        report.params = model.details;
-        hybrid_tried.push(report);
+        let mut report = score_embeddings("als", &validation, &index);
+        report.params = serde_json::to_value(params).expect("serialisable");
+        als_tried.push((params, report));
     }
-    let hybrid_weight = hybrid_tried
+    let als_params = als_tried
         .iter()
-        .max_by(|a, b| a.ndcg_at_10.total_cmp(&b.ndcg_at_10))
-        .and_then(|r| r.params["content_weight"].as_f64())
-        .unwrap_or(f64::from(hybrid::DEFAULT_CONTENT_WEIGHT)) as f32;
+        .max_by(|a, b| a.1.ndcg_at_10.total_cmp(&b.1.ndcg_at_10))
+        .map(|t| t.0)
+        .unwrap_or_default();
+
+    // Which neighbour lists score users, and how, by per-user NDCG@10 on validation.
+    let validation_users = UserCases::new(&validation, &validation_split.pairs);
+    let validation_lists = [
+        (
+            ModelKind::ItemKnn,
+            item_knn::build(&validation.trained.matrix, &knn_for_users),
+        ),
+        (
+            ModelKind::Ease,
+            ease::train(&validation.trained.matrix, &ease_params)?.lists,
+        ),
+    ];
+    let mut personal_tried = Vec::new();
+    for (model, lists) in &validation_lists {
+        for params in personal_grid() {
+            let (recall, ndcg) = score_users_with_lists(&validation_users, lists, &params);
+            personal_tried.push(PersonalTrial {
+                model: *model,
+                params,
+                user_recall_at_10: recall,
+                user_ndcg_at_10: ndcg,
+            });
+        }
+    }
+    let best_personal = |model: Option<ModelKind>| {
+        personal_tried
+            .iter()
+            .filter(|t| model.is_none_or(|m| t.model == m))
+            .max_by(|a, b| a.user_ndcg_at_10.total_cmp(&b.user_ndcg_at_10))
+            .map(|t| (t.model, t.params))
+            .unwrap_or((ModelKind::ItemKnn, PersonalParams::default()))
+    };
+    let (personal_model, personal) = best_personal(None);
+
+    // The hybrid's collaborative side and content weight, by item-to-item NDCG@10 on validation.
+    let mut hybrid_tried = Vec::new();
+    for base in [ModelKind::Svd, ModelKind::Als] {
+        for weight in HYBRID_WEIGHTS {
+            let model = hybrid::blend(
+                validation.trained.embeddings(ModelKind::Content),
+                validation.trained.embeddings(base),
+                base,
+                weight,
+            )?;
+            let index = ExactIndex::build(&model.embeddings, Metric::Cosine);
+            let mut report = score_embeddings("hybrid", &validation, &index);
+            report.params = model.details;
+            hybrid_tried.push((base, weight, report));
+        }
+    }
+    let (hybrid_base, hybrid_weight) = hybrid_tried
+        .iter()
+        .max_by(|a, b| a.2.ndcg_at_10.total_cmp(&b.2.ndcg_at_10))
+        .map(|t| (t.0, t.1))
+        .unwrap_or((ModelKind::Svd, hybrid::DEFAULT_CONTENT_WEIGHT));
+    let hybrid_tried: Vec<ModelReport> = hybrid_tried.into_iter().map(|t| t.2).collect();
 
     let test = prepare(dataset, split.train, &split.pairs)?;
     let users_test = UserCases::new(&test, &split.pairs);
@@ -400,14 +508,31 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
             .take(CUTOFF)
             .collect()
     });
+    // The tuned models with the settings chosen on validation (ALS first: the hybrid may use it).
     let mut test_models = test.trained.models.clone();
+    for model in test_models.iter_mut().filter(|m| m.kind == ModelKind::Als) {
+        *model = als::train_embeddings(
+            &test.trained.matrix,
+            test.trained.embeddings(ModelKind::Content),
+            &als_params,
+        )?;
+    }
+    let tuned_als = test_models
+        .iter()
+        .find(|m| m.kind == ModelKind::Als)
+        .map(|m| m.embeddings.clone());
     for model in test_models
         .iter_mut()
         .filter(|m| m.kind == ModelKind::Hybrid)
     {
+        let base = match (&tuned_als, hybrid_base) {
+            (Some(als), ModelKind::Als) => als,
+            _ => test.trained.embeddings(hybrid_base),
+        };
         *model = hybrid::blend(
-            &by_kind(&test, ModelKind::Content),
-            &by_kind(&test, ModelKind::Collaborative),
+            test.trained.embeddings(ModelKind::Content),
+            base,
+            hybrid_base,
             hybrid_weight,
         )?;
     }
@@ -424,22 +549,36 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
     }
     let mut knn_report = score_item_knn(&test, &best);
     let test_lists = item_knn::build(&test.trained.matrix, &knn_for_users);
-    (knn_report.user_recall_at_10, knn_report.user_ndcg_at_10) = users_test.score(|history| {
-        score_history(&test_lists, history, &personal, CUTOFF, &|_| true)
-            .iter()
-            .map(|s| s.0)
-            .collect()
-    });
-    knn_report.params = serde_json::json!({"item_to_item": best, "personal": personal});
+    let (_, knn_personal) = best_personal(Some(ModelKind::ItemKnn));
+    (knn_report.user_recall_at_10, knn_report.user_ndcg_at_10) =
+        score_users_with_lists(&users_test, &test_lists, &knn_personal);
+    knn_report.params = serde_json::json!({"item_to_item": best, "personal": knn_personal});
     models.push(knn_report);
+    let ease_model = ease::train(&test.trained.matrix, &ease_params)?;
+    let mut ease_report = score_lists("ease", &test, &ease_model.lists);
+    let (_, ease_personal) = best_personal(Some(ModelKind::Ease));
+    (ease_report.user_recall_at_10, ease_report.user_ndcg_at_10) =
+        score_users_with_lists(&users_test, &ease_model.lists, &ease_personal);
+    ease_report.params = serde_json::json!({
+        "ease": ease_params,
+        "covered": ease_model.covered,
+        "personal": ease_personal,
+    });
+    models.push(ease_report);
     Ok(EvaluationReport {
         pairs: test.pairs.len(),
         users: users.len(),
         train_ratings,
         models,
-        validation: tried,
+        validation: tried
+            .into_iter()
+            .chain(ease_tried.into_iter().map(|t| t.1))
+            .chain(als_tried.into_iter().map(|t| t.1))
+            .collect(),
         validation_hybrid: hybrid_tried,
         validation_personal: personal_tried,
+        personal_model,
+        personal_params: personal,
     })
 }
 

@@ -16,11 +16,12 @@ use serde_json::json;
 /// (docs/EVALUATION.md).
 pub const DEFAULT_CONTENT_WEIGHT: f32 = 0.05;
 
-/// Blends `content` and `collaborative` (rows in the same catalog order) with `content_weight`
-/// in `[0, 1]` for the content side.
+/// Blends `content` and `collaborative` (the embeddings of model `base`, rows in the same catalog
+/// order) with `content_weight` in `[0, 1]` for the content side.
 pub fn blend(
     content: &ItemEmbeddings,
     collaborative: &ItemEmbeddings,
+    base: ModelKind,
     content_weight: f32,
 ) -> Result<TrainedModel> {
     let w = content_weight.clamp(0.0, 1.0);
@@ -38,6 +39,7 @@ pub fn blend(
         details: json!({
             "method": "unit content and collaborative rows, weighted and concatenated",
             "content_weight": w,
+            "collaborative_model": base,
             "content_dim": a.dim(),
             "collaborative_dim": b.dim(),
         }),
@@ -52,7 +54,9 @@ mod tests {
     fn the_blend_cosine_is_the_weighted_sum_of_the_two_cosines() {
         let content = ItemEmbeddings::new(2, vec![1.0, 0.0, 0.6, 0.8]).unwrap();
         let collaborative = ItemEmbeddings::new(3, vec![0.0, 2.0, 0.0, 0.0, 0.0, 5.0]).unwrap();
-        let hybrid = blend(&content, &collaborative, 0.25).unwrap().embeddings;
+        let hybrid = blend(&content, &collaborative, ModelKind::Svd, 0.25)
+            .unwrap()
+            .embeddings;
         assert_eq!(hybrid.dim(), 5);
         let dot: f32 = hybrid
             .row(0)

@@ -4,7 +4,9 @@
 //! their inner product divided by `‖a‖ · ‖b‖^β`: β = 1 is the cosine, β < 1 penalises popular
 //! candidates less. Optionally, two ratings by the same user count more when they were made close
 //! together in that user's history (`exp(-ln 2 · gap / half_life)`, gap in positions): people rate
-//! related films in runs, the idea behind session-based kNN and Markov-chain recommenders. For every
+//! related films in runs, the idea behind session-based kNN and Markov-chain recommenders; and a
+//! co-rating in which the candidate came *before* the query movie can count less than one in which
+//! it came after (what people watched next). For every
 //! movie the most similar movies are kept, which is what item-to-item recommendations and
 //! personalised scoring need. Parameters are chosen by `movierec evaluate` on a validation split.
 
@@ -29,6 +31,14 @@ pub struct ItemKnnParams {
     pub half_life: Option<f32>,
     /// Exponent β of the candidate's norm in the denominator (1 = cosine).
     pub popularity_exponent: f32,
+    /// Weight of a co-rating in which the candidate was rated *before* the query movie (1 =
+    /// symmetric). Below 1, a movie's neighbours lean towards what people watched next.
+    #[serde(default = "symmetric")]
+    pub backward_weight: f32,
+}
+
+fn symmetric() -> f32 {
+    1.0
 }
 
 impl Default for ItemKnnParams {
@@ -38,6 +48,7 @@ impl Default for ItemKnnParams {
             neighbours: DEFAULT_NEIGHBOURS,
             half_life: None,
             popularity_exponent: 1.0,
+            backward_weight: 1.0,
         }
     }
 }
@@ -69,6 +80,25 @@ pub struct NeighbourLists {
 }
 
 impl NeighbourLists {
+    /// Packs one best-first `(movie, similarity)` list per movie.
+    pub fn from_lists(lists: Vec<Vec<(u32, f32)>>) -> NeighbourLists {
+        let mut indptr = Vec::with_capacity(lists.len() + 1);
+        indptr.push(0);
+        let (mut items, mut scores) = (Vec::new(), Vec::new());
+        for list in lists {
+            for (j, s) in list {
+                items.push(j);
+                scores.push(s);
+            }
+            indptr.push(items.len());
+        }
+        NeighbourLists {
+            indptr,
+            items,
+            scores,
+        }
+    }
+
     /// The `(movie, similarity)` neighbours of `item`, most similar first.
     pub fn of(&self, item: u32) -> impl Iterator<Item = (u32, f32)> + '_ {
         let span = self.indptr[item as usize]..self.indptr[item as usize + 1];
@@ -138,6 +168,7 @@ pub fn build(matrix: &RatingMatrix, params: &ItemKnnParams) -> NeighbourLists {
         neighbours,
         half_life,
         popularity_exponent,
+        backward_weight: backward,
     } = *params;
     let (n_items, n_users) = (matrix.n_items(), matrix.n_users());
     // Weighted values, then the transpose (user → items) for co-occurrence counting.
@@ -173,8 +204,14 @@ pub fn build(matrix: &RatingMatrix, params: &ItemKnnParams) -> NeighbourLists {
     // computed: an `exp` per co-rated pair would dominate the build.
     let decay_rate = half_life.map_or(0.0, |h| std::f32::consts::LN_2 / h.max(1e-3));
     let longest = by_user.iter().map(Vec::len).max().unwrap_or(0);
-    let decay: Vec<f32> = (0..=longest)
-        .map(|gap| (-decay_rate * gap as f32).exp())
+    // Indexed by `longest + (candidate position − query position)`, so the backward weight
+    // costs no branch in the inner loop.
+    let decay: Vec<f32> = (0..=2 * longest)
+        .map(|i| {
+            let signed = i as i64 - longest as i64;
+            let direction = if signed < 0 { backward } else { 1.0 };
+            direction * (-decay_rate * signed.unsigned_abs() as f32).exp()
+        })
         .collect();
     let norms: Vec<f32> = (0..n_items)
         .map(|i| {
@@ -196,7 +233,7 @@ pub fn build(matrix: &RatingMatrix, params: &ItemKnnParams) -> NeighbourLists {
                         if acc[j as usize] == 0.0 {
                             touched.push(j);
                         }
-                        acc[j as usize] += w * wj * decay[p.abs_diff(pj) as usize];
+                        acc[j as usize] += w * wj * decay[longest + pj as usize - p as usize];
                     }
                 }
                 let mut scored: Vec<(u32, f32)> = touched
@@ -212,33 +249,23 @@ pub fn build(matrix: &RatingMatrix, params: &ItemKnnParams) -> NeighbourLists {
                     acc[j as usize] = 0.0;
                 }
                 acc[i] = 0.0;
-                let keep = neighbours.min(scored.len());
-                if keep > 0 && keep < scored.len() {
-                    scored.select_nth_unstable_by(keep - 1, |a, b| {
-                        b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
-                    });
-                    scored.truncate(keep);
-                }
-                scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                keep_best(&mut scored, neighbours);
                 scored
             },
         )
         .collect();
-    let mut indptr = Vec::with_capacity(n_items + 1);
-    indptr.push(0);
-    let (mut items, mut scores) = (Vec::new(), Vec::new());
-    for list in lists {
-        for (j, s) in list {
-            items.push(j);
-            scores.push(s);
-        }
-        indptr.push(items.len());
+    NeighbourLists::from_lists(lists)
+}
+
+/// Keeps the `k` highest-scoring `(item, score)` pairs, best first (ties: lower item first).
+pub fn keep_best(scored: &mut Vec<(u32, f32)>, k: usize) {
+    let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    let keep = k.min(scored.len());
+    if keep > 0 && keep < scored.len() {
+        scored.select_nth_unstable_by(keep - 1, order);
     }
-    NeighbourLists {
-        indptr,
-        items,
-        scores,
-    }
+    scored.truncate(keep);
+    scored.sort_by(order);
 }
 
 #[cfg(test)]

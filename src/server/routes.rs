@@ -3,10 +3,11 @@
 use super::error::ApiError;
 use crate::catalog::{MovieQuery, MovieView};
 use crate::engine::{
-    Engine, PersonalTarget, SimilarRequest, DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODEL, MAX_K, MIN_K,
+    Engine, PersonalTarget, SimilarRequest, DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODEL,
+    DEFAULT_PLOT_MODEL, MAX_K, MIN_K,
 };
 use crate::index::IndexKind;
-use crate::models::ModelKind;
+use crate::models::{ModelKind, ModelShape};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::header;
@@ -87,9 +88,18 @@ async fn health(State(engine): AppState) -> Json<Value> {
     Json(json!({
         "status": "ok",
         "movies": engine.catalog().len(),
-        "models": ModelKind::ALL,
+        "models": ModelKind::NAMES,
+        "modelShapes": ModelKind::NAMES.iter().map(|name| {
+            let kind = ModelKind::parse(name).expect("every listed name parses");
+            let resolved = engine.resolve_model(kind);
+            let shape = match resolved.shape() {
+                ModelShape::Embeddings => "embeddings",
+                ModelShape::NeighbourLists => "neighbour_lists",
+            };
+            (name.to_string(), json!({"model": resolved, "shape": shape}))
+        }).collect::<serde_json::Map<_, _>>(),
         "indexes": IndexKind::ALL,
-        "defaults": {"model": DEFAULT_MODEL, "index": DEFAULT_INDEX, "k": DEFAULT_K},
+        "defaults": {"model": DEFAULT_MODEL, "index": DEFAULT_INDEX, "k": DEFAULT_K, "plotModel": DEFAULT_PLOT_MODEL},
         "trainedAt": manifest.created_at,
         "dataset": manifest.dataset.fingerprint,
     }))
@@ -143,9 +153,9 @@ async fn projection(
     let Query(params) = params?;
     let model = match params.model {
         Some(name) => ModelKind::parse(&name)?,
-        None => DEFAULT_MODEL,
+        None => DEFAULT_PLOT_MODEL,
     };
-    let points = engine.projection(model);
+    let (model, points) = engine.projection(model)?;
     // Three decimals are plenty for a plot and keep the payload small.
     let round = |v: f32| (v * 1000.0).round() / 1000.0;
     Ok(Json(json!({
@@ -296,7 +306,7 @@ async fn seed_recommendation(
     // The seed's two choices map onto a model and an index each.
     let (model, index) = match body.model.to_ascii_uppercase().as_str() {
         "FAISS" => (ModelKind::Content, IndexKind::Exact),
-        "ANNOY" => (ModelKind::Collaborative, IndexKind::Annoy),
+        "ANNOY" => (ModelKind::Svd, IndexKind::Annoy),
         _ => {
             return Err(ApiError::bad_request(format!(
                 "model: unknown model {:?}; expected FAISS or ANNOY",

@@ -1,4 +1,4 @@
-//! The collaborative model: a truncated SVD of the movie × user rating matrix.
+//! The SVD model: a truncated SVD of the movie × user rating matrix.
 //!
 //! The matrix holds the raw star ratings (missing entries are 0). Centring each user's ratings on
 //! their mean was tried and halves the item-to-item hit rate of the offline evaluation (HR@10
@@ -123,7 +123,7 @@ pub fn train(matrix: &RatingMatrix, content: &ItemEmbeddings) -> Result<TrainedM
     let total: f64 = eigenvalues.iter().sum();
     let kept: f64 = eigenvalues[..rank].iter().sum();
     Ok(TrainedModel {
-        kind: ModelKind::Collaborative,
+        kind: ModelKind::Svd,
         embeddings: ItemEmbeddings::new(rank, data)?,
         details: json!({
             "method": "truncated SVD of user-values ratings",
@@ -140,7 +140,7 @@ pub fn train(matrix: &RatingMatrix, content: &ItemEmbeddings) -> Result<TrainedM
 
 /// Gives each movie without ratings the mean (unit-length) collaborative vector of its nearest
 /// rated content neighbours. Returns how many movies were filled.
-fn fill_unrated(
+pub(crate) fn fill_unrated(
     data: &mut [f32],
     rank: usize,
     matrix: &RatingMatrix,
