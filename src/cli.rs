@@ -1,7 +1,7 @@
 //! Command-line arguments: every flag is defined here with its help text. Parsing only; the
 //! work is done by the library.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Default MovieLens directory (the bundled small release).
@@ -48,6 +48,9 @@ pub enum Command {
         /// HNSW: beam width while searching (at least k is used).
         #[arg(long)]
         ef_search: Option<usize>,
+        /// Where the run is recorded.
+        #[command(flatten)]
+        tracking: TrackingArgs,
     },
     /// Recommend movies similar to a title (matched fuzzily: typos, missing articles, a year), or
     /// for a MovieLens user (--user) or a list of liked movies (--likes).
@@ -75,10 +78,12 @@ pub enum Command {
         /// Number of recommendations (1 to 100).
         #[arg(short, long, default_value_t = 10)]
         k: usize,
-        /// Embedding model: content (genres, decade) or collaborative (ratings).
+        /// Model: collaborative (the best-evaluated of item_knn, ease, als, svd), content (genres,
+        /// decade), hybrid, or one of item_knn, ease, als, svd by name.
         #[arg(long, default_value = "collaborative")]
         model: String,
-        /// Nearest-neighbour index: exact, annoy or hnsw.
+        /// Nearest-neighbour index: exact, annoy or hnsw (annoy and hnsw search the embedding
+        /// models content, als, svd and hybrid; item_knn and ease answer exactly).
         #[arg(long, default_value = "exact")]
         index: String,
         /// Model directory to read.
@@ -102,6 +107,10 @@ pub enum Command {
         /// Port to listen on.
         #[arg(long, default_value_t = 7860)]
         port: u16,
+        /// Where runs are recorded (shown on the Runs tab, `GET /api/runs`); also used when the
+        /// server trains first.
+        #[command(flatten)]
+        tracking: TrackingArgs,
     },
     /// Evaluate the models offline (time-ordered hold-out; see docs/EVALUATION.md).
     Evaluate {
@@ -111,6 +120,24 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Where the run is recorded.
+        #[command(flatten)]
+        tracking: TrackingArgs,
+    },
+    /// List the recorded runs of `train` and `evaluate`, newest first.
+    Runs {
+        /// Only runs of this command: train or evaluate.
+        #[arg(long)]
+        kind: Option<String>,
+        /// At most this many runs.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Print JSON (one array of run records) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The local run store's directory [default: $MOVIEREC_RUNS_DIR, else ./runs].
+        #[arg(long, value_name = "DIR")]
+        runs_dir: Option<PathBuf>,
     },
     /// Check that a running server answers its health endpoint (exit 0 if it does; for
     /// container health checks).
@@ -119,4 +146,30 @@ pub enum Command {
         #[arg(long, default_value = "http://127.0.0.1:7860/api/health")]
         url: String,
     },
+}
+
+/// Where `train` and `evaluate` record their runs.
+#[derive(Debug, Args)]
+pub struct TrackingArgs {
+    /// The local run store's directory [default: $MOVIEREC_RUNS_DIR, else ./runs].
+    #[arg(long, value_name = "DIR")]
+    pub runs_dir: Option<PathBuf>,
+    /// Also log the run to this MLflow tracking server [default: $MLFLOW_TRACKING_URI]; if it
+    /// cannot be reached the run is still recorded locally, with a warning.
+    #[arg(long, value_name = "URI")]
+    pub mlflow: Option<String>,
+    /// The MLflow experiment [default: $MLFLOW_EXPERIMENT_NAME, else movierec].
+    #[arg(long, value_name = "NAME")]
+    pub experiment: Option<String>,
+}
+
+impl TrackingArgs {
+    /// The library's view of these options.
+    pub fn tracking(&self) -> movierec::tracking::commands::Tracking {
+        movierec::tracking::commands::Tracking {
+            runs_dir: self.runs_dir.clone(),
+            mlflow_uri: self.mlflow.clone(),
+            experiment: self.experiment.clone(),
+        }
+    }
 }

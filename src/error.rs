@@ -58,6 +58,9 @@ pub enum Error {
     /// A nearest-neighbour index cannot be built or read.
     #[error("index: {0}")]
     Index(String),
+    /// A run could not be recorded or the run store read.
+    #[error(transparent)]
+    Tracking(#[from] crate::tracking::Error),
 }
 
 fn suggestions_text(suggestions: &[String]) -> String {

@@ -6,6 +6,7 @@
 //! MovieLens files ──data──▶ Dataset ──catalog──▶ Catalog (+ rating matrix)
 //!     ──models──▶ ItemEmbeddings ──index──▶ nearest-neighbour indexes
 //!     ──artifact──▶ model directory on disk ──engine──▶ answers (CLI, server)
+//!                 eval and tracking read from the middle
 //! ```
 //!
 //! The binary (`src/main.rs`, `src/cli.rs`) only parses arguments and calls this library.
@@ -22,6 +23,7 @@ pub mod index;
 pub mod interactions;
 pub mod models;
 pub mod server;
+pub mod tracking;
 pub mod train;
 
 pub use error::{Error, Result};

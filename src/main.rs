@@ -10,6 +10,8 @@ use movierec::engine::{
 };
 use movierec::index::{ForestParams, HnswParams, IndexKind};
 use movierec::models::ModelKind;
+use movierec::tracking::commands;
+use movierec::tracking::{RunFilter, RunKind, RunRecord, RunStatus, RunStore};
 use movierec::train::{train, TrainOptions};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -43,6 +45,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             hnsw_m,
             ef_construction,
             ef_search,
+            tracking,
         } => {
             let forest = ForestParams::default();
             let hnsw = HnswParams::default();
@@ -59,7 +62,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     seed: seed.unwrap_or(hnsw.seed),
                 },
             };
-            train_and_report(&data, &out, &options)
+            train_and_report(&data, &out, &options, &tracking.tracking())
         }
         Command::Recommend {
             title,
@@ -124,26 +127,46 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data,
             host,
             port,
+            tracking,
         } => {
+            let tracking = tracking.tracking();
             if !model_dir.exists() {
                 eprintln!(
                     "movierec: no model at {}; training on {} first",
                     model_dir.display(),
                     data.display()
                 );
-                train_and_report(&data, &model_dir, &TrainOptions::default())?;
+                train_and_report(&data, &model_dir, &TrainOptions::default(), &tracking)?;
             }
             let engine = Engine::open(&model_dir)?;
             let ip: IpAddr = host
                 .parse()
                 .map_err(|_| anyhow::anyhow!("--host: {host:?} is not an IP address"))?;
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(movierec::server::serve(engine, SocketAddr::new(ip, port)))?;
+            runtime.block_on(movierec::server::serve(
+                engine,
+                tracking.runs_dir(),
+                SocketAddr::new(ip, port),
+            ))?;
             Ok(())
         }
-        Command::Evaluate { data, json } => {
-            let dataset = movierec::data::load(&data)?;
-            let report = movierec::eval::evaluate(&dataset)?;
+        Command::Evaluate {
+            data,
+            json,
+            tracking,
+        } => {
+            let started = commands::start(RunKind::Evaluate, &data);
+            let (fingerprint, result) = match movierec::data::load(&data) {
+                Ok(dataset) => (
+                    dataset.fingerprint.clone(),
+                    movierec::eval::evaluate(&dataset),
+                ),
+                Err(e) => (String::new(), Err(e)),
+            };
+            let run = commands::evaluate_run(&data, &fingerprint, started, &result);
+            let recorded = tracking.tracking().record(run);
+            let report = result?;
+            let run = recorded?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -194,6 +217,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     serde_json::to_string(&report.personal_params)?
                 );
             }
+            report_run(&run);
+            Ok(())
+        }
+        Command::Runs {
+            kind,
+            limit,
+            json,
+            runs_dir,
+        } => {
+            let tracking = movierec::tracking::commands::Tracking {
+                runs_dir,
+                ..Default::default()
+            };
+            let kind = kind
+                .map(|k| k.parse::<RunKind>())
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--kind: {e}"))?;
+            let dir = tracking.runs_dir();
+            let listing = RunStore::open(&dir)?.list(&RunFilter { kind, limit })?;
+            for skipped in &listing.skipped {
+                eprintln!("warning: skipped {skipped}");
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&listing.runs)?);
+            } else {
+                print_runs(&dir, &listing.runs);
+            }
             Ok(())
         }
         Command::Health { url } => {
@@ -204,8 +254,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn train_and_report(data: &Path, out: &Path, options: &TrainOptions) -> anyhow::Result<()> {
-    let manifest = train(data, out, options)?;
+fn train_and_report(
+    data: &Path,
+    out: &Path,
+    options: &TrainOptions,
+    tracking: &commands::Tracking,
+) -> anyhow::Result<()> {
+    let started = commands::start(RunKind::Train, data);
+    let result = train(data, out, options);
+    let run = commands::train_run(data, out, started, &result);
+    let recorded = tracking.record(run);
+    let manifest = result?;
+    let run = recorded?;
     eprintln!(
         "movierec: trained on {} movies, {} ratings in {:.2} s → {}",
         manifest.dataset.movies,
@@ -229,6 +289,7 @@ fn train_and_report(data: &Path, out: &Path, options: &TrainOptions) -> anyhow::
         "  collaborative = {}; personal recommendations from {}",
         manifest.default_collaborative, manifest.personal.model
     );
+    report_run(&run);
     Ok(())
 }
 
@@ -353,5 +414,68 @@ fn print_table(answer: &Recommendations) {
             .map(|m| format!("{}{}", m.title, year(m.year)))
             .collect();
         println!("Also matching: {}", names.join("; "));
+    }
+}
+
+/// One line on stderr saying where a run was recorded.
+fn report_run(run: &RunRecord) {
+    match &run.mlflow {
+        Some(m) => eprintln!(
+            "movierec: run {} recorded (MLflow run {} at {})",
+            run.id, m.run_id, m.tracking_uri
+        ),
+        None => eprintln!("movierec: run {} recorded", run.id),
+    }
+}
+
+/// The runs as a table: the headline metrics of each kind of run.
+fn print_runs(dir: &Path, runs: &[RunRecord]) {
+    if runs.is_empty() {
+        println!("no runs recorded in {}", dir.display());
+        return;
+    }
+    println!(
+        "{:<12} {:<8} {:<20} {:>8} {:<8} {:<16} headline",
+        "run", "kind", "started (UTC)", "seconds", "status", "dataset"
+    );
+    for run in runs {
+        let metric = |name: &str| run.metrics.get(name).copied();
+        let headline = match run.kind {
+            _ if run.status == RunStatus::Failed => run
+                .tags
+                .get("error")
+                .map(|e| format!("error: {e}"))
+                .unwrap_or_default(),
+            RunKind::Train => metric("training_seconds")
+                .map(|s| format!("trained in {s:.2} s"))
+                .unwrap_or_default(),
+            RunKind::Evaluate => match (
+                metric("item_knn.hr_at_10"),
+                metric("item_knn.ndcg_at_10"),
+                metric("item_knn.user_recall_at_10"),
+            ) {
+                (Some(hr), Some(ndcg), Some(recall)) => {
+                    format!("item_knn HR@10 {hr:.4}, NDCG@10 {ndcg:.4}, user Recall@10 {recall:.4}")
+                }
+                _ => String::new(),
+            },
+        };
+        let mlflow = run
+            .mlflow
+            .as_ref()
+            .map(|m| format!(" [MLflow {}]", m.run_id))
+            .unwrap_or_default();
+        println!(
+            "{:<12} {:<8} {:<20} {:>8.2} {:<8} {:<16} {headline}{mlflow}",
+            &run.id[..run.id.len().min(12)],
+            run.kind.as_str(),
+            run.started_at.get(..19).unwrap_or(&run.started_at),
+            run.duration_seconds,
+            run.status.as_str(),
+            run.dataset
+                .fingerprint
+                .get(..run.dataset.fingerprint.len().min(16))
+                .unwrap_or_default(),
+        );
     }
 }

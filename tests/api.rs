@@ -14,7 +14,7 @@ use tower::ServiceExt;
 fn app() -> axum::Router {
     static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
     let engine = ENGINE.get_or_init(|| Arc::new(Engine::open(trained_model()).expect("model")));
-    movierec::server::router(engine.clone())
+    movierec::server::router(engine.clone(), common::runs_dir().to_path_buf())
 }
 
 async fn send(request: Request<Body>) -> (StatusCode, String, Vec<u8>) {
@@ -568,4 +568,35 @@ fn the_binary_serves_http_on_the_given_port() {
     child.wait().unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"Toy Story 2\""), "{response}");
+}
+
+#[tokio::test]
+async fn runs_lists_the_recorded_training_and_filters_by_kind() {
+    let (status, body) = get("/api/runs").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let runs = body["runs"].as_array().unwrap();
+    // The model these tests serve was trained by this test binary, which recorded the run.
+    let train = runs
+        .iter()
+        .find(|r| r["kind"] == "train" && r["status"] == "finished")
+        .unwrap_or_else(|| panic!("no training run in {body}"));
+    assert_eq!(train["metrics"]["movies"], 9742.0);
+    assert!(train["metrics"]["item_knn.annoy.recall_at_10"].is_null());
+    assert!(train["metrics"]["svd.annoy.recall_at_10"].as_f64().unwrap() > 0.9);
+    let (status, body) = get("/api/runs?kind=evaluate&limit=5").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["kind"] == "evaluate"));
+    for (bad, needle) in [
+        ("/api/runs?kind=serve", "kind:"),
+        ("/api/runs?limit=0", "limit must be at least 1"),
+        ("/api/runs?limit=x", "limit"),
+    ] {
+        let (status, body) = get(bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(error_of(&body).contains(needle), "{bad}: {body}");
+    }
 }

@@ -37,6 +37,7 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_movierec"))
             .args(["serve", "--port", "0", "--model-dir"])
             .arg(model_dir)
+            .env("MOVIEREC_RUNS_DIR", common::runs_dir())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -743,7 +744,7 @@ fn titles_containing_html_are_shown_as_text_and_never_run() {
     let script = "<script>window.__pwned=1</script> (2001)";
     let img = "<img src=x onerror=\"window.__pwned=2\"> (2002)";
     let injected =
-        "document.querySelectorAll('body script, body img, body iframe, body svg').length";
+        "document.querySelectorAll('body script, body img, body iframe, body svg:not(#run-chart)').length";
 
     s.type_title("script");
     let labels = s.suggestions();
@@ -824,6 +825,65 @@ fn an_unknown_title_shows_the_servers_error_in_the_alert_region() {
         json!("No recommendations to show.")
     );
     assert_eq!(s.eval("$('rec-list').children.length"), json!(0));
+}
+
+#[test]
+fn the_runs_tab_lists_every_recorded_run_and_charts_a_metric() {
+    // A second training run (on the tiny fixture) beside the one that trained the served model.
+    let model = common::trained_model();
+    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
+    let out = tempfile::tempdir().unwrap();
+    let trained = common::movierec(&[
+        "train",
+        "--data",
+        tiny.to_str().unwrap(),
+        "--out",
+        out.path().join("m").to_str().unwrap(),
+    ]);
+    assert!(trained.status.success());
+    let s = Session::open("runs", model);
+    s.click_tab("tab-runs");
+    let rows = s.wait_for(
+        "the runs table",
+        "document.querySelectorAll('#runs-table tbody tr').length >= 2 && \
+         document.querySelectorAll('#runs-table tbody tr').length",
+    );
+    let expected = common::movierec(&["runs", "--json"]);
+    let expected: Value = serde_json::from_slice(&expected.stdout).unwrap();
+    let expected = expected.as_array().unwrap();
+    assert_eq!(rows, json!(expected.len()));
+    // Newest first, as `movierec runs`: the first row is the tiny training.
+    let first_row = s.eval(
+        "Array.from(document.querySelectorAll('#runs-table tbody tr')[0].cells).map((c) => c.textContent)",
+    );
+    assert_eq!(first_row[1], json!("train"));
+    assert_eq!(first_row[2], json!("finished"));
+    assert_eq!(
+        first_row[4],
+        json!(expected[0]["dataset"]["fingerprint"].as_str().unwrap()[..16].to_string())
+    );
+    s.set_control("run-metric", "training_seconds");
+    let trainings = expected
+        .iter()
+        .filter(|r| r["metrics"]["training_seconds"].is_number())
+        .count();
+    assert!(trainings >= 2);
+    assert_eq!(
+        s.eval("$('run-chart').getAttribute('data-points')"),
+        json!(trainings.to_string())
+    );
+    assert_eq!(
+        s.eval("$('run-chart').querySelectorAll('circle').length"),
+        json!(trainings)
+    );
+    assert_eq!(
+        s.eval("$('run-chart').querySelectorAll('polyline').length"),
+        json!(1)
+    );
+    let shown = s.eval("document.querySelectorAll('#runs-table tbody tr')[0].cells[5].textContent");
+    let seconds = expected[0]["metrics"]["training_seconds"].as_f64().unwrap();
+    assert_eq!(shown, json!(format!("{seconds:.4}")));
+    assert_eq!(s.eval("$('error').textContent"), json!(""));
 }
 
 /// `(width, height)` of a PNG file, failing unless it is one.

@@ -5,6 +5,7 @@ mod common;
 
 use common::{bundled_data, movierec, stderr, stdout, trained_model};
 use serde_json::{json, Value};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn recommend_json(args: &[&str]) -> Value {
@@ -251,6 +252,7 @@ fn a_model_directory_from_a_killed_training_is_never_loaded() {
         .args(["train", "--data", bundled_data().to_str().unwrap()])
         .args(["--out", out.to_str().unwrap()])
         .env("MOVIEREC_TEST_PAUSE_BEFORE_PUBLISH", "120")
+        .env("MOVIEREC_RUNS_DIR", common::runs_dir())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -547,4 +549,104 @@ fn batch_scoring_prints_every_querys_neighbours_as_csv_and_names_bad_lines() {
         "{}",
         stderr(&output)
     );
+}
+
+#[test]
+fn every_train_and_evaluate_run_is_recorded_and_listed_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let runs_arg = runs.to_str().unwrap();
+    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
+    let out = dir.path().join("model");
+    let trained = movierec(&[
+        "train",
+        "--data",
+        tiny.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--runs-dir",
+        runs_arg,
+    ]);
+    assert!(trained.status.success(), "{}", stderr(&trained));
+    assert!(
+        stderr(&trained).contains("movierec: run "),
+        "{}",
+        stderr(&trained)
+    );
+    let failed = movierec(&["evaluate", "--data", "/no/such/dir", "--runs-dir", runs_arg]);
+    assert!(!failed.status.success());
+
+    let listed = movierec(&["runs", "--json", "--runs-dir", runs_arg]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let listed: Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    // Newest first: the failed evaluation, then the training.
+    assert_eq!(listed[0]["kind"], "evaluate");
+    assert_eq!(listed[0]["status"], "failed");
+    assert!(listed[0]["tags"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("/no/such/dir"));
+    let train = &listed[1];
+    assert_eq!(train["kind"], "train");
+    assert_eq!(train["status"], "finished");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        train["dataset"]["fingerprint"],
+        manifest["dataset"]["fingerprint"]
+    );
+    assert_eq!(train["metrics"]["movies"], 4.0);
+    assert_eq!(train["params"]["default_collaborative"], "item_knn");
+    assert!(train["metrics"]["training_seconds"].as_f64().unwrap() > 0.0);
+    assert!(train["code_version"]
+        .as_str()
+        .unwrap()
+        .starts_with(env!("CARGO_PKG_VERSION")));
+
+    let only_train = movierec(&["runs", "--kind", "train", "--runs-dir", runs_arg]);
+    let text = stdout(&only_train);
+    assert!(
+        text.contains("finished") && !text.contains("evaluate"),
+        "{text}"
+    );
+    let bad = movierec(&["runs", "--kind", "serve", "--runs-dir", runs_arg]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("--kind"), "{}", stderr(&bad));
+}
+
+#[test]
+fn an_unreachable_mlflow_server_is_a_warning_and_the_run_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
+    // Nothing listens on a port we just bound and released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let uri = format!("http://127.0.0.1:{port}");
+    let output = movierec(&[
+        "train",
+        "--data",
+        tiny.to_str().unwrap(),
+        "--out",
+        dir.path().join("model").to_str().unwrap(),
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--mlflow",
+        &uri,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!("was not logged to MLflow at {uri}")),
+        "{}",
+        stderr(&output)
+    );
+    let listed = movierec(&["runs", "--json", "--runs-dir", runs.to_str().unwrap()]);
+    let listed: Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(listed[0]["mlflow"].is_null());
 }

@@ -56,6 +56,7 @@ function selectTab(tab, focus) {
   }
   if (focus) tab.focus();
   if (tab.id === 'tab-plot') plot.show(); else plot.hide();
+  if (tab.id === 'tab-runs') runsView.show();
 }
 $('tabs').addEventListener('click', (e) => {
   const t = e.target.closest('[role="tab"]');
@@ -704,6 +705,109 @@ function plotShow() {
 function plotHide() { visible = false; hideTip(); }
 function plotUpdate() { userModel = false; if (visible) { setStatus(); schedule(false); } }
 const plot = { show: plotShow, hide: plotHide, update: plotUpdate };
+
+// ---------- runs ----------
+const runsView = (() => {
+  const metricSel = $('run-metric'), chart = $('run-chart'), rstatus = $('runs-status');
+  const tbody = document.querySelector('#runs-table tbody');
+  const SVG = 'http://www.w3.org/2000/svg';
+  let runs = [], loaded = false, seq = 0;
+  const svgEl = (tag, attrs) => {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+    return e;
+  };
+  const metricOf = (r, m) => {
+    const v = r && r.metrics ? r.metrics[m] : undefined;
+    return typeof v === 'number' && Number.isFinite(v) ? v : null;
+  };
+  const fmt = (v) => (v == null ? '' : Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(4));
+  function fillMetrics() {
+    const names = new Set();
+    for (const r of runs) for (const k of Object.keys((r && r.metrics) || {})) names.add(k);
+    const sorted = Array.from(names).sort();
+    const keep = metricSel.value;
+    metricSel.replaceChildren(...sorted.map((n) => { const o = el('option', null, n); o.value = n; return o; }));
+    const preferred = [keep, 'item_knn.ndcg_at_10', 'training_seconds'].find((n) => n && names.has(n));
+    if (preferred) metricSel.value = preferred;
+  }
+  function drawChart() {
+    const m = metricSel.value;
+    $('runs-metric-col').textContent = m || 'Metric';
+    const points = runs.slice().reverse().map((r) => ({ r, v: metricOf(r, m) })).filter((p) => p.v != null);
+    const title = svgEl('title', { id: 'run-chart-title' });
+    title.textContent = m ? m + ' across ' + plural(points.length, 'run') : 'No metric to chart';
+    chart.replaceChildren(title);
+    chart.setAttribute('data-points', String(points.length));
+    if (!points.length) return;
+    const W = 640, H = 220, L = 56, R = 12, T = 12, B = 24;
+    let lo = Math.min(...points.map((p) => p.v)), hi = Math.max(...points.map((p) => p.v));
+    if (hi === lo) { hi += Math.abs(hi) * 0.05 || 1; lo -= Math.abs(lo) * 0.05 || 1; }
+    const x = (i) => (points.length === 1 ? (L + W - R) / 2 : L + (i * (W - L - R)) / (points.length - 1));
+    const y = (v) => T + ((hi - v) * (H - T - B)) / (hi - lo);
+    chart.append(svgEl('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, class: 'axis' }));
+    chart.append(svgEl('line', { x1: L, y1: T, x2: L, y2: H - B, class: 'axis' }));
+    for (const v of [lo, (lo + hi) / 2, hi]) {
+      const t = svgEl('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'tick' });
+      t.textContent = fmt(v);
+      chart.append(t);
+    }
+    if (points.length > 1) {
+      chart.append(svgEl('polyline', { points: points.map((p, i) => x(i) + ',' + y(p.v)).join(' '), class: 'run-line' }));
+    }
+    points.forEach((p, i) => {
+      const c = svgEl('circle', { cx: x(i), cy: y(p.v), r: 4, class: 'run-point' + (p.r.status === 'failed' ? ' failed' : '') });
+      const tip = svgEl('title', {});
+      tip.textContent = str(p.r.started_at) + ' · ' + str(p.r.kind) + ' · ' + m + ' = ' + fmt(p.v);
+      c.append(tip);
+      chart.append(c);
+    });
+  }
+  function drawTable() {
+    const m = metricSel.value;
+    tbody.replaceChildren(...runs.map((r) => {
+      const tr = el('tr', r.status === 'failed' ? 'failed' : null);
+      const fp = str(r.dataset && r.dataset.fingerprint);
+      const mlflow = r.mlflow && typeof r.mlflow === 'object' ? str(r.mlflow.run_id) : '';
+      const cells = [
+        str(r.started_at).replace('T', ' ').slice(0, 19),
+        str(r.kind),
+        r.status === 'failed' && r.tags && r.tags.error ? 'failed: ' + str(r.tags.error) : str(r.status),
+        Number.isFinite(r.duration_seconds) ? r.duration_seconds.toFixed(2) : '',
+        fp.slice(0, 16),
+        fmt(metricOf(r, m)),
+        str(r.code_version),
+        mlflow,
+      ];
+      tr.append(...cells.map((c) => el('td', null, c)));
+      return tr;
+    }));
+  }
+  async function load() {
+    const mine = ++seq;
+    rstatus.replaceChildren(spinner(), 'Loading runs…');
+    try {
+      const body = await api('/api/runs');
+      if (mine !== seq) return;
+      runs = Array.isArray(body.runs) ? body.runs.filter((r) => r && typeof r === 'object') : [];
+      loaded = true;
+      fillMetrics();
+      drawChart();
+      drawTable();
+      const skipped = Array.isArray(body.skipped) ? body.skipped.length : 0;
+      rstatus.textContent = runs.length
+        ? plural(runs.length, 'run') + ' recorded' + (skipped ? ' (' + plural(skipped, 'unreadable line') + ' skipped)' : '') + '.'
+        : 'No runs recorded yet: run movierec train or movierec evaluate.';
+    } catch (e) {
+      if (mine !== seq) return;
+      showError(e.message);
+      rstatus.textContent = 'Could not load the runs.';
+    }
+  }
+  metricSel.addEventListener('change', () => { drawChart(); drawTable(); });
+  $('runs-refresh').addEventListener('click', load);
+  return { show: () => { if (!loaded) load(); } };
+})();
 
 // ---------- startup ----------
 function setSelect(select, v) {

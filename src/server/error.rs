@@ -35,6 +35,18 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// 500 with a message for the log and a generic one for the client.
+    pub fn internal(message: impl Into<String>) -> Self {
+        tracing::error!("internal error: {}", message.into());
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: "internal error".into(),
+            suggestions: Vec::new(),
+        }
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         let message = error.to_string();

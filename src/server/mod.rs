@@ -12,6 +12,7 @@ use crate::engine::Engine;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::timeout::TimeoutLayer;
@@ -22,10 +23,34 @@ pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 /// Longest a request may take before it is answered with 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What the handlers share: the loaded model directory and where runs are recorded.
+#[derive(Clone)]
+pub struct ServerState {
+    /// The recommender.
+    pub engine: Arc<Engine>,
+    /// The local run store's directory (read by `GET /api/runs`).
+    pub runs_dir: Arc<PathBuf>,
+}
+
+impl axum::extract::FromRef<ServerState> for Arc<Engine> {
+    fn from_ref(state: &ServerState) -> Self {
+        state.engine.clone()
+    }
+}
+
+impl axum::extract::FromRef<ServerState> for Arc<PathBuf> {
+    fn from_ref(state: &ServerState) -> Self {
+        state.runs_dir.clone()
+    }
+}
+
 /// The application with all routes and layers.
-pub fn router(engine: Arc<Engine>) -> Router {
+pub fn router(engine: Arc<Engine>, runs_dir: PathBuf) -> Router {
     routes::routes()
-        .with_state(engine)
+        .with_state(ServerState {
+            engine,
+            runs_dir: Arc::new(runs_dir),
+        })
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -34,8 +59,9 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .layer(TraceLayer::new_for_http())
 }
 
-/// Serves `engine` on `addr` until Ctrl-C or SIGTERM (requests in flight finish first).
-pub async fn serve(engine: Engine, addr: SocketAddr) -> crate::Result<()> {
+/// Serves `engine` (and the runs recorded in `runs_dir`) on `addr` until Ctrl-C or SIGTERM
+/// (requests in flight finish first).
+pub async fn serve(engine: Engine, runs_dir: PathBuf, addr: SocketAddr) -> crate::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| crate::Error::io(format!("{addr}"), e))?;
@@ -47,7 +73,7 @@ pub async fn serve(engine: Engine, addr: SocketAddr) -> crate::Result<()> {
         engine.catalog().len()
     );
     eprintln!("movierec: serving on http://{local}");
-    axum::serve(listener, router(Arc::new(engine)))
+    axum::serve(listener, router(Arc::new(engine), runs_dir))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| crate::Error::io(format!("{addr}"), e))

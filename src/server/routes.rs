@@ -8,6 +8,7 @@ use crate::engine::{
 };
 use crate::index::IndexKind;
 use crate::models::{ModelKind, ModelShape};
+use crate::tracking::{RunFilter, RunKind, RunStore};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::header;
@@ -24,7 +25,7 @@ type ApiResult = Result<Json<Value>, ApiError>;
 /// Largest `limit` of a title search.
 pub const MAX_SEARCH_LIMIT: usize = 50;
 
-pub(super) fn routes() -> Router<Arc<Engine>> {
+pub(super) fn routes() -> Router<super::ServerState> {
     Router::new()
         .route("/", get(index_html))
         .route("/assets/app.js", get(app_js))
@@ -36,6 +37,7 @@ pub(super) fn routes() -> Router<Arc<Engine>> {
         .route("/api/recommendations", post(recommendations))
         .route("/api/recommendations/for-likes", post(for_likes))
         .route("/api/users/{id}/recommendations", get(for_user))
+        .route("/api/runs", get(runs))
         .route("/recommendation", post(seed_recommendation))
         .fallback(not_found)
 }
@@ -77,6 +79,48 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         body,
     )
         .into_response()
+}
+
+#[derive(Deserialize)]
+struct RunsParams {
+    kind: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The recorded runs, newest first (`movierec runs --json` plus the count of unreadable lines).
+async fn runs(
+    State(dir): State<Arc<std::path::PathBuf>>,
+    params: Result<Query<RunsParams>, QueryRejection>,
+) -> ApiResult {
+    let Query(params) = params?;
+    let kind = params
+        .kind
+        .map(|k| k.parse::<RunKind>())
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("kind: {e}")))?;
+    if params.limit == Some(0) {
+        return Err(ApiError::bad_request("limit must be at least 1, got 0"));
+    }
+    let filter = RunFilter {
+        kind,
+        limit: params.limit,
+    };
+    // The store is a small file; reading it off the async threads keeps them free.
+    let listing = tokio::task::spawn_blocking(move || -> crate::Result<_> {
+        if !dir.exists() {
+            return Ok(None);
+        }
+        Ok(Some(RunStore::open(&dir)?.list(&filter)?))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("reading the run store failed: {e}")))??;
+    Ok(Json(match listing {
+        Some(listing) => json!({
+            "runs": listing.runs,
+            "skipped": listing.skipped.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        }),
+        None => json!({"runs": [], "skipped": []}),
+    }))
 }
 
 async fn not_found() -> ApiError {

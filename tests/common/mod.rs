@@ -33,10 +33,18 @@ pub fn trained_model() -> &'static Path {
     })
 }
 
-/// Runs the movierec binary with `args`.
+/// The run store every command of this test binary records into (never the repository's).
+pub fn runs_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir").keep().join("runs"))
+}
+
+/// Runs the movierec binary with `args` (runs recorded in [`runs_dir`], MLflow off).
 pub fn movierec(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_movierec"))
         .args(args)
+        .env("MOVIEREC_RUNS_DIR", runs_dir())
+        .env_remove("MLFLOW_TRACKING_URI")
         .output()
         .expect("run movierec")
 }
@@ -50,3 +58,5 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+/// A real MLflow tracking server for the tracking tests.
+pub mod mlflow;

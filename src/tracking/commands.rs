@@ -1,0 +1,173 @@
+//! What `train` and `evaluate` record: the run of each command, built from what it produced,
+//! and where it goes (the local store, and MLflow when configured).
+
+use super::{record, MlflowClient, RunKind, RunRecord, RunStatus, RunStore};
+use crate::artifact::Manifest;
+use crate::eval::EvaluationReport;
+use crate::index::IndexKind;
+use std::path::{Path, PathBuf};
+
+/// The environment variable naming the local run store's directory.
+pub const RUNS_DIR_ENV: &str = "MOVIEREC_RUNS_DIR";
+/// The run store's directory when neither `--runs-dir` nor [`RUNS_DIR_ENV`] is given.
+pub const DEFAULT_RUNS_DIR: &str = "runs";
+
+/// The program's version for run records: the package version and, when built from a git
+/// checkout, the commit.
+pub fn code_version() -> String {
+    let sha = env!("MOVIEREC_GIT_SHA");
+    if sha.is_empty() {
+        env!("CARGO_PKG_VERSION").to_string()
+    } else {
+        format!("{} (git {sha})", env!("CARGO_PKG_VERSION"))
+    }
+}
+
+/// Where runs are recorded.
+#[derive(Clone, Debug, Default)]
+pub struct Tracking {
+    /// The local store's directory (`None`: [`RUNS_DIR_ENV`], else [`DEFAULT_RUNS_DIR`]).
+    pub runs_dir: Option<PathBuf>,
+    /// An MLflow tracking URI (`None`: `$MLFLOW_TRACKING_URI`, if set).
+    pub mlflow_uri: Option<String>,
+    /// The MLflow experiment (`None`: `$MLFLOW_EXPERIMENT_NAME`, else `movierec`).
+    pub experiment: Option<String>,
+}
+
+impl Tracking {
+    /// The local store's directory.
+    pub fn runs_dir(&self) -> PathBuf {
+        self.runs_dir.clone().unwrap_or_else(|| {
+            std::env::var_os(RUNS_DIR_ENV)
+                .filter(|v| !v.is_empty())
+                .map_or_else(|| PathBuf::from(DEFAULT_RUNS_DIR), PathBuf::from)
+        })
+    }
+
+    /// The MLflow client, if one is configured. A bad URI is an error.
+    pub fn mlflow(&self) -> super::Result<Option<MlflowClient>> {
+        let client = match &self.mlflow_uri {
+            Some(uri) => Some(MlflowClient::new(uri)),
+            None => MlflowClient::from_env(),
+        };
+        let client = client.transpose()?;
+        Ok(client.map(|c| match &self.experiment {
+            Some(name) => c.with_experiment(name.clone()),
+            None => c,
+        }))
+    }
+
+    /// Records `run`: MLflow first (a failure is a warning on stderr), then the local store.
+    pub fn record(&self, run: RunRecord) -> crate::Result<RunRecord> {
+        let store = RunStore::open(&self.runs_dir())?;
+        let mlflow = match self.mlflow() {
+            Ok(client) => client,
+            Err(e) => {
+                eprintln!("warning: MLflow is not used: {e}");
+                None
+            }
+        };
+        let stored = record(&store, mlflow.as_ref(), run, &mut |warning| {
+            eprintln!("warning: {warning}");
+        })?;
+        Ok(stored)
+    }
+}
+
+/// The run of `movierec train --data data_dir --out out_dir`, from its result.
+pub fn train_run(
+    data_dir: &Path,
+    out_dir: &Path,
+    started: RunRecord,
+    result: &crate::Result<Manifest>,
+) -> RunRecord {
+    let mut run = started
+        .param("data", data_dir.display())
+        .param("out", out_dir.display());
+    let Ok(manifest) = result else {
+        if let Err(e) = result {
+            run = run.tag("error", e);
+        }
+        return run.finish(RunStatus::Failed);
+    };
+    run.dataset.fingerprint = manifest.dataset.fingerprint.clone();
+    run = run
+        .metric("training_seconds", manifest.training_seconds)
+        .metric("movies", manifest.dataset.movies as f64)
+        .metric("ratings", manifest.dataset.ratings as f64)
+        .metric("users", manifest.dataset.users as f64)
+        .param("default_collaborative", manifest.default_collaborative)
+        .param("personal_model", manifest.personal.model)
+        .param(
+            "personal_scoring",
+            serde_json::to_string(&manifest.personal.scoring).unwrap_or_default(),
+        );
+    for (kind, model) in &manifest.models {
+        run = run.metric(format!("{kind}.dim"), model.dim as f64);
+        for (index, entry) in &model.indexes {
+            if *index != IndexKind::Exact {
+                run = run.metric(
+                    format!("{kind}.{index}.recall_at_10"),
+                    entry.recall_at_10.into(),
+                );
+                run = run.param(format!("{kind}.{index}"), entry.params.to_string());
+            }
+        }
+    }
+    for (kind, lists) in &manifest.neighbour_lists {
+        run = run.param(
+            format!("{kind}.params"),
+            lists.details["params"].to_string(),
+        );
+    }
+    run.finish(RunStatus::Finished)
+}
+
+/// The run of `movierec evaluate --data data_dir`, from its result.
+pub fn evaluate_run(
+    data_dir: &Path,
+    fingerprint: &str,
+    started: RunRecord,
+    result: &crate::Result<EvaluationReport>,
+) -> RunRecord {
+    let mut run = started.param("data", data_dir.display());
+    run.dataset.fingerprint = fingerprint.to_string();
+    let Ok(report) = result else {
+        if let Err(e) = result {
+            run = run.tag("error", e);
+        }
+        return run.finish(RunStatus::Failed);
+    };
+    run = run
+        .metric("pairs", report.pairs as f64)
+        .metric("users", report.users as f64)
+        .metric("train_ratings", report.train_ratings as f64)
+        .param("personal_model", report.personal_model)
+        .param(
+            "personal_scoring",
+            serde_json::to_string(&report.personal_params).unwrap_or_default(),
+        );
+    for m in &report.models {
+        let name = &m.model;
+        run = run
+            .metric(format!("{name}.hr_at_10"), m.hr_at_10)
+            .metric(format!("{name}.ndcg_at_10"), m.ndcg_at_10)
+            .metric(format!("{name}.user_recall_at_10"), m.user_recall_at_10)
+            .metric(format!("{name}.user_ndcg_at_10"), m.user_ndcg_at_10)
+            .metric(format!("{name}.coverage"), m.coverage)
+            .metric(format!("{name}.mean_popularity"), m.mean_popularity);
+        if !m.params.is_null() {
+            let mut shown = m.params.clone();
+            if let Some(details) = shown.as_object_mut() {
+                details.retain(|_, v| !v.is_array());
+            }
+            run = run.param(format!("{name}.params"), shown);
+        }
+    }
+    run.finish(RunStatus::Finished)
+}
+
+/// A new run of `kind` reading `data_dir`, starting now.
+pub fn start(kind: RunKind, data_dir: &Path) -> RunRecord {
+    RunRecord::start(kind, code_version(), data_dir.display().to_string(), "")
+}
