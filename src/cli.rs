@@ -117,6 +117,10 @@ pub enum Command {
         /// MovieLens directory.
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data: PathBuf,
+        /// Only these models (comma-separated or repeated: item_knn, ease, als, svd, content,
+        /// hybrid, collaborative); popularity is always reported. Default: all.
+        #[arg(long, value_delimiter = ',', value_name = "MODEL")]
+        models: Vec<String>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,

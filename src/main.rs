@@ -152,14 +152,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Evaluate {
             data,
+            models,
             json,
             tracking,
         } => {
-            let started = commands::start(RunKind::Evaluate, &data);
+            let models = models
+                .iter()
+                .map(|m| ModelKind::parse(m.trim()))
+                .collect::<movierec::Result<Vec<_>>>()
+                .map_err(|e| anyhow::anyhow!("--models: {e}"))?;
+            let mut started = commands::start(RunKind::Evaluate, &data);
+            if !models.is_empty() {
+                started = started.param(
+                    "models",
+                    models
+                        .iter()
+                        .map(|m| m.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
+            }
             let (fingerprint, result) = match movierec::data::load(&data) {
                 Ok(dataset) => (
                     dataset.fingerprint.clone(),
-                    movierec::eval::evaluate(&dataset),
+                    movierec::eval::evaluate(&dataset, &models),
                 ),
                 Err(e) => (String::new(), Err(e)),
             };

@@ -51,6 +51,10 @@ pub const ALS: AlsParams = AlsParams {
     seed: 42,
 };
 
+/// Weight of the tags beside genres and decade in the content model, as chosen by
+/// `movierec evaluate` (docs/EVALUATION.md).
+pub const CONTENT_TAG_WEIGHT: f64 = 2.0;
+
 /// The model `collaborative` stands for: the best item-to-item model of `movierec evaluate`.
 pub const DEFAULT_COLLABORATIVE: ModelKind = ModelKind::ItemKnn;
 
@@ -191,7 +195,7 @@ pub fn train_models(dataset: &Dataset) -> Result<TrainedModels> {
     let matrix = RatingMatrix::build(&catalog, &dataset.ratings);
     let timed = |name: &str, stage: Instant| tracing::info!("{name} in {:.2?}", stage.elapsed());
     let stage = Instant::now();
-    let content = content::train(&catalog)?;
+    let content = content::train(&catalog, &dataset.tags, CONTENT_TAG_WEIGHT)?;
     timed("content model", stage);
     let stage = Instant::now();
     let svd = svd::train(&matrix, &content.embeddings)?;

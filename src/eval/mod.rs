@@ -23,8 +23,8 @@ use crate::models::als::{self, AlsParams};
 use crate::models::ease::{self, EaseParams};
 use crate::models::item_knn::{self, ItemKnnParams, NeighbourLists, Weighting};
 use crate::models::personal::{score_history, HistoryEntry, PersonalParams};
-use crate::models::{hybrid, ModelKind};
-use crate::train::train_models;
+use crate::models::{content, hybrid, ModelKind};
+use crate::train::{train_models, DEFAULT_COLLABORATIVE};
 use crate::Result;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -365,22 +365,45 @@ fn score_users_with_lists(
     })
 }
 
+/// The content model's tag weights tried on the validation split (0: genres and decade only).
+pub const CONTENT_TAG_WEIGHTS: [f64; 4] = [0.0, 0.5, 1.0, 2.0];
+
+/// `details` without its arrays (spectra, feature names), for reports.
+fn json_without_arrays(details: &serde_json::Value) -> serde_json::Value {
+    let mut shown = details.clone();
+    if let Some(map) = shown.as_object_mut() {
+        map.retain(|_, v| !v.is_array());
+    }
+    shown
+}
+
 /// The EASE regularisations tried on the validation split.
 pub const EASE_LAMBDAS: [f32; 5] = [50.0, 100.0, 200.0, 500.0, 1000.0];
 
-/// Trains every model on the training part of `dataset` and evaluates it, with popularity as
+/// Trains every model on the training part of `dataset` and evaluates those in `models` (all
+/// when empty; `collaborative` stands for the default collaborative model), with popularity as
 /// the baseline; tunable models are tuned on a validation split first.
-pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
+pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationReport> {
+    let wanted = |kind: ModelKind| {
+        models.is_empty()
+            || models
+                .iter()
+                .any(|&m| m.resolve(DEFAULT_COLLABORATIVE) == kind)
+    };
     let split = hold_out(&dataset.ratings);
     let users: HashSet<u32> = split.pairs.iter().map(|p| p.0).collect();
     let train_ratings = split.train.len();
 
     let validation_split = hold_out(&split.train);
     let validation = prepare(dataset, validation_split.train, &validation_split.pairs)?;
-    let tried: Vec<ModelReport> = item_knn_grid()
-        .iter()
-        .map(|params| score_item_knn(&validation, params))
-        .collect();
+    let tried: Vec<ModelReport> = if wanted(ModelKind::ItemKnn) {
+        item_knn_grid()
+            .iter()
+            .map(|params| score_item_knn(&validation, params))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let best = tried
         .iter()
         .max_by(|a, b| a.ndcg_at_10.total_cmp(&b.ndcg_at_10))
@@ -394,7 +417,7 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
 
     // EASE's λ, by item-to-item NDCG@10 on validation.
     let mut ease_tried = Vec::new();
-    for lambda in EASE_LAMBDAS {
+    for lambda in EASE_LAMBDAS.into_iter().filter(|_| wanted(ModelKind::Ease)) {
         let params = EaseParams {
             lambda,
             ..EaseParams::default()
@@ -410,9 +433,27 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
         .map(|t| t.0)
         .unwrap_or_default();
 
+    // The content model's tag weight, by item-to-item NDCG@10 on validation.
+    let mut content_tried = Vec::new();
+    for weight in CONTENT_TAG_WEIGHTS
+        .into_iter()
+        .filter(|_| wanted(ModelKind::Content))
+    {
+        let model = content::train(&validation.trained.catalog, &dataset.tags, weight)?;
+        let index = ExactIndex::build(&model.embeddings, Metric::Cosine);
+        let mut report = score_embeddings("content", &validation, &index);
+        report.params = json_without_arrays(&model.details);
+        content_tried.push((weight, report));
+    }
+    let content_weight = content_tried
+        .iter()
+        .max_by(|a, b| a.1.ndcg_at_10.total_cmp(&b.1.ndcg_at_10))
+        .map_or(crate::train::CONTENT_TAG_WEIGHT, |t| t.0);
+
     // ALS's setting, by item-to-item NDCG@10 on validation.
     let mut als_tried = Vec::new();
-    for params in als_grid() {
+    let tune_als = wanted(ModelKind::Als) || wanted(ModelKind::Hybrid);
+    for params in als_grid().into_iter().filter(|_| tune_als) {
         let model = als::train_embeddings(
             &validation.trained.matrix,
             validation.trained.embeddings(ModelKind::Content),
@@ -431,16 +472,19 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
 
     // Which neighbour lists score users, and how, by per-user NDCG@10 on validation.
     let validation_users = UserCases::new(&validation, &validation_split.pairs);
-    let validation_lists = [
-        (
+    let mut validation_lists = Vec::new();
+    if wanted(ModelKind::ItemKnn) {
+        validation_lists.push((
             ModelKind::ItemKnn,
             item_knn::build(&validation.trained.matrix, &knn_for_users),
-        ),
-        (
+        ));
+    }
+    if wanted(ModelKind::Ease) {
+        validation_lists.push((
             ModelKind::Ease,
             ease::train(&validation.trained.matrix, &ease_params)?.lists,
-        ),
-    ];
+        ));
+    }
     let mut personal_tried = Vec::new();
     for (model, lists) in &validation_lists {
         for params in personal_grid() {
@@ -466,7 +510,10 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
     // The hybrid's collaborative side and content weight, by item-to-item NDCG@10 on validation.
     let mut hybrid_tried = Vec::new();
     for base in [ModelKind::Svd, ModelKind::Als] {
-        for weight in HYBRID_WEIGHTS {
+        for weight in HYBRID_WEIGHTS
+            .into_iter()
+            .filter(|_| wanted(ModelKind::Hybrid))
+        {
             let model = hybrid::blend(
                 validation.trained.embeddings(ModelKind::Content),
                 validation.trained.embeddings(base),
@@ -510,6 +557,12 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
     });
     // The tuned models with the settings chosen on validation (ALS first: the hybrid may use it).
     let mut test_models = test.trained.models.clone();
+    for model in test_models
+        .iter_mut()
+        .filter(|m| m.kind == ModelKind::Content)
+    {
+        *model = content::train(&test.trained.catalog, &dataset.tags, content_weight)?;
+    }
     for model in test_models.iter_mut().filter(|m| m.kind == ModelKind::Als) {
         *model = als::train_embeddings(
             &test.trained.matrix,
@@ -536,7 +589,7 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
             hybrid_weight,
         )?;
     }
-    for model in &test_models {
+    for model in test_models.iter().filter(|m| wanted(m.kind)) {
         let index = ExactIndex::build(&model.embeddings, Metric::Cosine);
         let mut report = score_embeddings(model.kind.as_str(), &test, &index);
         (report.user_recall_at_10, report.user_ndcg_at_10) =
@@ -547,24 +600,28 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
         }
         models.push(report);
     }
-    let mut knn_report = score_item_knn(&test, &best);
-    let test_lists = item_knn::build(&test.trained.matrix, &knn_for_users);
-    let (_, knn_personal) = best_personal(Some(ModelKind::ItemKnn));
-    (knn_report.user_recall_at_10, knn_report.user_ndcg_at_10) =
-        score_users_with_lists(&users_test, &test_lists, &knn_personal);
-    knn_report.params = serde_json::json!({"item_to_item": best, "personal": knn_personal});
-    models.push(knn_report);
-    let ease_model = ease::train(&test.trained.matrix, &ease_params)?;
-    let mut ease_report = score_lists("ease", &test, &ease_model.lists);
-    let (_, ease_personal) = best_personal(Some(ModelKind::Ease));
-    (ease_report.user_recall_at_10, ease_report.user_ndcg_at_10) =
-        score_users_with_lists(&users_test, &ease_model.lists, &ease_personal);
-    ease_report.params = serde_json::json!({
-        "ease": ease_params,
-        "covered": ease_model.covered,
-        "personal": ease_personal,
-    });
-    models.push(ease_report);
+    if wanted(ModelKind::ItemKnn) {
+        let mut knn_report = score_item_knn(&test, &best);
+        let test_lists = item_knn::build(&test.trained.matrix, &knn_for_users);
+        let (_, knn_personal) = best_personal(Some(ModelKind::ItemKnn));
+        (knn_report.user_recall_at_10, knn_report.user_ndcg_at_10) =
+            score_users_with_lists(&users_test, &test_lists, &knn_personal);
+        knn_report.params = serde_json::json!({"item_to_item": best, "personal": knn_personal});
+        models.push(knn_report);
+    }
+    if wanted(ModelKind::Ease) {
+        let ease_model = ease::train(&test.trained.matrix, &ease_params)?;
+        let mut ease_report = score_lists("ease", &test, &ease_model.lists);
+        let (_, ease_personal) = best_personal(Some(ModelKind::Ease));
+        (ease_report.user_recall_at_10, ease_report.user_ndcg_at_10) =
+            score_users_with_lists(&users_test, &ease_model.lists, &ease_personal);
+        ease_report.params = serde_json::json!({
+            "ease": ease_params,
+            "covered": ease_model.covered,
+            "personal": ease_personal,
+        });
+        models.push(ease_report);
+    }
     Ok(EvaluationReport {
         pairs: test.pairs.len(),
         users: users.len(),
@@ -574,6 +631,7 @@ pub fn evaluate(dataset: &Dataset) -> Result<EvaluationReport> {
             .into_iter()
             .chain(ease_tried.into_iter().map(|t| t.1))
             .chain(als_tried.into_iter().map(|t| t.1))
+            .chain(content_tried.into_iter().map(|t| t.1))
             .collect(),
         validation_hybrid: hybrid_tried,
         validation_personal: personal_tried,

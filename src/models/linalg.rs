@@ -3,8 +3,24 @@
 use nalgebra::{DMatrix, SymmetricEigen};
 
 /// Eigen-decomposition of a symmetric matrix, eigenvalues sorted in descending order (negative
-/// round-off clamped to zero), eigenvectors as the matching columns.
+/// round-off clamped to zero), eigenvectors as the matching columns. Computed by faer's
+/// self-adjoint solver (several times faster than nalgebra's at the sizes used here, 500–600).
 pub fn sorted_eigen(matrix: DMatrix<f64>) -> (Vec<f64>, DMatrix<f64>) {
+    let n = matrix.nrows();
+    let m = faer::Mat::<f64>::from_fn(n, n, |i, j| matrix[(i, j)]);
+    let Ok(evd) = m.self_adjoint_eigen(faer::Side::Lower) else {
+        // faer only fails on non-finite input; nalgebra's solver then says what it can.
+        return nalgebra_sorted_eigen(matrix);
+    };
+    let (values, vectors) = (evd.S().column_vector(), evd.U());
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+    let sorted = order.iter().map(|&i| values[i].max(0.0)).collect();
+    let vectors = DMatrix::from_fn(n, n, |r, c| vectors[(r, order[c])]);
+    (sorted, vectors)
+}
+
+fn nalgebra_sorted_eigen(matrix: DMatrix<f64>) -> (Vec<f64>, DMatrix<f64>) {
     let n = matrix.nrows();
     let eigen = SymmetricEigen::new(matrix);
     let mut order: Vec<usize> = (0..n).collect();
@@ -26,7 +42,12 @@ pub fn pca(x: &DMatrix<f64>) -> (Vec<f64>, DMatrix<f64>, Vec<f64>) {
     for (j, mut col) in centred.column_iter_mut().enumerate() {
         col.add_scalar_mut(-means[j]);
     }
-    let covariance = centred.transpose() * &centred / (n - 1.0);
+    // XᵀX through faer's blocked, multithreaded product: nalgebra's takes ~10× longer on the
+    // ~500-column content matrix.
+    let f = faer::Mat::<f64>::from_fn(centred.nrows(), centred.ncols(), |i, j| centred[(i, j)]);
+    let gram = f.transpose() * &f;
+    let d = x.ncols();
+    let covariance = DMatrix::from_fn(d, d, |i, j| gram[(i, j)] / (n - 1.0));
     let (values, vectors) = sorted_eigen(covariance);
     (values, vectors, means)
 }
