@@ -195,7 +195,12 @@ pub fn train_models(dataset: &Dataset) -> Result<TrainedModels> {
     let matrix = RatingMatrix::build(&catalog, &dataset.ratings);
     let timed = |name: &str, stage: Instant| tracing::info!("{name} in {:.2?}", stage.elapsed());
     let stage = Instant::now();
-    let content = content::train(&catalog, &dataset.tags, CONTENT_TAG_WEIGHT)?;
+    let content = content::train(
+        &catalog,
+        &dataset.tags,
+        dataset.genome.as_ref(),
+        CONTENT_TAG_WEIGHT,
+    )?;
     timed("content model", stage);
     let stage = Instant::now();
     let svd = svd::train(&matrix, &content.embeddings)?;

@@ -694,3 +694,23 @@ fn evaluate_models_restricts_what_is_trained_tuned_and_reported() {
         stderr(&bad)
     );
 }
+
+#[test]
+fn a_release_with_a_tag_genome_trains_a_content_model_that_uses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/genome");
+    let out = dir.path().join("model");
+    let output = movierec(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let content = &manifest["models"]["content"]["details"];
+    assert_eq!(content["genome_tags"], 3, "{content}");
+    assert_eq!(content["genome_movies"], 3, "{content}");
+}

@@ -190,3 +190,83 @@ fn the_fingerprint_changes_with_the_data_and_only_then() {
     );
     assert_ne!(a, load(dir.path()).unwrap().fingerprint);
 }
+
+fn genome() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/genome")
+}
+
+/// A copy of the genome fixture with `file` replaced by `contents` (or removed when `None`).
+fn genome_variant(file: &str, contents: Option<&[u8]>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(genome()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    match contents {
+        Some(bytes) => std::fs::write(dir.path().join(file), bytes).unwrap(),
+        None => std::fs::remove_file(dir.path().join(file)).unwrap(),
+    }
+    dir
+}
+
+#[test]
+fn the_tag_genome_is_read_when_present_and_unknown_movies_are_skipped() {
+    let dataset = load(&genome()).unwrap();
+    let g = dataset.genome.as_ref().expect("genome");
+    assert_eq!(g.tags, vec!["007", "dark", "funny"]);
+    assert_eq!(g.movie_ids, vec![1, 2, 3]);
+    assert_eq!(g.row(3).unwrap(), &[0.6, 0.9, 0.05]);
+    assert!(g.row(4).is_none());
+    assert_eq!(
+        dataset.report.skipped_rows(),
+        4,
+        "three genome scores of movie 99 and the rating of movie 77"
+    );
+    assert!(load(&tiny()).unwrap().genome.is_none());
+}
+
+#[test]
+fn a_broken_tag_genome_is_an_error_naming_the_file_and_line() {
+    let scores = "movieId,tagId,relevance\n1,1,0.5\n1,2,0.5\n1,3,";
+    for (file, contents, needle) in [
+        (
+            "genome-scores.csv",
+            None,
+            "genome-scores.csv: is missing, but genome-tags.csv is present",
+        ),
+        (
+            "genome-tags.csv",
+            None,
+            "genome-tags.csv: is missing, but genome-scores.csv is present",
+        ),
+        (
+            "genome-scores.csv",
+            Some(format!("{scores}1.5\n")),
+            "genome-scores.csv:4: relevance 1.5 is outside 0–1",
+        ),
+        (
+            "genome-scores.csv",
+            Some(format!("{scores}0.5\n2,9,0.5\n")),
+            "genome-scores.csv:5: tagId 9 is not in genome-tags.csv",
+        ),
+        (
+            "genome-scores.csv",
+            Some(format!("{scores}0.5\n2,1,0.5\n")),
+            "movieId 2 has scores for 1 of the 3 genome tags",
+        ),
+        (
+            "genome-tags.csv",
+            Some("tagId,tag\n2,dark\n1,007\n".to_string()),
+            "genome-tags.csv:3: tagId 1 is not above the previous one",
+        ),
+        (
+            "genome-scores.csv",
+            Some("movieId,tag,relevance\n".to_string()),
+            "genome-scores.csv:1: unexpected header",
+        ),
+    ] {
+        let dir = genome_variant(file, contents.as_deref().map(str::as_bytes));
+        let err = load(dir.path()).expect_err("load should fail").to_string();
+        assert!(err.contains(needle), "{file}: {err}");
+    }
+}

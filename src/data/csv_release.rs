@@ -1,6 +1,6 @@
 //! Reader for the CSV releases (`movies.csv`, `ratings.csv`, `links.csv`, `tags.csv`).
 
-use super::{Dataset, Link, LoadReport, Rating, RawMovie, Tag};
+use super::{Dataset, Link, LoadReport, Rating, RawMovie, Tag, TagGenome};
 use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -42,12 +42,15 @@ pub fn load(dir: &Path) -> Result<Dataset> {
         Vec::new()
     };
 
+    let genome = read_genome(dir, &known, &mut fingerprint, &mut report)?;
+
     Ok(Dataset {
         dir: dir.to_path_buf(),
         movies,
         links,
         ratings,
         tags,
+        genome,
         fingerprint: format!("xxh3:{:032x}", fingerprint.digest128()),
         report,
     })
@@ -296,4 +299,116 @@ fn read_tags(
         });
     }
     Ok(tags)
+}
+
+/// Reads the tag genome when the release has one: `genome-tags.csv` (`tagId,tag`) names the tags,
+/// `genome-scores.csv` (`movieId,tagId,relevance`) gives every genome movie a relevance in 0–1 for
+/// every tag. One file without the other, an unknown `tagId`, a relevance outside 0–1 or a movie
+/// missing some tags is an error naming the file and line; scores of movies not in `movies.csv`
+/// are skipped and counted.
+fn read_genome(
+    dir: &Path,
+    known: &HashSet<u32>,
+    fingerprint: &mut Xxh3,
+    report: &mut LoadReport,
+) -> Result<Option<TagGenome>> {
+    let tags_path = dir.join("genome-tags.csv");
+    let scores_path = dir.join("genome-scores.csv");
+    match (tags_path.exists(), scores_path.exists()) {
+        (false, false) => return Ok(None),
+        (true, false) => {
+            return Err(Error::data(
+                scores_path.display().to_string(),
+                "is missing, but genome-tags.csv is present (the tag genome needs both)",
+            ))
+        }
+        (false, true) => {
+            return Err(Error::data(
+                tags_path.display().to_string(),
+                "is missing, but genome-scores.csv is present (the tag genome needs both)",
+            ))
+        }
+        (true, true) => {}
+    }
+    let bytes = read_checked(&tags_path, &["tagId", "tag"], fingerprint)?;
+    let mut tag_ids: Vec<u32> = Vec::new();
+    let mut tags: Vec<String> = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    let mut rdr = reader(&bytes);
+    while rdr
+        .read_byte_record(&mut record)
+        .map_err(|e| csv_error(&tags_path, e))?
+    {
+        let id: u32 = parse(&tags_path, &record, 0, 2, "tagId")?;
+        if tag_ids.last().is_some_and(|&last| id <= last) {
+            return Err(Error::data(
+                at(&tags_path, &record),
+                format!("tagId {id} is not above the previous one (tagIds must ascend)"),
+            ));
+        }
+        tag_ids.push(id);
+        tags.push(String::from_utf8_lossy(&record[1]).trim().to_string());
+    }
+    let n = tags.len();
+    let bytes = read_checked(
+        &scores_path,
+        &["movieId", "tagId", "relevance"],
+        fingerprint,
+    )?;
+    let mut rows: std::collections::BTreeMap<u32, (Vec<f32>, usize)> = Default::default();
+    let mut rdr = reader(&bytes);
+    while rdr
+        .read_byte_record(&mut record)
+        .map_err(|e| csv_error(&scores_path, e))?
+    {
+        let movie_id: u32 = parse(&scores_path, &record, 0, 3, "movieId")?;
+        let tag_id: u32 = parse(&scores_path, &record, 1, 3, "tagId")?;
+        let relevance: f32 = parse(&scores_path, &record, 2, 3, "relevance")?;
+        if !known.contains(&movie_id) {
+            report.skip(
+                "genome score of a movie not in movies.csv",
+                format!(
+                    "{}: movieId {movie_id} is not in movies.csv",
+                    at(&scores_path, &record)
+                ),
+            );
+            continue;
+        }
+        let Ok(column) = tag_ids.binary_search(&tag_id) else {
+            return Err(Error::data(
+                at(&scores_path, &record),
+                format!("tagId {tag_id} is not in genome-tags.csv"),
+            ));
+        };
+        if !(0.0..=1.0).contains(&relevance) {
+            return Err(Error::data(
+                at(&scores_path, &record),
+                format!("relevance {relevance} is outside 0–1"),
+            ));
+        }
+        let (row, filled) = rows
+            .entry(movie_id)
+            .or_insert_with(|| (vec![f32::NAN; n], 0));
+        if row[column].is_nan() {
+            *filled += 1;
+        }
+        row[column] = relevance;
+    }
+    let mut movie_ids = Vec::with_capacity(rows.len());
+    let mut relevance = Vec::with_capacity(rows.len() * n);
+    for (movie_id, (row, filled)) in rows {
+        if filled != n {
+            return Err(Error::data(
+                scores_path.display().to_string(),
+                format!("movieId {movie_id} has scores for {filled} of the {n} genome tags"),
+            ));
+        }
+        movie_ids.push(movie_id);
+        relevance.extend(row);
+    }
+    Ok(Some(TagGenome {
+        tags,
+        movie_ids,
+        relevance,
+    }))
 }

@@ -3,7 +3,8 @@
 //!
 //! The CSV layout (ml-latest, ml-latest-small, ml-20m/25m/32m) is read here: `movies.csv` and
 //! `ratings.csv` are required, `links.csv` and `tags.csv` are optional (a release without links
-//! simply has no IMDb/TMDb URLs).
+//! simply has no IMDb/TMDb URLs), and so is the tag genome (`genome-tags.csv` with
+//! `genome-scores.csv`, in ml-latest and ml-20m/25m/32m).
 
 pub mod title;
 
@@ -60,6 +61,26 @@ pub struct Tag {
     pub timestamp: i64,
 }
 
+/// The tag genome: for each movie that has one, the relevance (0–1) of every genome tag.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TagGenome {
+    /// Tag names, in `tagId` order (the columns of `relevance`).
+    pub tags: Vec<String>,
+    /// Movies with a genome, ascending.
+    pub movie_ids: Vec<u32>,
+    /// Row-major `movie_ids.len() × tags.len()` relevances.
+    pub relevance: Vec<f32>,
+}
+
+impl TagGenome {
+    /// The relevance row of `movie_id`, if it has a genome.
+    pub fn row(&self, movie_id: u32) -> Option<&[f32]> {
+        let i = self.movie_ids.binary_search(&movie_id).ok()?;
+        let n = self.tags.len();
+        Some(&self.relevance[i * n..(i + 1) * n])
+    }
+}
+
 /// Rows that were read but not used, counted by reason, with the first few examples.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LoadReport {
@@ -99,6 +120,8 @@ pub struct Dataset {
     pub ratings: Vec<Rating>,
     /// Tags whose movie is in `movies`.
     pub tags: Vec<Tag>,
+    /// The tag genome, when the release has one.
+    pub genome: Option<TagGenome>,
     /// A hash of the files' contents: identical data gives an identical fingerprint.
     pub fingerprint: String,
     /// What was skipped while loading.
@@ -115,6 +138,7 @@ impl Dataset {
             links: self.links.clone(),
             ratings,
             tags: self.tags.clone(),
+            genome: self.genome.clone(),
             fingerprint: self.fingerprint.clone(),
             report: self.report.clone(),
         }

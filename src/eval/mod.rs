@@ -439,7 +439,12 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         .into_iter()
         .filter(|_| wanted(ModelKind::Content))
     {
-        let model = content::train(&validation.trained.catalog, &dataset.tags, weight)?;
+        let model = content::train(
+            &validation.trained.catalog,
+            &dataset.tags,
+            dataset.genome.as_ref(),
+            weight,
+        )?;
         let index = ExactIndex::build(&model.embeddings, Metric::Cosine);
         let mut report = score_embeddings("content", &validation, &index);
         report.params = json_without_arrays(&model.details);
@@ -561,7 +566,12 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         .iter_mut()
         .filter(|m| m.kind == ModelKind::Content)
     {
-        *model = content::train(&test.trained.catalog, &dataset.tags, content_weight)?;
+        *model = content::train(
+            &test.trained.catalog,
+            &dataset.tags,
+            dataset.genome.as_ref(),
+            content_weight,
+        )?;
     }
     for model in test_models.iter_mut().filter(|m| m.kind == ModelKind::Als) {
         *model = als::train_embeddings(

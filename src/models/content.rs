@@ -8,11 +8,16 @@
 //! since a tag on one movie links it to nothing. Each movie's tag vector is scaled to length
 //! `tag_weight` beside its genre and decade ones; the weight is chosen by `movierec evaluate`.
 //! Movies nobody tagged keep their genres and decade only.
+//!
+//! When the release has a tag genome (ml-latest, ml-20m/25m/32m), each genome movie's relevance
+//! vector (1,128 tags, unit length, also scaled to `tag_weight`) is a further block of features:
+//! curated, dense and available for movies nobody tagged by hand. Its share of the covariance
+//! is a dense product (faer), the rest stays sparse.
 
 use super::linalg::{components_for_variance, sorted_eigen};
 use super::{ModelKind, TrainedModel};
 use crate::catalog::Catalog;
-use crate::data::Tag;
+use crate::data::{Tag, TagGenome};
 use crate::embeddings::ItemEmbeddings;
 use crate::Result;
 use nalgebra::DMatrix;
@@ -96,9 +101,14 @@ pub fn feature_names(catalog: &Catalog) -> Vec<String> {
     genres.into_iter().chain(decades).collect()
 }
 
-/// Trains the content model over every movie of the catalog, with `tags` weighted by
-/// `tag_weight` (0 leaves them out).
-pub fn train(catalog: &Catalog, tags: &[Tag], tag_weight: f64) -> Result<TrainedModel> {
+/// Trains the content model over every movie of the catalog, with `tags` and the tag `genome`
+/// (when given) weighted by `tag_weight` (0 leaves them out).
+pub fn train(
+    catalog: &Catalog,
+    tags: &[Tag],
+    genome: Option<&TagGenome>,
+    tag_weight: f64,
+) -> Result<TrainedModel> {
     let names = feature_names(catalog);
     let column = |name: &str| names.iter().position(|n| n == name);
     let (tag_rows, tag_names) = if tag_weight > 0.0 {
@@ -106,7 +116,28 @@ pub fn train(catalog: &Catalog, tags: &[Tag], tag_weight: f64) -> Result<Trained
     } else {
         (Vec::new(), Vec::new())
     };
-    let width = (names.len() + tag_names.len()).max(1);
+    let sparse_width = (names.len() + tag_names.len()).max(1);
+    let genome = genome.filter(|g| tag_weight > 0.0 && !g.tags.is_empty());
+    let genome_width = genome.map_or(0, |g| g.tags.len());
+    let width = sparse_width + genome_width;
+    // Each catalog movie's genome row (unit length × tag_weight), when it has one.
+    let genome_rows: Vec<Option<Vec<f64>>> = catalog
+        .movies()
+        .iter()
+        .map(|m| {
+            let row = genome?.row(m.movie_id)?;
+            let norm = row
+                .iter()
+                .map(|&v| f64::from(v).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            (norm > 0.0).then(|| {
+                row.iter()
+                    .map(|&v| tag_weight * f64::from(v) / norm)
+                    .collect()
+            })
+        })
+        .collect();
     // Sparse rows: a movie has a few genres, a decade and a handful of tags out of ~500
     // features, so the covariance is summed over non-zeros (dense, it was 3 GFLOP).
     let rows: Vec<Vec<(usize, f64)>> = catalog
@@ -130,17 +161,35 @@ pub fn train(catalog: &Catalog, tags: &[Tag], tag_weight: f64) -> Result<Trained
         .collect();
     let n = catalog.len().max(2) as f64;
     let mut means = vec![0.0f64; width];
-    for row in &rows {
+    for (row, dense) in rows.iter().zip(&genome_rows) {
         for &(j, v) in row {
             means[j] += v / catalog.len().max(1) as f64;
         }
+        for (j, v) in dense.iter().flatten().enumerate() {
+            means[sparse_width + j] += v / catalog.len().max(1) as f64;
+        }
     }
-    // Cov = (XᵀX − n·μμᵀ) / (n − 1).
+    // Cov = (XᵀX − n·μμᵀ) / (n − 1), XᵀX summed block by block.
     let mut covariance = DMatrix::<f64>::zeros(width, width);
-    for row in &rows {
+    for (row, dense) in rows.iter().zip(&genome_rows) {
         for &(a, va) in row {
             for &(b, vb) in row {
                 covariance[(a, b)] += va * vb;
+            }
+            for (b, vb) in dense.iter().flatten().enumerate() {
+                covariance[(a, sparse_width + b)] += va * vb;
+                covariance[(sparse_width + b, a)] += va * vb;
+            }
+        }
+    }
+    let with_genome: Vec<&Vec<f64>> = genome_rows.iter().flatten().collect();
+    if !with_genome.is_empty() {
+        let g =
+            faer::Mat::<f64>::from_fn(with_genome.len(), genome_width, |i, j| with_genome[i][j]);
+        let gram = g.transpose() * &g;
+        for a in 0..genome_width {
+            for b in 0..genome_width {
+                covariance[(sparse_width + a, sparse_width + b)] += gram[(a, b)];
             }
         }
     }
@@ -157,10 +206,16 @@ pub fn train(catalog: &Catalog, tags: &[Tag], tag_weight: f64) -> Result<Trained
         .map(|c| (0..width).map(|j| means[j] * components[(j, c)]).sum())
         .collect();
     let mut data = Vec::with_capacity(catalog.len() * dim);
-    for row in &rows {
+    for (row, dense) in rows.iter().zip(&genome_rows) {
         data.extend((0..dim).map(|c| {
             let v: f64 = row.iter().map(|&(j, x)| x * components[(j, c)]).sum();
-            (v - offset[c]) as f32
+            let g: f64 = dense
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(|(j, x)| x * components[(sparse_width + j, c)])
+                .sum();
+            (v + g - offset[c]) as f32
         }));
     }
     let total: f64 = eigenvalues.iter().sum();
@@ -173,6 +228,8 @@ pub fn train(catalog: &Catalog, tags: &[Tag], tag_weight: f64) -> Result<Trained
             "tag_features": tag_names.len(),
             "tag_weight": tag_weight,
             "tagged_movies": tag_rows.iter().filter(|r| !r.is_empty()).count(),
+            "genome_tags": genome_width,
+            "genome_movies": with_genome.len(),
             "method": "one-hot genres and decades, tag TF-IDF, PCA",
             "variance_target": VARIANCE_KEPT,
             "components": dim,
@@ -229,14 +286,47 @@ mod tests {
             tag(1, 3, "space"),
             tag(1, 4, "space"),
         ];
-        let model = train(&catalog, &tags, 1.0).unwrap();
+        let model = train(&catalog, &tags, None, 1.0).unwrap();
         let e = model.embeddings.normalized();
         let cos =
             |a: usize, b: usize| -> f32 { e.row(a).iter().zip(e.row(b)).map(|(x, y)| x * y).sum() };
         assert!(cos(0, 1) > 0.99, "{}", cos(0, 1));
         assert!(cos(0, 2) < 0.0, "{}", cos(0, 2));
         assert_eq!(model.details["tag_features"], 2);
-        let without = train(&catalog, &tags, 0.0).unwrap();
+        let without = train(&catalog, &tags, None, 0.0).unwrap();
         assert_eq!(without.details["tag_features"], 0);
+    }
+}
+
+#[cfg(test)]
+mod genome_tests {
+    use super::*;
+    use crate::catalog::numbered_catalog;
+
+    #[test]
+    fn movies_with_similar_genomes_are_neighbours_and_others_keep_their_place() {
+        // Genome over three tags for movies 1–3; movie 4 has none.
+        let genome = TagGenome {
+            tags: vec!["dark".into(), "funny".into(), "space".into()],
+            movie_ids: vec![1, 2, 3],
+            relevance: vec![0.9, 0.1, 0.8, 0.85, 0.15, 0.75, 0.05, 0.95, 0.1],
+        };
+        let catalog = numbered_catalog(4);
+        let model = train(&catalog, &[], Some(&genome), 1.0).unwrap();
+        assert_eq!(model.details["genome_tags"], 3);
+        assert_eq!(model.details["genome_movies"], 3);
+        let e = model.embeddings.normalized();
+        let cos =
+            |a: usize, b: usize| -> f32 { e.row(a).iter().zip(e.row(b)).map(|(x, y)| x * y).sum() };
+        assert!(cos(0, 1) > 0.95, "{}", cos(0, 1));
+        assert!(
+            cos(0, 2) < cos(0, 1) - 0.5,
+            "{} vs {}",
+            cos(0, 2),
+            cos(0, 1)
+        );
+        assert!(e.row(3).iter().all(|v| v.is_finite()));
+        let without = train(&catalog, &[], Some(&genome), 0.0).unwrap();
+        assert_eq!(without.details["genome_tags"], 0);
     }
 }
