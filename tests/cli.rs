@@ -628,12 +628,8 @@ fn an_unreachable_mlflow_server_is_a_warning_and_the_run_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().join("runs");
     let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
-    // Nothing listens on a port we just bound and released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Nothing listens on a port just bound and released.
+    let port = common::mlflow::free_port();
     let uri = format!("http://127.0.0.1:{port}");
     let output = movierec(&[
         "train",

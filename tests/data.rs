@@ -11,8 +11,13 @@ fn tiny() -> PathBuf {
 
 /// A copy of the tiny fixture with `file` replaced by `contents` (or removed when `None`).
 fn variant(file: &str, contents: Option<&[u8]>) -> tempfile::TempDir {
+    variant_of(&tiny(), file, contents)
+}
+
+/// A copy of `fixture` with `file` replaced by `contents` (or removed when `None`).
+fn variant_of(fixture: &Path, file: &str, contents: Option<&[u8]>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(tiny()).unwrap() {
+    for entry in std::fs::read_dir(fixture).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
     }
@@ -195,20 +200,6 @@ fn genome() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/genome")
 }
 
-/// A copy of the genome fixture with `file` replaced by `contents` (or removed when `None`).
-fn genome_variant(file: &str, contents: Option<&[u8]>) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(genome()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-    }
-    match contents {
-        Some(bytes) => std::fs::write(dir.path().join(file), bytes).unwrap(),
-        None => std::fs::remove_file(dir.path().join(file)).unwrap(),
-    }
-    dir
-}
-
 #[test]
 fn the_tag_genome_is_read_when_present_and_unknown_movies_are_skipped() {
     let dataset = load(&genome()).unwrap();
@@ -265,7 +256,7 @@ fn a_broken_tag_genome_is_an_error_naming_the_file_and_line() {
             "genome-scores.csv:1: unexpected header",
         ),
     ] {
-        let dir = genome_variant(file, contents.as_deref().map(str::as_bytes));
+        let dir = variant_of(&genome(), file, contents.as_deref().map(str::as_bytes));
         let err = load(dir.path()).expect_err("load should fail").to_string();
         assert!(err.contains(needle), "{file}: {err}");
     }
