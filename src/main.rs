@@ -227,11 +227,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     println!("  {:<13} {shown}", m.model);
                 }
-                println!(
-                    "  personal      {} lists, {}",
-                    report.personal_model,
-                    serde_json::to_string(&report.personal_params)?
-                );
+                if let Some(lists) = report.personal_model {
+                    println!(
+                        "  personal      {lists} lists, {}",
+                        serde_json::to_string(&report.personal_params)?
+                    );
+                }
             }
             report_run(&run);
             Ok(())

@@ -119,8 +119,8 @@ pub struct EvaluationReport {
     pub validation_hybrid: Vec<ModelReport>,
     /// Every (neighbour lists, personal-scoring setting) tried on the validation split.
     pub validation_personal: Vec<PersonalTrial>,
-    /// The neighbour lists chosen to score users.
-    pub personal_model: ModelKind,
+    /// The neighbour lists chosen to score users (none when no list model was evaluated).
+    pub personal_model: Option<ModelKind>,
     /// The scoring chosen for them.
     pub personal_params: PersonalParams,
 }
@@ -511,6 +511,7 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
             .unwrap_or((ModelKind::ItemKnn, PersonalParams::default()))
     };
     let (personal_model, personal) = best_personal(None);
+    let personal_model = (!personal_tried.is_empty()).then_some(personal_model);
 
     // The hybrid's collaborative side and content weight, by item-to-item NDCG@10 on validation.
     let mut hybrid_tried = Vec::new();

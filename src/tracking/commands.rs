@@ -142,11 +142,13 @@ pub fn evaluate_run(
         .metric("pairs", report.pairs as f64)
         .metric("users", report.users as f64)
         .metric("train_ratings", report.train_ratings as f64)
-        .param("personal_model", report.personal_model)
         .param(
             "personal_scoring",
             serde_json::to_string(&report.personal_params).unwrap_or_default(),
         );
+    if let Some(lists) = report.personal_model {
+        run = run.param("personal_model", lists);
+    }
     for m in &report.models {
         let name = &m.model;
         run = run
