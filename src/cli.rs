@@ -143,6 +143,33 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         runs_dir: Option<PathBuf>,
     },
+    /// Benchmark every index backend and setting on raw vectors (little-endian f32 rows, as
+    /// numpy's tofile writes): build seconds, queries per second, recall@10 against exact
+    /// inner-product search, memory. For comparing with FAISS and Annoy on the same data.
+    BenchIndex {
+        /// The vectors to index.
+        #[arg(long, value_name = "FILE")]
+        base: PathBuf,
+        /// The query vectors.
+        #[arg(long, value_name = "FILE")]
+        queries: PathBuf,
+        /// Values per vector.
+        #[arg(long, default_value_t = 64)]
+        dim: usize,
+        /// Neighbours per query.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// Threads for building and querying (queries run one at a time on each).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// First write issue 5's clustered data set to --base (86,537 rows) and --queries (1,000
+        /// rows): unit vectors around 256 Gaussian centres, noise 0.5, seed 1.
+        #[arg(long)]
+        generate: bool,
+        /// Print JSON lines (backend, params, build_s, qps, recall_at_10, memory_bytes).
+        #[arg(long)]
+        json: bool,
+    },
     /// Check that a running server answers its health endpoint (exit 0 if it does; for
     /// container health checks).
     Health {

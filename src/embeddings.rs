@@ -15,7 +15,7 @@ pub struct ItemEmbeddings {
 impl ItemEmbeddings {
     /// Wraps row-major data; `data.len()` must be a multiple of `dim` (and `dim > 0`).
     pub fn new(dim: usize, data: Vec<f32>) -> crate::Result<Self> {
-        if dim == 0 || data.len() % dim != 0 {
+        if dim == 0 || !data.len().is_multiple_of(dim) {
             return Err(crate::Error::Index(format!(
                 "embedding data of length {} is not a whole number of rows of dimension {dim}",
                 data.len()

@@ -372,7 +372,29 @@ impl Engine {
                     })
             })
             .collect::<Result<_>>()?;
-        let searcher = self.searcher(self.resolve_model(model), index)?;
+        let model = self.resolve_model(model);
+        let searcher = self.searcher(model, index)?;
+        if let (Some(served), IndexKind::Exact) = (self.models.get(&model), index) {
+            // Many exact queries at once: one matrix product per block of rows.
+            let embeddings = served.exact.embeddings();
+            let rows: Vec<f32> = items
+                .iter()
+                .flat_map(|&i| embeddings.row(i as usize).iter().copied())
+                .collect();
+            let queries = ItemEmbeddings::new(embeddings.dim(), rows)?;
+            let found = served
+                .exact
+                .search_batch(&queries, k, &|q, row| row == items[q]);
+            return Ok(found
+                .into_iter()
+                .map(|neighbours| {
+                    neighbours
+                        .iter()
+                        .map(|n| (self.catalog.movie(n.item).movie_id, n.score))
+                        .collect()
+                })
+                .collect());
+        }
         Ok(items
             .par_iter()
             .map(|&item| {

@@ -263,6 +263,63 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::BenchIndex {
+            base,
+            queries,
+            dim,
+            k,
+            threads,
+            generate,
+            json,
+        } => {
+            use movierec::index::bench;
+            if generate {
+                let (b, q) = bench::clustered(
+                    bench::GENERATED_BASE_ROWS,
+                    bench::GENERATED_QUERY_ROWS,
+                    dim,
+                    1,
+                );
+                bench::write_vectors(&base, &b)?;
+                bench::write_vectors(&queries, &q)?;
+                eprintln!(
+                    "movierec: wrote {} base and {} query vectors of dimension {dim}",
+                    b.len(),
+                    q.len()
+                );
+            }
+            let (b, q) = (
+                bench::read_vectors(&base, dim)?,
+                bench::read_vectors(&queries, dim)?,
+            );
+            if !json {
+                println!(
+                    "{} base and {} query vectors of dimension {dim}, k = {k}, {threads} thread(s)",
+                    b.len(),
+                    q.len()
+                );
+                println!(
+                    "{:<7} {:<52} {:>8} {:>10} {:>9} {:>11}",
+                    "backend", "params", "build s", "QPS", "recall@k", "memory MB"
+                );
+            }
+            bench::run(&b, &q, k, threads, &mut |row| {
+                if json {
+                    println!("{}", serde_json::to_string(row).unwrap_or_default());
+                } else {
+                    println!(
+                        "{:<7} {:<52} {:>8.2} {:>10.0} {:>9.4} {:>11.1}",
+                        row.backend,
+                        row.params.to_string(),
+                        row.build_s,
+                        row.qps,
+                        row.recall_at_10,
+                        row.memory_bytes as f64 / 1e6
+                    );
+                }
+            })?;
+            Ok(())
+        }
         Command::Health { url } => {
             movierec::server::probe(&url)?;
             println!("ok");

@@ -529,6 +529,35 @@ fn batch_scoring_prints_every_querys_neighbours_as_csv_and_names_bad_lines() {
     }
     assert!(lines[6].starts_with("2571,1,"), "{}", lines[6]);
 
+    // The exact index answers a batch with matrix products: the same neighbours as one by one.
+    let output = movierec(&[
+        "recommend",
+        "--batch",
+        file.to_str().unwrap(),
+        "-k",
+        "5",
+        "--model",
+        "svd",
+        "--model-dir",
+        model,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let single = recommend_json(&["toy story", "-k", "5", "--model", "svd"]);
+    let batch_ids: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .take(5)
+        .map(|row| row.split(',').nth(2).unwrap())
+        .collect();
+    let single_ids: Vec<String> = single["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["movieId"].to_string())
+        .collect();
+    assert_eq!(batch_ids, single_ids, "{text}");
+
     std::fs::write(&file, "1\nforty-two\n").unwrap();
     let output = movierec(&[
         "recommend",
@@ -709,4 +738,63 @@ fn a_release_with_a_tag_genome_trains_a_content_model_that_uses_it() {
     let content = &manifest["models"]["content"]["details"];
     assert_eq!(content["genome_tags"], 3, "{content}");
     assert_eq!(content["genome_movies"], 3, "{content}");
+}
+
+#[test]
+fn bench_index_prints_a_json_line_per_backend_setting_and_names_a_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, rows: usize| {
+        let path = dir.path().join(name);
+        let bytes: Vec<u8> = (0..rows * 8)
+            .flat_map(|i| (((i * 7919) % 101) as f32 / 101.0 - 0.5).to_le_bytes())
+            .collect();
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let (base, queries) = (write("base.f32", 3_000), write("queries.f32", 20));
+    let output = movierec(&[
+        "bench-index",
+        "--base",
+        base.to_str().unwrap(),
+        "--queries",
+        queries.to_str().unwrap(),
+        "--dim",
+        "8",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 10);
+    for row in &rows {
+        for field in [
+            "backend",
+            "params",
+            "build_s",
+            "qps",
+            "recall_at_10",
+            "memory_bytes",
+        ] {
+            assert!(row.get(field).is_some(), "{row} lacks {field}");
+        }
+    }
+    assert_eq!(rows[0]["backend"], "exact");
+    assert_eq!(rows[0]["recall_at_10"], 1.0);
+    let bad = movierec(&[
+        "bench-index",
+        "--base",
+        base.to_str().unwrap(),
+        "--queries",
+        queries.to_str().unwrap(),
+        "--dim",
+        "7",
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("not a whole number of rows of 7 little-endian f32"),
+        "{}",
+        stderr(&bad)
+    );
 }

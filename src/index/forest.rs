@@ -228,6 +228,12 @@ impl ForestIndex {
         self.metric
     }
 
+    /// Changes the candidates gathered per query (`None`: `n_trees × k`, Annoy's default); the
+    /// search-time recall/speed knob, no rebuild needed.
+    pub fn set_search_k(&mut self, search_k: Option<usize>) {
+        self.params.search_k = search_k;
+    }
+
     /// Dimension of the split normals: the embedding dimension, plus one for inner product.
     fn tree_dim(&self) -> usize {
         tree_dim(self.scored.dim(), self.metric)

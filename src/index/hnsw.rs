@@ -1728,7 +1728,7 @@ mod tests {
         let emb = clustered(10_000, 16, 30, 0.5, true, 3);
         let exact = ExactIndex::build(&emb, Metric::Cosine);
         let index = HnswIndex::build(&emb, Metric::Cosine, params(16, 300));
-        let half = |r: u32| r % 2 == 0;
+        let half = |r: u32| r.is_multiple_of(2);
         let fifth = |r: u32| r % 5 == 1;
         let one_percent = |r: u32| r % 100 == 7;
         type Filter<'a> = &'a dyn Fn(u32) -> bool;
@@ -1754,7 +1754,7 @@ mod tests {
         let emb = clustered(10_000, 16, 30, 0.5, true, 4);
         let index = HnswIndex::build(&emb, Metric::Cosine, params(16, 10));
         // 3% of the rows, none of them near most queries: a post-filtered top-10 would be empty.
-        let allow = |r: u32| r % 33 == 0;
+        let allow = |r: u32| r.is_multiple_of(33);
         for q in (1..10_000).step_by(997) {
             let (got, path) = index.search_with_path(emb.row(q), 10, &allow);
             assert_ne!(path, Path::Selective);

@@ -9,9 +9,11 @@
 //! Scores are similarities: higher is closer. With [`Metric::Cosine`] (the default) the score is
 //! the cosine similarity in `[-1, 1]`.
 
+pub mod bench;
 mod exact;
 mod forest;
 mod hnsw;
+pub mod kernels;
 
 pub use exact::ExactIndex;
 pub use forest::{ForestIndex, ForestParams};

@@ -233,26 +233,12 @@ fn ends_mid_line(file: &mut File) -> std::io::Result<bool> {
     Ok(last[0] != b'\n')
 }
 
-/// Takes an advisory lock on the whole file, waiting for it; released when the file is closed.
-#[cfg(unix)]
+/// Takes an advisory lock on the whole file (`flock` on Unix), waiting for it; released when
+/// the file is closed.
 fn lock(file: &File, exclusive: bool) -> std::io::Result<()> {
-    use rustix::fs::{flock, FlockOperation};
-    let operation = if exclusive {
-        FlockOperation::LockExclusive
+    if exclusive {
+        file.lock()
     } else {
-        FlockOperation::LockShared
-    };
-    loop {
-        match flock(file, operation) {
-            Ok(()) => return Ok(()),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
+        file.lock_shared()
     }
-}
-
-/// Without `flock`, appends rely on append mode and a single `write_all` alone.
-#[cfg(not(unix))]
-fn lock(_file: &File, _exclusive: bool) -> std::io::Result<()> {
-    Ok(())
 }

@@ -1,0 +1,192 @@
+//! Similarity kernels with run-time CPU dispatch: the inner products every backend spends its
+//! time in.
+//!
+//! One generic kernel (`L` lanes of independent accumulators, fused multiply-add or not) is
+//! compiled three times: for AVX-512F (32 lanes), for AVX2 with FMA (16 lanes) and for the x86-64
+//! baseline or any other CPU (8 lanes, no FMA: without the `fma` feature `mul_add` would be a
+//! library call). [`dot`] and [`dot_many`] pick the widest the CPU has, once per call; the
+//! detection itself is cached by `std`. The AVX variants are `unsafe fn`s with
+//! `#[target_feature]`; they are only called after `is_x86_feature_detected!` confirmed every
+//! feature they are compiled for, which is what makes those calls sound.
+//!
+//! Results differ from a plain left-to-right sum only by floating-point reassociation (and the
+//! single rounding of FMA); tests compare every variant with a plain sum.
+
+/// Inner product of two equal-length vectors (the shorter length if they differ).
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `level` returned Avx512 only after detecting avx512f and fma.
+        Level::Avx512 => unsafe { x86::dot_avx512(a, b) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `level` returned Avx2 only after detecting avx2 and fma.
+        Level::Avx2 => unsafe { x86::dot_avx2(a, b) },
+        Level::Portable => lanes::<8, false>(a, b),
+    }
+}
+
+/// `out[i] = rows[i] · query` for every `dim`-long row of `rows` (`rows.len() == out.len() ·
+/// dim`, `query.len() == dim`).
+pub fn dot_many(rows: &[f32], query: &[f32], out: &mut [f32]) {
+    let dim = query.len();
+    assert!(
+        dim > 0 && rows.len() == out.len() * dim,
+        "{} row values for {} rows of dimension {dim}",
+        rows.len(),
+        out.len()
+    );
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `dot`.
+        Level::Avx512 => unsafe { x86::many_avx512(rows, query, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `dot`.
+        Level::Avx2 => unsafe { x86::many_avx2(rows, query, out) },
+        Level::Portable => many::<8, false>(rows, query, out),
+    }
+}
+
+/// The instruction sets a kernel can use on this CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// AVX-512F with FMA: 32 lanes.
+    Avx512,
+    /// AVX2 with FMA: 16 lanes.
+    Avx2,
+    /// Anything else: 8 lanes, separate multiply and add.
+    Portable,
+}
+
+/// The widest kernel this CPU runs (what [`dot`] and [`dot_many`] use).
+#[inline]
+pub fn level() -> Level {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+            return Level::Avx512;
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            return Level::Avx2;
+        }
+    }
+    Level::Portable
+}
+
+/// The generic kernel: `L` independent accumulators over fixed-size chunks, so LLVM keeps them
+/// in vector registers of whatever width the enclosing function was compiled for.
+#[inline(always)]
+fn lanes<const L: usize, const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
+    let body = a.len() - a.len() % L;
+    let mut acc = [0.0f32; L];
+    for (x, y) in a[..body].chunks_exact(L).zip(b[..body].chunks_exact(L)) {
+        let x: &[f32; L] = x.try_into().expect("chunks of L");
+        let y: &[f32; L] = y.try_into().expect("chunks of L");
+        for i in 0..L {
+            acc[i] = if FMA {
+                x[i].mul_add(y[i], acc[i])
+            } else {
+                acc[i] + x[i] * y[i]
+            };
+        }
+    }
+    // Pairwise halving keeps the reduction vectorised too.
+    let mut width = L;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            acc[i] += acc[i + width];
+        }
+    }
+    let tail: f32 = a[body..].iter().zip(&b[body..]).map(|(x, y)| x * y).sum();
+    acc[0] + tail
+}
+
+#[inline(always)]
+fn many<const L: usize, const FMA: bool>(rows: &[f32], query: &[f32], out: &mut [f32]) {
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(query.len())) {
+        *o = lanes::<L, FMA>(row, query);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! The generic kernels compiled for AVX-512F and AVX2 (with FMA). Callers must have
+    //! detected the features first (see the module above).
+
+    use super::{lanes, many};
+
+    #[target_feature(enable = "avx512f,fma")]
+    pub(super) unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+        lanes::<32, true>(a, b)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+        lanes::<16, true>(a, b)
+    }
+
+    #[target_feature(enable = "avx512f,fma")]
+    pub(super) unsafe fn many_avx512(rows: &[f32], query: &[f32], out: &mut [f32]) {
+        many::<32, true>(rows, query, out)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn many_avx2(rows: &[f32], query: &[f32], out: &mut [f32]) {
+        many::<16, true>(rows, query, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vectors(len: usize, seed: u32) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i as u32).wrapping_mul(2_654_435_761) ^ seed) as f32 / u32::MAX as f32 - 0.5)
+            .collect()
+    }
+
+    #[test]
+    fn every_variant_matches_a_plain_sum_for_every_length() {
+        for len in 0..150 {
+            let (a, b) = (vectors(len, 1), vectors(len, 7));
+            let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            let mut got = vec![dot(&a, &b), lanes::<8, false>(&a, &b)];
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: the features were just detected.
+                    got.push(unsafe { x86::dot_avx2(&a, &b) });
+                }
+                if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the features were just detected.
+                    got.push(unsafe { x86::dot_avx512(&a, &b) });
+                }
+            }
+            for g in got {
+                assert!((g - plain).abs() < 1e-4, "len {len}: {g} vs {plain}");
+            }
+        }
+    }
+
+    #[test]
+    fn dot_many_scores_every_row() {
+        let dim = 37;
+        let rows = vectors(dim * 9, 3);
+        let query = vectors(dim, 11);
+        let mut out = vec![0.0; 9];
+        dot_many(&rows, &query, &mut out);
+        for (i, o) in out.iter().enumerate() {
+            let plain: f32 = rows[i * dim..(i + 1) * dim]
+                .iter()
+                .zip(&query)
+                .map(|(x, y)| x * y)
+                .sum();
+            assert!((o - plain).abs() < 1e-4);
+        }
+    }
+}
