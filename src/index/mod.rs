@@ -6,6 +6,9 @@
 //! - [`HnswIndex`] (`hnsw`): a hierarchical navigable small-world graph (`M`, `ef_construction`,
 //!   `ef_search`), filters applied inside the search.
 //!
+//! - [`kernels`]: the inner-product kernels every backend uses, chosen at run time for the CPU.
+//! - [`bench`]: `movierec bench-index`, every backend on the same raw vectors.
+//!
 //! Scores are similarities: higher is closer. With [`Metric::Cosine`] (the default) the score is
 //! the cosine similarity in `[-1, 1]`.
 
