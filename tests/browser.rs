@@ -632,15 +632,20 @@ fn switching_the_index_to_annoy_reruns_the_query_with_the_same_k() {
 
     s.set_control("index", "annoy");
     let summary = s.wait_for_results("Toy Story (1995)", "annoy");
-    assert!(
-        summary.ends_with("svd model, annoy index · 7 movies"),
-        "{summary}"
-    );
     let shown = s.results();
     assert_eq!(shown.len(), 7, "{shown:?}");
     let answer =
         s.api_recommendations(json!({"movie": 1, "k": 7, "model": "svd", "index": "annoy"}));
     assert_eq!(answer["index"], "annoy");
+    // The approximate index's recall, measured when it was built, is shown with the answer.
+    let recall = answer["recall"].as_f64().unwrap();
+    assert!(recall > 0.9 && recall < 1.0, "{answer}");
+    assert!(
+        summary.ends_with(&format!(
+            "svd model, annoy index (recall ≈ {recall:.2}) · 7 movies"
+        )),
+        "{summary}"
+    );
     assert_shows(&shown, &answer);
 
     // Back to a list model: the index goes to exact and is locked; back again restores annoy.
@@ -654,7 +659,8 @@ fn switching_the_index_to_annoy_reruns_the_query_with_the_same_k() {
     s.set_control("model", "als");
     let summary = s.wait_for_results("Toy Story (1995)", "annoy");
     assert!(
-        summary.ends_with("als model, annoy index · 7 movies"),
+        summary.contains("als model, annoy index (recall ≈ 0.")
+            && summary.ends_with(") · 7 movies"),
         "{summary}"
     );
 }

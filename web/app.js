@@ -271,7 +271,10 @@ function renderResults(r, p, typed, altFallback) {
   const s = [];
   if (q) s.push(recs.length ? 'Because you picked ' : 'No recommendations found for ', el('strong', null, label(q)));
   else s.push('Results');
-  s.push(' — ' + model + ' model, ' + index + ' index' + (recs.length ? ' · ' + plural(recs.length, 'movie') : ''));
+  // An approximate index says how good it is: its recall@10 against exact, measured at build time.
+  const recall = typeof r.recall === 'number' && Number.isFinite(r.recall) && r.recall < 1
+    ? ' (recall ≈ ' + r.recall.toFixed(2) + ')' : '';
+  s.push(' — ' + model + ' model, ' + index + ' index' + recall + (recs.length ? ' · ' + plural(recs.length, 'movie') : ''));
   summary.replaceChildren(...s);
 
   let alt = Array.isArray(r.alternatives) ? r.alternatives.filter((m) => m && m.movieId != null) : [];
