@@ -87,7 +87,7 @@ struct RunsParams {
     limit: Option<usize>,
 }
 
-/// The recorded runs, newest first (`movierec runs --json` plus the count of unreadable lines).
+/// The recorded runs, newest first (as `movierec runs --json`), and the unreadable lines skipped.
 async fn runs(
     State(dir): State<Arc<std::path::PathBuf>>,
     params: Result<Query<RunsParams>, QueryRejection>,
