@@ -161,19 +161,20 @@ impl Engine {
             let (dim, values) = matrix(&entry.embeddings_file, Some(entry.dim))?;
             let embeddings = ItemEmbeddings::new(dim, values)?;
             let (_, projection) = matrix(&entry.projection_file, Some(2))?;
-            let annoy_file = entry
-                .indexes
-                .get(&IndexKind::Annoy)
-                .and_then(|i| i.file.as_deref())
-                .ok_or_else(|| bad(format!("the manifest has no annoy index for {kind}")))?;
-            let annoy = ForestIndex::from_bytes(saved.file(dir, annoy_file)?, &embeddings)
+            // The file of an index and its bytes, or the reason there are none.
+            let index_file = |index: IndexKind| -> Result<(&str, &[u8])> {
+                let file = entry
+                    .indexes
+                    .get(&index)
+                    .and_then(|i| i.file.as_deref())
+                    .ok_or_else(|| bad(format!("the manifest has no {index} index for {kind}")))?;
+                Ok((file, saved.file(dir, file)?))
+            };
+            let (annoy_file, bytes) = index_file(IndexKind::Annoy)?;
+            let annoy = ForestIndex::from_bytes(bytes, &embeddings)
                 .map_err(|e| bad(format!("{annoy_file}: {e}")))?;
-            let hnsw_file = entry
-                .indexes
-                .get(&IndexKind::Hnsw)
-                .and_then(|i| i.file.as_deref())
-                .ok_or_else(|| bad(format!("the manifest has no hnsw index for {kind}")))?;
-            let hnsw = HnswIndex::from_bytes(saved.file(dir, hnsw_file)?, &embeddings)
+            let (hnsw_file, bytes) = index_file(IndexKind::Hnsw)?;
+            let hnsw = HnswIndex::from_bytes(bytes, &embeddings)
                 .map_err(|e| bad(format!("{hnsw_file}: {e}")))?;
             let exact = ExactIndex::build(&embeddings, Metric::Cosine);
             models.insert(

@@ -221,10 +221,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 for m in report.models.iter().filter(|m| m.model != "popularity") {
                     // The full details (spectra, feature names) are in --json.
-                    let mut shown = m.params.clone();
-                    if let Some(details) = shown.as_object_mut() {
-                        details.retain(|_, v| !v.is_array());
-                    }
+                    let shown = movierec::eval::json_without_arrays(&m.params);
                     println!("  {:<13} {shown}", m.model);
                 }
                 if let Some(lists) = report.personal_model {

@@ -99,8 +99,8 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         catalog,
         matrix,
         models: trained,
-        lists,
     } = train_models(&dataset)?;
+    let lists = train_lists(&matrix)?;
 
     let mut files: ModelFiles = vec![(
         CATALOG_FILE.to_string(),
@@ -173,8 +173,6 @@ pub struct TrainedModels {
     pub matrix: RatingMatrix,
     /// The embedding models: content, svd, als, hybrid.
     pub models: Vec<TrainedModel>,
-    /// The neighbour-list models: item_knn, ease.
-    pub lists: Vec<TrainedLists>,
 }
 
 impl TrainedModels {
@@ -189,7 +187,8 @@ impl TrainedModels {
     }
 }
 
-/// Trains every model on an in-memory dataset (used by `train` and by offline evaluation).
+/// Trains the embedding models on an in-memory dataset (used by `train` and by offline
+/// evaluation, which builds the neighbour lists itself with the settings it tries).
 pub fn train_models(dataset: &Dataset) -> Result<TrainedModels> {
     let catalog = Catalog::from_dataset(dataset);
     let matrix = RatingMatrix::build(&catalog, &dataset.ratings);
@@ -219,10 +218,20 @@ pub fn train_models(dataset: &Dataset) -> Result<TrainedModels> {
         HYBRID_BASE,
         hybrid::DEFAULT_CONTENT_WEIGHT,
     )?;
+    Ok(TrainedModels {
+        catalog,
+        matrix,
+        models: vec![content, svd, als, hybrid],
+    })
+}
+
+/// Trains the neighbour-list models (item-kNN and EASE) on the rating matrix.
+pub fn train_lists(matrix: &RatingMatrix) -> Result<Vec<TrainedLists>> {
+    let timed = |name: &str, stage: Instant| tracing::info!("{name} in {:.2?}", stage.elapsed());
     let stage = Instant::now();
     let knn = TrainedLists {
         kind: ModelKind::ItemKnn,
-        lists: item_knn::build(&matrix, &ITEM_KNN),
+        lists: item_knn::build(matrix, &ITEM_KNN),
         neighbours: ITEM_KNN.neighbours,
         details: serde_json::json!({
             "method": "item-kNN on co-occurrence",
@@ -231,7 +240,7 @@ pub fn train_models(dataset: &Dataset) -> Result<TrainedModels> {
     };
     timed("item-kNN lists", stage);
     let stage = Instant::now();
-    let ease = ease::train(&matrix, &EASE)?;
+    let ease = ease::train(matrix, &EASE)?;
     timed("EASE model", stage);
     let ease = TrainedLists {
         kind: ModelKind::Ease,
@@ -243,12 +252,7 @@ pub fn train_models(dataset: &Dataset) -> Result<TrainedModels> {
             "covered_movies": ease.covered,
         }),
     };
-    Ok(TrainedModels {
-        catalog,
-        matrix,
-        models: vec![content, svd, als, hybrid],
-        lists: vec![knn, ease],
-    })
+    Ok(vec![knn, ease])
 }
 
 /// Builds the indexes and projection of one model and encodes its files.

@@ -365,11 +365,19 @@ fn score_users_with_lists(
     })
 }
 
+/// The setting whose validation report has the best item-to-item NDCG@10.
+fn best_setting<P: Copy>(tried: &[(P, ModelReport)]) -> Option<P> {
+    tried
+        .iter()
+        .max_by(|a, b| a.1.ndcg_at_10.total_cmp(&b.1.ndcg_at_10))
+        .map(|t| t.0)
+}
+
 /// The content model's tag weights tried on the validation split (0: genres and decade only).
 pub const CONTENT_TAG_WEIGHTS: [f64; 4] = [0.0, 0.5, 1.0, 2.0];
 
-/// `details` without its arrays (spectra, feature names), for reports.
-fn json_without_arrays(details: &serde_json::Value) -> serde_json::Value {
+/// `details` without its arrays (spectra, feature names), for reports and run records.
+pub fn json_without_arrays(details: &serde_json::Value) -> serde_json::Value {
     let mut shown = details.clone();
     if let Some(map) = shown.as_object_mut() {
         map.retain(|_, v| !v.is_array());
@@ -427,11 +435,7 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         report.params = serde_json::json!({"lambda": lambda, "covered": model.covered});
         ease_tried.push((params, report));
     }
-    let ease_params = ease_tried
-        .iter()
-        .max_by(|a, b| a.1.ndcg_at_10.total_cmp(&b.1.ndcg_at_10))
-        .map(|t| t.0)
-        .unwrap_or_default();
+    let ease_params = best_setting(&ease_tried).unwrap_or_default();
 
     // The content model's tag weight, by item-to-item NDCG@10 on validation.
     let mut content_tried = Vec::new();
@@ -450,10 +454,7 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         report.params = json_without_arrays(&model.details);
         content_tried.push((weight, report));
     }
-    let content_weight = content_tried
-        .iter()
-        .max_by(|a, b| a.1.ndcg_at_10.total_cmp(&b.1.ndcg_at_10))
-        .map_or(crate::train::CONTENT_TAG_WEIGHT, |t| t.0);
+    let content_weight = best_setting(&content_tried).unwrap_or(crate::train::CONTENT_TAG_WEIGHT);
 
     // ALS's setting, by item-to-item NDCG@10 on validation.
     let mut als_tried = Vec::new();
@@ -469,11 +470,7 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         report.params = serde_json::to_value(params).expect("serialisable");
         als_tried.push((params, report));
     }
-    let als_params = als_tried
-        .iter()
-        .max_by(|a, b| a.1.ndcg_at_10.total_cmp(&b.1.ndcg_at_10))
-        .map(|t| t.0)
-        .unwrap_or_default();
+    let als_params = best_setting(&als_tried).unwrap_or_default();
 
     // Which neighbour lists score users, and how, by per-user NDCG@10 on validation.
     let validation_users = UserCases::new(&validation, &validation_split.pairs);
@@ -529,15 +526,12 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
             let index = ExactIndex::build(&model.embeddings, Metric::Cosine);
             let mut report = score_embeddings("hybrid", &validation, &index);
             report.params = model.details;
-            hybrid_tried.push((base, weight, report));
+            hybrid_tried.push(((base, weight), report));
         }
     }
-    let (hybrid_base, hybrid_weight) = hybrid_tried
-        .iter()
-        .max_by(|a, b| a.2.ndcg_at_10.total_cmp(&b.2.ndcg_at_10))
-        .map(|t| (t.0, t.1))
-        .unwrap_or((ModelKind::Svd, hybrid::DEFAULT_CONTENT_WEIGHT));
-    let hybrid_tried: Vec<ModelReport> = hybrid_tried.into_iter().map(|t| t.2).collect();
+    let (hybrid_base, hybrid_weight) =
+        best_setting(&hybrid_tried).unwrap_or((ModelKind::Svd, hybrid::DEFAULT_CONTENT_WEIGHT));
+    let hybrid_tried: Vec<ModelReport> = hybrid_tried.into_iter().map(|t| t.1).collect();
 
     let test = prepare(dataset, split.train, &split.pairs)?;
     let users_test = UserCases::new(&test, &split.pairs);

@@ -260,15 +260,14 @@ impl ForestIndex {
             + 4 * self.leaf_items.len();
         let mut out = Vec::with_capacity(len);
         let as_u32 = |n: usize| u32::try_from(n).expect("sizes were checked at build");
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        let metric: u32 = match self.metric {
-            Metric::Cosine => 0,
-            Metric::InnerProduct => 1,
-        };
-        out.extend_from_slice(&metric.to_le_bytes());
-        out.extend_from_slice(&(self.scored.len() as u64).to_le_bytes());
-        out.extend_from_slice(&as_u32(self.scored.dim()).to_le_bytes());
+        super::write_file_header(
+            &mut out,
+            MAGIC,
+            FORMAT_VERSION,
+            self.metric,
+            self.scored.len(),
+            self.scored.dim(),
+        );
         out.extend_from_slice(&as_u32(self.params.n_trees).to_le_bytes());
         let (has_search_k, search_k) = match self.params.search_k {
             Some(s) => (1u32, s as u64),
@@ -314,34 +313,14 @@ impl ForestIndex {
     /// out of range or not forming trees are reported as [`crate::Error::Index`].
     pub fn from_bytes(bytes: &[u8], embeddings: &ItemEmbeddings) -> crate::Result<ForestIndex> {
         let mut r = Reader::for_index("forest bytes", bytes);
-        if r.take(MAGIC.len(), "magic")? != MAGIC {
-            return Err(invalid("bad magic: not a movierec forest index"));
-        }
-        let version = r.u32("format version")?;
-        if version != FORMAT_VERSION {
-            return Err(invalid(format!(
-                "unsupported format version {version} (this build reads version {FORMAT_VERSION})"
-            )));
-        }
-        let metric = match r.u32("metric")? {
-            0 => Metric::Cosine,
-            1 => Metric::InnerProduct,
-            other => return Err(invalid(format!("unknown metric code {other}"))),
-        };
-        let rows = r.u64("row count")?;
-        if rows != embeddings.len() as u64 {
-            return Err(invalid(format!(
-                "forest was built over {rows} rows but the embeddings have {}",
-                embeddings.len()
-            )));
-        }
-        let dim = r.u32("dimension")? as usize;
-        if dim != embeddings.dim() {
-            return Err(invalid(format!(
-                "forest was built over dimension {dim} but the embeddings have dimension {}",
-                embeddings.dim()
-            )));
-        }
+        let metric = super::read_file_header(
+            &mut r,
+            (MAGIC, FORMAT_VERSION),
+            ("forest", "forest"),
+            embeddings,
+            invalid,
+        )?;
+        let (rows, dim) = (embeddings.len() as u64, embeddings.dim());
         let n_trees = r.u32("n_trees")? as usize;
         if n_trees == 0 {
             return Err(invalid("n_trees is 0"));

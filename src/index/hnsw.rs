@@ -1099,11 +1099,7 @@ impl HnswIndex {
         let len =
             HEADER_LEN + 4 * nodes + 4 * n + nodes + 4 * self.layer0.len() + 4 * self.upper.len();
         let mut out = Vec::with_capacity(len);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&metric_code(self.metric).to_le_bytes());
-        out.extend_from_slice(&(n as u64).to_le_bytes());
-        out.extend_from_slice(&(self.dim as u32).to_le_bytes());
+        super::write_file_header(&mut out, MAGIC, FORMAT_VERSION, self.metric, n, self.dim);
         out.extend_from_slice(&(self.params.m as u32).to_le_bytes());
         out.extend_from_slice(&(self.params.ef_construction as u64).to_le_bytes());
         out.extend_from_slice(&(self.params.ef_search as u64).to_le_bytes());
@@ -1133,35 +1129,14 @@ impl HnswIndex {
     /// that layer) are all reported as [`crate::Error::Index`].
     pub fn from_bytes(bytes: &[u8], embeddings: &ItemEmbeddings) -> crate::Result<HnswIndex> {
         let mut r = Reader::for_index("HNSW bytes", bytes);
-        if r.take(MAGIC.len(), "magic")? != MAGIC {
-            return Err(invalid("bad magic: not a movierec HNSW index"));
-        }
-        let version = r.u32("format version")?;
-        if version != FORMAT_VERSION {
-            return Err(invalid(format!(
-                "unsupported format version {version} (this build reads version {FORMAT_VERSION})"
-            )));
-        }
-        let metric = match r.u32("metric")? {
-            0 => Metric::Cosine,
-            1 => Metric::InnerProduct,
-            other => return Err(invalid(format!("unknown metric code {other}"))),
-        };
-        let rows = r.u64("row count")?;
-        if rows != embeddings.len() as u64 {
-            return Err(invalid(format!(
-                "index was built over {rows} rows but the embeddings have {}",
-                embeddings.len()
-            )));
-        }
-        let n = embeddings.len();
-        let dim = r.u32("dimension")? as usize;
-        if dim != embeddings.dim() {
-            return Err(invalid(format!(
-                "index was built over dimension {dim} but the embeddings have dimension {}",
-                embeddings.dim()
-            )));
-        }
+        let metric = super::read_file_header(
+            &mut r,
+            (MAGIC, FORMAT_VERSION),
+            ("HNSW", "index"),
+            embeddings,
+            invalid,
+        )?;
+        let (rows, n, dim) = (embeddings.len() as u64, embeddings.len(), embeddings.dim());
         let m = r.u32("m")? as usize;
         if !(MIN_M..=MAX_M).contains(&m) {
             return Err(invalid(format!("m is {m}, not in {MIN_M}..={MAX_M}")));
@@ -1580,13 +1555,6 @@ enum Path {
 
 /// Bytes before the groups: magic, then the fixed-size fields of the module-doc table.
 const HEADER_LEN: usize = 8 + 4 + 4 + 8 + 4 + 4 + 8 + 8 + 8 + 8 + 4 + 4 + 8;
-
-fn metric_code(metric: Metric) -> u32 {
-    match metric {
-        Metric::Cosine => 0,
-        Metric::InnerProduct => 1,
-    }
-}
 
 fn saturating_usize(x: u64) -> usize {
     usize::try_from(x).unwrap_or(usize::MAX)
@@ -2151,22 +2119,7 @@ mod tests {
     #[test]
     #[ignore]
     fn issue_5_targets() {
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let (dim, centres) = (64, 256);
-        let centre: Vec<Vec<f32>> = (0..centres)
-            .map(|_| (0..dim).map(|_| gaussian(&mut rng)).collect())
-            .collect();
-        let mut draw = |count: usize| {
-            let mut data = Vec::with_capacity(count * dim);
-            for _ in 0..count {
-                let c = &centre[rng.random_range(0..centres)];
-                let start = data.len();
-                data.extend(c.iter().map(|&x| x + 0.5 * gaussian(&mut rng)));
-                normalize(&mut data[start..]);
-            }
-            ItemEmbeddings::new(dim, data).unwrap()
-        };
-        let (emb, queries) = (draw(86_537), draw(1_000));
+        let (emb, queries) = crate::index::bench::clustered(86_537, 1_000, 64, 1);
         let exact = ExactIndex::build(&emb, Metric::InnerProduct);
         let truth: Vec<Vec<u32>> = (0..1_000)
             .map(|q| items(&exact.search(queries.row(q), 10, &|_| true)))

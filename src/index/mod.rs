@@ -36,6 +36,75 @@ pub enum Metric {
     InnerProduct,
 }
 
+impl Metric {
+    /// The metric's code in index files.
+    fn code(self) -> u32 {
+        match self {
+            Metric::Cosine => 0,
+            Metric::InnerProduct => 1,
+        }
+    }
+}
+
+/// Writes the start every index file shares: `magic`, format `version`, metric code, row count
+/// (`u64`) and dimension (`u32`), little-endian.
+fn write_file_header(
+    out: &mut Vec<u8>,
+    magic: &[u8; 8],
+    version: u32,
+    metric: Metric,
+    rows: usize,
+    dim: usize,
+) {
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&metric.code().to_le_bytes());
+    out.extend_from_slice(&(rows as u64).to_le_bytes());
+    let dim = u32::try_from(dim).expect("dimensions were checked at build");
+    out.extend_from_slice(&dim.to_le_bytes());
+}
+
+/// Reads the header [`write_file_header`] wrote and checks it against `embeddings`: the
+/// `kind` of index (`forest`, `HNSW`) and the noun `built` (`forest`, `index`) name it in the
+/// errors, which `invalid` turns into the backend's error.
+fn read_file_header(
+    r: &mut crate::artifact::codec::Reader<'_>,
+    (magic, version): (&[u8; 8], u32),
+    (kind, built): (&str, &str),
+    embeddings: &ItemEmbeddings,
+    invalid: fn(String) -> crate::Error,
+) -> crate::Result<Metric> {
+    if r.take(magic.len(), "magic")? != magic {
+        return Err(invalid(format!("bad magic: not a movierec {kind} index")));
+    }
+    let found = r.u32("format version")?;
+    if found != version {
+        return Err(invalid(format!(
+            "unsupported format version {found} (this build reads version {version})"
+        )));
+    }
+    let metric = match r.u32("metric")? {
+        0 => Metric::Cosine,
+        1 => Metric::InnerProduct,
+        other => return Err(invalid(format!("unknown metric code {other}"))),
+    };
+    let rows = r.u64("row count")?;
+    if rows != embeddings.len() as u64 {
+        return Err(invalid(format!(
+            "{built} was built over {rows} rows but the embeddings have {}",
+            embeddings.len()
+        )));
+    }
+    let dim = r.u32("dimension")? as usize;
+    if dim != embeddings.dim() {
+        return Err(invalid(format!(
+            "{built} was built over dimension {dim} but the embeddings have dimension {}",
+            embeddings.dim()
+        )));
+    }
+    Ok(metric)
+}
+
 /// One search result: a catalog row and its similarity to the query (higher is closer).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Neighbor {

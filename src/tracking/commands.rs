@@ -159,10 +159,7 @@ pub fn evaluate_run(
             .metric(format!("{name}.coverage"), m.coverage)
             .metric(format!("{name}.mean_popularity"), m.mean_popularity);
         if !m.params.is_null() {
-            let mut shown = m.params.clone();
-            if let Some(details) = shown.as_object_mut() {
-                details.retain(|_, v| !v.is_array());
-            }
+            let shown = crate::eval::json_without_arrays(&m.params);
             run = run.param(format!("{name}.params"), shown);
         }
     }
