@@ -59,6 +59,7 @@ fn main() {
                         k: 10,
                         model,
                         index,
+                        filter: Default::default(),
                     };
                     let started = Instant::now();
                     let answer = engine.similar(&request).expect("similar");
@@ -90,6 +91,7 @@ fn main() {
                 k: 10,
                 model: ModelKind::Collaborative,
                 index: IndexKind::Exact,
+                filter: Default::default(),
             };
             let started = Instant::now();
             engine.similar(&request).expect("similar");

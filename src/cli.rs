@@ -82,6 +82,9 @@ pub enum Command {
         /// decade), hybrid, or one of item_knn, ease, als, svd by name.
         #[arg(long, default_value = "collaborative")]
         model: String,
+        /// Which movies may be returned.
+        #[command(flatten)]
+        filter: FilterArgs,
         /// Nearest-neighbour index: exact, annoy or hnsw (annoy and hnsw search the embedding
         /// models content, als, svd and hybrid; item_knn and ease answer exactly).
         #[arg(long, default_value = "exact")]
@@ -177,6 +180,44 @@ pub enum Command {
         #[arg(long, default_value = "http://127.0.0.1:7860/api/health")]
         url: String,
     },
+}
+
+/// Which movies a recommendation may return (all of them by default).
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Only movies of at least one of these genres (repeat or comma-separate:
+    /// `--genre Comedy,Drama`).
+    #[arg(long = "genre", value_name = "GENRE", value_delimiter = ',')]
+    pub genres: Vec<String>,
+    /// Never movies of these genres.
+    #[arg(long = "exclude-genre", value_name = "GENRE", value_delimiter = ',')]
+    pub exclude_genres: Vec<String>,
+    /// Only movies released in or after this year.
+    #[arg(long, value_name = "YEAR")]
+    pub year_min: Option<u16>,
+    /// Only movies released in or before this year.
+    #[arg(long, value_name = "YEAR")]
+    pub year_max: Option<u16>,
+    /// Only movies with at least this many ratings.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub min_ratings: u32,
+    /// Never these movies (MovieLens ids; repeat or comma-separate).
+    #[arg(long, value_name = "MOVIE_ID", value_delimiter = ',')]
+    pub exclude: Vec<u32>,
+}
+
+impl FilterArgs {
+    /// The library's filter.
+    pub fn filter(self) -> movierec::catalog::MovieFilter {
+        movierec::catalog::MovieFilter {
+            genres: self.genres,
+            exclude_genres: self.exclude_genres,
+            year_min: self.year_min,
+            year_max: self.year_max,
+            min_ratings: self.min_ratings,
+            exclude: self.exclude,
+        }
+    }
 }
 
 /// Where `train` and `evaluate` record their runs.

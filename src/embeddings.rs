@@ -3,28 +3,31 @@
 //! Row `i` always belongs to the catalog's movie `i` (the one internal index used by every table),
 //! so a model's embeddings, its indexes and its 2-D projection can never disagree on row order.
 
-use std::sync::Arc;
+use crate::shared_slice::SharedSlice;
 
-/// A row-major `rows × dim` matrix of item vectors, cheap to clone (shared storage).
+/// A row-major `rows × dim` matrix of item vectors, cheap to clone (shared storage: owned, or
+/// a view into a memory-mapped model file).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ItemEmbeddings {
     dim: usize,
-    data: Arc<[f32]>,
+    data: SharedSlice<f32>,
 }
 
 impl ItemEmbeddings {
     /// Wraps row-major data; `data.len()` must be a multiple of `dim` (and `dim > 0`).
     pub fn new(dim: usize, data: Vec<f32>) -> crate::Result<Self> {
+        Self::from_shared(dim, data.into())
+    }
+
+    /// Wraps shared row-major data (e.g. a mapped file section); the same checks as [`Self::new`].
+    pub fn from_shared(dim: usize, data: SharedSlice<f32>) -> crate::Result<Self> {
         if dim == 0 || !data.len().is_multiple_of(dim) {
             return Err(crate::Error::Index(format!(
                 "embedding data of length {} is not a whole number of rows of dimension {dim}",
                 data.len()
             )));
         }
-        Ok(ItemEmbeddings {
-            dim,
-            data: data.into(),
-        })
+        Ok(ItemEmbeddings { dim, data })
     }
 
     /// The dimension of each row.
@@ -49,6 +52,11 @@ impl ItemEmbeddings {
 
     /// All rows, row-major.
     pub fn as_slice(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// The shared storage of the rows.
+    pub fn shared(&self) -> &SharedSlice<f32> {
         &self.data
     }
 

@@ -2,13 +2,14 @@
 //! maps in memory, answering "movies like X" for the CLI and the server alike.
 
 use crate::artifact::{self, Manifest, CATALOG_FILE};
-use crate::catalog::{Catalog, Movie, MovieQuery, MovieView};
+use crate::catalog::{Catalog, CompiledFilter, Movie, MovieFilter, MovieQuery, MovieView};
 use crate::embeddings::ItemEmbeddings;
-use crate::index::{ExactIndex, ForestIndex, HnswIndex, IndexKind, Metric, VectorIndex};
+use crate::index::{ExactIndex, ForestIndex, HnswIndex, IndexKind, VectorIndex};
 use crate::interactions::UserHistories;
 use crate::models::item_knn::NeighbourLists;
 use crate::models::personal::{score_history, HistoryEntry, PersonalParams};
 use crate::models::{ModelKind, ModelShape};
+use crate::shared_slice::SharedSlice;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -38,6 +39,10 @@ pub struct SimilarRequest {
     pub model: ModelKind,
     /// Which index.
     pub index: IndexKind,
+    /// Which movies may be returned (applied inside the search, so `k` still come back when
+    /// most movies are filtered out; neighbour-list models can only return movies on their
+    /// stored lists).
+    pub filter: MovieFilter,
 }
 
 /// A result movie with its similarity to the query.
@@ -110,7 +115,18 @@ struct ServedModel {
     exact: ExactIndex,
     annoy: ForestIndex,
     hnsw: HnswIndex,
-    projection: Vec<f32>,
+    projection: SharedSlice<f32>,
+}
+
+/// How much of a model directory [`Engine::open_with`] reads before serving from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verify {
+    /// Hash every file against the manifest (reads everything once; about 0.1 s per GB).
+    Checksums,
+    /// Only the manifest, file sizes, headers and index structures: files are mapped and pages
+    /// are read as searches touch them. For benchmarks of opening, and for callers that have
+    /// verified the directory already.
+    StructureOnly,
 }
 
 /// A loaded model directory.
@@ -130,14 +146,23 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Loads and verifies the model directory `dir`.
+    /// Opens the model directory `dir` and verifies every file's checksum (reading the whole
+    /// directory once).
     pub fn open(dir: &Path) -> Result<Engine> {
+        Engine::open_with(dir, Verify::Checksums)
+    }
+
+    /// Opens the model directory `dir`, checking its checksums or not (see [`Verify`]).
+    pub fn open_with(dir: &Path, verify: Verify) -> Result<Engine> {
         let saved = artifact::load(dir)?;
+        if verify == Verify::Checksums {
+            saved.verify(dir)?;
+        }
         let bad = |message: String| Error::Artifact {
             dir: dir.to_path_buf(),
             message,
         };
-        let movies: Vec<Movie> = serde_json::from_slice(saved.file(dir, CATALOG_FILE)?)
+        let movies: Vec<Movie> = serde_json::from_slice(&saved.file(dir, CATALOG_FILE)?)
             .map_err(|e| bad(format!("{CATALOG_FILE} is malformed: {e}")))?;
         let catalog = Catalog::from_movies(movies);
         let mut models = BTreeMap::new();
@@ -147,8 +172,8 @@ impl Engine {
                 .models
                 .get(&kind)
                 .ok_or_else(|| bad(format!("the manifest has no {kind} model")))?;
-            let matrix = |name: &str, cols: Option<usize>| -> Result<(usize, Vec<f32>)> {
-                let (rows, c, values) = artifact::decode_matrix(name, saved.file(dir, name)?)
+            let matrix = |name: &str, cols: Option<usize>| -> Result<(usize, SharedSlice<f32>)> {
+                let (rows, c, values) = artifact::open_matrix(name, saved.file(dir, name)?)
                     .map_err(|e| bad(e.to_string()))?;
                 if rows != catalog.len() || cols.is_some_and(|want| want != c) || c == 0 {
                     return Err(bad(format!(
@@ -159,10 +184,10 @@ impl Engine {
                 Ok((c, values))
             };
             let (dim, values) = matrix(&entry.embeddings_file, Some(entry.dim))?;
-            let embeddings = ItemEmbeddings::new(dim, values)?;
+            let embeddings = ItemEmbeddings::from_shared(dim, values)?;
             let (_, projection) = matrix(&entry.projection_file, Some(2))?;
             // The file of an index and its bytes, or the reason there are none.
-            let index_file = |index: IndexKind| -> Result<(&str, &[u8])> {
+            let index_file = |index: IndexKind| -> Result<(&str, SharedSlice<u8>)> {
                 let file = entry
                     .indexes
                     .get(&index)
@@ -170,13 +195,15 @@ impl Engine {
                     .ok_or_else(|| bad(format!("the manifest has no {index} index for {kind}")))?;
                 Ok((file, saved.file(dir, file)?))
             };
+            let (exact_file, bytes) = index_file(IndexKind::Exact)?;
+            let exact = ExactIndex::open(bytes, &embeddings)
+                .map_err(|e| bad(format!("{exact_file}: {e}")))?;
             let (annoy_file, bytes) = index_file(IndexKind::Annoy)?;
-            let annoy = ForestIndex::from_bytes(bytes, &embeddings)
-                .map_err(|e| bad(format!("{annoy_file}: {e}")))?;
+            let annoy =
+                ForestIndex::open(bytes, &exact).map_err(|e| bad(format!("{annoy_file}: {e}")))?;
             let (hnsw_file, bytes) = index_file(IndexKind::Hnsw)?;
-            let hnsw = HnswIndex::from_bytes(bytes, &embeddings)
+            let hnsw = HnswIndex::open(bytes, &embeddings)
                 .map_err(|e| bad(format!("{hnsw_file}: {e}")))?;
-            let exact = ExactIndex::build(&embeddings, Metric::Cosine);
             models.insert(
                 kind,
                 ServedModel {
@@ -199,7 +226,7 @@ impl Engine {
                 .ok_or_else(|| bad(format!("the manifest has no {kind} model")))?;
             let decoded = NeighbourLists::from_bytes(
                 &entry.file,
-                saved.file(dir, &entry.file)?,
+                &saved.file(dir, &entry.file)?,
                 catalog.len(),
             )
             .map_err(|e| bad(e.to_string()))?;
@@ -228,7 +255,7 @@ impl Engine {
             model: entry.model,
             users: UserHistories::from_bytes(
                 &entry.users_file,
-                saved.file(dir, &entry.users_file)?,
+                &saved.file(dir, &entry.users_file)?,
                 catalog.len(),
             )
             .map_err(|e| bad(e.to_string()))?,
@@ -333,6 +360,7 @@ impl Engine {
         let model = self.resolve_model(request.model);
         let searcher = self.searcher(model, request.index)?;
         let resolved = self.catalog.resolve(&request.movie)?;
+        let filter = CompiledFilter::new(&self.catalog, &request.filter)?;
         let view = |item: u32| self.catalog.movie(item).view();
         Ok(Recommendations {
             query: view(resolved.item),
@@ -340,7 +368,7 @@ impl Engine {
             index: request.index,
             recall: self.recall(model, request.index),
             results: searcher
-                .neighbours(resolved.item, k)
+                .neighbours(resolved.item, k, &|row| filter.allows(row))
                 .into_iter()
                 .map(|(item, score)| ScoredMovie {
                     movie: view(item),
@@ -400,7 +428,7 @@ impl Engine {
             .par_iter()
             .map(|&item| {
                 searcher
-                    .neighbours(item, k)
+                    .neighbours(item, k, &|_| true)
                     .into_iter()
                     .map(|(j, score)| (self.catalog.movie(j).movie_id, score))
                     .collect()
@@ -410,8 +438,14 @@ impl Engine {
 
     /// Personalised recommendations for a user of the training data or a list of liked (and
     /// disliked) movies; movies the user rated, liked or disliked are never recommended.
-    pub fn personal(&self, target: &PersonalTarget, k: usize) -> Result<PersonalRecommendations> {
+    pub fn personal(
+        &self,
+        target: &PersonalTarget,
+        k: usize,
+        filter: &MovieFilter,
+    ) -> Result<PersonalRecommendations> {
         let k = Engine::check_k(k)?;
+        let filter = CompiledFilter::new(&self.catalog, filter)?;
         let personal = &self.personal;
         let view = |item: u32| self.catalog.movie(item).view();
         let (history, user, liked, disliked) = match target {
@@ -458,7 +492,7 @@ impl Engine {
             &history,
             &personal.scoring,
             k,
-            &|_| true,
+            &|row| filter.allows(row),
         );
         Ok(PersonalRecommendations {
             user,
@@ -484,15 +518,16 @@ enum Searcher<'a> {
 }
 
 impl Searcher<'_> {
-    /// The `k` nearest movies to `item` (never itself), best first, as `(row, score)`.
-    fn neighbours(&self, item: u32, k: usize) -> Vec<(u32, f32)> {
+    /// The `k` nearest movies to `item` (never itself) among those `allow` passes, best first,
+    /// as `(row, score)`.
+    fn neighbours(&self, item: u32, k: usize, allow: &dyn Fn(u32) -> bool) -> Vec<(u32, f32)> {
         match self {
             Searcher::Index(index) => index
-                .search_item(item, k, &|_| true)
+                .search_item(item, k, allow)
                 .iter()
                 .map(|n| (n.item, n.score))
                 .collect(),
-            Searcher::Lists(lists) => lists.of(item).take(k).collect(),
+            Searcher::Lists(lists) => lists.of(item).filter(|&(j, _)| allow(j)).take(k).collect(),
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod index;
 pub mod interactions;
 pub mod models;
 pub mod server;
+pub mod shared_slice;
 pub mod tracking;
 pub mod train;
 

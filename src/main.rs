@@ -73,10 +73,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             format,
             k,
             model,
+            filter,
             index,
             model_dir,
             json,
         } => {
+            let filter = filter.filter();
             if let Some(file) = batch {
                 let engine = Engine::open(&model_dir)?;
                 return run_batch(
@@ -99,7 +101,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(target) = target {
                 let k = Engine::check_k(k)?;
                 let engine = Engine::open(&model_dir)?;
-                let answer = engine.personal(&target, k)?;
+                let answer = engine.personal(&target, k, &filter)?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&answer)?);
                 } else {
@@ -112,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 k: Engine::check_k(k)?,
                 model: ModelKind::parse(&model)?,
                 index: IndexKind::parse(&index)?,
+                filter,
             };
             let engine = Engine::open(&model_dir)?;
             let answer = engine.similar(&request)?;

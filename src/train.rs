@@ -274,6 +274,7 @@ fn build_model_files(
 
     let embeddings_file = format!("{name}.embeddings");
     let projection_file = format!("{name}.projection");
+    let exact_file = format!("{name}.exact");
     let annoy_file = format!("{name}.annoy");
     let hnsw_file = format!("{name}.hnsw");
     let files = vec![
@@ -285,6 +286,7 @@ fn build_model_files(
             projection_file.clone(),
             artifact::encode_matrix(catalog.len(), 2, &projection),
         ),
+        (exact_file.clone(), exact.to_bytes()),
         (annoy_file.clone(), forest.to_bytes()),
         (hnsw_file.clone(), hnsw.to_bytes()),
     ];
@@ -292,7 +294,7 @@ fn build_model_files(
         (
             IndexKind::Exact,
             IndexEntry {
-                file: None,
+                file: Some(exact_file),
                 params: serde_json::json!({"metric": Metric::Cosine}),
                 recall_at_10: 1.0,
             },

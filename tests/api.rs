@@ -155,6 +155,78 @@ async fn recommendations_by_title_and_by_id_agree() {
     assert!(titles.contains(&"Toy Story 2"), "{titles:?}");
 }
 
+/// Whether a result (a movie view) passes: a Documentary of 2000–2015 with at least 3 ratings,
+/// not the excluded movie 1.
+fn passes_documentary_filter(movie: &Value) -> bool {
+    let genres = movie["genres"].as_array().unwrap();
+    let year = movie["year"].as_u64().unwrap_or(0);
+    genres.iter().any(|g| g == "Documentary")
+        && (2000..=2015).contains(&year)
+        && movie["ratingCount"].as_u64().unwrap() >= 3
+        && movie["movieId"] != 1
+}
+
+#[tokio::test]
+async fn filters_apply_inside_every_index_and_still_return_k() {
+    // About 1% of the catalog passes: an unfiltered top 20 would hold none of it.
+    let filter = json!({"genres": ["documentary"], "year_min": 2000, "year_max": 2015,
+                        "min_ratings": 3, "exclude": [1]});
+    for index in ["exact", "annoy", "hnsw"] {
+        let (status, body) = post(
+            "/api/recommendations",
+            json!({"movie": "toy story", "k": 20, "model": "svd", "index": index,
+                   "filter": filter}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let results = body["results"].as_array().unwrap();
+        assert_eq!(results.len(), 20, "{index}");
+        assert!(
+            results.iter().all(passes_documentary_filter),
+            "{index}: {body}"
+        );
+    }
+    let (status, body) = get(
+        "/api/users/1/recommendations?k=5&genres=Documentary&year_min=2000&year_max=2015&min_ratings=3&exclude=1",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    assert!(results.iter().all(passes_documentary_filter), "{body}");
+
+    for (filter, field, needle) in [
+        (
+            json!({"genres": ["Space Opera"]}),
+            "genres",
+            "unknown genre \"Space Opera\"",
+        ),
+        (
+            json!({"year_min": 2001, "year_max": 1999}),
+            "year_min",
+            "after year_max",
+        ),
+        (
+            json!({"exclude": [999999999]}),
+            "exclude",
+            "no movie has movieId 999999999",
+        ),
+        (json!({"min_ratings": -1}), "", "min_ratings"),
+        (json!({"colour": "blue"}), "", "unknown field `colour`"),
+    ] {
+        let (status, body) = post(
+            "/api/recommendations",
+            json!({"movie": 1, "filter": filter}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(error_of(&body).contains(needle), "{needle}: {body}");
+        if !field.is_empty() {
+            assert!(error_of(&body).contains(field), "{field}: {body}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn recommendations_default_to_k_10_and_accept_every_model_and_index() {
     for model in ["content", "svd", "als", "hybrid"] {

@@ -27,6 +27,61 @@ fn titles(answer: &Value) -> Vec<String> {
 }
 
 #[test]
+fn recommend_filters_by_genre_years_ratings_and_exclusions() {
+    let answer = recommend_json(&[
+        "toy story",
+        "--model",
+        "hybrid",
+        "--index",
+        "hnsw",
+        "-k",
+        "8",
+        "--genre",
+        "Horror,Crime",
+        "--exclude-genre",
+        "Comedy",
+        "--year-min",
+        "1990",
+        "--year-max",
+        "1999",
+        "--min-ratings",
+        "10",
+        "--exclude",
+        "1,2",
+    ]);
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results.len(), 8, "{answer}");
+    for movie in results {
+        let genres = movie["genres"].as_array().unwrap();
+        assert!(
+            genres.iter().any(|g| g == "Horror" || g == "Crime"),
+            "{movie}"
+        );
+        assert!(genres.iter().all(|g| g != "Comedy"), "{movie}");
+        let year = movie["year"].as_u64().unwrap();
+        assert!((1990..=1999).contains(&year), "{movie}");
+        assert!(movie["ratingCount"].as_u64().unwrap() >= 10, "{movie}");
+    }
+
+    let model = trained_model().to_str().unwrap().to_string();
+    let output = movierec(&[
+        "recommend",
+        "heat",
+        "--model-dir",
+        &model,
+        "--genre",
+        "Kung Fu",
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("unknown genre \"Kung Fu\"")
+            && stderr(&output).contains("Documentary"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn toy_story_2_is_a_collaborative_neighbour_of_toy_story() {
     let answer = recommend_json(&["toy", "story", "--model", "collaborative", "-k", "10"]);
     assert_eq!(answer["query"]["title"], "Toy Story");
@@ -215,7 +270,7 @@ fn a_corrupt_or_foreign_model_directory_is_refused_with_the_reason() {
     // A manifest from a future version.
     let manifest_path = copy.join("manifest.json");
     let manifest = std::fs::read_to_string(&manifest_path).unwrap();
-    let future = manifest.replace("\"format_version\": 2", "\"format_version\": 99");
+    let future = manifest.replace("\"format_version\": 3", "\"format_version\": 99");
     assert_ne!(future, manifest);
     std::fs::write(&manifest_path, future).unwrap();
     let output = run();

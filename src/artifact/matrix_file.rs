@@ -1,67 +1,46 @@
-//! The matrix file: a dense `rows × cols` table of `f32`, little-endian.
+//! The matrix file: a dense `rows × cols` table of `f32` (embeddings, 2-D projections), as a
+//! [section file](super::section_file) read in place.
 //!
-//! ```text
-//! offset  size  field
-//! 0       8     magic  b"MRMATRIX"
-//! 8       4     format version (u32, currently 1)
-//! 12      4     reserved (0)
-//! 16      8     rows (u64)
-//! 24      8     cols (u64)
-//! 32      4·rows·cols  values, row-major f32 LE
-//! ```
+//! | section  | content                                   |
+//! |----------|-------------------------------------------|
+//! | `meta`   | JSON `{"rows": R, "cols": C}`             |
+//! | `values` | R × C `f32`, row-major                    |
 
+use super::section_file::{SectionFile, SectionWriter};
+use crate::shared_slice::SharedSlice;
 use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8; 8] = b"MRMATRIX";
-const VERSION: u32 = 1;
-const HEADER: usize = 32;
+/// Version 2: the section-file layout (version 1 was a fixed header followed by the values).
+const VERSION: u32 = 2;
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    rows: usize,
+    cols: usize,
+}
 
 /// Encodes a row-major matrix.
 pub fn encode_matrix(rows: usize, cols: usize, values: &[f32]) -> Vec<u8> {
     debug_assert_eq!(rows * cols, values.len());
-    let mut out = Vec::with_capacity(HEADER + values.len() * 4);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&(rows as u64).to_le_bytes());
-    out.extend_from_slice(&(cols as u64).to_le_bytes());
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
+    let mut w = SectionWriter::new(MAGIC, VERSION);
+    w.add_json("meta", &Meta { rows, cols })
+        .add("values", values);
+    w.finish()
 }
 
-/// Decodes a matrix file into `(rows, cols, values)`; `name` is used in error messages.
-pub fn decode_matrix(name: &str, bytes: &[u8]) -> Result<(usize, usize, Vec<f32>)> {
+/// Opens a matrix file in place as `(rows, cols, values)`; `name` is used in error messages.
+pub fn open_matrix(name: &str, bytes: SharedSlice<u8>) -> Result<(usize, usize, SharedSlice<f32>)> {
     let bad = |message: String| Error::data(name, message);
-    if bytes.len() < HEADER || &bytes[..8] != MAGIC {
-        return Err(bad("not a movierec matrix file (bad magic)".into()));
-    }
-    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().expect("4 bytes"));
-    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"));
-    let version = u32_at(8);
-    if version != VERSION {
-        return Err(bad(format!(
-            "matrix format version {version} is not supported (this build reads {VERSION})"
-        )));
-    }
-    let (rows, cols) = (u64_at(16), u64_at(24));
-    let expected = rows
-        .checked_mul(cols)
-        .and_then(|n| n.checked_mul(4))
-        .and_then(|n| n.checked_add(HEADER as u64));
-    if expected != Some(bytes.len() as u64) {
-        return Err(bad(format!(
-            "a {rows}×{cols} matrix needs {} bytes but the file has {}",
-            expected.map_or("too many".to_string(), |n| n.to_string()),
-            bytes.len()
-        )));
-    }
-    let values = bytes[HEADER..]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-        .collect();
-    Ok((rows as usize, cols as usize, values))
+    let file = SectionFile::open(bytes, MAGIC, VERSION, "matrix").map_err(bad)?;
+    let meta: Meta = file.json("meta").map_err(bad)?;
+    let len = meta
+        .rows
+        .checked_mul(meta.cols)
+        .ok_or_else(|| bad(format!("corrupt: {}×{} overflows", meta.rows, meta.cols)))?;
+    let values = file.section_of_len("values", len).map_err(bad)?;
+    Ok((meta.rows, meta.cols, values))
 }
 
 #[cfg(test)]
@@ -72,16 +51,15 @@ mod tests {
     fn matrix_round_trips_and_rejects_every_truncation() {
         let values: Vec<f32> = (0..12).map(|i| i as f32 * 0.5).collect();
         let bytes = encode_matrix(4, 3, &values);
-        assert_eq!(decode_matrix("m", &bytes).unwrap(), (4, 3, values));
+        let open = |b: &[u8]| open_matrix("m", SharedSlice::copy_aligned(b));
+        let (rows, cols, read) = open(&bytes).unwrap();
+        assert_eq!((rows, cols, &*read), (4, 3, &values[..]));
         for len in 0..bytes.len() {
-            assert!(decode_matrix("m", &bytes[..len]).is_err(), "length {len}");
+            assert!(open(&bytes[..len]).is_err(), "length {len}");
         }
         let mut future = bytes.clone();
         future[8] = 9;
-        let err = decode_matrix("m", &future).unwrap_err().to_string();
+        let err = open(&future).unwrap_err().to_string();
         assert!(err.contains("version 9"), "{err}");
-        let mut huge = bytes;
-        huge[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(decode_matrix("m", &huge).is_err());
     }
 }

@@ -3,17 +3,20 @@
 //! ```text
 //! models/default/
 //!   manifest.json              format name + version, parameters, dataset fingerprint, build
-//!                              time, and the size and CRC-32 of every other file
+//!                              time, and the size and XXH3 checksum of every other file
 //!   catalog.json               the cleaned movies in internal-index order
 //!   <model>.embeddings         item embeddings   (matrix file, rows = catalog order)
 //!   <model>.projection         2-D map for the plot (matrix file, rows × 2)
+//!   <model>.exact              the rows exact search scores (see `index::ExactIndex::to_bytes`)
 //!   <model>.annoy              the Annoy-style forest (see `index::ForestIndex::to_bytes`)
 //!   <model>.hnsw               the HNSW graph (see `index::HnswIndex::to_bytes`)
 //!   <model>.neighbours         neighbour lists of the list models (item_knn, ease)
 //!   users.ratings              every user's ratings, in history order
 //! ```
 //!
-//! The `exact` index is the embeddings file itself (brute force needs nothing else).
+//! The binary files are [section files](section_file), opened by memory-mapping and read in
+//! place: opening a directory checks every manifest, header and structure but hashes nothing,
+//! so it takes milliseconds at any scale; [`SavedModel::verify`] checks the contents.
 //!
 //! A directory is written beside its destination under a temporary name and renamed into place
 //! only once complete, so a crash or Ctrl-C mid-way never leaves a half model where `serve`
@@ -23,9 +26,10 @@
 
 pub mod codec;
 mod matrix_file;
+pub mod section_file;
 mod store;
 
-pub use matrix_file::{decode_matrix, encode_matrix};
+pub use matrix_file::{encode_matrix, open_matrix};
 pub use store::{load, remove_stale_temporaries, save, ModelFiles, SavedModel};
 
 use crate::index::IndexKind;
@@ -36,7 +40,7 @@ use std::collections::BTreeMap;
 /// The `format` field every manifest carries.
 pub const FORMAT_NAME: &str = "movierec-model";
 /// The on-disk format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// File name of the manifest inside a model directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// File name of the catalog inside a model directory.
@@ -104,7 +108,7 @@ pub struct ModelEntry {
 /// One index's entry in the manifest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IndexEntry {
-    /// Its own file, if it has one (`exact` uses the embeddings).
+    /// Its file.
     pub file: Option<String>,
     /// Build parameters.
     pub params: serde_json::Value,
@@ -138,10 +142,10 @@ pub struct PersonalEntry {
 }
 
 /// Size and checksum of a file in the model directory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {
     /// Length in bytes.
     pub bytes: u64,
-    /// CRC-32 (IEEE) of the contents.
-    pub crc32: u32,
+    /// XXH3-64 of the contents, 16 hexadecimal digits.
+    pub xxh3: String,
 }

@@ -1,6 +1,7 @@
 //! Atomic save and checked load of a model directory.
 
 use super::{FileEntry, Manifest, FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE};
+use crate::shared_slice::SharedSlice;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -10,23 +11,49 @@ use std::path::{Path, PathBuf};
 /// The files of a model directory besides the manifest: `(file name, contents)`.
 pub type ModelFiles = Vec<(String, Vec<u8>)>;
 
-/// A verified model directory: its manifest and the contents of every file it lists.
+/// An opened model directory: its manifest and every file it lists, memory-mapped.
 #[derive(Debug)]
 pub struct SavedModel {
     /// The manifest.
     pub manifest: Manifest,
-    /// File name → contents, each checked against the manifest's size and CRC-32.
-    pub files: BTreeMap<String, Vec<u8>>,
+    /// File name → contents (mapped), each of the size the manifest says.
+    pub files: BTreeMap<String, SharedSlice<u8>>,
 }
 
 impl SavedModel {
     /// The contents of `name`, or an error naming the directory if the manifest lacks it.
-    pub fn file(&self, dir: &Path, name: &str) -> Result<&[u8]> {
+    pub fn file(&self, dir: &Path, name: &str) -> Result<SharedSlice<u8>> {
         self.files
             .get(name)
-            .map(Vec::as_slice)
+            .cloned()
             .ok_or_else(|| artifact_error(dir, format!("the manifest does not list {name}")))
     }
+
+    /// Hashes every file (in parallel) against the manifest's checksums: reads the whole
+    /// directory, which [`load`] does not.
+    pub fn verify(&self, dir: &Path) -> Result<()> {
+        use rayon::prelude::*;
+        self.files.par_iter().try_for_each(|(name, bytes)| {
+            let entry = &self.manifest.files[name];
+            let found = checksum(bytes);
+            if found == entry.xxh3 {
+                Ok(())
+            } else {
+                Err(artifact_error(
+                    dir,
+                    format!(
+                        "{name} is corrupt: its XXH3 checksum is {found}, the manifest says {}",
+                        entry.xxh3
+                    ),
+                ))
+            }
+        })
+    }
+}
+
+/// The manifest's checksum of a file's contents.
+fn checksum(bytes: &[u8]) -> String {
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes))
 }
 
 fn artifact_error(dir: &Path, message: impl Into<String>) -> Error {
@@ -96,7 +123,7 @@ pub fn save(dir: &Path, mut manifest: Manifest, files: ModelFiles) -> Result<()>
             name.clone(),
             FileEntry {
                 bytes: bytes.len() as u64,
-                crc32: crc32fast::hash(bytes),
+                xxh3: checksum(bytes),
             },
         );
     }
@@ -172,7 +199,9 @@ pub fn remove_stale_temporaries(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Reads and verifies the model directory `dir`.
+/// Opens the model directory `dir`: reads and checks its manifest and maps every file it lists,
+/// checking each one's size (a truncated or missing file is refused here). The contents are not
+/// hashed: [`SavedModel::verify`] does that.
 pub fn load(dir: &Path) -> Result<SavedModel> {
     if !dir.is_dir() {
         return Err(artifact_error(
@@ -223,17 +252,14 @@ pub fn load(dir: &Path) -> Result<SavedModel> {
             ));
         }
         let path = dir.join(name);
-        let bytes =
-            fs::read(&path).map_err(|e| artifact_error(dir, format!("cannot read {name}: {e}")))?;
-        let crc = crc32fast::hash(&bytes);
-        if bytes.len() as u64 != entry.bytes || crc != entry.crc32 {
+        let bytes = SharedSlice::map_file(&path)
+            .map_err(|e| artifact_error(dir, format!("cannot read {name}: {e}")))?;
+        if bytes.len() as u64 != entry.bytes {
             return Err(artifact_error(
                 dir,
                 format!(
-                    "{name} is corrupt: expected {} bytes with CRC-32 {:08x}, found {} bytes with \
-                     CRC-32 {crc:08x}",
+                    "{name} is corrupt: expected {} bytes, found {}",
                     entry.bytes,
-                    entry.crc32,
                     bytes.len()
                 ),
             ));

@@ -1,11 +1,13 @@
 //! The movie catalog: cleaned movies with their links and rating statistics, in one fixed order
 //! (the internal movie index used by every table), and title lookup.
 
-pub mod search;
+pub mod filter;
+mod search;
 
 use crate::data::title::{clean_title, decade_label};
 use crate::data::Dataset;
 use crate::{Error, Result};
+pub use filter::{CompiledFilter, MovieFilter};
 use search::{TitleEntry, TitleSearch};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -132,6 +134,10 @@ pub struct Catalog {
     movies: Vec<Movie>,
     by_id: HashMap<u32, u32>,
     titles: TitleSearch,
+    /// Every genre, in order of first appearance; a genre's bit in [`Catalog::genre_mask`] is
+    /// its position (the first 64 genres; MovieLens releases have at most 20).
+    genres: Vec<String>,
+    genre_masks: Vec<u64>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -194,11 +200,49 @@ impl Catalog {
             year: m.year,
             popularity: m.rating_count,
         }));
+        let mut genres: Vec<String> = Vec::new();
+        let genre_masks = movies
+            .iter()
+            .map(|m| {
+                m.genres.iter().fold(0u64, |mask, genre| {
+                    let position = genres
+                        .iter()
+                        .position(|g| g.eq_ignore_ascii_case(genre))
+                        .unwrap_or_else(|| {
+                            genres.push(genre.clone());
+                            genres.len() - 1
+                        });
+                    mask | 1u64.checked_shl(position as u32).unwrap_or(0)
+                })
+            })
+            .collect();
         Catalog {
             movies,
             by_id,
             titles,
+            genres,
+            genre_masks,
         }
+    }
+
+    /// Every genre of the catalog, in order of first appearance.
+    pub fn genre_names(&self) -> &[String] {
+        &self.genres
+    }
+
+    /// The bit of genre `name` (case-insensitive) in [`Catalog::genre_mask`], if the catalog
+    /// has it.
+    pub fn genre_bit(&self, name: &str) -> Option<u64> {
+        let position = self
+            .genres
+            .iter()
+            .position(|g| g.eq_ignore_ascii_case(name))?;
+        1u64.checked_shl(position as u32)
+    }
+
+    /// The genres of catalog row `row`, one bit each (see [`Catalog::genre_bit`]).
+    pub fn genre_mask(&self, row: u32) -> u64 {
+        self.genre_masks[row as usize]
     }
 
     /// Number of movies.

@@ -5,6 +5,7 @@
 
 use super::{Metric, Neighbor, VectorIndex};
 use crate::embeddings::ItemEmbeddings;
+use crate::shared_slice::SharedSlice;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
@@ -13,13 +14,18 @@ use std::collections::BinaryHeap;
 pub struct ExactIndex {
     /// The embeddings as given (what [`VectorIndex::embeddings`] returns).
     embeddings: ItemEmbeddings,
-    /// The rows actually scored: unit rows for cosine, the raw rows for inner product.
+    /// The rows actually scored ([`scoring_rows`]): unit rows for cosine, the raw rows for inner
+    /// product, rows with an extra coordinate for L2.
     scored: ItemEmbeddings,
     metric: Metric,
 }
 
+/// Current version of the exact index file ([`ExactIndex::to_bytes`]).
+const FORMAT_VERSION: u32 = 1;
+const MAGIC: &[u8; 8] = b"MREXACT1";
+
 impl ExactIndex {
-    /// Builds the index; for [`Metric::Cosine`] it keeps a normalised copy of the rows.
+    /// Builds the index: prepares the rows the metric scores ([`scoring_rows`]).
     pub fn build(embeddings: &ItemEmbeddings, metric: Metric) -> ExactIndex {
         ExactIndex {
             embeddings: embeddings.clone(),
@@ -31,6 +37,51 @@ impl ExactIndex {
     /// The similarity this index ranks by.
     pub fn metric(&self) -> Metric {
         self.metric
+    }
+
+    /// The rows the metric scores (see [`scoring_rows`]); the forest scores its candidates
+    /// against the same rows.
+    pub(super) fn scored(&self) -> &ItemEmbeddings {
+        &self.scored
+    }
+
+    /// The index as a [section file](crate::artifact::section_file): `meta`, then `scored`, the
+    /// prepared rows, so that opening it reads nothing and copies nothing.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = super::index_file_writer(
+            (MAGIC, FORMAT_VERSION),
+            self.metric,
+            &self.embeddings,
+            serde_json::json!({ "scored_dim": self.scored.dim() }),
+        );
+        w.add("scored", self.scored.as_slice());
+        w.finish()
+    }
+
+    /// Opens an index written by [`ExactIndex::to_bytes`] over `embeddings`, in place.
+    pub fn open(bytes: SharedSlice<u8>, embeddings: &ItemEmbeddings) -> crate::Result<ExactIndex> {
+        #[derive(serde::Deserialize)]
+        struct Extra {
+            scored_dim: usize,
+        }
+        let (file, metric, extra) =
+            super::open_index_file::<Extra>(bytes, (MAGIC, FORMAT_VERSION), "exact", embeddings)?;
+        let invalid = |message: String| crate::Error::Index(format!("exact index: {message}"));
+        if extra.scored_dim != scored_dim(embeddings.dim(), metric) {
+            return Err(invalid(format!(
+                "scored rows of dimension {} do not fit {metric} over dimension {}",
+                extra.scored_dim,
+                embeddings.dim()
+            )));
+        }
+        let scored = file
+            .section_of_len::<f32>("scored", embeddings.len() * extra.scored_dim)
+            .map_err(invalid)?;
+        Ok(ExactIndex {
+            embeddings: embeddings.clone(),
+            scored: ItemEmbeddings::from_shared(extra.scored_dim, scored)?,
+            metric,
+        })
     }
 
     /// The best `k` rows for each of many queries at once (each query a row of `queries`,
@@ -47,14 +98,17 @@ impl ExactIndex {
         skip: &(dyn Fn(usize, u32) -> bool + Sync),
     ) -> Vec<Vec<Neighbor>> {
         use rayon::prelude::*;
+        assert_eq!(
+            queries.dim(),
+            self.embeddings.dim(),
+            "queries and index differ in dimension"
+        );
         let dim = self.scored.dim();
-        assert_eq!(queries.dim(), dim, "queries and index differ in dimension");
-        let unit = match self.metric {
-            Metric::Cosine => queries.normalized(),
-            Metric::InnerProduct => queries.clone(),
-        };
-        let q = faer::MatRef::from_row_major_slice(unit.as_slice(), unit.len(), dim);
-        let mut tops: Vec<TopK> = (0..unit.len())
+        let prepared: Vec<f32> = (0..queries.len())
+            .flat_map(|i| scoring_query(queries.row(i), self.embeddings.dim(), self.metric))
+            .collect();
+        let q = faer::MatRef::from_row_major_slice(&prepared, queries.len(), dim);
+        let mut tops: Vec<TopK> = (0..queries.len())
             .map(|_| TopK::new(k, self.scored.len()))
             .collect();
         for (block, rows) in self
@@ -83,7 +137,17 @@ impl ExactIndex {
                 }
             });
         }
-        tops.into_iter().map(TopK::into_sorted).collect()
+        tops.into_iter()
+            .enumerate()
+            .map(|(i, top)| {
+                finish_scores(
+                    self.metric,
+                    queries.row(i),
+                    &self.embeddings,
+                    top.into_sorted(),
+                )
+            })
+            .collect()
     }
 }
 
@@ -103,8 +167,8 @@ impl VectorIndex for ExactIndex {
     /// # Panics
     /// If `query.len()` is not the embedding dimension.
     fn search(&self, query: &[f32], k: usize, allow: &dyn Fn(u32) -> bool) -> Vec<Neighbor> {
-        let query = scoring_query(query, self.scored.dim(), self.metric);
-        let dim = query.len();
+        let prepared = scoring_query(query, self.embeddings.dim(), self.metric);
+        let dim = prepared.len();
         let mut top = TopK::new(k, self.scored.len());
         // Blocks of rows are scored by the SIMD kernel in one call; then most rows lose to the
         // current k-th best at a single float comparison, and only the rest pay for the exact
@@ -113,7 +177,7 @@ impl VectorIndex for ExactIndex {
         let mut scores = [0.0f32; BLOCK_ROWS];
         for (block, rows) in self.scored.as_slice().chunks(BLOCK_ROWS * dim).enumerate() {
             let scores = &mut scores[..rows.len() / dim];
-            super::kernels::dot_many(rows, &query, scores);
+            super::kernels::dot_many(rows, &prepared, scores);
             let first = (block * BLOCK_ROWS) as u32;
             for (row, &score) in (first..).zip(scores.iter()) {
                 if score < threshold {
@@ -125,23 +189,42 @@ impl VectorIndex for ExactIndex {
                 }
             }
         }
-        top.into_sorted()
+        finish_scores(self.metric, query, &self.embeddings, top.into_sorted())
     }
 }
 
 /// Rows scored per kernel call: enough to amortise the dispatch, few enough to stay in L1.
 const BLOCK_ROWS: usize = 256;
 
-/// The rows a metric scores against: unit rows for cosine, the rows themselves otherwise.
+/// The dimension of the rows a metric scores over embeddings of dimension `dim`.
+pub(super) fn scored_dim(dim: usize, metric: Metric) -> usize {
+    match metric {
+        Metric::L2 => dim + 1,
+        Metric::Cosine | Metric::InnerProduct => dim,
+    }
+}
+
+/// The rows a metric scores against: unit rows for cosine, the rows themselves for inner product,
+/// and for L2 each row `x` followed by `−‖x‖²/2` (see [`Metric::L2`]).
 pub(super) fn scoring_rows(embeddings: &ItemEmbeddings, metric: Metric) -> ItemEmbeddings {
     match metric {
         Metric::Cosine => embeddings.normalized(),
         Metric::InnerProduct => embeddings.clone(),
+        Metric::L2 => {
+            let dim = embeddings.dim();
+            let mut rows = Vec::with_capacity(embeddings.len() * (dim + 1));
+            for i in 0..embeddings.len() {
+                let row = embeddings.row(i);
+                rows.extend_from_slice(row);
+                rows.push(-0.5 * dot(row, row));
+            }
+            ItemEmbeddings::new(dim + 1, rows).expect("whole rows")
+        }
     }
 }
 
 /// The query as scored against [`scoring_rows`]: normalised for cosine (a zero query stays zero,
-/// so every row scores 0).
+/// so every row scores 0), followed by a 1 for L2.
 ///
 /// # Panics
 /// If `query.len() != dim`: a query of the wrong dimension is a caller bug, not bad data.
@@ -153,10 +236,30 @@ pub(super) fn scoring_query(query: &[f32], dim: usize, metric: Metric) -> Vec<f3
         query.len()
     );
     let mut query = query.to_vec();
-    if metric == Metric::Cosine {
-        normalize(&mut query);
+    match metric {
+        Metric::Cosine => normalize(&mut query),
+        Metric::InnerProduct => {}
+        Metric::L2 => query.push(1.0),
     }
     query
+}
+
+/// The scores users see for results ranked over [`scoring_rows`]: as ranked, except for L2,
+/// whose `k` results get their distance recomputed from the embeddings (`-‖q − x‖`).
+pub(super) fn finish_scores(
+    metric: Metric,
+    query: &[f32],
+    embeddings: &ItemEmbeddings,
+    mut results: Vec<Neighbor>,
+) -> Vec<Neighbor> {
+    if metric == Metric::L2 {
+        for n in &mut results {
+            let row = embeddings.row(n.item as usize);
+            let squared: f32 = row.iter().zip(query).map(|(a, b)| (a - b) * (a - b)).sum();
+            n.score = -squared.sqrt();
+        }
+    }
+    results
 }
 
 /// Scales `v` to unit length in place; a zero vector is left unchanged.
@@ -312,6 +415,12 @@ pub(super) mod tests {
                     .sum();
                 let score = match metric {
                     Metric::InnerProduct => ip,
+                    Metric::L2 => -row
+                        .iter()
+                        .zip(query)
+                        .map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2))
+                        .sum::<f64>()
+                        .sqrt(),
                     Metric::Cosine if norm(row) == 0.0 || norm(query) == 0.0 => 0.0,
                     Metric::Cosine => ip / (norm(row) * norm(query)),
                 };
@@ -324,11 +433,11 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn exact_matches_naive_sorted_brute_force_for_both_metrics_with_filter() {
+    fn exact_matches_naive_sorted_brute_force_for_every_metric_with_filter() {
         let emb = random_embeddings(2_000, 19, 7);
         let queries = random_embeddings(20, 19, 8);
         let allow = |r: u32| r % 3 != 1;
-        for metric in [Metric::Cosine, Metric::InnerProduct] {
+        for metric in Metric::ALL {
             let index = ExactIndex::build(&emb, metric);
             assert_eq!(index.metric(), metric);
             for q in 0..queries.len() {
@@ -374,7 +483,7 @@ pub(super) mod tests {
     #[test]
     fn exact_search_item_excludes_itself_returns_k_sorted_descending() {
         let emb = random_embeddings(500, 8, 1);
-        for metric in [Metric::Cosine, Metric::InnerProduct] {
+        for metric in Metric::ALL {
             let index = ExactIndex::build(&emb, metric);
             for item in [0u32, 17, 499] {
                 let got = index.search_item(item, 10, &|_| true);
@@ -412,6 +521,29 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn exact_files_open_in_place_and_refuse_other_embeddings() {
+        let emb = random_embeddings(300, 6, 5);
+        for metric in Metric::ALL {
+            let built = ExactIndex::build(&emb, metric);
+            let bytes = built.to_bytes();
+            let opened = ExactIndex::open(SharedSlice::copy_aligned(&bytes), &emb).unwrap();
+            assert_eq!(opened.metric(), metric);
+            assert_eq!(opened.scored(), built.scored());
+            let query = emb.row(7);
+            assert_eq!(
+                opened.search(query, 5, &|_| true),
+                built.search(query, 5, &|_| true)
+            );
+            let other = random_embeddings(301, 6, 5);
+            let err = ExactIndex::open(SharedSlice::copy_aligned(&bytes), &other).unwrap_err();
+            assert!(err.to_string().contains("301 rows"), "{err}");
+            for len in [0, 10, bytes.len() / 2, bytes.len() - 1] {
+                assert!(ExactIndex::open(SharedSlice::copy_aligned(&bytes[..len]), &emb).is_err());
+            }
+        }
+    }
+
+    #[test]
     fn nan_scores_rank_last() {
         let emb = ItemEmbeddings::new(2, vec![f32::NAN, 0.0, 1.0, 0.0, -1.0, 0.0]).unwrap();
         let index = ExactIndex::build(&emb, Metric::InnerProduct);
@@ -430,10 +562,10 @@ mod batch_tests {
     use super::*;
 
     #[test]
-    fn a_batch_finds_what_one_query_at_a_time_finds_for_both_metrics() {
+    fn a_batch_finds_what_one_query_at_a_time_finds_for_every_metric() {
         let rows = random_embeddings(9_000, 24, 3);
         let queries = random_embeddings(40, 24, 4);
-        for metric in [Metric::Cosine, Metric::InnerProduct] {
+        for metric in Metric::ALL {
             let index = ExactIndex::build(&rows, metric);
             let skip = |q: usize, row: u32| row as usize == q * 7;
             let batch = index.search_batch(&queries, 10, &skip);

@@ -30,6 +30,10 @@
 //!   row the same norm `M`, so ranking them by angle to the query `(q, 0)` is ranking by `q·x`.
 //!   The trees are angular trees over these unit augmented rows, of dimension `dim + 1`;
 //!   candidates are then scored by the raw inner product.
+//! - [`Metric::L2`]: Annoy's `euclidean` trees: 2-means by Euclidean distance, and a split is
+//!   the hyperplane half-way between the two centroids, `n·x + b` with `n` their unit
+//!   difference; it is stored as `(n, b)` and applied to the homogeneous points `(x, 1)`.
+//!   Candidates are then ranked as [`Metric::L2`] says.
 //!
 //! # Leaf size
 //!
@@ -42,35 +46,28 @@
 //! collaborative embeddings), 32-row leaves gain at most 0.01 recall@10 over 64-row ones and
 //! take about 1.5–2× as long to build.
 //!
-//! # Byte layout ([`ForestIndex::to_bytes`]), all integers little-endian
+//! # File layout ([`ForestIndex::to_bytes`])
 //!
-//! | field            | type                | meaning                                          |
-//! |------------------|---------------------|--------------------------------------------------|
-//! | magic            | 8 bytes             | `b"MRFOREST"`                                    |
-//! | version          | u32                 | format version, currently 1                      |
-//! | metric           | u32                 | 0 = cosine, 1 = inner product                    |
-//! | rows             | u64                 | number of embedding rows the forest indexes      |
-//! | dim              | u32                 | embedding dimension                              |
-//! | n_trees          | u32                 | `ForestParams::n_trees` (= number of roots, ≥ 1) |
-//! | has_search_k     | u32                 | 0 = `None`, 1 = `Some`                           |
-//! | search_k         | u64                 | the value when `has_search_k` is 1, else 0       |
-//! | seed             | u64                 | `ForestParams::seed`                             |
-//! | node count N     | u32                 |                                                  |
-//! | split count S    | u32                 | number of split normals                          |
-//! | leaf item count L| u32                 |                                                  |
-//! | roots            | `n_trees` × u32     | root node of each tree                           |
-//! | nodes            | N × 4 × u32         | leaf: `0, start, end, 0` (items `start..end`);   |
-//! |                  |                     | split: `1, normal, left child, right child`      |
-//! | normals          | S × D × f32         | D = dim (cosine) or dim + 1 (inner product)      |
-//! | leaf items       | L × u32             | rows, leaf after leaf                            |
+//! A [section file](crate::artifact::section_file) of kind `MRFOREST`, version 2, opened in
+//! place ([`ForestIndex::open`]: the normals and leaf items are views of the mapped file):
+//!
+//! | section      | content                                                                    |
+//! |--------------|----------------------------------------------------------------------------|
+//! | `meta`       | JSON: `metric`, `rows`, `dim` (of the embeddings), `n_trees`, `search_k`, `seed` |
+//! | `roots`      | `n_trees` × u32: root node of each tree                                     |
+//! | `nodes`      | N × 4 × u32: leaf `0, start, end, 0` (items `start..end`); split `1, normal, left, right` |
+//! | `normals`    | S × D × f32, D = the scored rows' dimension, plus one unless cosine         |
+//! | `leaf_items` | L × u32: rows, leaf after leaf                                              |
+//!
+//! The rows candidates are scored against are not repeated here: they are the exact index's.
 //!
 //! A child's index is always greater than its parent's and every node has exactly one parent or
-//! is exactly one root; [`ForestIndex::from_bytes`] checks this, so a loaded forest is a forest.
+//! is exactly one root; [`ForestIndex::open`] checks this, so a loaded forest is a forest.
 
-use super::exact::{dot, normalize, scoring_query, scoring_rows, TopK};
-use super::{IndexKind, Metric, Neighbor, VectorIndex};
-use crate::artifact::codec::Reader;
+use super::exact::{dot, finish_scores, normalize, scoring_query, scoring_rows, TopK};
+use super::{ExactIndex, IndexKind, Metric, Neighbor, VectorIndex};
 use crate::embeddings::ItemEmbeddings;
+use crate::shared_slice::SharedSlice;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -110,7 +107,8 @@ impl Default for ForestParams {
 }
 
 /// Current byte-format version written by [`ForestIndex::to_bytes`].
-const FORMAT_VERSION: u32 = 1;
+/// Version 2: the section-file layout (version 1 was a flat header and arrays).
+const FORMAT_VERSION: u32 = 2;
 const MAGIC: &[u8; 8] = b"MRFOREST";
 /// Largest number of rows in a leaf (see the module doc).
 const LEAF_SIZE: usize = 64;
@@ -141,8 +139,8 @@ pub struct ForestIndex {
     params: ForestParams,
     roots: Vec<u32>,
     nodes: Vec<Node>,
-    normals: Vec<f32>,
-    leaf_items: Vec<u32>,
+    normals: SharedSlice<f32>,
+    leaf_items: SharedSlice<u32>,
 }
 
 impl ForestIndex {
@@ -167,55 +165,59 @@ impl ForestIndex {
             params.n_trees
         );
         let scored = scoring_rows(embeddings, metric);
-        let augmented = (metric == Metric::InnerProduct).then(|| augment_for_dot(&scored));
-        let (points, tree_dim) = match &augmented {
-            Some(points) => (points.as_slice(), scored.dim() + 1),
-            None => (scored.as_slice(), scored.dim()),
+        let tree_dim = tree_dim(scored.dim(), metric);
+        let (augmented, euclidean) = match metric {
+            Metric::Cosine => (None, false),
+            Metric::InnerProduct => (Some(augment_for_dot(&scored)), false),
+            Metric::L2 => (Some(homogeneous(embeddings)), true),
         };
-        // Tree points are unit or zero (or NaN if the input was): > 0.5 tells the unit ones.
+        let points = augmented.as_deref().unwrap_or(scored.as_slice());
+        // Angular tree points are unit or zero (or NaN if the input was): > 0.5 tells the unit
+        // ones. Every Euclidean point counts.
         let unit: Vec<bool> = points
             .chunks_exact(tree_dim)
-            .map(|p| dot(p, p) > 0.5)
+            .map(|p| euclidean || dot(p, p) > 0.5)
             .collect();
         let trees: Vec<Tree> = (0..params.n_trees)
             .into_par_iter()
             .map(|t| {
                 let rng = ChaCha8Rng::seed_from_u64(params.seed.wrapping_add(t as u64));
-                TreeBuilder::new(points, &unit, tree_dim, rng).build(rows as u32)
+                TreeBuilder::new(points, &unit, tree_dim, euclidean, rng).build(rows as u32)
             })
             .collect();
 
-        let mut forest = ForestIndex {
+        let mut roots = Vec::with_capacity(trees.len());
+        let mut nodes = Vec::with_capacity(trees.iter().map(|t| t.nodes.len()).sum());
+        let mut normals = Vec::with_capacity(trees.iter().map(|t| t.normals.len()).sum());
+        let mut leaf_items = Vec::with_capacity(trees.iter().map(|t| t.leaf_items.len()).sum());
+        for tree in trees {
+            let node_base = nodes.len() as u32;
+            let normal_base = (normals.len() / tree_dim) as u32;
+            let item_base = leaf_items.len() as u32;
+            roots.push(node_base); // each tree's root is its first node
+            nodes.extend(tree.nodes.iter().map(|node| match *node {
+                Node::Leaf { start, end } => Node::Leaf {
+                    start: start + item_base,
+                    end: end + item_base,
+                },
+                Node::Split { normal, children } => Node::Split {
+                    normal: normal + normal_base,
+                    children: children.map(|c| c + node_base),
+                },
+            }));
+            normals.extend_from_slice(&tree.normals);
+            leaf_items.extend_from_slice(&tree.leaf_items);
+        }
+        ForestIndex {
             embeddings: embeddings.clone(),
             scored,
             metric,
             params,
-            roots: Vec::with_capacity(trees.len()),
-            nodes: Vec::with_capacity(trees.iter().map(|t| t.nodes.len()).sum()),
-            normals: Vec::with_capacity(trees.iter().map(|t| t.normals.len()).sum()),
-            leaf_items: Vec::with_capacity(trees.iter().map(|t| t.leaf_items.len()).sum()),
-        };
-        for tree in trees {
-            let node_base = forest.nodes.len() as u32;
-            let normal_base = (forest.normals.len() / tree_dim) as u32;
-            let item_base = forest.leaf_items.len() as u32;
-            forest.roots.push(node_base); // each tree's root is its first node
-            forest
-                .nodes
-                .extend(tree.nodes.iter().map(|node| match *node {
-                    Node::Leaf { start, end } => Node::Leaf {
-                        start: start + item_base,
-                        end: end + item_base,
-                    },
-                    Node::Split { normal, children } => Node::Split {
-                        normal: normal + normal_base,
-                        children: children.map(|c| c + node_base),
-                    },
-                }));
-            forest.normals.extend_from_slice(&tree.normals);
-            forest.leaf_items.extend_from_slice(&tree.leaf_items);
+            roots,
+            nodes,
+            normals: normals.into(),
+            leaf_items: leaf_items.into(),
         }
-        forest
     }
 
     /// The parameters the forest was built with (`n_trees` raised to at least 1).
@@ -251,126 +253,73 @@ impl ForestIndex {
             .unwrap_or_else(|| self.params.n_trees.saturating_mul(k))
     }
 
-    /// Serialises the forest (not the embeddings) in the layout documented in the module doc.
+    /// The forest as a [section file](crate::artifact::section_file), in the layout documented
+    /// in the module doc (not the rows, which [`ForestIndex::open`] takes from the exact index).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let len = HEADER_LEN
-            + 4 * self.roots.len()
-            + 16 * self.nodes.len()
-            + 4 * self.normals.len()
-            + 4 * self.leaf_items.len();
-        let mut out = Vec::with_capacity(len);
-        let as_u32 = |n: usize| u32::try_from(n).expect("sizes were checked at build");
-        super::write_file_header(
-            &mut out,
-            MAGIC,
-            FORMAT_VERSION,
-            self.metric,
-            self.scored.len(),
-            self.scored.dim(),
-        );
-        out.extend_from_slice(&as_u32(self.params.n_trees).to_le_bytes());
-        let (has_search_k, search_k) = match self.params.search_k {
-            Some(s) => (1u32, s as u64),
-            None => (0, 0),
-        };
-        out.extend_from_slice(&has_search_k.to_le_bytes());
-        out.extend_from_slice(&search_k.to_le_bytes());
-        out.extend_from_slice(&self.params.seed.to_le_bytes());
-        for count in [
-            self.nodes.len(),
-            self.normals.len() / self.tree_dim(),
-            self.leaf_items.len(),
-        ] {
-            out.extend_from_slice(&as_u32(count).to_le_bytes());
-        }
-        debug_assert_eq!(out.len(), HEADER_LEN);
-        for root in &self.roots {
-            out.extend_from_slice(&root.to_le_bytes());
-        }
-        for node in &self.nodes {
-            let words = match *node {
+        let words: Vec<[u32; 4]> = self
+            .nodes
+            .iter()
+            .map(|node| match *node {
                 Node::Leaf { start, end } => [0, start, end, 0],
                 Node::Split { normal, children } => [1, normal, children[0], children[1]],
-            };
-            words
-                .iter()
-                .for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
-        }
-        for x in &self.normals {
-            out.extend_from_slice(&x.to_le_bytes());
-        }
-        for item in &self.leaf_items {
-            out.extend_from_slice(&item.to_le_bytes());
-        }
-        debug_assert_eq!(out.len(), len);
-        out
+            })
+            .collect();
+        let mut w = super::index_file_writer(
+            (MAGIC, FORMAT_VERSION),
+            self.metric,
+            &self.embeddings,
+            self.params,
+        );
+        w.add("roots", &self.roots)
+            .add("nodes", &words)
+            .add("normals", &self.normals)
+            .add("leaf_items", &self.leaf_items);
+        w.finish()
     }
 
-    /// Reads a forest written by [`ForestIndex::to_bytes`] over the same `embeddings`.
+    /// Opens a forest written by [`ForestIndex::to_bytes`] over the rows of `exact` (built over
+    /// the same embeddings with the same metric), in place: the normals and leaf arrays are
+    /// views into `bytes`; only the node table is checked and decoded.
     ///
-    /// Never panics: truncated or trailing bytes, a wrong magic or version, an unknown metric,
-    /// a row count or dimension differing from `embeddings`, and any node, normal or row index
-    /// out of range or not forming trees are reported as [`crate::Error::Index`].
-    pub fn from_bytes(bytes: &[u8], embeddings: &ItemEmbeddings) -> crate::Result<ForestIndex> {
-        let mut r = Reader::for_index("forest bytes", bytes);
-        let metric = super::read_file_header(
-            &mut r,
+    /// Never panics: a truncated or corrupt file, another kind or version, an unknown metric, a
+    /// metric or shape differing from `exact`'s, and any node, normal or row index out of range
+    /// or not forming trees are reported as [`crate::Error::Index`].
+    pub fn open(bytes: SharedSlice<u8>, exact: &ExactIndex) -> crate::Result<ForestIndex> {
+        let embeddings = exact.embeddings();
+        let (file, metric, params) = super::open_index_file::<ForestParams>(
+            bytes,
             (MAGIC, FORMAT_VERSION),
-            ("forest", "forest"),
+            "forest",
             embeddings,
-            invalid,
         )?;
-        let (rows, dim) = (embeddings.len() as u64, embeddings.dim());
-        let n_trees = r.u32("n_trees")? as usize;
-        if n_trees == 0 {
+        if metric != exact.metric() {
+            return Err(invalid(format!(
+                "built for {metric} but the exact index ranks by {}",
+                exact.metric()
+            )));
+        }
+        if params.n_trees == 0 {
             return Err(invalid("n_trees is 0"));
         }
-        let search_k = match (r.u32("search_k flag")?, r.u64("search_k")?) {
-            (0, _) => None,
-            (1, s) => Some(usize::try_from(s).unwrap_or(usize::MAX)),
-            (flag, _) => return Err(invalid(format!("search_k flag is {flag}, not 0 or 1"))),
-        };
-        let seed = r.u64("seed")?;
-        let n_nodes = r.u32("node count")? as usize;
-        let n_splits = r.u32("split count")? as usize;
-        let n_leaf_items = r.u32("leaf item count")? as usize;
-        let tree_dim = tree_dim(dim, metric);
-
-        // Check the total length before allocating anything a corrupt count could make huge.
-        let expected = [
-            n_trees.checked_mul(4),
-            n_nodes.checked_mul(16),
-            n_splits
-                .checked_mul(tree_dim)
-                .and_then(|n| n.checked_mul(4)),
-            n_leaf_items.checked_mul(4),
-        ]
-        .into_iter()
-        .try_fold(HEADER_LEN, |acc, n| acc.checked_add(n?));
-        match expected {
-            Some(len) if len == bytes.len() => {}
-            Some(len) => {
-                return Err(invalid(format!(
-                    "the header describes {len} bytes but there are {}",
-                    bytes.len()
-                )))
-            }
-            None => return Err(invalid("the header's counts overflow")),
+        let rows = embeddings.len() as u64;
+        let tree_dim = tree_dim(exact.scored().dim(), metric);
+        let roots = file
+            .section_of_len::<u32>("roots", params.n_trees)
+            .map_err(invalid)?
+            .to_vec();
+        let normals = file.section::<f32>("normals").map_err(invalid)?;
+        if !normals.len().is_multiple_of(tree_dim) {
+            return Err(invalid(format!(
+                "the normals are not a whole number of rows of dimension {tree_dim}"
+            )));
         }
-
-        let roots = (0..n_trees)
-            .map(|_| r.u32("roots"))
-            .collect::<crate::Result<Vec<_>>>()?;
-        let mut nodes = Vec::with_capacity(n_nodes);
-        for i in 0..n_nodes {
-            let words = [
-                r.u32("nodes")?,
-                r.u32("nodes")?,
-                r.u32("nodes")?,
-                r.u32("nodes")?,
-            ];
+        let n_splits = normals.len() / tree_dim;
+        let leaf_items = file.section::<u32>("leaf_items").map_err(invalid)?;
+        let words = file.section::<[u32; 4]>("nodes").map_err(invalid)?;
+        let mut nodes = Vec::with_capacity(words.len());
+        for (i, &words) in words.iter().enumerate() {
             nodes.push(match words {
-                [0, start, end, 0] if start <= end && end as usize <= n_leaf_items => {
+                [0, start, end, 0] if start <= end && end as usize <= leaf_items.len() => {
                     Node::Leaf { start, end }
                 }
                 [1, normal, left, right] if (normal as usize) < n_splits => Node::Split {
@@ -380,12 +329,6 @@ impl ForestIndex {
                 _ => return Err(invalid(format!("node {i} is malformed: {words:?}"))),
             });
         }
-        let normals = (0..n_splits * tree_dim)
-            .map(|_| r.f32("normals"))
-            .collect::<crate::Result<Vec<_>>>()?;
-        let leaf_items = (0..n_leaf_items)
-            .map(|_| r.u32("leaf items"))
-            .collect::<crate::Result<Vec<_>>>()?;
         if let Some(item) = leaf_items.iter().find(|&&item| u64::from(item) >= rows) {
             return Err(invalid(format!(
                 "leaf item {item} is not a row (rows: {rows})"
@@ -395,13 +338,9 @@ impl ForestIndex {
 
         Ok(ForestIndex {
             embeddings: embeddings.clone(),
-            scored: scoring_rows(embeddings, metric),
+            scored: exact.scored().clone(),
             metric,
-            params: ForestParams {
-                n_trees,
-                search_k,
-                seed,
-            },
+            params,
             roots,
             nodes,
             normals,
@@ -421,14 +360,16 @@ impl VectorIndex for ForestIndex {
 
     /// # Panics
     /// If `query.len()` is not the embedding dimension.
-    fn search(&self, query: &[f32], k: usize, allow: &dyn Fn(u32) -> bool) -> Vec<Neighbor> {
-        let query = scoring_query(query, self.scored.dim(), self.metric);
+    fn search(&self, raw_query: &[f32], k: usize, allow: &dyn Fn(u32) -> bool) -> Vec<Neighbor> {
+        let query = scoring_query(raw_query, self.embeddings.dim(), self.metric);
         let rows = self.scored.len();
         if k == 0 || rows == 0 {
             return Vec::new();
         }
         // The query in tree space: for inner product `(q, 0)`, whose angle to an augmented row
         // ranks like `q·x` (margins only need the right sign and relative order).
+        // For L2 the scored query `(q, 1)` is already the homogeneous point the Euclidean
+        // splits take.
         let mut tree_query = query.clone();
         if self.metric == Metric::InnerProduct {
             tree_query.push(0.0);
@@ -479,7 +420,7 @@ impl VectorIndex for ForestIndex {
         for item in candidates {
             top.insert(dot(self.scored.row(item as usize), &query), item);
         }
-        top.into_sorted()
+        finish_scores(self.metric, raw_query, &self.embeddings, top.into_sorted())
     }
 }
 
@@ -516,11 +457,25 @@ impl Pending {
     }
 }
 
-fn tree_dim(dim: usize, metric: Metric) -> usize {
+/// Dimension of the split normals over scored rows of dimension `scored_dim`: one more for
+/// inner product (Annoy's `dot` coordinate); for L2 the scored rows already have the extra
+/// coordinate that the homogeneous points `(x, 1)` have.
+fn tree_dim(scored_dim: usize, metric: Metric) -> usize {
     match metric {
-        Metric::Cosine => dim,
-        Metric::InnerProduct => dim + 1,
+        Metric::Cosine | Metric::L2 => scored_dim,
+        Metric::InnerProduct => scored_dim + 1,
     }
+}
+
+/// The points of Euclidean trees: each row `x` as `(x, 1)`, so that a split `n·x + b` is the
+/// inner product of `(n, b)` with the point.
+fn homogeneous(rows: &ItemEmbeddings) -> Vec<f32> {
+    let mut out = Vec::with_capacity(rows.len() * (rows.dim() + 1));
+    for row in rows.as_slice().chunks_exact(rows.dim()) {
+        out.extend_from_slice(row);
+        out.push(1.0);
+    }
+    out
 }
 
 /// Annoy's inner-product reduction: `(x, sqrt(M² - |x|²)) / M`, all of norm 1 (all zero if
@@ -550,12 +505,17 @@ struct Tree {
     leaf_items: Vec<u32>,
 }
 
-/// Builds one tree over unit (or zero) points.
+/// Builds one tree over unit (or zero) points, or over homogeneous points `(x, 1)` for
+/// Euclidean trees.
 struct TreeBuilder<'a> {
     points: &'a [f32],
-    /// Which points are unit vectors (the others are zero rows, or NaN), shared by all trees.
+    /// Which points are unit vectors (the others are zero rows, or NaN), shared by all trees;
+    /// all true for Euclidean trees.
     unit: &'a [bool],
     dim: usize,
+    /// Annoy's `euclidean` splits (hyperplanes half-way between two centroids, with an offset)
+    /// instead of its `angular` ones (through the origin).
+    euclidean: bool,
     rng: ChaCha8Rng,
     tree: Tree,
     /// Scratch: the side of each item of the split being tried (true = positive).
@@ -563,11 +523,18 @@ struct TreeBuilder<'a> {
 }
 
 impl<'a> TreeBuilder<'a> {
-    fn new(points: &'a [f32], unit: &'a [bool], dim: usize, rng: ChaCha8Rng) -> Self {
+    fn new(
+        points: &'a [f32],
+        unit: &'a [bool],
+        dim: usize,
+        euclidean: bool,
+        rng: ChaCha8Rng,
+    ) -> Self {
         TreeBuilder {
             points,
             unit,
             dim,
+            euclidean,
             rng,
             tree: Tree::default(),
             sides: Vec::new(),
@@ -636,10 +603,10 @@ impl<'a> TreeBuilder<'a> {
         items.len() / 2
     }
 
-    /// Annoy's `two_means` for angular distance; returns the unit normal (zero if the two
-    /// centroids coincide). Needs `items.len() >= 2`.
-    /// Annoy's `two_means` for angular distance; returns the unit normal (zero if the two
-    /// centroids coincide). Needs `items.len() >= 2`.
+    /// Annoy's `two_means`; returns the split normal (zero if the two centroids coincide).
+    /// Angular: the unit difference of the two normalised centroids. Euclidean: `(n, b)` with
+    /// `n` the unit difference of the centroids and `b = −n·(p + q)/2`, the hyperplane half-way
+    /// between them. Needs `items.len() >= 2`.
     fn two_means(&mut self, items: &[u32]) -> Vec<f32> {
         let n = items.len();
         let i = self.rng.random_range(0..n);
@@ -654,16 +621,40 @@ impl<'a> TreeBuilder<'a> {
             }
             let x = self.point(item);
             let (px, qx) = (dot(&p.sum, x), dot(&q.sum, x));
+            let x_sq = if self.euclidean { dot(x, x) } else { 1.0 };
             // Annoy weighs each distance by the centroid's count, which keeps both populated.
-            let dp = p.count * p.angular_distance(px);
-            let dq = q.count * q.angular_distance(qx);
+            let (dp, dq) = if self.euclidean {
+                (
+                    p.count * (p.sq_norm - 2.0 * px + x_sq),
+                    q.count * (q.sq_norm - 2.0 * qx + x_sq),
+                )
+            } else {
+                (
+                    p.count * p.angular_distance(px),
+                    q.count * q.angular_distance(qx),
+                )
+            };
             match dp.partial_cmp(&dq) {
-                Some(Ordering::Less) => p.absorb(x, px),
-                Some(Ordering::Greater) => q.absorb(x, qx),
+                Some(Ordering::Less) => p.absorb(x, px, x_sq),
+                Some(Ordering::Greater) => q.absorb(x, qx, x_sq),
                 _ => {}
             }
         }
         let (mut p, mut q) = (p.sum, q.sum);
+        if self.euclidean {
+            // The last coordinate is the constant 1 of every point, so of both means.
+            let d = self.dim - 1;
+            let mut normal: Vec<f32> = p[..d].iter().zip(&q[..d]).map(|(a, b)| a - b).collect();
+            normalize(&mut normal);
+            let mid: Vec<f32> = p[..d]
+                .iter()
+                .zip(&q[..d])
+                .map(|(a, b)| (a + b) / 2.0)
+                .collect();
+            let offset = -dot(&normal, &mid);
+            normal.push(offset);
+            return normal;
+        }
         normalize(&mut p);
         normalize(&mut q);
         let mut normal: Vec<f32> = p.iter().zip(&q).map(|(a, b)| a - b).collect();
@@ -672,7 +663,7 @@ impl<'a> TreeBuilder<'a> {
     }
 }
 
-/// A running mean of unit vectors, with its squared norm kept up to date so that a 2-means step
+/// A running mean of points, with its squared norm kept up to date so that a 2-means step
 /// costs two dot products and one update instead of recomputing norms.
 struct Centroid {
     /// The mean itself (named for what it accumulates).
@@ -699,15 +690,16 @@ impl Centroid {
         }
     }
 
-    /// Moves the mean to `(count·mean + x) / (count + 1)` for a unit `x` with `mean·x = dot`.
-    fn absorb(&mut self, x: &[f32], dot: f32) {
+    /// Moves the mean to `(count·mean + x) / (count + 1)` for an `x` with `mean·x = dot` and
+    /// `|x|² = x_sq`.
+    fn absorb(&mut self, x: &[f32], dot: f32, x_sq: f32) {
         let c = self.count;
         let w = 1.0 / (c + 1.0);
         self.sum
             .iter_mut()
             .zip(x)
             .for_each(|(m, &v)| *m += (v - *m) * w);
-        self.sq_norm = (c * c * self.sq_norm + 2.0 * c * dot + 1.0) * w * w;
+        self.sq_norm = (c * c * self.sq_norm + 2.0 * c * dot + x_sq) * w * w;
         self.count += 1.0;
     }
 }
@@ -727,11 +719,8 @@ fn partition(items: &mut [u32], sides: &mut [bool]) -> usize {
     lo
 }
 
-/// Bytes before the roots: magic, then the fixed-size fields of the module-doc table.
-const HEADER_LEN: usize = 8 + 4 + 4 + 8 + 4 + 4 + 4 + 8 + 8 + 4 + 4 + 4;
-
 fn invalid(message: impl Into<String>) -> crate::Error {
-    crate::Error::Index(format!("forest bytes: {}", message.into()))
+    crate::Error::Index(format!("forest index: {}", message.into()))
 }
 
 /// Checks that `roots` and the children of `nodes` form trees: every index in range, every
@@ -807,6 +796,27 @@ mod tests {
         ItemEmbeddings::new(dim, data).unwrap()
     }
 
+    #[test]
+    fn every_metric_reaches_high_recall_on_clustered_rows_of_varied_norms() {
+        // Clustered directions with norms spread over 0.5..4: the metrics disagree here.
+        let unit = clustered(5_000, 16, 25, 21);
+        let mut rng = ChaCha8Rng::seed_from_u64(22);
+        let scaled: Vec<f32> = unit
+            .as_slice()
+            .chunks(16)
+            .flat_map(|row| {
+                let norm = rng.random_range(0.5f32..4.0);
+                row.iter().map(move |x| x * norm).collect::<Vec<_>>()
+            })
+            .collect();
+        let emb = ItemEmbeddings::new(16, scaled).unwrap();
+        for metric in Metric::ALL {
+            let forest = ForestIndex::build(&emb, metric, params(10, Some(150)));
+            let r = recall(&forest, &ExactIndex::build(&emb, metric), 300);
+            assert!(r >= 0.9, "{metric}: recall@10 {r}");
+        }
+    }
+
     /// Mean fraction of the exact top `k` (over `queries` sample rows) that the forest finds.
     /// Recall@10 of `forest` against `exact` over `queries` rows spread across the catalog.
     fn recall(forest: &ForestIndex, exact: &ExactIndex, queries: usize) -> f32 {
@@ -826,7 +836,7 @@ mod tests {
     #[test]
     fn default_params_reach_recall_at_10_of_0_9_on_clustered_data() {
         let emb = clustered(10_000, 32, 50, 1);
-        for metric in [Metric::Cosine, Metric::InnerProduct] {
+        for metric in Metric::ALL {
             let forest = ForestIndex::build(&emb, metric, ForestParams::default());
             let exact = ExactIndex::build(&emb, metric);
             let r = recall(&forest, &exact, 300);
@@ -876,7 +886,7 @@ mod tests {
     #[test]
     fn search_item_excludes_itself_and_returns_k_best_first() {
         let emb = clustered(2_000, 16, 20, 3);
-        for metric in [Metric::Cosine, Metric::InnerProduct] {
+        for metric in Metric::ALL {
             let forest = ForestIndex::build(&emb, metric, params(5, None));
             assert_eq!(forest.metric(), metric);
             for item in [0u32, 999, 1_999] {
@@ -910,7 +920,7 @@ mod tests {
     #[test]
     fn scores_are_exact_similarities() {
         let emb = random_embeddings(1_000, 12, 5);
-        for metric in [Metric::Cosine, Metric::InnerProduct] {
+        for metric in Metric::ALL {
             let forest = ForestIndex::build(&emb, metric, params(20, Some(usize::MAX)));
             let exact = ExactIndex::build(&emb, metric);
             // With an unbounded search_k the forest sees every row, so it is the exact index.
@@ -956,7 +966,7 @@ mod tests {
             });
         }
         let emb = ItemEmbeddings::new(3, data).unwrap();
-        for metric in [Metric::Cosine, Metric::InnerProduct] {
+        for metric in Metric::ALL {
             let forest = ForestIndex::build(&emb, metric, params(10, None));
             let got = forest.search_item(0, 10, &|_| true);
             assert_eq!(got.len(), 10);
@@ -970,7 +980,8 @@ mod tests {
         let forest = ForestIndex::build(&empty, Metric::Cosine, ForestParams::default());
         assert!(forest.search(&[1.0; 4], 5, &|_| true).is_empty());
         let bytes = forest.to_bytes();
-        assert!(ForestIndex::from_bytes(&bytes, &empty).is_ok());
+        let exact = ExactIndex::build(&empty, Metric::Cosine);
+        assert!(open(&bytes, &exact).is_ok());
 
         let one = ItemEmbeddings::new(2, vec![1.0, 0.0]).unwrap();
         let forest = ForestIndex::build(&one, Metric::Cosine, params(0, None));
@@ -1022,10 +1033,14 @@ mod tests {
     #[test]
     fn bytes_round_trip_to_identical_search_results() {
         let emb = clustered(3_000, 16, 20, 6);
-        for (metric, search_k) in [(Metric::Cosine, None), (Metric::InnerProduct, Some(77))] {
+        for (metric, search_k) in [
+            (Metric::Cosine, None),
+            (Metric::InnerProduct, Some(77)),
+            (Metric::L2, Some(200)),
+        ] {
             let forest = ForestIndex::build(&emb, metric, params(8, search_k));
             let bytes = forest.to_bytes();
-            let loaded = ForestIndex::from_bytes(&bytes, &emb).unwrap();
+            let loaded = open(&bytes, &ExactIndex::build(&emb, metric)).unwrap();
             assert_eq!(loaded.params(), forest.params());
             assert_eq!(loaded.metric(), metric);
             assert_eq!(loaded.to_bytes(), bytes);
@@ -1056,63 +1071,93 @@ mod tests {
 
     const SMALL_ROWS: usize = 300;
 
-    /// A serialised forest of 3 trees with a few splits each.
-    fn small() -> (ItemEmbeddings, Vec<u8>) {
+    /// A serialised forest of 3 trees with a few splits each, and the exact index it opens over.
+    fn small() -> (ExactIndex, ForestIndex) {
         let emb = random_embeddings(SMALL_ROWS, 3, 8);
-        let bytes = ForestIndex::build(&emb, Metric::Cosine, params(3, Some(5))).to_bytes();
-        (emb, bytes)
+        let forest = ForestIndex::build(&emb, Metric::Cosine, params(3, Some(5)));
+        (ExactIndex::build(&emb, Metric::Cosine), forest)
     }
 
-    fn rejection(bytes: &[u8], emb: &ItemEmbeddings) -> String {
-        match ForestIndex::from_bytes(bytes, emb) {
+    fn open(bytes: &[u8], exact: &ExactIndex) -> crate::Result<ForestIndex> {
+        ForestIndex::open(SharedSlice::copy_aligned(bytes), exact)
+    }
+
+    fn rejection(bytes: &[u8], exact: &ExactIndex) -> String {
+        match open(bytes, exact) {
             Err(crate::Error::Index(message)) => message,
             Err(other) => panic!("wrong error kind: {other}"),
             Ok(_) => panic!("accepted corrupt bytes"),
         }
     }
 
-    #[test]
-    fn from_bytes_rejects_every_truncation() {
-        let (emb, bytes) = small();
-        for len in 0..bytes.len() {
-            let message = rejection(&bytes[..len], &emb);
-            assert!(
-                message.contains("truncated") || message.contains("bytes but there are"),
-                "{len}: {message}"
-            );
-        }
-        let mut longer = bytes.clone();
-        longer.push(0);
-        assert!(rejection(&longer, &emb).contains("bytes but there are"));
+    /// `forest`'s file with its arrays changed by `patch` (roots, node words, leaf items): a
+    /// well-formed file whose content is wrong, for the checks beyond the container's.
+    fn patched(
+        forest: &ForestIndex,
+        patch: impl FnOnce(&mut Vec<u32>, &mut Vec<[u32; 4]>, &mut Vec<u32>),
+    ) -> Vec<u8> {
+        let bytes = forest.to_bytes();
+        let file = crate::artifact::section_file::SectionFile::open(
+            SharedSlice::copy_aligned(&bytes),
+            MAGIC,
+            FORMAT_VERSION,
+            "forest",
+        )
+        .unwrap();
+        let mut roots = file.section::<u32>("roots").unwrap().to_vec();
+        let mut words = file.section::<[u32; 4]>("nodes").unwrap().to_vec();
+        let mut items = file.section::<u32>("leaf_items").unwrap().to_vec();
+        patch(&mut roots, &mut words, &mut items);
+        let mut w = super::super::index_file_writer(
+            (MAGIC, FORMAT_VERSION),
+            forest.metric,
+            &forest.embeddings,
+            forest.params,
+        );
+        w.add("roots", &roots)
+            .add("nodes", &words)
+            .add("normals", &forest.normals)
+            .add("leaf_items", &items);
+        w.finish()
     }
 
     #[test]
-    fn from_bytes_rejects_bad_magic_future_version_and_wrong_embeddings() {
-        let (emb, bytes) = small();
+    fn open_reads_back_the_forest_and_rejects_every_truncation() {
+        let (exact, forest) = small();
+        let bytes = forest.to_bytes();
+        let opened = open(&bytes, &exact).unwrap();
+        assert_eq!(opened.nodes, forest.nodes);
+        assert_eq!(opened.roots, forest.roots);
+        assert_eq!(opened.params(), forest.params());
+        for len in 0..bytes.len() {
+            let message = rejection(&bytes[..len], &exact);
+            assert!(message.contains("truncated"), "{len}: {message}");
+        }
+    }
+
+    #[test]
+    fn open_rejects_bad_magic_future_version_and_other_embeddings_or_metric() {
+        let (exact, forest) = small();
+        let bytes = forest.to_bytes();
         let mut bad = bytes.clone();
         bad[0] = b'X';
-        assert!(rejection(&bad, &emb).contains("magic"));
+        assert!(rejection(&bad, &exact).contains("magic"));
         let mut future = bytes.clone();
-        future[8..12].copy_from_slice(&2u32.to_le_bytes());
-        assert!(rejection(&future, &emb).contains("version 2"));
-        let mut metric = bytes.clone();
-        metric[12..16].copy_from_slice(&7u32.to_le_bytes());
-        assert!(rejection(&metric, &emb).contains("metric"));
+        future[8..12].copy_from_slice(&3u32.to_le_bytes());
+        assert!(rejection(&future, &exact).contains("version 3"));
         let more_rows = random_embeddings(SMALL_ROWS + 1, 3, 8);
-        assert!(rejection(&bytes, &more_rows).contains("rows"));
+        let other = ExactIndex::build(&more_rows, Metric::Cosine);
+        assert!(rejection(&bytes, &other).contains("rows"));
         let wider = random_embeddings(SMALL_ROWS, 4, 8);
-        assert!(rejection(&bytes, &wider).contains("dimension"));
-    }
-
-    /// Byte offset of word `word` of node `node` in `small()`'s bytes.
-    fn node_word(node: usize, word: usize) -> usize {
-        HEADER_LEN + 4 * 3 + 16 * node + 4 * word
+        let other = ExactIndex::build(&wider, Metric::Cosine);
+        assert!(rejection(&bytes, &other).contains("dimension"));
+        let other = ExactIndex::build(exact.embeddings(), Metric::InnerProduct);
+        assert!(rejection(&bytes, &other).contains("built for cosine"));
     }
 
     #[test]
-    fn from_bytes_rejects_out_of_range_and_non_tree_indices() {
-        let (emb, bytes) = small();
-        let forest = ForestIndex::from_bytes(&bytes, &emb).unwrap();
+    fn open_rejects_out_of_range_and_non_tree_indices() {
+        let (exact, forest) = small();
         let split = forest
             .nodes
             .iter()
@@ -1123,26 +1168,34 @@ mod tests {
             .iter()
             .position(|n| matches!(n, Node::Leaf { .. }))
             .unwrap();
-        let patch = |offset: usize, value: u32| {
-            let mut b = bytes.clone();
-            b[offset..offset + 4].copy_from_slice(&value.to_le_bytes());
-            b
-        };
         let n_nodes = forest.nodes.len() as u32;
-        let cases = [
-            (patch(node_word(split, 2), n_nodes), "out of range"),
-            (patch(node_word(split, 3), u32::MAX), "out of range"),
-            (patch(node_word(split, 2), split as u32), "after its parent"),
-            (patch(node_word(split, 0), 9), "malformed"),
-            (patch(node_word(split, 1), 1 << 30), "malformed"),
-            (patch(node_word(leaf, 2), 1 << 30), "malformed"),
-            (patch(HEADER_LEN, n_nodes), "out of range"),
-            (patch(HEADER_LEN + 4, 0), "more than one parent"),
-            (patch(bytes.len() - 4, SMALL_ROWS as u32), "not a row"),
-            (patch(HEADER_LEN - 12, u32::MAX), "bytes but there are"),
+        type Patch = Box<dyn FnOnce(&mut Vec<u32>, &mut Vec<[u32; 4]>, &mut Vec<u32>)>;
+        let cases: Vec<(Patch, &str)> = vec![
+            (
+                Box::new(move |_, w, _| w[split][2] = n_nodes),
+                "out of range",
+            ),
+            (
+                Box::new(move |_, w, _| w[split][3] = u32::MAX),
+                "out of range",
+            ),
+            (
+                Box::new(move |_, w, _| w[split][2] = split as u32),
+                "after its parent",
+            ),
+            (Box::new(move |_, w, _| w[split][0] = 9), "malformed"),
+            (Box::new(move |_, w, _| w[split][1] = 1 << 30), "malformed"),
+            (Box::new(move |_, w, _| w[leaf][2] = 1 << 30), "malformed"),
+            (Box::new(move |r, _, _| r[0] = n_nodes), "out of range"),
+            (Box::new(|r, _, _| r[1] = 0), "more than one parent"),
+            (
+                Box::new(|_, _, i| *i.last_mut().unwrap() = SMALL_ROWS as u32),
+                "not a row",
+            ),
+            (Box::new(|r, _, _| r.push(0)), "roots"),
         ];
-        for (corrupt, expected) in cases {
-            let message = rejection(&corrupt, &emb);
+        for (patch, expected) in cases {
+            let message = rejection(&patched(&forest, patch), &exact);
             assert!(
                 message.contains(expected),
                 "{expected:?} not in {message:?}"
@@ -1151,8 +1204,9 @@ mod tests {
     }
 
     #[test]
-    fn from_bytes_never_panics_on_garbage() {
-        let (emb, bytes) = small();
+    fn open_never_panics_on_garbage() {
+        let (exact, forest) = small();
+        let bytes = forest.to_bytes();
         let mut rng = ChaCha8Rng::seed_from_u64(11);
         for _ in 0..2_000 {
             // Flip a few random bytes of a valid index, or replace the body with noise.
@@ -1161,14 +1215,14 @@ mod tests {
                 let i = rng.random_range(0..b.len());
                 b[i] = rng.random();
             }
-            if let Ok(forest) = ForestIndex::from_bytes(&b, &emb) {
+            if let Ok(forest) = open(&b, &exact) {
                 // Whatever was accepted is a real forest: searching it must work.
-                forest.search(emb.row(0), 5, &|_| true);
+                forest.search(exact.embeddings().row(0), 5, &|_| true);
             }
             let noise: Vec<u8> = (0..rng.random_range(0..200))
                 .map(|_| rng.random())
                 .collect();
-            assert!(ForestIndex::from_bytes(&noise, &emb).is_err());
+            assert!(open(&noise, &exact).is_err());
         }
     }
 }

@@ -91,39 +91,30 @@
 //! | 32          | 0.989     | 35,000–45,000  |
 //! | 64          | 0.998     | 20,000–28,000  |
 //!
-//! # Byte layout ([`HnswIndex::to_bytes`]), all integers little-endian
+//! # File layout ([`HnswIndex::to_bytes`])
 //!
-//! | field             | type                  | meaning                                          |
-//! |-------------------|-----------------------|--------------------------------------------------|
-//! | magic             | 8 bytes               | `b"MRHNSW01"`                                    |
-//! | version           | u32                   | format version, currently 1                      |
-//! | metric            | u32                   | 0 = cosine, 1 = inner product                    |
-//! | rows R            | u64                   | number of embedding rows indexed                 |
-//! | dim               | u32                   | embedding dimension                              |
-//! | m                 | u32                   | `HnswParams::m`, in `2..=256`                    |
-//! | ef_construction   | u64                   | `HnswParams::ef_construction`                    |
-//! | ef_search         | u64                   | `HnswParams::ef_search`                          |
-//! | seed              | u64                   | `HnswParams::seed`                               |
-//! | nodes N           | u64                   | distinct rows, `1..=R` (0 when R is 0)           |
-//! | entry point       | u32                   | a node on the top layer (`u32::MAX` when empty)  |
-//! | max level L       | u32                   | the top layer, at most 30                        |
-//! | upper words U     | u64                   | length of the upper-layer array                  |
-//! | group ends        | N × u32               | node `i`'s rows are slots `end[i-1]..end[i]`     |
-//! | group rows        | R × u32               | the rows, node after node, ascending in a node   |
-//! | levels            | N × u8                | each node's top layer, at most L                 |
-//! | layer 0           | N × (1 + 2m) × u32    | per node: neighbour count, then `2m` slots       |
-//! | upper layers      | U × u32               | per node of level ≥ 1, for layers 1..=level:     |
-//! |                   |                       | count, then `m` slots; U = Σ level × (1 + m)     |
+//! A [section file](crate::artifact::section_file) of kind `MRHNSW01`, version 2, opened in
+//! place ([`HnswIndex::open`]: every array below is a view of the mapped file):
 //!
-//! Unused slots are written as 0. [`HnswIndex::from_bytes`] checks every field against the
-//! embeddings it is given and against the others (groups partition the rows and hold identical
-//! rows, counts fit their lists, neighbours are nodes present on the layer), so a loaded index
-//! can be searched without any index going out of range.
+//! | section       | content                                                                  |
+//! |---------------|--------------------------------------------------------------------------|
+//! | `meta`        | JSON: `metric`, `rows`, `dim`, `m`, `ef_construction`, `ef_search`, `seed`, `scored_dim`, `nodes` N, `entry` (a node on the top layer, `u32::MAX` when empty), `max_level` L (≤ 30) |
+//! | `vectors`     | N × `scored_dim` × f32: each node's scored row, in node order             |
+//! | `group_start` | (N + 1) × u32: node `i`'s rows are `group_rows[start[i]..start[i + 1]]`   |
+//! | `group_rows`  | R × u32: the rows, node after node, ascending in a node                   |
+//! | `levels`      | N × u8: each node's top layer, at most L                                  |
+//! | `layer0`      | N × (1 + 2m) × u32: per node, neighbour count, then `2m` slots            |
+//! | `upper`       | per node of level ≥ 1, for layers 1..=level: count, then `m` slots (u32)  |
+//!
+//! Unused slots are written as 0. [`HnswIndex::open`] checks every structural field against the
+//! embeddings it is given and against the others (groups partition the rows, counts fit their
+//! lists, neighbours are nodes present on the layer), so a loaded index can be searched without
+//! any index going out of range.
 
-use super::exact::{dot, normalize, scoring_query, scoring_rows, TopK};
+use super::exact::{dot, finish_scores, normalize, scoring_query, scoring_rows, TopK};
 use super::{IndexKind, Metric, Neighbor, VectorIndex};
-use crate::artifact::codec::Reader;
 use crate::embeddings::ItemEmbeddings;
+use crate::shared_slice::SharedSlice;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -169,7 +160,8 @@ impl Default for HnswParams {
 }
 
 /// Current byte-format version written by [`HnswIndex::to_bytes`].
-const FORMAT_VERSION: u32 = 1;
+/// Version 2: the section-file layout (version 1 was a flat header and arrays).
+const FORMAT_VERSION: u32 = 2;
 const MAGIC: &[u8; 8] = b"MRHNSW01";
 /// Smallest and largest `m` (the heuristic needs room for two links; 256 keeps lists small).
 const MIN_M: usize = 2;
@@ -201,23 +193,24 @@ pub struct HnswIndex {
     embeddings: ItemEmbeddings,
     metric: Metric,
     params: HnswParams,
+    /// Dimension of the scored rows (the embeddings' dimension, plus one for L2).
     dim: usize,
-    /// Each node's scored row (unit for cosine, the row itself otherwise), in node order.
-    vectors: Vec<f32>,
+    /// Each node's scored row (see `exact::scoring_rows`), in node order.
+    vectors: SharedSlice<f32>,
     /// The catalog rows of node `i` are `group_rows[group_start[i]..group_start[i + 1]]`,
     /// ascending.
-    group_start: Vec<u32>,
-    group_rows: Vec<u32>,
+    group_start: SharedSlice<u32>,
+    group_rows: SharedSlice<u32>,
     /// The node every search starts from: the first node on the top layer.
     entry: u32,
     max_level: usize,
     /// The top layer of each node.
-    levels: Vec<u8>,
+    levels: SharedSlice<u8>,
     /// Layer 0: per node, a count then `2m` neighbour slots.
-    layer0: Vec<u32>,
+    layer0: SharedSlice<u32>,
     /// Layers 1 and up: per node with level ≥ 1, for each of its layers 1..=level, a count then
     /// `m` slots; nodes in node order.
-    upper: Vec<u32>,
+    upper: SharedSlice<u32>,
     /// Start of each node's first upper block in `upper` (prefix sums of the levels), then the
     /// total.
     upper_start: Vec<usize>,
@@ -893,8 +886,8 @@ impl HnswIndex {
             "an HNSW index holds fewer than u32::MAX rows, not {n}"
         );
         let m = params.m;
-        let dim = embeddings.dim();
         let scored = scoring_rows(embeddings, metric);
+        let dim = scored.dim();
         let groups = distinct_rows(&scored);
         let group_of_row = {
             let mut group_of_row = vec![0u32; n];
@@ -927,15 +920,15 @@ impl HnswIndex {
             metric,
             params,
             dim,
-            vectors,
-            group_start,
-            group_rows,
+            vectors: vectors.into(),
+            group_start: group_start.into(),
+            group_rows: group_rows.into(),
             entry: if levels.is_empty() { u32::MAX } else { 0 },
             max_level: levels.first().map_or(0, |&l| l as usize),
             upper_start: upper_offsets(&levels, m),
-            levels,
-            layer0: graph.0,
-            upper: graph.1,
+            levels: levels.into(),
+            layer0: graph.0.into(),
+            upper: graph.1.into(),
         };
         debug_assert!(index.check_lists().is_ok());
         index
@@ -1038,7 +1031,7 @@ impl HnswIndex {
         k: usize,
         allow: &dyn Fn(u32) -> bool,
     ) -> (Vec<Neighbor>, Path) {
-        let query = scoring_query(query, self.dim, self.metric);
+        let query = scoring_query(query, self.embeddings.dim(), self.metric);
         let nodes = self.nodes();
         if k == 0 || nodes == 0 {
             return (Vec::new(), Path::Graph);
@@ -1093,112 +1086,92 @@ impl HnswIndex {
         }
     }
 
-    /// Serialises the graph (not the embeddings) in the layout documented in the module doc.
+    /// The index as a [section file](crate::artifact::section_file), in the layout documented
+    /// in the module doc.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let (n, nodes) = (self.rows(), self.nodes());
-        let len =
-            HEADER_LEN + 4 * nodes + 4 * n + nodes + 4 * self.layer0.len() + 4 * self.upper.len();
-        let mut out = Vec::with_capacity(len);
-        super::write_file_header(&mut out, MAGIC, FORMAT_VERSION, self.metric, n, self.dim);
-        out.extend_from_slice(&(self.params.m as u32).to_le_bytes());
-        out.extend_from_slice(&(self.params.ef_construction as u64).to_le_bytes());
-        out.extend_from_slice(&(self.params.ef_search as u64).to_le_bytes());
-        out.extend_from_slice(&self.params.seed.to_le_bytes());
-        out.extend_from_slice(&(nodes as u64).to_le_bytes());
-        out.extend_from_slice(&self.entry.to_le_bytes());
-        out.extend_from_slice(&(self.max_level as u32).to_le_bytes());
-        out.extend_from_slice(&(self.upper.len() as u64).to_le_bytes());
-        debug_assert_eq!(out.len(), HEADER_LEN);
-        for word in self.group_start[1..].iter().chain(&self.group_rows) {
-            out.extend_from_slice(&word.to_le_bytes());
-        }
-        out.extend_from_slice(&self.levels);
-        for word in self.layer0.iter().chain(&self.upper) {
-            out.extend_from_slice(&word.to_le_bytes());
-        }
-        debug_assert_eq!(out.len(), len);
-        out
+        let mut w = super::index_file_writer(
+            (MAGIC, FORMAT_VERSION),
+            self.metric,
+            &self.embeddings,
+            FileExtra {
+                params: self.params,
+                scored_dim: self.dim,
+                nodes: self.nodes(),
+                entry: self.entry,
+                max_level: self.max_level,
+            },
+        );
+        w.add("vectors", &self.vectors)
+            .add("group_start", &self.group_start)
+            .add("group_rows", &self.group_rows)
+            .add("levels", &self.levels)
+            .add("layer0", &self.layer0)
+            .add("upper", &self.upper);
+        w.finish()
     }
 
-    /// Reads an index written by [`HnswIndex::to_bytes`] over the same `embeddings`.
+    /// Opens an index written by [`HnswIndex::to_bytes`] over the same `embeddings`, in place:
+    /// the vectors and graph are views of `bytes`.
     ///
-    /// Never panics: truncated or trailing bytes, a wrong magic or version, an unknown metric,
+    /// Never panics: a truncated or corrupt file, another kind or version, an unknown metric,
     /// a row count or dimension differing from `embeddings`, an `m` out of range, groups that
-    /// do not partition the rows or whose rows differ, inconsistent levels or entry point, a
-    /// neighbour count above its list's capacity and a neighbour that is not a node (or not on
-    /// that layer) are all reported as [`crate::Error::Index`].
-    pub fn from_bytes(bytes: &[u8], embeddings: &ItemEmbeddings) -> crate::Result<HnswIndex> {
-        let mut r = Reader::for_index("HNSW bytes", bytes);
-        let metric = super::read_file_header(
-            &mut r,
+    /// do not partition the rows, inconsistent levels or entry point, a neighbour count above
+    /// its list's capacity and a neighbour that is not a node (or not on that layer) are all
+    /// reported as [`crate::Error::Index`]. The vectors are not compared with the embeddings
+    /// (that would read them all): the model directory's checksums tie the two files together.
+    pub fn open(bytes: SharedSlice<u8>, embeddings: &ItemEmbeddings) -> crate::Result<HnswIndex> {
+        let (file, metric, extra) = super::open_index_file::<FileExtra>(
+            bytes,
             (MAGIC, FORMAT_VERSION),
-            ("HNSW", "index"),
+            "HNSW",
             embeddings,
-            invalid,
         )?;
-        let (rows, n, dim) = (embeddings.len() as u64, embeddings.len(), embeddings.dim());
-        let m = r.u32("m")? as usize;
+        let inv = |message: String| invalid(message);
+        let FileExtra {
+            params,
+            scored_dim: dim,
+            nodes,
+            entry,
+            max_level,
+        } = extra;
+        let n = embeddings.len();
+        let m = params.m;
         if !(MIN_M..=MAX_M).contains(&m) {
             return Err(invalid(format!("m is {m}, not in {MIN_M}..={MAX_M}")));
         }
-        let ef_construction = saturating_usize(r.u64("ef_construction")?);
-        let ef_search = saturating_usize(r.u64("ef_search")?);
-        let seed = r.u64("seed")?;
-        let nodes = r.u64("node count")?;
-        if nodes > rows || (nodes == 0) != (rows == 0) {
-            return Err(invalid(format!("{nodes} nodes cannot group {rows} rows")));
+        if dim != super::exact::scored_dim(embeddings.dim(), metric) {
+            return Err(invalid(format!(
+                "vectors of dimension {dim} do not fit {metric} over dimension {}",
+                embeddings.dim()
+            )));
         }
-        let nodes = nodes as usize;
-        let entry = r.u32("entry point")?;
-        let max_level = r.u32("max level")? as usize;
-        let upper_words = r.u64("upper word count")?;
-
-        // Check the total length before allocating anything a corrupt count could make huge.
-        let expected = usize::try_from(upper_words)
-            .ok()
-            .and_then(|u| u.checked_mul(4))
-            .and_then(|u| {
-                let per_node = 4 + 1 + 4 * (1 + 2 * m);
-                nodes
-                    .checked_mul(per_node)?
-                    .checked_add(4 * n)?
-                    .checked_add(u)?
-                    .checked_add(HEADER_LEN)
-            });
-        match expected {
-            Some(len) if len == bytes.len() => {}
-            Some(len) => {
-                return Err(invalid(format!(
-                    "the header describes {len} bytes but there are {}",
-                    bytes.len()
-                )))
-            }
-            None => return Err(invalid("the header's counts overflow")),
+        if nodes > n || (nodes == 0) != (n == 0) {
+            return Err(invalid(format!("{nodes} nodes cannot group {n} rows")));
         }
-
-        let mut group_start = Vec::with_capacity(nodes + 1);
-        group_start.push(0u32);
+        let vectors = file
+            .section_of_len::<f32>("vectors", nodes * dim)
+            .map_err(inv)?;
+        let group_start = file
+            .section_of_len::<u32>("group_start", nodes + 1)
+            .map_err(inv)?;
         for node in 0..nodes {
-            let end = r.u32("group ends")?;
-            if end <= group_start[node] || end as usize > n {
+            let (start, end) = (group_start[node], group_start[node + 1]);
+            if end <= start || end as usize > n {
                 return Err(invalid(format!(
                     "group {node} ends at row slot {end}: groups must be non-empty and within \
                      the {n} rows"
                 )));
             }
-            group_start.push(end);
         }
-        if group_start[nodes] as usize != n {
+        if group_start[0] != 0 || group_start[nodes] as usize != n {
             return Err(invalid(format!(
-                "the groups hold {} rows, not {n}",
-                group_start[nodes]
+                "the groups hold rows {}..{}, not 0..{n}",
+                group_start[0], group_start[nodes]
             )));
         }
-        let group_rows = (0..n)
-            .map(|_| r.u32("group rows"))
-            .collect::<crate::Result<Vec<_>>>()?;
+        let group_rows = file.section_of_len::<u32>("group_rows", n).map_err(inv)?;
         let mut seen = vec![false; n];
-        for &row in &group_rows {
+        for &row in group_rows.iter() {
             match seen.get_mut(row as usize) {
                 Some(slot) if !*slot => *slot = true,
                 _ => {
@@ -1209,7 +1182,7 @@ impl HnswIndex {
                 }
             }
         }
-        let levels = r.take(nodes, "levels")?.to_vec();
+        let levels = file.section_of_len::<u8>("levels", nodes).map_err(inv)?;
         if max_level > MAX_LEVEL {
             return Err(invalid(format!(
                 "max level {max_level} is above {MAX_LEVEL}"
@@ -1231,31 +1204,18 @@ impl HnswIndex {
             )));
         }
         let upper_start = upper_offsets(&levels, m);
-        if upper_start[nodes] as u64 != upper_words {
-            return Err(invalid(format!(
-                "the levels need {} upper-layer words but the header says {upper_words}",
-                upper_start[nodes]
-            )));
-        }
-        let layer0 = (0..nodes * (1 + 2 * m))
-            .map(|_| r.u32("layer 0"))
-            .collect::<crate::Result<Vec<_>>>()?;
-        let upper = (0..upper_start[nodes])
-            .map(|_| r.u32("upper layers"))
-            .collect::<crate::Result<Vec<_>>>()?;
-
-        let scored = scoring_rows(embeddings, metric);
-        let mut index = HnswIndex {
+        let layer0 = file
+            .section_of_len::<u32>("layer0", nodes * (1 + 2 * m))
+            .map_err(inv)?;
+        let upper = file
+            .section_of_len::<u32>("upper", upper_start[nodes])
+            .map_err(inv)?;
+        let index = HnswIndex {
             embeddings: embeddings.clone(),
             metric,
-            params: HnswParams {
-                m,
-                ef_construction,
-                ef_search,
-                seed,
-            },
+            params,
             dim,
-            vectors: Vec::new(),
+            vectors,
             group_start,
             group_rows,
             entry,
@@ -1266,28 +1226,13 @@ impl HnswIndex {
             upper_start,
         };
         for node in 0..nodes as u32 {
-            let group = index.group(node);
-            if group.windows(2).any(|w| w[0] >= w[1]) {
+            if index.group(node).windows(2).any(|w| w[0] >= w[1]) {
                 return Err(invalid(format!(
                     "the rows of group {node} are not ascending"
                 )));
             }
-            let first = scored.row(group[0] as usize);
-            if let Some(&other) = group
-                .iter()
-                .find(|&&row| !same_bits(scored.row(row as usize), first))
-            {
-                return Err(invalid(format!(
-                    "rows {} and {other} share a node but differ: the embeddings changed since \
-                     the index was built",
-                    group[0]
-                )));
-            }
         }
         index.check_lists()?;
-        let representatives: Vec<u32> =
-            (0..nodes as u32).map(|node| index.group(node)[0]).collect();
-        index.vectors = gather(&scored, &representatives);
         Ok(index)
     }
 
@@ -1349,7 +1294,7 @@ fn build_graph(
     let unit: Vec<f32>;
     let graph_vectors = match metric {
         Metric::Cosine => vectors,
-        Metric::InnerProduct => {
+        Metric::InnerProduct | Metric::L2 => {
             unit = normalized(vectors, dim);
             &unit
         }
@@ -1536,10 +1481,6 @@ fn add_links(layer0: &mut [u32], m: usize, links: &[(u32, u32)]) {
     }
 }
 
-fn same_bits(a: &[f32], b: &[f32]) -> bool {
-    a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
-}
-
 /// Which way a search went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Path {
@@ -1553,15 +1494,19 @@ enum Path {
     OverBudget,
 }
 
-/// Bytes before the groups: magic, then the fixed-size fields of the module-doc table.
-const HEADER_LEN: usize = 8 + 4 + 4 + 8 + 4 + 4 + 8 + 8 + 8 + 8 + 4 + 4 + 8;
-
-fn saturating_usize(x: u64) -> usize {
-    usize::try_from(x).unwrap_or(usize::MAX)
+/// The backend's fields of the file's `meta` section.
+#[derive(Serialize, Deserialize)]
+struct FileExtra {
+    #[serde(flatten)]
+    params: HnswParams,
+    scored_dim: usize,
+    nodes: usize,
+    entry: u32,
+    max_level: usize,
 }
 
 fn invalid(message: impl Into<String>) -> crate::Error {
-    crate::Error::Index(format!("HNSW bytes: {}", message.into()))
+    crate::Error::Index(format!("HNSW index: {}", message.into()))
 }
 
 /// The given rows of `rows`, in that order, as one flat array.
@@ -1592,7 +1537,8 @@ impl VectorIndex for HnswIndex {
     /// # Panics
     /// If `query.len()` is not the embedding dimension.
     fn search(&self, query: &[f32], k: usize, allow: &dyn Fn(u32) -> bool) -> Vec<Neighbor> {
-        self.search_with_path(query, k, allow).0
+        let found = self.search_with_path(query, k, allow).0;
+        finish_scores(self.metric, query, &self.embeddings, found)
     }
 }
 
@@ -1670,8 +1616,12 @@ mod tests {
     }
 
     #[test]
-    fn default_params_reach_recall_at_10_of_0_95_for_both_metrics() {
-        for (metric, unit) in [(Metric::Cosine, true), (Metric::InnerProduct, false)] {
+    fn default_params_reach_recall_at_10_of_0_95_for_every_metric() {
+        for (metric, unit) in [
+            (Metric::Cosine, true),
+            (Metric::InnerProduct, false),
+            (Metric::L2, false),
+        ] {
             let emb = clustered(10_000, 32, 50, 0.35, unit, 1);
             let index = HnswIndex::build(&emb, metric, HnswParams::default());
             assert_eq!(index.params(), HnswParams::default());
@@ -1764,7 +1714,7 @@ mod tests {
         let empty = ItemEmbeddings::new(4, vec![]).unwrap();
         let index = HnswIndex::build(&empty, Metric::Cosine, HnswParams::default());
         assert!(index.search(&[1.0; 4], 5, &|_| true).is_empty());
-        let loaded = HnswIndex::from_bytes(&index.to_bytes(), &empty).unwrap();
+        let loaded = open(&index.to_bytes(), &empty).unwrap();
         assert!(loaded.search(&[1.0; 4], 5, &|_| true).is_empty());
 
         let one = ItemEmbeddings::new(2, vec![1.0, 0.0]).unwrap();
@@ -1914,10 +1864,10 @@ mod tests {
     #[test]
     fn bytes_round_trip_to_identical_results() {
         let emb = clustered(3_000, 16, 20, 0.5, false, 11);
-        for metric in [Metric::Cosine, Metric::InnerProduct] {
+        for metric in Metric::ALL {
             let index = HnswIndex::build(&emb, metric, params(6, 20));
             let bytes = index.to_bytes();
-            let loaded = HnswIndex::from_bytes(&bytes, &emb).unwrap();
+            let loaded = open(&bytes, &emb).unwrap();
             assert_eq!(loaded.params(), index.params());
             assert_eq!(loaded.metric(), metric);
             assert_eq!(loaded.to_bytes(), bytes);
@@ -1949,50 +1899,87 @@ mod tests {
         (emb, index, bytes)
     }
 
+    fn open(bytes: &[u8], emb: &ItemEmbeddings) -> crate::Result<HnswIndex> {
+        HnswIndex::open(SharedSlice::copy_aligned(bytes), emb)
+    }
+
     fn rejection(bytes: &[u8], emb: &ItemEmbeddings) -> String {
-        match HnswIndex::from_bytes(bytes, emb) {
+        match open(bytes, emb) {
             Err(crate::Error::Index(message)) => message,
             Err(other) => panic!("wrong error kind: {other}"),
             Ok(_) => panic!("accepted corrupt bytes"),
         }
     }
 
-    #[test]
-    fn from_bytes_rejects_every_truncation_and_trailing_bytes() {
-        let (emb, _, bytes) = small();
-        for len in 0..bytes.len() {
-            let message = rejection(&bytes[..len], &emb);
-            assert!(
-                message.contains("truncated") || message.contains("bytes but there are"),
-                "{len}: {message}"
-            );
-        }
-        let mut longer = bytes.clone();
-        longer.push(0);
-        assert!(rejection(&longer, &emb).contains("bytes but there are"));
+    /// The arrays of an index file, to corrupt one and write it back as a well-formed file.
+    struct Parts {
+        meta: serde_json::Value,
+        group_start: Vec<u32>,
+        group_rows: Vec<u32>,
+        levels: Vec<u8>,
+        layer0: Vec<u32>,
+        upper: Vec<u32>,
+    }
+
+    fn patched(index: &HnswIndex, patch: impl FnOnce(&mut Parts)) -> Vec<u8> {
+        let bytes = index.to_bytes();
+        let file = crate::artifact::section_file::SectionFile::open(
+            SharedSlice::copy_aligned(&bytes),
+            MAGIC,
+            FORMAT_VERSION,
+            "HNSW",
+        )
+        .unwrap();
+        let mut parts = Parts {
+            meta: file.json("meta").unwrap(),
+            group_start: file.section::<u32>("group_start").unwrap().to_vec(),
+            group_rows: file.section::<u32>("group_rows").unwrap().to_vec(),
+            levels: file.section::<u8>("levels").unwrap().to_vec(),
+            layer0: file.section::<u32>("layer0").unwrap().to_vec(),
+            upper: file.section::<u32>("upper").unwrap().to_vec(),
+        };
+        patch(&mut parts);
+        let mut w = crate::artifact::section_file::SectionWriter::new(MAGIC, FORMAT_VERSION);
+        w.add_json("meta", &parts.meta)
+            .add("vectors", &index.vectors)
+            .add("group_start", &parts.group_start)
+            .add("group_rows", &parts.group_rows)
+            .add("levels", &parts.levels)
+            .add("layer0", &parts.layer0)
+            .add("upper", &parts.upper);
+        w.finish()
     }
 
     #[test]
-    fn from_bytes_rejects_bad_header_fields_and_other_embeddings() {
+    fn open_rejects_every_truncation() {
         let (emb, _, bytes) = small();
-        let patch = |offset: usize, value: &[u8]| {
-            let mut b = bytes.clone();
-            b[offset..offset + value.len()].copy_from_slice(value);
-            b
+        for len in 0..bytes.len() {
+            let message = rejection(&bytes[..len], &emb);
+            assert!(message.contains("truncated"), "{len}: {message}");
+        }
+    }
+
+    #[test]
+    fn open_rejects_bad_header_fields_and_other_embeddings() {
+        let (emb, index, bytes) = small();
+        let mut bad = bytes.clone();
+        bad[0] = b'X';
+        assert!(rejection(&bad, &emb).contains("magic"));
+        let mut future = bytes.clone();
+        future[8..12].copy_from_slice(&3u32.to_le_bytes());
+        assert!(rejection(&future, &emb).contains("version 3"));
+        let meta = |key: &str, value: serde_json::Value| {
+            let key = key.to_string();
+            patched(&index, move |p| p.meta[key] = value)
         };
         let cases = [
-            (patch(0, b"X"), "magic"),
-            (patch(8, &2u32.to_le_bytes()), "version 2"),
-            (patch(12, &7u32.to_le_bytes()), "metric"),
-            (patch(28, &1u32.to_le_bytes()), "m is 1"),
-            (patch(28, &100_000u32.to_le_bytes()), "m is 100000"),
-            (
-                patch(56, &(SMALL_ROWS as u64 + 1).to_le_bytes()),
-                "nodes cannot",
-            ),
-            (patch(64, &u32::MAX.to_le_bytes()), "entry point"),
-            (patch(68, &31u32.to_le_bytes()), "max level 31"),
-            (patch(72, &u64::MAX.to_le_bytes()), "overflow"),
+            (meta("metric", "manhattan".into()), "manhattan"),
+            (meta("m", 1.into()), "m is 1"),
+            (meta("m", 100_000.into()), "m is 100000"),
+            (meta("nodes", (SMALL_ROWS + 1).into()), "nodes cannot"),
+            (meta("entry", u32::MAX.into()), "entry point"),
+            (meta("max_level", 31.into()), "max level 31"),
+            (meta("scored_dim", 4.into()), "dimension 4"),
         ];
         for (corrupt, expected) in cases {
             let message = rejection(&corrupt, &emb);
@@ -2005,53 +1992,60 @@ mod tests {
         assert!(rejection(&bytes, &more_rows).contains("rows"));
         let wider = random_embeddings(SMALL_ROWS, 4, 12);
         assert!(rejection(&bytes, &wider).contains("dimension"));
-        // Same shape, other values: the duplicate rows no longer match.
-        let other = random_embeddings(SMALL_ROWS, 3, 13);
-        assert!(rejection(&bytes, &other).contains("the embeddings changed"));
     }
 
     #[test]
-    fn from_bytes_rejects_corrupt_groups_levels_and_neighbour_lists() {
-        let (emb, index, bytes) = small();
+    fn open_rejects_corrupt_groups_levels_and_neighbour_lists() {
+        let (emb, index, _) = small();
         let (n, nodes) = (index.rows(), index.nodes());
         assert_eq!(nodes, n - 3, "three rows are duplicates");
-        let ends = HEADER_LEN;
-        let group_rows = ends + 4 * nodes;
-        let levels = group_rows + 4 * n;
-        let layer0 = levels + nodes;
-        let upper = layer0 + 4 * nodes * (1 + 2 * SMALL_M);
-        let block0 = |node: usize| layer0 + 4 * node * (1 + 2 * SMALL_M);
-        let patch = |offset: usize, value: u32| {
-            let mut b = bytes.clone();
-            b[offset..offset + 4].copy_from_slice(&value.to_le_bytes());
-            b
-        };
+        let width = 1 + 2 * SMALL_M;
         // A node of level 0 with at least one neighbour, and the first upper list's neighbour.
         let low = (0..nodes).find(|&i| index.levels[i] == 0).unwrap();
-        assert!(index.layer0[low * (1 + 2 * SMALL_M)] > 0);
+        assert!(index.layer0[low * width] > 0);
         assert!(
             index.max_level >= 1 && index.upper[0] > 0,
             "300 rows reach layer 1"
         );
-        let mut level_too_high = bytes.clone();
-        level_too_high[levels + low] = index.max_level as u8 + 1;
-        let cases = [
-            (patch(block0(low) + 4, nodes as u32), "out of range"),
-            (patch(block0(low) + 4, u32::MAX), "out of range"),
+        let first_row = index.group_rows[0];
+        let max_level = index.max_level as u8;
+        type Patch = Box<dyn FnOnce(&mut Parts)>;
+        let cases: Vec<(Patch, &str)> = vec![
             (
-                patch(block0(low), 2 * SMALL_M as u32 + 1),
+                Box::new(move |p| p.layer0[low * width + 1] = nodes as u32),
+                "out of range",
+            ),
+            (
+                Box::new(move |p| p.layer0[low * width + 1] = u32::MAX),
+                "out of range",
+            ),
+            (
+                Box::new(move |p| p.layer0[low * width] = 2 * SMALL_M as u32 + 1),
                 "above the capacity",
             ),
-            (patch(upper, SMALL_M as u32 + 1), "above the capacity"),
-            (patch(upper + 4, low as u32), "not on that layer"),
-            (patch(ends, 0), "non-empty"),
-            (patch(ends + 4 * (nodes - 1), n as u32 - 1), "non-empty"),
-            (patch(group_rows, n as u32), "partition"),
-            (patch(group_rows + 4, index.group_rows[0]), "partition"),
-            (level_too_high, "above the max level"),
+            (
+                Box::new(|p| p.upper[0] = SMALL_M as u32 + 1),
+                "above the capacity",
+            ),
+            (
+                Box::new(move |p| p.upper[1] = low as u32),
+                "not on that layer",
+            ),
+            (Box::new(|p| p.group_start[1] = 0), "non-empty"),
+            (
+                Box::new(move |p| p.group_start[nodes - 1] = n as u32),
+                "non-empty",
+            ),
+            (Box::new(move |p| p.group_rows[0] = n as u32), "partition"),
+            (Box::new(move |p| p.group_rows[1] = first_row), "partition"),
+            (
+                Box::new(move |p| p.levels[low] = max_level + 1),
+                "above the max level",
+            ),
+            (Box::new(|p| p.upper.push(0)), "upper"),
         ];
-        for (corrupt, expected) in cases {
-            let message = rejection(&corrupt, &emb);
+        for (patch, expected) in cases {
+            let message = rejection(&patched(&index, patch), &emb);
             assert!(
                 message.contains(expected),
                 "{expected:?} not in {message:?}"
@@ -2060,7 +2054,7 @@ mod tests {
     }
 
     #[test]
-    fn from_bytes_never_panics_on_garbage() {
+    fn open_never_panics_on_garbage() {
         let (emb, _, bytes) = small();
         let mut rng = ChaCha8Rng::seed_from_u64(14);
         for _ in 0..2_000 {
@@ -2070,14 +2064,14 @@ mod tests {
                 let i = rng.random_range(0..b.len());
                 b[i] = rng.random();
             }
-            if let Ok(index) = HnswIndex::from_bytes(&b, &emb) {
+            if let Ok(index) = open(&b, &emb) {
                 // Whatever was accepted is a usable graph: searching it must work.
                 assert_eq!(index.search(emb.row(0), 5, &|_| true).len(), 5);
             }
             let noise: Vec<u8> = (0..rng.random_range(0..300))
                 .map(|_| rng.random())
                 .collect();
-            assert!(HnswIndex::from_bytes(&noise, &emb).is_err());
+            assert!(open(&noise, &emb).is_err());
         }
     }
 

@@ -22,7 +22,9 @@ pub use exact::ExactIndex;
 pub use forest::{ForestIndex, ForestParams};
 pub use hnsw::{HnswIndex, HnswParams};
 
+use crate::artifact::section_file::SectionFile;
 use crate::embeddings::ItemEmbeddings;
+use crate::shared_slice::SharedSlice;
 use serde::{Deserialize, Serialize};
 
 /// How closeness between two vectors is measured.
@@ -34,75 +36,101 @@ pub enum Metric {
     Cosine,
     /// Raw inner product.
     InnerProduct,
+    /// Euclidean distance; the score is its negative, `-‖q − x‖`, so that higher is closer.
+    ///
+    /// Every backend ranks by `q·x − ‖x‖²/2 = (‖q‖² − ‖q − x‖²) / 2`, which orders rows as the
+    /// distance does: an inner product between the query `(q, 1)` and the rows `(x, −‖x‖²/2)`
+    /// (one extra coordinate, see `exact::scoring_rows`). So L2 reuses each backend's
+    /// inner-product search, and the `k` results' scores are then recomputed as distances.
+    L2,
 }
 
 impl Metric {
-    /// The metric's code in index files.
-    fn code(self) -> u32 {
+    /// Every metric, in the order they are listed to users.
+    pub const ALL: [Metric; 3] = [Metric::Cosine, Metric::InnerProduct, Metric::L2];
+
+    /// The name used on the command line and in manifests.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Metric::Cosine => 0,
-            Metric::InnerProduct => 1,
+            Metric::Cosine => "cosine",
+            Metric::InnerProduct => "inner_product",
+            Metric::L2 => "l2",
+        }
+    }
+
+    /// Parses a user-supplied name (`cosine`, `inner_product` or `ip`, `l2`; case-insensitive).
+    pub fn parse(name: &str) -> crate::Result<Metric> {
+        match name.to_ascii_lowercase().as_str() {
+            "cosine" => Ok(Metric::Cosine),
+            "inner_product" | "ip" | "dot" => Ok(Metric::InnerProduct),
+            "l2" | "euclidean" => Ok(Metric::L2),
+            _ => Err(crate::Error::invalid(
+                "metric",
+                format!("unknown metric {name:?}; expected one of: cosine, inner_product, l2"),
+            )),
         }
     }
 }
 
-/// Writes the start every index file shares: `magic`, format `version`, metric code, row count
-/// (`u64`) and dimension (`u32`), little-endian.
-fn write_file_header(
-    out: &mut Vec<u8>,
-    magic: &[u8; 8],
-    version: u32,
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `meta` section every index file starts with: the metric, the shape of the embeddings
+/// it was built over, and the backend's own fields (`extra`).
+#[derive(Serialize, Deserialize)]
+struct FileMeta<P> {
     metric: Metric,
     rows: usize,
     dim: usize,
-) {
-    out.extend_from_slice(magic);
-    out.extend_from_slice(&version.to_le_bytes());
-    out.extend_from_slice(&metric.code().to_le_bytes());
-    out.extend_from_slice(&(rows as u64).to_le_bytes());
-    let dim = u32::try_from(dim).expect("dimensions were checked at build");
-    out.extend_from_slice(&dim.to_le_bytes());
+    #[serde(flatten)]
+    extra: P,
 }
 
-/// Reads the header [`write_file_header`] wrote and checks it against `embeddings`: the
-/// `kind` of index (`forest`, `HNSW`) and the noun `built` (`forest`, `index`) name it in the
-/// errors, which `invalid` turns into the backend's error.
-fn read_file_header(
-    r: &mut crate::artifact::codec::Reader<'_>,
+/// Starts an index file of kind `magic`: its `meta` section.
+fn index_file_writer<P: Serialize>(
     (magic, version): (&[u8; 8], u32),
-    (kind, built): (&str, &str),
+    metric: Metric,
     embeddings: &ItemEmbeddings,
-    invalid: fn(String) -> crate::Error,
-) -> crate::Result<Metric> {
-    if r.take(magic.len(), "magic")? != magic {
-        return Err(invalid(format!("bad magic: not a movierec {kind} index")));
-    }
-    let found = r.u32("format version")?;
-    if found != version {
+    extra: P,
+) -> crate::artifact::section_file::SectionWriter {
+    let mut w = crate::artifact::section_file::SectionWriter::new(magic, version);
+    w.add_json(
+        "meta",
+        &FileMeta {
+            metric,
+            rows: embeddings.len(),
+            dim: embeddings.dim(),
+            extra,
+        },
+    );
+    w
+}
+
+/// Opens an index file written through [`index_file_writer`] and checks that it was built over
+/// `embeddings`' shape; `what` names the backend in errors ("forest", "HNSW").
+fn open_index_file<P: serde::de::DeserializeOwned>(
+    bytes: SharedSlice<u8>,
+    (magic, version): (&[u8; 8], u32),
+    what: &str,
+    embeddings: &ItemEmbeddings,
+) -> crate::Result<(SectionFile, Metric, P)> {
+    let invalid = |message: String| crate::Error::Index(format!("{what} index: {message}"));
+    let file =
+        SectionFile::open(bytes, magic, version, &format!("{what} index")).map_err(invalid)?;
+    let meta: FileMeta<P> = file.json("meta").map_err(invalid)?;
+    if meta.rows != embeddings.len() || meta.dim != embeddings.dim() {
         return Err(invalid(format!(
-            "unsupported format version {found} (this build reads version {version})"
-        )));
-    }
-    let metric = match r.u32("metric")? {
-        0 => Metric::Cosine,
-        1 => Metric::InnerProduct,
-        other => return Err(invalid(format!("unknown metric code {other}"))),
-    };
-    let rows = r.u64("row count")?;
-    if rows != embeddings.len() as u64 {
-        return Err(invalid(format!(
-            "{built} was built over {rows} rows but the embeddings have {}",
-            embeddings.len()
-        )));
-    }
-    let dim = r.u32("dimension")? as usize;
-    if dim != embeddings.dim() {
-        return Err(invalid(format!(
-            "{built} was built over dimension {dim} but the embeddings have dimension {}",
+            "built over {} rows of dimension {} but the embeddings have {} rows of dimension {}",
+            meta.rows,
+            meta.dim,
+            embeddings.len(),
             embeddings.dim()
         )));
     }
-    Ok(metric)
+    Ok((file, meta.metric, meta.extra))
 }
 
 /// One search result: a catalog row and its similarity to the query (higher is closer).

@@ -1,7 +1,7 @@
 //! Route table and handlers.
 
 use super::error::ApiError;
-use crate::catalog::{MovieQuery, MovieView};
+use crate::catalog::{MovieFilter, MovieQuery, MovieView};
 use crate::engine::{
     Engine, PersonalTarget, SimilarRequest, DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODEL,
     DEFAULT_PLOT_MODEL, MAX_K, MIN_K,
@@ -225,6 +225,8 @@ struct RecommendationBody {
     k: Option<i64>,
     model: Option<String>,
     index: Option<String>,
+    #[serde(default)]
+    filter: MovieFilter,
 }
 
 /// Reads a JSON body into `T`, with messages that name the field at fault.
@@ -289,26 +291,68 @@ async fn recommendations(
             .map(IndexKind::parse)
             .transpose()?
             .unwrap_or(DEFAULT_INDEX),
+        filter: body.filter,
     };
     let answer = engine.similar(&request)?;
     Ok(Json(serde_json::to_value(answer).expect("serialisable")))
 }
 
+/// `?k=…` and the filter, in query-string form: lists are comma-separated
+/// (`genres=Comedy,Drama`).
 #[derive(Deserialize)]
-struct KParams {
+#[serde(deny_unknown_fields)]
+struct PersonalParams {
     k: Option<i64>,
+    genres: Option<String>,
+    exclude_genres: Option<String>,
+    year_min: Option<u16>,
+    year_max: Option<u16>,
+    min_ratings: Option<u32>,
+    exclude: Option<String>,
+}
+
+impl PersonalParams {
+    fn filter(&self) -> Result<MovieFilter, ApiError> {
+        let list = |v: &Option<String>| -> Vec<String> {
+            v.iter()
+                .flat_map(|s| s.split(','))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        let exclude = list(&self.exclude)
+            .iter()
+            .map(|id| {
+                id.parse()
+                    .map_err(|_| ApiError::bad_request(format!("exclude: {id:?} is not a movieId")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(MovieFilter {
+            genres: list(&self.genres),
+            exclude_genres: list(&self.exclude_genres),
+            year_min: self.year_min,
+            year_max: self.year_max,
+            min_ratings: self.min_ratings.unwrap_or(0),
+            exclude,
+        })
+    }
 }
 
 async fn for_user(
     State(engine): AppState,
     Path(id): Path<String>,
-    params: Result<Query<KParams>, QueryRejection>,
+    params: Result<Query<PersonalParams>, QueryRejection>,
 ) -> ApiResult {
     let Query(params) = params?;
     let user: u32 = id
         .parse()
         .map_err(|_| ApiError::bad_request(format!("user id {id:?} is not a number")))?;
-    let answer = engine.personal(&PersonalTarget::User(user), k_value(params.k)?)?;
+    let answer = engine.personal(
+        &PersonalTarget::User(user),
+        k_value(params.k)?,
+        &params.filter()?,
+    )?;
     Ok(Json(serde_json::to_value(answer).expect("serialisable")))
 }
 
@@ -319,6 +363,8 @@ struct LikesBody {
     #[serde(default)]
     dislikes: Vec<MovieField>,
     k: Option<i64>,
+    #[serde(default)]
+    filter: MovieFilter,
 }
 
 async fn for_likes(State(engine): AppState, body: Result<Json<Value>, JsonRejection>) -> ApiResult {
@@ -330,7 +376,7 @@ async fn for_likes(State(engine): AppState, body: Result<Json<Value>, JsonReject
         likes: queries(body.likes)?,
         dislikes: queries(body.dislikes)?,
     };
-    let answer = engine.personal(&target, k_value(body.k)?)?;
+    let answer = engine.personal(&target, k_value(body.k)?, &body.filter)?;
     Ok(Json(serde_json::to_value(answer).expect("serialisable")))
 }
 
@@ -368,6 +414,7 @@ async fn seed_recommendation(
         k: k_value(Some(body.n_recommendations))?,
         model,
         index,
+        filter: MovieFilter::default(),
     };
     let answer = engine.similar(&request)?;
     let mut value = serde_json::to_value(&answer).expect("serialisable");

@@ -1,0 +1,348 @@
+//! The section file: the container every binary file of a model directory uses, built to be
+//! memory-mapped and read in place.
+//!
+//! ```text
+//! offset    size     field
+//! 0         8        magic: what the file holds (b"MREMBEDS", b"MRFOREST", …)
+//! 8         4        format version of that content (u32)
+//! 12        4        section count N (u32)
+//! 16        8        header checksum: XXH3-64 of bytes 0..16 followed by the section table
+//! 24        N × 40   section table, one entry per section:
+//!                      name      16 bytes, ASCII, zero-padded
+//!                      offset    u64, from the start of the file, a multiple of 64
+//!                      length    u64, in bytes
+//!                      checksum  u64, XXH3-64 of the section's bytes
+//! …                  sections, each starting at its 64-byte aligned offset, zero padding between
+//! ```
+//!
+//! All integers are little-endian. Sections hold plain arrays (`u8`, `u32`, `f32`, …), viewed in
+//! place through [`SharedSlice::cast`]: the 64-byte alignment makes every such view aligned (and
+//! keeps SIMD loads on cache lines), and a `meta` section holds the small JSON description of the
+//! rest (counts, parameters).
+//!
+//! Opening ([`SectionFile::open`]) checks the magic, version, header checksum and that every
+//! section lies inside the file without overlapping another: a torn or truncated file, or one of
+//! another kind or version, is refused before anything is read from it. It does not hash the
+//! sections, which would read every byte of every vector and defeat mapping: [`SectionFile::verify`]
+//! does, and `movierec verify` and serving's start-up call it (see `docs/MODEL_FORMAT.md`).
+
+use crate::shared_slice::{Pod, SharedSlice};
+use rayon::prelude::*;
+use xxhash_rust::xxh3::xxh3_64;
+
+const HEADER: usize = 24;
+const ENTRY: usize = 40;
+const NAME: usize = 16;
+/// Sections start at multiples of this.
+pub const ALIGN: usize = 64;
+
+/// Builds a section file in memory.
+pub struct SectionWriter {
+    magic: [u8; 8],
+    version: u32,
+    sections: Vec<(String, Vec<u8>)>,
+}
+
+impl SectionWriter {
+    /// Starts a file of kind `magic`, content version `version`.
+    pub fn new(magic: &[u8; 8], version: u32) -> SectionWriter {
+        SectionWriter {
+            magic: *magic,
+            version,
+            sections: Vec::new(),
+        }
+    }
+
+    /// Adds section `name` holding `values`.
+    ///
+    /// # Panics
+    /// If `name` is longer than 16 bytes or not ASCII, or repeats an earlier name (caller bugs).
+    pub fn add<T: Pod>(&mut self, name: &str, values: &[T]) -> &mut Self {
+        assert!(
+            name.len() <= NAME && name.is_ascii(),
+            "bad section name {name:?}"
+        );
+        assert!(
+            self.sections.iter().all(|(n, _)| n != name),
+            "section {name:?} added twice"
+        );
+        self.sections
+            .push((name.to_string(), bytemuck::cast_slice(values).to_vec()));
+        self
+    }
+
+    /// Adds section `name` holding `value` as JSON.
+    pub fn add_json<M: serde::Serialize>(&mut self, name: &str, value: &M) -> &mut Self {
+        let json = serde_json::to_vec(value).expect("plain structs serialise");
+        self.add(name, &json)
+    }
+
+    /// The file's bytes.
+    pub fn finish(&self) -> Vec<u8> {
+        let table_end = HEADER + ENTRY * self.sections.len();
+        let mut offsets = Vec::with_capacity(self.sections.len());
+        let mut end = table_end;
+        for (_, bytes) in &self.sections {
+            let offset = end.next_multiple_of(ALIGN);
+            offsets.push(offset);
+            end = offset + bytes.len();
+        }
+        let mut out = vec![0u8; end];
+        out[..8].copy_from_slice(&self.magic);
+        out[8..12].copy_from_slice(&self.version.to_le_bytes());
+        let count = u32::try_from(self.sections.len()).expect("a handful of sections");
+        out[12..16].copy_from_slice(&count.to_le_bytes());
+        for (i, ((name, bytes), &offset)) in self.sections.iter().zip(&offsets).enumerate() {
+            let entry = &mut out[HEADER + ENTRY * i..HEADER + ENTRY * (i + 1)];
+            entry[..name.len()].copy_from_slice(name.as_bytes());
+            entry[16..24].copy_from_slice(&(offset as u64).to_le_bytes());
+            entry[24..32].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+            entry[32..40].copy_from_slice(&xxh3_64(bytes).to_le_bytes());
+            out[offset..offset + bytes.len()].copy_from_slice(bytes);
+        }
+        let checksum = header_checksum(&out[..table_end]);
+        out[16..24].copy_from_slice(&checksum.to_le_bytes());
+        out
+    }
+}
+
+/// XXH3 of the header's first 16 bytes and the table (the checksum field itself excluded).
+fn header_checksum(header_and_table: &[u8]) -> u64 {
+    let mut hashed = header_and_table[..16].to_vec();
+    hashed.extend_from_slice(&header_and_table[HEADER..]);
+    xxh3_64(&hashed)
+}
+
+#[derive(Clone, Debug)]
+struct Section {
+    name: String,
+    range: std::ops::Range<usize>,
+    checksum: u64,
+}
+
+/// An opened section file: its bytes (usually mapped) and its checked section table.
+#[derive(Clone, Debug)]
+pub struct SectionFile {
+    bytes: SharedSlice<u8>,
+    sections: Vec<Section>,
+}
+
+impl SectionFile {
+    /// Checks the header of `bytes` (see the module doc); `magic`, `version` and `what` (a noun
+    /// for messages: "HNSW index") say what the caller expects. Errors say what is wrong, for
+    /// the caller to prefix with the file name.
+    pub fn open(
+        bytes: SharedSlice<u8>,
+        magic: &[u8; 8],
+        version: u32,
+        what: &str,
+    ) -> Result<SectionFile, String> {
+        if bytes.len() < HEADER {
+            return Err(format!(
+                "truncated: {} bytes, shorter than any {what} file",
+                bytes.len()
+            ));
+        }
+        if &bytes[..8] != magic {
+            return Err(format!("not a movierec {what} file (bad magic)"));
+        }
+        let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().expect("4 bytes"));
+        let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"));
+        let found = u32_at(8);
+        if found != version {
+            return Err(format!(
+                "{what} format version {found} is not supported (this build reads version \
+                 {version}); retrain with `movierec train`"
+            ));
+        }
+        let count = u32_at(12) as usize;
+        let table_end = count
+            .checked_mul(ENTRY)
+            .and_then(|n| n.checked_add(HEADER))
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(|| format!("truncated: the header lists {count} sections"))?;
+        if header_checksum(&bytes[..table_end]) != u64_at(16) {
+            return Err("corrupt: the header checksum does not match".to_string());
+        }
+        let mut sections: Vec<Section> = Vec::with_capacity(count);
+        for i in 0..count {
+            let at = HEADER + ENTRY * i;
+            let raw_name = &bytes[at..at + NAME];
+            let name_len = raw_name.iter().position(|&b| b == 0).unwrap_or(NAME);
+            let name = String::from_utf8_lossy(&raw_name[..name_len]).into_owned();
+            let (offset, len) = (u64_at(at + 16), u64_at(at + 24));
+            let range = usize::try_from(offset)
+                .ok()
+                .zip(usize::try_from(len).ok())
+                .and_then(|(o, l)| Some(o..o.checked_add(l)?))
+                .filter(|r| r.start >= table_end && r.end <= bytes.len())
+                .ok_or_else(|| {
+                    format!(
+                        "truncated or corrupt: section {name:?} ({len} bytes at {offset}) is not \
+                         inside the file's {} bytes",
+                        bytes.len()
+                    )
+                })?;
+            if !range.start.is_multiple_of(ALIGN) {
+                return Err(format!("corrupt: section {name:?} is not aligned"));
+            }
+            if sections.iter().any(|s| s.name == name) {
+                return Err(format!("corrupt: section {name:?} appears twice"));
+            }
+            if let Some(other) = sections
+                .iter()
+                .find(|s| s.range.start < range.end && range.start < s.range.end)
+            {
+                return Err(format!(
+                    "corrupt: sections {:?} and {name:?} overlap",
+                    other.name
+                ));
+            }
+            sections.push(Section {
+                name,
+                range,
+                checksum: u64_at(at + 32),
+            });
+        }
+        Ok(SectionFile { bytes, sections })
+    }
+
+    fn find(&self, name: &str) -> Result<&Section, String> {
+        self.sections
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| format!("corrupt: the {name:?} section is missing"))
+    }
+
+    /// Section `name` viewed as `[T]` in place.
+    pub fn section<T: Pod>(&self, name: &str) -> Result<SharedSlice<T>, String> {
+        let section = self.find(name)?;
+        self.bytes.cast(section.range.clone()).ok_or_else(|| {
+            format!(
+                "corrupt: the {name:?} section's {} bytes are not a whole number of {}-byte values",
+                section.range.len(),
+                std::mem::size_of::<T>()
+            )
+        })
+    }
+
+    /// Section `name` viewed as `[T]`, which must hold exactly `len` values.
+    pub fn section_of_len<T: Pod>(&self, name: &str, len: usize) -> Result<SharedSlice<T>, String> {
+        let values = self.section::<T>(name)?;
+        if values.len() != len {
+            return Err(format!(
+                "corrupt: the {name:?} section holds {} values where {len} were expected",
+                values.len()
+            ));
+        }
+        Ok(values)
+    }
+
+    /// Section `name` parsed as JSON; its checksum is verified first (it is small, and a value
+    /// read from it steers how the rest is read).
+    pub fn json<M: serde::de::DeserializeOwned>(&self, name: &str) -> Result<M, String> {
+        let section = self.find(name)?;
+        let bytes = &self.bytes[section.range.clone()];
+        if xxh3_64(bytes) != section.checksum {
+            return Err(format!("corrupt: the {name:?} section fails its checksum"));
+        }
+        serde_json::from_slice(bytes).map_err(|e| format!("corrupt: the {name:?} section: {e}"))
+    }
+
+    /// Hashes every section (in parallel) and reports the first that does not match its
+    /// checksum. This reads the whole file.
+    pub fn verify(&self) -> Result<(), String> {
+        self.sections.par_iter().try_for_each(|s| {
+            if xxh3_64(&self.bytes[s.range.clone()]) == s.checksum {
+                Ok(())
+            } else {
+                Err(format!(
+                    "corrupt: the {:?} section fails its checksum",
+                    s.name
+                ))
+            }
+        })
+    }
+
+    /// The size of the file in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// True for an empty file (which [`SectionFile::open`] never accepts).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let mut w = SectionWriter::new(b"MRTEST01", 3);
+        w.add_json("meta", &serde_json::json!({"rows": 3}))
+            .add("values", &[1.0f32, 2.0, 3.0])
+            .add("ids", &[7u32, 8, 9]);
+        w.finish()
+    }
+
+    fn open(bytes: &[u8]) -> Result<SectionFile, String> {
+        SectionFile::open(SharedSlice::copy_aligned(bytes), b"MRTEST01", 3, "test")
+    }
+
+    #[test]
+    fn sections_round_trip_aligned() {
+        let file = open(&sample()).unwrap();
+        let meta: serde_json::Value = file.json("meta").unwrap();
+        assert_eq!(meta["rows"], 3);
+        assert_eq!(&*file.section::<f32>("values").unwrap(), &[1.0, 2.0, 3.0]);
+        assert_eq!(&*file.section_of_len::<u32>("ids", 3).unwrap(), &[7, 8, 9]);
+        assert!(file.section_of_len::<u32>("ids", 4).is_err());
+        assert!(file
+            .section::<u32>("missing")
+            .unwrap_err()
+            .contains("missing"));
+        file.verify().unwrap();
+    }
+
+    #[test]
+    fn every_truncation_is_refused_or_fails_verification() {
+        let bytes = sample();
+        for len in 0..bytes.len() {
+            let opened = open(&bytes[..len]);
+            assert!(
+                opened.is_err() || opened.unwrap().verify().is_err(),
+                "length {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn flipped_bits_are_caught_by_open_or_verify_and_named() {
+        let bytes = sample();
+        for at in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x10;
+            let Ok(file) = open(&bad) else { continue };
+            // Only padding may differ undetected.
+            if let Err(e) = file.verify() {
+                assert!(e.contains("fails its checksum"), "{e}");
+            } else {
+                assert!(
+                    file.sections.iter().all(|s| !s.range.contains(&at)),
+                    "byte {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_magic_and_version_are_named() {
+        let bytes = sample();
+        let other = SectionFile::open(SharedSlice::copy_aligned(&bytes), b"MRTEST02", 3, "test");
+        assert!(other.unwrap_err().contains("bad magic"));
+        let newer = SectionFile::open(SharedSlice::copy_aligned(&bytes), b"MRTEST01", 2, "test");
+        assert!(newer.unwrap_err().contains("version 3 is not supported"));
+    }
+}
