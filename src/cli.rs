@@ -165,13 +165,24 @@ pub enum Command {
         /// Threads for building and querying (queries run one at a time on each).
         #[arg(long, default_value_t = 1)]
         threads: usize,
+        /// Similarity: inner_product (as FAISS IndexFlatIP and Annoy's dot), cosine or l2.
+        #[arg(long, default_value = "inner_product")]
+        metric: String,
         /// First write issue 5's clustered data set to --base (86,537 rows) and --queries (1,000
         /// rows): unit vectors around 256 Gaussian centres, noise 0.5, seed 1.
         #[arg(long)]
         generate: bool,
-        /// Print JSON lines (backend, params, build_s, qps, recall_at_10, memory_bytes).
+        /// Print JSON lines (backend, params, build_s, qps, recall_at_10, memory_bytes, and
+        /// open_s, verify_s on the row that built the index).
         #[arg(long)]
         json: bool,
+    },
+    /// Check a model directory: every file against the manifest's size and checksum, every
+    /// index's structure (exit 1 naming the first problem).
+    Verify {
+        /// Model directory to check.
+        #[arg(long, default_value = DEFAULT_MODEL_DIR)]
+        model_dir: PathBuf,
     },
     /// Check that a running server answers its health endpoint (exit 0 if it does; for
     /// container health checks).

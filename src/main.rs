@@ -269,10 +269,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             dim,
             k,
             threads,
+            metric,
             generate,
             json,
         } => {
             use movierec::index::bench;
+            let metric = movierec::index::Metric::parse(&metric)?;
             if generate {
                 let (b, q) = bench::clustered(
                     bench::GENERATED_BASE_ROWS,
@@ -294,30 +296,55 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             if !json {
                 println!(
-                    "{} base and {} query vectors of dimension {dim}, k = {k}, {threads} thread(s)",
+                    "{} base and {} query vectors of dimension {dim}, {metric}, k = {k}, {threads} \
+                     thread(s)",
                     b.len(),
                     q.len()
                 );
                 println!(
-                    "{:<7} {:<52} {:>8} {:>10} {:>9} {:>11}",
-                    "backend", "params", "build s", "QPS", "recall@k", "memory MB"
+                    "{:<7} {:<52} {:>8} {:>10} {:>9} {:>11} {:>8} {:>9}",
+                    "backend",
+                    "params",
+                    "build s",
+                    "QPS",
+                    "recall@k",
+                    "memory MB",
+                    "open ms",
+                    "verify ms"
                 );
             }
-            bench::run(&b, &q, k, threads, &mut |row| {
+            bench::run(&b, &q, k, threads, metric, &mut |row| {
                 if json {
                     println!("{}", serde_json::to_string(row).unwrap_or_default());
                 } else {
+                    let ms =
+                        |s: Option<f64>| s.map_or(String::new(), |s| format!("{:.2}", s * 1e3));
                     println!(
-                        "{:<7} {:<52} {:>8.2} {:>10.0} {:>9.4} {:>11.1}",
+                        "{:<7} {:<52} {:>8.2} {:>10.0} {:>9.4} {:>11.1} {:>8} {:>9}",
                         row.backend,
                         row.params.to_string(),
                         row.build_s,
                         row.qps,
                         row.recall_at_10,
-                        row.memory_bytes as f64 / 1e6
+                        row.memory_bytes as f64 / 1e6,
+                        ms(row.open_s),
+                        ms(row.verify_s)
                     );
                 }
             })?;
+            Ok(())
+        }
+        Command::Verify { model_dir } => {
+            let started = std::time::Instant::now();
+            let engine = Engine::open(&model_dir)?;
+            let files = &engine.manifest().files;
+            let bytes: u64 = files.values().map(|f| f.bytes).sum();
+            println!(
+                "ok: {} files, {:.1} MB verified in {:.0} ms",
+                files.len(),
+                bytes as f64 / 1e6,
+                started.elapsed().as_secs_f64() * 1e3
+            );
             Ok(())
         }
         Command::Health { url } => {

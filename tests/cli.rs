@@ -250,7 +250,15 @@ fn a_corrupt_or_foreign_model_directory_is_refused_with_the_reason() {
         std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
     }
     let run = || movierec(&["recommend", "heat", "--model-dir", copy.to_str().unwrap()]);
+    let verify = || movierec(&["verify", "--model-dir", copy.to_str().unwrap()]);
     assert!(run().status.success());
+    let verified = verify();
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    assert!(
+        stdout(&verified).starts_with("ok: "),
+        "{}",
+        stdout(&verified)
+    );
 
     // A flipped byte in the embeddings.
     let path = copy.join("svd.embeddings");
@@ -265,7 +273,25 @@ fn a_corrupt_or_foreign_model_directory_is_refused_with_the_reason() {
         "{}",
         stderr(&output)
     );
+    let output = verify();
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("svd.embeddings is corrupt"),
+        "{}",
+        stderr(&output)
+    );
+    // A truncated index is refused by its size alone.
+    let hnsw = copy.join("svd.hnsw");
+    let hnsw_bytes = std::fs::read(&hnsw).unwrap();
+    std::fs::write(&hnsw, &hnsw_bytes[..hnsw_bytes.len() - 1]).unwrap();
     std::fs::write(&path, &original).unwrap();
+    let output = run();
+    assert!(
+        stderr(&output).contains("svd.hnsw is corrupt: expected"),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::write(&hnsw, &hnsw_bytes).unwrap();
 
     // A manifest from a future version.
     let manifest_path = copy.join("manifest.json");
