@@ -1,8 +1,13 @@
-//! Exact (brute-force) search with FAISS `IndexFlat` semantics: every allowed row is scored.
+//! Exact (brute-force) search with FAISS `IndexFlat` semantics: the answer is that of scoring
+//! every allowed row. One query at a time first scans int8 codes of the rows, a quarter of the
+//! bytes, and then scores in f32 only the rows whose error bounds could reach the top `k`
+//! ([`super::quantized`], which proves the result identical); many queries at once go through
+//! one matrix product per block of rows ([`ExactIndex::search_batch`]).
 //!
 //! Also home of the two pieces both backends share: the [`dot`] kernel and the bounded [`TopK`]
 //! selection, so that the forest's final re-ranking is exactly the brute force's ranking.
 
+use super::quantized::{QuantizedRows, QuantizedView};
 use super::{Metric, Neighbor, VectorIndex};
 use crate::embeddings::ItemEmbeddings;
 use crate::shared_slice::SharedSlice;
@@ -18,6 +23,40 @@ pub struct ExactIndex {
     /// product, rows with an extra coordinate for L2.
     scored: ItemEmbeddings,
     metric: Metric,
+    /// Int8 codes of `scored`, scanned first by one-at-a-time searches (see [`super::quantized`]).
+    codes: QuantizedCodes,
+}
+
+/// The arrays of [`QuantizedRows`], owned or mapped.
+#[derive(Clone, Debug)]
+struct QuantizedCodes {
+    codes: SharedSlice<u8>,
+    scales: SharedSlice<f32>,
+    norms: SharedSlice<f32>,
+    errors: SharedSlice<f32>,
+}
+
+impl QuantizedCodes {
+    fn build(scored: &ItemEmbeddings) -> QuantizedCodes {
+        let q = QuantizedRows::build(scored.as_slice(), scored.dim());
+        QuantizedCodes {
+            codes: q.codes().to_vec().into(),
+            scales: q.scales().to_vec().into(),
+            norms: q.norms().to_vec().into(),
+            errors: q.errors().to_vec().into(),
+        }
+    }
+
+    fn view(&self, scored: &ItemEmbeddings) -> Result<QuantizedView<'_>, String> {
+        QuantizedView::from_parts(
+            scored.dim(),
+            scored.len(),
+            &self.codes,
+            &self.scales,
+            &self.norms,
+            &self.errors,
+        )
+    }
 }
 
 /// Current version of the exact index file ([`ExactIndex::to_bytes`]).
@@ -27,9 +66,11 @@ const MAGIC: &[u8; 8] = b"MREXACT1";
 impl ExactIndex {
     /// Builds the index: prepares the rows the metric scores ([`scoring_rows`]).
     pub fn build(embeddings: &ItemEmbeddings, metric: Metric) -> ExactIndex {
+        let scored = scoring_rows(embeddings, metric);
         ExactIndex {
             embeddings: embeddings.clone(),
-            scored: scoring_rows(embeddings, metric),
+            codes: QuantizedCodes::build(&scored),
+            scored,
             metric,
         }
     }
@@ -45,8 +86,9 @@ impl ExactIndex {
         &self.scored
     }
 
-    /// The index as a [section file](crate::artifact::section_file): `meta`, then `scored`, the
-    /// prepared rows, so that opening it reads nothing and copies nothing.
+    /// The index as a [section file](crate::artifact::section_file): `meta`; `scored`, the
+    /// prepared rows; and their int8 codes `codes`, `code_scales`, `code_norms`, `code_errors`
+    /// (see [`super::quantized`]), so that opening it reads nothing and copies nothing.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = super::index_file_writer(
             (MAGIC, FORMAT_VERSION),
@@ -54,7 +96,11 @@ impl ExactIndex {
             &self.embeddings,
             serde_json::json!({ "scored_dim": self.scored.dim() }),
         );
-        w.add("scored", self.scored.as_slice());
+        w.add("scored", self.scored.as_slice())
+            .add("codes", &self.codes.codes)
+            .add("code_scales", &self.codes.scales)
+            .add("code_norms", &self.codes.norms)
+            .add("code_errors", &self.codes.errors);
         w.finish()
     }
 
@@ -77,10 +123,19 @@ impl ExactIndex {
         let scored = file
             .section_of_len::<f32>("scored", embeddings.len() * extra.scored_dim)
             .map_err(invalid)?;
+        let scored = ItemEmbeddings::from_shared(extra.scored_dim, scored)?;
+        let codes = QuantizedCodes {
+            codes: file.section("codes").map_err(invalid)?,
+            scales: file.section("code_scales").map_err(invalid)?,
+            norms: file.section("code_norms").map_err(invalid)?,
+            errors: file.section("code_errors").map_err(invalid)?,
+        };
+        codes.view(&scored).map_err(invalid)?;
         Ok(ExactIndex {
             embeddings: embeddings.clone(),
-            scored: ItemEmbeddings::from_shared(extra.scored_dim, scored)?,
+            scored,
             metric,
+            codes,
         })
     }
 
@@ -164,10 +219,31 @@ impl VectorIndex for ExactIndex {
         &self.embeddings
     }
 
+    /// Scans the int8 codes and re-ranks the candidates their error bounds leave (exactly the
+    /// brute force's answer, see [`super::quantized`]) where the CPU has the SIMD kernels for it;
+    /// otherwise scores every row in f32.
+    ///
     /// # Panics
     /// If `query.len()` is not the embedding dimension.
     fn search(&self, query: &[f32], k: usize, allow: &dyn Fn(u32) -> bool) -> Vec<Neighbor> {
         let prepared = scoring_query(query, self.embeddings.dim(), self.metric);
+        let found = match self.codes.view(&self.scored) {
+            Ok(view) if k > 0 && super::quantized::accelerated() => view
+                .search(&prepared, None, k, allow, &|row| {
+                    dot(self.scored.row(row as usize), &prepared)
+                })
+                .into_iter()
+                .map(|(item, score)| Neighbor { item, score })
+                .collect(),
+            _ => self.scan(&prepared, k, allow),
+        };
+        finish_scores(self.metric, query, &self.embeddings, found)
+    }
+}
+
+impl ExactIndex {
+    /// Scores every row in f32 (the search without codes).
+    fn scan(&self, prepared: &[f32], k: usize, allow: &dyn Fn(u32) -> bool) -> Vec<Neighbor> {
         let dim = prepared.len();
         let mut top = TopK::new(k, self.scored.len());
         // Blocks of rows are scored by the SIMD kernel in one call; then most rows lose to the
@@ -177,7 +253,7 @@ impl VectorIndex for ExactIndex {
         let mut scores = [0.0f32; BLOCK_ROWS];
         for (block, rows) in self.scored.as_slice().chunks(BLOCK_ROWS * dim).enumerate() {
             let scores = &mut scores[..rows.len() / dim];
-            super::kernels::dot_many(rows, &prepared, scores);
+            super::kernels::dot_many(rows, prepared, scores);
             let first = (block * BLOCK_ROWS) as u32;
             for (row, &score) in (first..).zip(scores.iter()) {
                 if score < threshold {
@@ -189,7 +265,7 @@ impl VectorIndex for ExactIndex {
                 }
             }
         }
-        finish_scores(self.metric, query, &self.embeddings, top.into_sorted())
+        top.into_sorted()
     }
 }
 
@@ -539,6 +615,31 @@ pub(super) mod tests {
             assert!(err.to_string().contains("301 rows"), "{err}");
             for len in [0, 10, bytes.len() / 2, bytes.len() - 1] {
                 assert!(ExactIndex::open(SharedSlice::copy_aligned(&bytes[..len]), &emb).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn the_int8_scan_returns_exactly_what_the_f32_scan_returns() {
+        let emb = random_embeddings(3_000, 24, 9);
+        let queries = random_embeddings(30, 24, 10);
+        for metric in Metric::ALL {
+            let index = ExactIndex::build(&emb, metric);
+            for q in 0..queries.len() {
+                let query = queries.row(q);
+                let prepared = scoring_query(query, 24, metric);
+                for (k, allow) in [
+                    (10, &(|_: u32| true) as &dyn Fn(u32) -> bool),
+                    (25, &|r: u32| r % 50 == 3),
+                    (100, &|r: u32| r < 40),
+                ] {
+                    let want = finish_scores(metric, query, &emb, index.scan(&prepared, k, allow));
+                    assert_eq!(
+                        index.search(query, k, allow),
+                        want,
+                        "{metric} query {q} k {k}"
+                    );
+                }
             }
         }
     }

@@ -7,6 +7,8 @@
 //!   `ef_search`), filters applied inside the search.
 //!
 //! - [`kernels`]: the inner-product kernels every backend uses, chosen at run time for the CPU.
+//! - [`quantized`]: the int8 scan with a provably exact re-ranking behind [`ExactIndex`]'s
+//!   one-at-a-time search.
 //! - [`bench`]: `movierec bench-index`, every backend on the same raw vectors.
 //!
 //! Scores are similarities: higher is closer. With [`Metric::Cosine`] (the default) the score is
@@ -17,6 +19,7 @@ mod exact;
 mod forest;
 mod hnsw;
 pub mod kernels;
+pub mod quantized;
 
 pub use exact::ExactIndex;
 pub use forest::{ForestIndex, ForestParams};
