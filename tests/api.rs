@@ -62,10 +62,36 @@ async fn post(uri: &str, body: Value) -> (StatusCode, Value) {
     post_raw(uri, Some("application/json"), &body.to_string()).await
 }
 
+/// The message of an error answer, after checking the one error shape:
+/// `{"error": {"code": "…", "message": "…", "field"?: "…", "suggestions"?: […]}}`.
 fn error_of(body: &Value) -> &str {
-    body["error"]
+    let error = body["error"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no error object in {body}"));
+    let code = error["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no code in {body}"));
+    assert!(
+        !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+        "{body}"
+    );
+    assert!(
+        error
+            .keys()
+            .all(|k| ["code", "message", "field", "suggestions"].contains(&k.as_str())),
+        "{body}"
+    );
+    error["message"]
         .as_str()
         .unwrap_or_else(|| panic!("no error message in {body}"))
+}
+
+/// The `code` and `field` of an error answer.
+fn code_and_field(body: &Value) -> (&str, Option<&str>) {
+    (
+        body["error"]["code"].as_str().unwrap(),
+        body["error"]["field"].as_str(),
+    )
 }
 
 #[tokio::test]
@@ -351,6 +377,39 @@ async fn recommendation_errors_name_the_problem() {
         assert_eq!(got, status, "{body} → {answer}");
         assert!(error_of(&answer).contains(needle), "{body} → {answer}");
     }
+    // Codes and fields, for clients that react to them.
+    for (body, code, field) in [
+        (
+            json!({"movie": "heat", "k": 0}),
+            "invalid_argument",
+            Some("k"),
+        ),
+        (
+            json!({"movie": "heat", "k": "five"}),
+            "invalid_argument",
+            Some("k"),
+        ),
+        (
+            json!({"movie": "heat", "index": "faiss"}),
+            "invalid_argument",
+            Some("index"),
+        ),
+        (
+            json!({"movie": 999999999}),
+            "movie_not_found",
+            Some("movie"),
+        ),
+        (
+            json!({"movie": "heat", "filter": {"genres": ["Space Opera"]}}),
+            "invalid_argument",
+            Some("genres"),
+        ),
+        (json!([1]), "invalid_argument", None),
+    ] {
+        let (_, answer) = post("/api/recommendations", body.clone()).await;
+        error_of(&answer);
+        assert_eq!(code_and_field(&answer), (code, field), "{body} → {answer}");
+    }
 }
 
 #[tokio::test]
@@ -363,7 +422,9 @@ async fn malformed_json_and_wrong_content_type_are_client_errors() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(!error_of(&body).is_empty());
+    assert_eq!(code_and_field(&body), ("malformed_body", None));
     let (status, body) = post_raw("/api/recommendations", Some("text/plain"), "{}").await;
+    assert_eq!(code_and_field(&body).0, "unsupported_media_type");
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert!(
         error_of(&body).contains("Content-Type: application/json"),
@@ -374,13 +435,17 @@ async fn malformed_json_and_wrong_content_type_are_client_errors() {
     let huge = format!("{{\"movie\": \"{}\"}}", "a".repeat(100_000));
     let (status, body) = post_raw("/api/recommendations", Some("application/json"), &huge).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(code_and_field(&body).0, "payload_too_large");
 }
 
 #[tokio::test]
 async fn unknown_titles_come_back_with_suggestions() {
     let (status, body) = post("/api/recommendations", json!({"movie": "godfather zzqxv"})).await;
     if status == StatusCode::NOT_FOUND {
-        let suggestions = body["suggestions"].as_array().expect("suggestions");
+        assert_eq!(code_and_field(&body).0, "movie_not_found");
+        let suggestions = body["error"]["suggestions"]
+            .as_array()
+            .expect("suggestions");
         assert!(suggestions
             .iter()
             .any(|s| s.as_str().unwrap().contains("Godfather")));

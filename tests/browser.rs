@@ -822,7 +822,9 @@ fn an_unknown_title_shows_the_servers_error_in_the_alert_region() {
     s.tab.press_key("Enter").expect("press Enter");
     let shown = s.wait_for("an error", "$('error').textContent");
     let answer = s.api_recommendations(json!({"movie": "qwzxv kjhgf"}));
-    let message = answer["error"].as_str().expect("an error from the API");
+    let message = answer["error"]["message"]
+        .as_str()
+        .expect("an error from the API");
     assert_eq!(message, "no movie matches \"qwzxv kjhgf\"");
     assert_eq!(shown, json!(message));
     assert_eq!(s.eval("$('error').getAttribute('role')"), json!("alert"));

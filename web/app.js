@@ -35,7 +35,7 @@ async function api(path, opts) {
   }
   try { body = await res.json(); } catch (e) { if (e.name === 'AbortError') throw e; }
   if (!res.ok) {
-    const msg = body && typeof body.error === 'string' && body.error;
+    const msg = body && body.error && typeof body.error.message === 'string' && body.error.message;
     throw new Error(msg || 'Request failed (' + res.status + (res.statusText ? ' ' + res.statusText : '') + ').');
   }
   if (!body || typeof body !== 'object') throw new Error('The server sent an invalid response.');

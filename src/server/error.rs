@@ -1,4 +1,12 @@
-//! The one error type of the API: every failure becomes a 4xx with `{"error": "…"}`.
+//! The one error type of the API: every failure becomes a response with the body
+//! `{"error": {"code", "message", "field"?, "suggestions"?}}`:
+//!
+//! - `code`: a stable machine-readable name ([`ApiError::code`]): `invalid_argument`,
+//!   `malformed_body`, `unsupported_media_type`, `payload_too_large`, `not_found`,
+//!   `movie_not_found`, `user_not_found`, `timeout`, `overloaded`, `unauthorized`, `internal`;
+//! - `message`: what is wrong and what is allowed, for people;
+//! - `field`: the request field at fault, when one is (`k`, `filter.genres`, `movie`, …);
+//! - `suggestions`: close titles, for `movie_not_found`.
 
 use crate::Error;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -11,39 +19,58 @@ use serde_json::json;
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
+    code: &'static str,
     message: String,
+    field: Option<String>,
     suggestions: Vec<String>,
 }
 
 impl ApiError {
-    /// A 400 Bad Request with `message`.
+    /// An error with `status`, `code` and `message`, no field.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            suggestions: Vec::new(),
+        }
+    }
+
+    /// A 400 `invalid_argument` with `message`.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            message: message.into(),
-            suggestions: Vec::new(),
-        }
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_argument", message)
     }
 
-    /// A 404 Not Found with `message`.
+    /// A 404 `not_found` with `message`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::NOT_FOUND,
-            message: message.into(),
-            suggestions: Vec::new(),
-        }
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
-}
 
-impl ApiError {
     /// 500 with a message for the log and a generic one for the client.
     pub fn internal(message: impl Into<String>) -> Self {
         tracing::error!("internal error: {}", message.into());
-        ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: "internal error".into(),
-            suggestions: Vec::new(),
-        }
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+
+    /// The same error, naming the request field at fault.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        self.code
     }
 }
 
@@ -52,43 +79,37 @@ impl From<Error> for ApiError {
         let message = error.to_string();
         match error {
             Error::MovieNotFound { suggestions, .. } => ApiError {
-                status: StatusCode::NOT_FOUND,
-                message,
                 suggestions,
+                ..ApiError::new(StatusCode::NOT_FOUND, "movie_not_found", message)
             },
-            Error::InvalidArgument { .. } => ApiError::bad_request(message),
-            Error::UserNotFound { .. } => ApiError::not_found(message),
-            other => {
-                tracing::error!("internal error: {other}");
-                ApiError {
-                    status: StatusCode::INTERNAL_SERVER_ERROR,
-                    message: "internal error".into(),
-                    suggestions: Vec::new(),
-                }
+            Error::InvalidArgument { field, .. } => {
+                ApiError::bad_request(message).with_field(field)
             }
+            Error::UserNotFound { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "user_not_found", message)
+            }
+            other => ApiError::internal(other.to_string()),
         }
     }
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        let status = match rejection {
-            JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            JsonRejection::BytesRejection(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        let message = match rejection {
-            JsonRejection::MissingJsonContentType(_) => {
-                "the request body must be JSON with the header `Content-Type: application/json`"
-                    .to_string()
-            }
-            JsonRejection::BytesRejection(_) => "the request body is too large".to_string(),
-            other => other.body_text(),
-        };
-        ApiError {
-            status,
-            message,
-            suggestions: Vec::new(),
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the request body must be JSON with the header `Content-Type: application/json`",
+            ),
+            JsonRejection::BytesRejection(_) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "the request body is too large (at most {} bytes)",
+                    super::BODY_LIMIT_BYTES
+                ),
+            ),
+            other => ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", other.body_text()),
         }
     }
 }
@@ -101,10 +122,13 @@ impl From<QueryRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.message });
-        if !self.suggestions.is_empty() {
-            body["suggestions"] = json!(self.suggestions);
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(field) = self.field {
+            error["field"] = json!(field);
         }
-        (self.status, Json(body)).into_response()
+        if !self.suggestions.is_empty() {
+            error["suggestions"] = json!(self.suggestions);
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
     }
 }

@@ -97,9 +97,9 @@ async fn runs(
         .kind
         .map(|k| k.parse::<RunKind>())
         .transpose()
-        .map_err(|e| ApiError::bad_request(format!("kind: {e}")))?;
+        .map_err(|e| ApiError::bad_request(format!("kind: {e}")).with_field("kind"))?;
     if params.limit == Some(0) {
-        return Err(ApiError::bad_request("limit must be at least 1, got 0"));
+        return Err(ApiError::bad_request("limit must be at least 1, got 0").with_field("limit"));
     }
     let filter = RunFilter {
         kind,
@@ -165,7 +165,8 @@ async fn search_movies(
     if !(1..=MAX_SEARCH_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(format!(
             "limit must be between 1 and {MAX_SEARCH_LIMIT}, got {limit}"
-        )));
+        ))
+        .with_field("limit"));
     }
     let catalog = engine.catalog();
     let results: Vec<MovieView> = catalog
@@ -244,18 +245,23 @@ fn parse_body<T: serde::de::DeserializeOwned>(
         if path == "." {
             ApiError::bad_request(format!("invalid request body: {}", e.inner()))
         } else {
-            ApiError::bad_request(format!("{path}: {}", e.inner()))
+            ApiError::bad_request(format!("{path}: {}", e.inner())).with_field(path.clone())
         }
     })
 }
 
 fn movie_query(field: MovieField) -> Result<MovieQuery, ApiError> {
     match field {
-        MovieField::Id(id) => u32::try_from(id)
-            .map(MovieQuery::Id)
-            .map_err(|_| ApiError::not_found(format!("no movie has movieId {id}"))),
+        MovieField::Id(id) => u32::try_from(id).map(MovieQuery::Id).map_err(|_| {
+            ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "movie_not_found",
+                format!("no movie has movieId {id}"),
+            )
+            .with_field("movie")
+        }),
         MovieField::Title(title) if title.trim().is_empty() => {
-            Err(ApiError::bad_request("movie: the movie title is empty"))
+            Err(ApiError::bad_request("movie: the movie title is empty").with_field("movie"))
         }
         MovieField::Title(title) => Ok(MovieQuery::Title(title)),
     }
@@ -267,7 +273,8 @@ fn k_value(k: Option<i64>) -> Result<usize, ApiError> {
         Ok(k) => Ok(Engine::check_k(k)?),
         Err(_) => Err(ApiError::bad_request(format!(
             "k must be between {MIN_K} and {MAX_K}, got {k}"
-        ))),
+        ))
+        .with_field("k")),
     }
 }
 
@@ -293,7 +300,10 @@ async fn recommendations(
             .unwrap_or(DEFAULT_INDEX),
         filter: body.filter,
     };
-    let answer = engine.similar(&request)?;
+    let answer = engine.similar(&request).map_err(|e| match e {
+        crate::Error::MovieNotFound { .. } => ApiError::from(e).with_field("movie"),
+        other => other.into(),
+    })?;
     Ok(Json(serde_json::to_value(answer).expect("serialisable")))
 }
 
@@ -324,8 +334,10 @@ impl PersonalParams {
         let exclude = list(&self.exclude)
             .iter()
             .map(|id| {
-                id.parse()
-                    .map_err(|_| ApiError::bad_request(format!("exclude: {id:?} is not a movieId")))
+                id.parse().map_err(|_| {
+                    ApiError::bad_request(format!("exclude: {id:?} is not a movieId"))
+                        .with_field("exclude")
+                })
             })
             .collect::<Result<_, _>>()?;
         Ok(MovieFilter {
@@ -345,9 +357,9 @@ async fn for_user(
     params: Result<Query<PersonalParams>, QueryRejection>,
 ) -> ApiResult {
     let Query(params) = params?;
-    let user: u32 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("user id {id:?} is not a number")))?;
+    let user: u32 = id.parse().map_err(|_| {
+        ApiError::bad_request(format!("user id {id:?} is not a number")).with_field("id")
+    })?;
     let answer = engine.personal(
         &PersonalTarget::User(user),
         k_value(params.k)?,
@@ -401,13 +413,15 @@ async fn seed_recommendation(
             return Err(ApiError::bad_request(format!(
                 "model: unknown model {:?}; expected FAISS or ANNOY",
                 body.model
-            )))
+            ))
+            .with_field("model"))
         }
     };
     if body.movie_title.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            "movie_title: the movie title is empty",
-        ));
+        return Err(
+            ApiError::bad_request("movie_title: the movie title is empty")
+                .with_field("movie_title"),
+        );
     }
     let request = SimilarRequest {
         movie: MovieQuery::Title(body.movie_title),
