@@ -110,6 +110,13 @@ pub enum Command {
         /// Port to listen on.
         #[arg(long, default_value_t = 7860)]
         port: u16,
+        /// Let pages of this origin call the API from a browser (CORS; repeat for several, `*`
+        /// for any). Off by default: only the server's own page.
+        #[arg(long, value_name = "ORIGIN")]
+        cors_origin: Vec<String>,
+        /// Requests answered at once; more get 503 with `Retry-After: 1`.
+        #[arg(long, default_value_t = movierec::server::DEFAULT_MAX_IN_FLIGHT)]
+        max_in_flight: usize,
         /// Where runs are recorded (shown on the Runs tab, `GET /api/runs`); also used when the
         /// server trains first.
         #[command(flatten)]

@@ -130,6 +130,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data,
             host,
             port,
+            cors_origin,
+            max_in_flight,
             tracking,
         } => {
             let tracking = tracking.tracking();
@@ -146,9 +148,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .parse()
                 .map_err(|_| anyhow::anyhow!("--host: {host:?} is not an IP address"))?;
             let runtime = tokio::runtime::Runtime::new()?;
+            let config = movierec::server::ServerConfig {
+                admin_token: std::env::var(movierec::server::reload::ADMIN_TOKEN_ENV)
+                    .ok()
+                    .filter(|t| !t.is_empty()),
+                cors_origins: cors_origin,
+                max_in_flight,
+                ..movierec::server::ServerConfig::new(model_dir, tracking.runs_dir())
+            };
             runtime.block_on(movierec::server::serve(
                 engine,
-                tracking.runs_dir(),
+                config,
                 SocketAddr::new(ip, port),
             ))?;
             Ok(())

@@ -1,20 +1,35 @@
 //! The HTTP server: JSON API under `/api`, the seed-compatible `POST /recommendation`, and the
 //! web page at `/` (its assets compiled into the binary from `web/`).
 //!
-//! Handlers are thin functions over extractors; shared state is an `Arc<Engine>` loaded once at
-//! start; errors become responses through [`error::ApiError`]; body limits, timeouts and tracing
-//! are tower layers.
+//! Handlers are thin functions over extractors; each request answers from the `Arc<Engine>`
+//! current when it started (a reload swaps in a new one, [`reload`]); errors become responses
+//! through [`error::ApiError`]; request ids, tracing, CORS, timeouts, body limits, load shedding
+//! (503 + `Retry-After` beyond [`ServerConfig::max_in_flight`]) and metrics ([`metrics`]) are
+//! tower layers.
 
 pub mod error;
+pub mod metrics;
+pub mod reload;
 mod routes;
 
 use crate::engine::Engine;
+use arc_swap::ArcSwap;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::IntoResponse;
 use axum::Router;
+use metrics::Metrics;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tower::ServiceBuilder;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -22,19 +37,58 @@ use tower_http::trace::TraceLayer;
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 /// Longest a request may take before it is answered with 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests answered at once by default; more are refused with 503 and `Retry-After`.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 
-/// What the handlers share: the loaded model directory and where runs are recorded.
+/// How the server runs, besides the model it serves.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The model directory served (reloaded by SIGHUP and by a reload without a directory).
+    pub model_dir: PathBuf,
+    /// The local run store's directory (read by `GET /api/runs`).
+    pub runs_dir: PathBuf,
+    /// The token `POST /api/admin/reload` requires; `None` disables the endpoint.
+    pub admin_token: Option<String>,
+    /// Origins allowed to call the API from a browser page of theirs (CORS); empty: none
+    /// (only the server's own page), `*`: any.
+    pub cors_origins: Vec<String>,
+    /// Requests answered at once; more are refused with 503 and `Retry-After: 1`.
+    pub max_in_flight: usize,
+}
+
+impl ServerConfig {
+    /// The defaults for serving `model_dir`: runs in `runs_dir`, no reload token, no CORS.
+    pub fn new(model_dir: PathBuf, runs_dir: PathBuf) -> ServerConfig {
+        ServerConfig {
+            model_dir,
+            runs_dir,
+            admin_token: None,
+            cors_origins: Vec::new(),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+        }
+    }
+}
+
+/// What the handlers share.
 #[derive(Clone)]
 pub struct ServerState {
-    /// The recommender.
-    pub engine: Arc<Engine>,
+    /// The recommender being served; swapped whole by a reload.
+    pub engine: Arc<ArcSwap<Engine>>,
     /// The local run store's directory (read by `GET /api/runs`).
     pub runs_dir: Arc<PathBuf>,
+    /// The directory the served engine was opened from (locked while reloading).
+    pub model_dir: Arc<tokio::sync::Mutex<PathBuf>>,
+    /// The reload token, if reloading over HTTP is enabled.
+    pub admin_token: Option<Arc<str>>,
+    /// The metrics of `GET /metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 impl axum::extract::FromRef<ServerState> for Arc<Engine> {
+    /// The engine current when the request started: it answers the whole request, even if a
+    /// reload swaps in another meanwhile.
     fn from_ref(state: &ServerState) -> Self {
-        state.engine.clone()
+        state.engine.load_full()
     }
 }
 
@@ -44,24 +98,117 @@ impl axum::extract::FromRef<ServerState> for Arc<PathBuf> {
     }
 }
 
-/// The application with all routes and layers.
-pub fn router(engine: Arc<Engine>, runs_dir: PathBuf) -> Router {
-    routes::routes()
-        .with_state(ServerState {
-            engine,
-            runs_dir: Arc::new(runs_dir),
-        })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
-        .layer(TraceLayer::new_for_http())
+impl axum::extract::FromRef<ServerState> for Arc<Metrics> {
+    fn from_ref(state: &ServerState) -> Self {
+        state.metrics.clone()
+    }
 }
 
-/// Serves `engine` (and the runs recorded in `runs_dir`) on `addr` until Ctrl-C or SIGTERM
-/// (requests in flight finish first).
-pub async fn serve(engine: Engine, runs_dir: PathBuf, addr: SocketAddr) -> crate::Result<()> {
+/// Numbers the requests that come without an `x-request-id` of their own.
+#[derive(Clone, Default)]
+struct RequestCounter(Arc<AtomicU64>);
+
+impl MakeRequestId for RequestCounter {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        Some(RequestId::new(HeaderValue::from(n)))
+    }
+}
+
+/// The application with all routes and layers, and its shared state (for reloads).
+pub fn app(engine: Arc<Engine>, config: &ServerConfig) -> crate::Result<(Router, ServerState)> {
+    let state = ServerState {
+        engine: Arc::new(ArcSwap::new(engine)),
+        runs_dir: Arc::new(config.runs_dir.clone()),
+        model_dir: Arc::new(tokio::sync::Mutex::new(config.model_dir.clone())),
+        admin_token: config.admin_token.as_deref().map(Arc::from),
+        metrics: Arc::new(Metrics::default()),
+    };
+    let cors = cors_layer(&config.cors_origins)?;
+    let overloaded = |_: tower::BoxError| async {
+        (
+            [(header::RETRY_AFTER, "1")],
+            error::ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "the server is answering as many requests as it can; retry in a second",
+            ),
+        )
+            .into_response()
+    };
+    let router = routes::routes()
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                    config.max_in_flight.max(1),
+                )),
+        )
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(cors)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", id, method = %request.method(), uri = %request.uri())
+            }),
+        )
+        .layer(SetRequestIdLayer::x_request_id(RequestCounter::default()));
+    Ok((router, state))
+}
+
+/// CORS off (no layer effect) when `origins` is empty; `*` allows any origin.
+fn cors_layer(origins: &[String]) -> crate::Result<CorsLayer> {
+    if origins.is_empty() {
+        return Ok(CorsLayer::new());
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let values = origins
+            .iter()
+            .map(|o| {
+                HeaderValue::from_str(o.trim_end_matches('/')).map_err(|_| {
+                    crate::Error::invalid(
+                        "cors_origin",
+                        format!("--cors-origin: {o:?} is not a valid origin"),
+                    )
+                })
+            })
+            .collect::<crate::Result<Vec<_>>>()?;
+        AllowOrigin::list(values)
+    };
+    Ok(CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]))
+}
+
+/// The application over `engine` with the default configuration (runs read from `runs_dir`).
+pub fn router(engine: Arc<Engine>, runs_dir: PathBuf) -> Router {
+    let config = ServerConfig::new(engine.dir().to_path_buf(), runs_dir);
+    app(engine, &config)
+        .expect("the default configuration is valid")
+        .0
+}
+
+/// Serves `engine` as `config` says on `addr` until Ctrl-C or SIGTERM (requests in flight
+/// finish first); SIGHUP reloads the model directory.
+pub async fn serve(engine: Engine, config: ServerConfig, addr: SocketAddr) -> crate::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| crate::Error::io(format!("{addr}"), e))?;
@@ -72,8 +219,13 @@ pub async fn serve(engine: Engine, runs_dir: PathBuf, addr: SocketAddr) -> crate
         "serving {} movies on http://{local}",
         engine.catalog().len()
     );
+    let (router, state) = app(Arc::new(engine), &config)?;
+    #[cfg(unix)]
+    tokio::spawn(reload::on_sighup(state));
+    #[cfg(not(unix))]
+    drop(state);
     eprintln!("movierec: serving on http://{local}");
-    axum::serve(listener, router(Arc::new(engine), runs_dir))
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| crate::Error::io(format!("{addr}"), e))

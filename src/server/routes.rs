@@ -38,6 +38,8 @@ pub(super) fn routes() -> Router<super::ServerState> {
         .route("/api/recommendations/for-likes", post(for_likes))
         .route("/api/users/{id}/recommendations", get(for_user))
         .route("/api/runs", get(runs))
+        .route("/api/admin/reload", post(super::reload::handler))
+        .route("/metrics", get(super::metrics::handler))
         .route("/recommendation", post(seed_recommendation))
         .fallback(not_found)
 }
@@ -231,7 +233,7 @@ struct RecommendationBody {
 }
 
 /// Reads a JSON body into `T`, with messages that name the field at fault.
-fn parse_body<T: serde::de::DeserializeOwned>(
+pub(super) fn parse_body<T: serde::de::DeserializeOwned>(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<T, ApiError> {
     let Json(value) = body?;

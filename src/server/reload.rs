@@ -1,0 +1,127 @@
+//! Zero-downtime model reload: `POST /api/admin/reload` (guarded by the admin token) and SIGHUP.
+//!
+//! The served engine sits behind an [`ArcSwap`]: each request takes its own `Arc` of the engine
+//! current when it starts and answers from it to the end, so a swap never touches a request in
+//! flight; the old engine is dropped when its last request finishes. A new model directory is
+//! opened and fully verified (checksums included) off the async runtime before the swap; if that
+//! fails, the old model keeps serving and the error is returned (and logged, for SIGHUP).
+
+use super::error::ApiError;
+use super::ServerState;
+use crate::engine::Engine;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Environment variable holding the token `POST /api/admin/reload` requires
+/// (`Authorization: Bearer TOKEN`); without it the endpoint is disabled.
+pub const ADMIN_TOKEN_ENV: &str = "MOVIEREC_ADMIN_TOKEN";
+
+/// Opens `dir` (or the directory being served, when `None`), verifies it and swaps it in.
+/// Reloads are serialised: a second one waits for the first.
+pub async fn reload(state: &ServerState, dir: Option<PathBuf>) -> crate::Result<Value> {
+    let mut current = state.model_dir.lock().await;
+    let dir = dir.unwrap_or_else(|| current.clone());
+    let started = Instant::now();
+    let opened = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || Engine::open(&dir))
+            .await
+            .map_err(|e| crate::Error::invalid("model_dir", format!("reload panicked: {e}")))?
+    };
+    state.metrics.reloaded(opened.is_ok());
+    let engine = opened?;
+    let answer = json!({
+        "status": "reloaded",
+        "modelDir": dir.display().to_string(),
+        "trainedAt": engine.manifest().created_at,
+        "movies": engine.catalog().len(),
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    state.engine.store(Arc::new(engine));
+    tracing::info!("reloaded the model from {}", dir.display());
+    *current = dir;
+    Ok(answer)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReloadBody {
+    model_dir: Option<PathBuf>,
+}
+
+/// `POST /api/admin/reload`, body `{"model_dir": "…"}` (optional: the directory being served).
+pub async fn handler(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let Some(expected) = state.admin_token.as_deref() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("model reload is disabled: start the server with {ADMIN_TOKEN_ENV} set"),
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if !given.is_some_and(|token| constant_time_eq(token.as_bytes(), expected.as_bytes())) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "reloading needs the header `Authorization: Bearer <admin token>`",
+        ));
+    }
+    let body: ReloadBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ReloadBody::default()
+    } else {
+        let value: Value = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_body",
+                format!("the body is not JSON: {e}"),
+            )
+        })?;
+        super::routes::parse_body(Ok(Json(value)))?
+    };
+    match reload(&state, body.model_dir).await {
+        Ok(answer) => Ok(Json(answer)),
+        Err(e) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reload_failed",
+            format!("the old model keeps serving: {e}"),
+        )
+        .with_field("model_dir")),
+    }
+}
+
+/// Compares without an early exit, so the time taken says nothing about the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Reloads the served directory on every SIGHUP, until the server stops.
+#[cfg(unix)]
+pub async fn on_sighup(state: ServerState) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reload with POST /api/admin/reload");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match reload(&state, None).await {
+            Ok(answer) => eprintln!("movierec: SIGHUP: {answer}"),
+            Err(e) => {
+                tracing::error!("SIGHUP reload failed, the old model keeps serving: {e}");
+                eprintln!("movierec: SIGHUP reload failed, the old model keeps serving: {e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! The server's operational behaviour: metrics, request ids, CORS, load shedding, and model
+//! reloads (over HTTP and SIGHUP, in process and under load against the real binary).
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use common::trained_model;
+use http_body_util::BodyExt;
+use movierec::engine::Engine;
+use movierec::server::{app, ServerConfig};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use tower::ServiceExt;
+
+fn engine() -> Arc<Engine> {
+    static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| Arc::new(Engine::open(trained_model()).expect("model")))
+        .clone()
+}
+
+fn config() -> ServerConfig {
+    ServerConfig::new(
+        trained_model().to_path_buf(),
+        common::runs_dir().to_path_buf(),
+    )
+}
+
+async fn send(
+    router: &axum::Router,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, headers, body)
+}
+
+fn recommend_request() -> Request<Body> {
+    Request::post("/api/recommendations")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(r#"{"movie": 1, "k": 5}"#))
+        .unwrap()
+}
+
+fn reload_request(token: Option<&str>, body: &str) -> Request<Body> {
+    let mut request =
+        Request::post("/api/admin/reload").header(header::CONTENT_TYPE, "application/json");
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    request.body(Body::from(body.to_string())).unwrap()
+}
+
+/// A copy of the trained model directory (to reload from, or to corrupt).
+fn copy_of_model(name: &str) -> PathBuf {
+    let dir = tempfile::tempdir().unwrap().keep().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(trained_model()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status_with_latencies() {
+    let (router, _) = app(engine(), &config()).unwrap();
+    for _ in 0..3 {
+        assert_eq!(send(&router, recommend_request()).await.0, StatusCode::OK);
+    }
+    let bad = Request::get("/api/users/999999/recommendations")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&router, bad).await.0, StatusCode::NOT_FOUND);
+    let (status, headers, body) = send(
+        &router,
+        Request::get("/metrics").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains(r#"movierec_http_requests_total{method="POST",route="/api/recommendations",status="200"} 3"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"movierec_http_requests_total{method="GET",route="/api/users/{id}/recommendations",status="404"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"movierec_http_request_duration_seconds_count{method="POST",route="/api/recommendations"} 3"#),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_and_keeps_the_clients() {
+    let (router, _) = app(engine(), &config()).unwrap();
+    let (_, first, _) = send(&router, recommend_request()).await;
+    let (_, second, _) = send(&router, recommend_request()).await;
+    let id = |h: &axum::http::HeaderMap| h["x-request-id"].to_str().unwrap().to_string();
+    assert_ne!(id(&first), id(&second));
+    let mine = Request::get("/api/health")
+        .header("x-request-id", "trace-me-42")
+        .body(Body::empty())
+        .unwrap();
+    let (_, headers, _) = send(&router, mine).await;
+    assert_eq!(id(&headers), "trace-me-42");
+}
+
+#[tokio::test]
+async fn cors_is_off_by_default_and_allows_only_configured_origins() {
+    let preflight = |origin: &str| {
+        Request::options("/api/recommendations")
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (router, _) = app(engine(), &config()).unwrap();
+    let (_, headers, _) = send(&router, preflight("https://example.org")).await;
+    assert!(headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+
+    let configured = ServerConfig {
+        cors_origins: vec!["https://example.org".into()],
+        ..config()
+    };
+    let (router, _) = app(engine(), &configured).unwrap();
+    let (_, headers, _) = send(&router, preflight("https://example.org")).await;
+    assert_eq!(
+        headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://example.org"
+    );
+    let (_, headers, _) = send(&router, preflight("https://evil.example")).await;
+    assert!(headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+
+    let bad = ServerConfig {
+        cors_origins: vec!["bad\norigin".into()],
+        ..config()
+    };
+    assert!(app(engine(), &bad).is_err());
+}
+
+#[tokio::test]
+async fn beyond_the_concurrency_limit_requests_get_503_with_retry_after() {
+    use std::future::Future;
+    let limited = ServerConfig {
+        max_in_flight: 1,
+        admin_token: Some("secret".into()),
+        ..config()
+    };
+    let (router, _) = app(engine(), &limited).unwrap();
+    // A reload verifies a whole model directory off the runtime: polled once, it holds the one
+    // slot while it waits for that work.
+    let mut reload = Box::pin(router.clone().oneshot(reload_request(Some("secret"), "")));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(reload.as_mut().poll(&mut cx).is_pending());
+    let (status, headers, body) = send(&router, recommend_request()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"]["code"], "overloaded", "{body}");
+    let response = reload.await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(send(&router, recommend_request()).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn reload_needs_the_token_swaps_models_and_keeps_the_old_one_on_failure() {
+    let (router, state) = app(engine(), &config()).unwrap();
+    let (status, _, body) = send(&router, reload_request(None, "")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "disabled without a token");
+    assert!(String::from_utf8_lossy(&body).contains("MOVIEREC_ADMIN_TOKEN"));
+
+    let with_token = ServerConfig {
+        admin_token: Some("secret".into()),
+        ..config()
+    };
+    let (router, state2) = app(engine(), &with_token).unwrap();
+    drop(state);
+    for token in [None, Some("wrong")] {
+        let (status, _, _) = send(&router, reload_request(token, "")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    let copy = copy_of_model("copy");
+    let body = json!({"model_dir": copy}).to_string();
+    let (status, _, answer) = send(&router, reload_request(Some("secret"), &body)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["modelDir"], copy.display().to_string());
+    assert_eq!(
+        state2.engine.load().dir(),
+        copy.as_path(),
+        "the copy is served now"
+    );
+
+    // A corrupt directory: refused, and the copy keeps serving.
+    let corrupt = copy_of_model("corrupt");
+    let embeddings = corrupt.join("svd.embeddings");
+    let mut bytes = std::fs::read(&embeddings).unwrap();
+    bytes[200] ^= 0xff;
+    std::fs::write(&embeddings, bytes).unwrap();
+    let body = json!({"model_dir": corrupt}).to_string();
+    let (status, _, answer) = send(&router, reload_request(Some("secret"), &body)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["error"]["code"], "reload_failed");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("svd.embeddings is corrupt"),
+        "{answer}"
+    );
+    assert_eq!(state2.engine.load().dir(), copy.as_path());
+    assert_eq!(send(&router, recommend_request()).await.0, StatusCode::OK);
+
+    let (_, _, metrics) = send(
+        &router,
+        Request::get("/metrics").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains(r#"movierec_model_reloads_total{outcome="ok"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"movierec_model_reloads_total{outcome="failed"} 1"#),
+        "{metrics}"
+    );
+}
+
+/// The real binary, serving `model_dir` with the admin token `secret`.
+struct Served {
+    child: std::process::Child,
+    address: String,
+}
+
+impl Served {
+    fn start(model_dir: &Path) -> Served {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_movierec"))
+            .args(["serve", "--port", "0", "--model-dir"])
+            .arg(model_dir)
+            .env("MOVIEREC_ADMIN_TOKEN", "secret")
+            .env("MOVIEREC_RUNS_DIR", common::runs_dir())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let address = loop {
+            line.clear();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "server exited");
+            if let Some(rest) = line.trim().strip_prefix("movierec: serving on http://") {
+                break rest.to_string();
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while stderr.read_line(&mut sink).is_ok_and(|n| n > 0) {
+                sink.clear();
+            }
+        });
+        Served { child, address }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn reloads_under_load_fail_no_request() {
+    let served = Served::start(&copy_of_model("served"));
+    let other = copy_of_model("other");
+    let base = format!("http://{}", served.address);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (base, stop) = (base.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let agent = ureq::Agent::new_with_defaults();
+                let (mut ok, mut failed) = (0usize, Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match agent
+                        .post(&format!("{base}/api/recommendations"))
+                        .header("Content-Type", "application/json")
+                        .send(r#"{"movie": "toy story", "k": 10}"#)
+                    {
+                        Ok(response) if response.status() == 200 => ok += 1,
+                        Ok(response) => failed.push(response.status().to_string()),
+                        Err(e) => failed.push(e.to_string()),
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    let agent = ureq::Agent::new_with_defaults();
+    for (i, dir) in [other.clone(), trained_model().to_path_buf(), other]
+        .iter()
+        .enumerate()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let answer = agent
+            .post(&format!("{base}/api/admin/reload"))
+            .header("Authorization", "Bearer secret")
+            .header("Content-Type", "application/json")
+            .send(json!({"model_dir": dir}).to_string())
+            .unwrap_or_else(|e| panic!("reload {i}: {e}"))
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(answer["status"], "reloaded");
+    }
+    #[cfg(unix)]
+    {
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(served.child.id() as i32).unwrap(),
+            rustix::process::Signal::HUP,
+        )
+        .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(400));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for client in clients {
+        let (ok, failed) = client.join().unwrap();
+        assert!(
+            failed.is_empty(),
+            "failed requests during reloads: {failed:?}"
+        );
+        total += ok;
+    }
+    assert!(total > 100, "only {total} requests were made");
+    let metrics = agent
+        .get(&format!("{base}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let reloads = if cfg!(unix) { 4 } else { 3 };
+    assert!(
+        metrics.contains(&format!(
+            r#"movierec_model_reloads_total{{outcome="ok"}} {reloads}"#
+        )),
+        "{metrics}"
+    );
+}
