@@ -89,6 +89,10 @@ pub enum Command {
         /// models content, als, svd and hybrid; item_knn and ease answer exactly).
         #[arg(long, default_value = "exact")]
         index: String,
+        /// Ask a running movierec server (`http://host:port`) instead of reading a model
+        /// directory; the output is the same.
+        #[arg(long, value_name = "URL", conflicts_with = "batch")]
+        server: Option<String>,
         /// Model directory to read.
         #[arg(long, default_value = DEFAULT_MODEL_DIR)]
         model_dir: PathBuf,

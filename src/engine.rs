@@ -11,7 +11,7 @@ use crate::models::personal::{score_history, HistoryEntry, PersonalParams};
 use crate::models::{ModelKind, ModelShape};
 use crate::shared_slice::SharedSlice;
 use crate::{Error, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -46,7 +46,7 @@ pub struct SimilarRequest {
 }
 
 /// A result movie with its similarity to the query.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScoredMovie {
     /// The movie.
     #[serde(flatten)]
@@ -56,7 +56,7 @@ pub struct ScoredMovie {
 }
 
 /// The answer to a [`SimilarRequest`]: the JSON shape of `recommend --json` and the API.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Recommendations {
     /// The movie the query resolved to.
     pub query: MovieView,
@@ -88,7 +88,7 @@ pub enum PersonalTarget {
 
 /// The answer to a personalised request: the JSON shape of `recommend --user/--likes` and the
 /// API.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PersonalRecommendations {
     /// The MovieLens user, when asked for one.
     pub user: Option<u32>,

@@ -58,6 +58,15 @@ pub enum Error {
     /// A nearest-neighbour index cannot be built or read.
     #[error("index: {0}")]
     Index(String),
+    /// A movierec server answered a request with an error (its message, as a local run would
+    /// have said it).
+    #[error("{message}")]
+    Remote {
+        /// The HTTP status.
+        status: u16,
+        /// The server's `error.message`.
+        message: String,
+    },
     /// A run could not be recorded or the run store read.
     #[error(transparent)]
     Tracking(#[from] crate::tracking::Error),

@@ -14,6 +14,7 @@
 
 pub mod artifact;
 pub mod catalog;
+pub mod client;
 pub mod data;
 pub mod embeddings;
 pub mod engine;

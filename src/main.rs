@@ -75,10 +75,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             model,
             filter,
             index,
+            server,
             model_dir,
             json,
         } => {
             let filter = filter.filter();
+            let client = server
+                .as_deref()
+                .map(movierec::client::Client::new)
+                .transpose()?;
             if let Some(file) = batch {
                 let engine = Engine::open(&model_dir)?;
                 return run_batch(
@@ -100,8 +105,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             if let Some(target) = target {
                 let k = Engine::check_k(k)?;
-                let engine = Engine::open(&model_dir)?;
-                let answer = engine.personal(&target, k, &filter)?;
+                let answer = match &client {
+                    Some(client) => client.personal(&target, k, &filter)?,
+                    None => Engine::open(&model_dir)?.personal(&target, k, &filter)?,
+                };
                 if json {
                     println!("{}", serde_json::to_string_pretty(&answer)?);
                 } else {
@@ -116,8 +123,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 index: IndexKind::parse(&index)?,
                 filter,
             };
-            let engine = Engine::open(&model_dir)?;
-            let answer = engine.similar(&request)?;
+            let answer = match &client {
+                Some(client) => client.similar(&request)?,
+                None => Engine::open(&model_dir)?.similar(&request)?,
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&answer)?);
             } else {

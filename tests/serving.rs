@@ -378,3 +378,63 @@ fn reloads_under_load_fail_no_request() {
         "{metrics}"
     );
 }
+
+#[test]
+fn recommend_with_server_prints_what_a_local_run_prints() {
+    let served = Served::start(trained_model());
+    let url = format!("http://{}", served.address);
+    let model = trained_model().to_str().unwrap();
+    for args in [
+        vec!["toy", "stroy", "-k", "7", "--json"],
+        vec![
+            "heat",
+            "--model",
+            "hybrid",
+            "--index",
+            "hnsw",
+            "--genre",
+            "Crime",
+            "--year-min",
+            "1990",
+        ],
+        vec![
+            "--user",
+            "3",
+            "-k",
+            "5",
+            "--exclude-genre",
+            "Drama",
+            "--json",
+        ],
+        vec![
+            "--likes",
+            "toy story",
+            "--dislikes",
+            "heat",
+            "--min-ratings",
+            "20",
+        ],
+    ] {
+        let local = common::movierec(&[&["recommend", "--model-dir", model][..], &args].concat());
+        let remote = common::movierec(&[&["recommend", "--server", &url][..], &args].concat());
+        assert!(local.status.success(), "{}", common::stderr(&local));
+        assert!(
+            remote.status.success(),
+            "{args:?}: {}",
+            common::stderr(&remote)
+        );
+        assert_eq!(common::stdout(&remote), common::stdout(&local), "{args:?}");
+    }
+    // Errors: the server's message, and a failing exit code, as locally.
+    let local = common::movierec(&["recommend", "--model-dir", model, "qwzxv", "kjhgf"]);
+    let remote = common::movierec(&["recommend", "--server", &url, "qwzxv", "kjhgf"]);
+    assert!(!remote.status.success());
+    assert_eq!(common::stderr(&remote), common::stderr(&local));
+    let unreachable = common::movierec(&["recommend", "--server", "http://127.0.0.1:9", "heat"]);
+    assert!(!unreachable.status.success());
+    assert!(
+        common::stderr(&unreachable).contains("request failed"),
+        "{}",
+        common::stderr(&unreachable)
+    );
+}

@@ -4,10 +4,10 @@
 
 use super::Catalog;
 use crate::{Error, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// What a user may ask of the movies returned. Empty (the default) allows every movie.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MovieFilter {
     /// Keep movies having at least one of these genres (any, case-insensitive); empty: no
