@@ -1,6 +1,7 @@
 //! The recommender a model directory becomes once loaded: catalog, embeddings, indexes and 2-D
 //! maps in memory, answering "movies like X" for the CLI and the server alike.
 
+use crate::artifact::section_file::SectionFile;
 use crate::artifact::{self, Manifest, CATALOG_FILE};
 use crate::catalog::{Catalog, CompiledFilter, Movie, MovieFilter, MovieQuery, MovieView};
 use crate::embeddings::ItemEmbeddings;
@@ -53,6 +54,29 @@ pub struct ScoredMovie {
     pub movie: MovieView,
     /// Cosine similarity to the query (higher is closer).
     pub score: f32,
+    /// Why it was picked (absent when there is nothing to say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<Explanation>,
+}
+
+/// Why a movie was recommended: what it shares with the query movie (or, for a person, with the
+/// liked movie that explains it best).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Explanation {
+    /// The movie it is compared with (the query, or one the person liked).
+    pub because_of: u32,
+    /// Genres both have.
+    pub shared_genres: Vec<String>,
+    /// The decade both were released in, if the same.
+    pub shared_decade: Option<String>,
+    /// How many users liked both (rated both at least 4 stars), when the movie is among the
+    /// other's collaborative neighbours.
+    pub co_likes: Option<u32>,
+    /// Cosine similarity of the two movies' content embeddings (genres, decade, tags).
+    pub content_similarity: f32,
+    /// The same in a short sentence.
+    pub text: String,
 }
 
 /// The answer to a [`SimilarRequest`]: the JSON shape of `recommend --json` and the API.
@@ -111,6 +135,13 @@ struct Personal {
     scoring: PersonalParams,
 }
 
+/// The per-entry co-like counts of one neighbour-list model's lists (see
+/// [`crate::models::item_knn::co_likes`]).
+struct CoLikes {
+    lists: ModelKind,
+    counts: SharedSlice<u32>,
+}
+
 struct ServedModel {
     exact: ExactIndex,
     annoy: ForestIndex,
@@ -137,6 +168,7 @@ pub struct Engine {
     models: BTreeMap<ModelKind, ServedModel>,
     lists: BTreeMap<ModelKind, NeighbourLists>,
     personal: Personal,
+    co_likes: CoLikes,
 }
 
 impl std::fmt::Debug for Engine {
@@ -261,6 +293,35 @@ impl Engine {
             .map_err(|e| bad(e.to_string()))?,
             scoring: entry.scoring,
         };
+        let explanations = &saved.manifest.explanations;
+        let entries = lists
+            .get(&explanations.lists)
+            .ok_or_else(|| {
+                bad(format!(
+                    "explanations count on {}, which the manifest does not store",
+                    explanations.lists
+                ))
+            })?
+            .items
+            .len();
+        let file = SectionFile::open(
+            saved.file(dir, &explanations.file)?,
+            crate::train::CO_LIKES_MAGIC,
+            1,
+            "co-like counts",
+        )
+        .map_err(|e| bad(format!("{}: {e}", explanations.file)))?;
+        let co_likes = CoLikes {
+            lists: explanations.lists,
+            counts: file
+                .section_of_len("counts", entries)
+                .map_err(|e| bad(format!("{}: {e}", explanations.file)))?,
+        };
+        for kind in ModelKind::EMBEDDINGS {
+            if !models.contains_key(&kind) {
+                return Err(bad(format!("the manifest has no {kind} model")));
+            }
+        }
         Ok(Engine {
             dir: dir.to_path_buf(),
             manifest: saved.manifest,
@@ -268,6 +329,7 @@ impl Engine {
             models,
             lists,
             personal,
+            co_likes,
         })
     }
 
@@ -373,10 +435,63 @@ impl Engine {
                 .map(|(item, score)| ScoredMovie {
                     movie: view(item),
                     score: (score * 10_000.0).round() / 10_000.0,
+                    why: Some(self.explain(resolved.item, item)),
                 })
                 .collect(),
             alternatives: resolved.alternatives.iter().map(|&i| view(i)).collect(),
         })
+    }
+
+    /// How many users liked both `a` and `b`, if `b` is among `a`'s collaborative neighbours
+    /// (or `a` among `b`'s).
+    fn co_likes(&self, a: u32, b: u32) -> Option<u32> {
+        let lists = &self.lists[&self.co_likes.lists];
+        let find = |from: u32, to: u32| {
+            let start = lists.indptr[from as usize];
+            lists
+                .of(from)
+                .position(|(j, _)| j == to)
+                .map(|p| self.co_likes.counts[start + p])
+        };
+        find(a, b).or_else(|| find(b, a))
+    }
+
+    /// Why `item` goes with `because_of`: shared genres and decade, co-likes, content match.
+    pub fn explain(&self, because_of: u32, item: u32) -> Explanation {
+        let (a, b) = (self.catalog.movie(because_of), self.catalog.movie(item));
+        let shared_genres: Vec<String> = b
+            .genres
+            .iter()
+            .filter(|g| a.genres.contains(g))
+            .cloned()
+            .collect();
+        let shared_decade = a.decade().filter(|d| b.decade().as_ref() == Some(d));
+        let co_likes = self.co_likes(because_of, item);
+        let content = &self.models[&ModelKind::Content].exact;
+        let content_similarity = (content.similarity(because_of, item) * 100.0).round() / 100.0;
+        let mut parts = Vec::new();
+        if !shared_genres.is_empty() {
+            parts.push(shared_genres.join(", "));
+        }
+        if let Some(decade) = &shared_decade {
+            parts.push(format!("both from the {decade}"));
+        }
+        match co_likes {
+            Some(1) => parts.push(format!("1 person who liked {} also liked it", a.title)),
+            Some(n) if n > 1 => {
+                parts.push(format!("{n} people who liked {} also liked it", a.title))
+            }
+            _ => {}
+        }
+        parts.push(format!("content match {content_similarity:.2}"));
+        Explanation {
+            because_of: a.movie_id,
+            shared_genres,
+            shared_decade,
+            co_likes,
+            content_similarity,
+            text: parts.join(" · "),
+        }
     }
 
     /// Item-to-item neighbours of many movies at once (all cores): for each MovieLens id, in
@@ -487,6 +602,17 @@ impl Engine {
                 (history, None, liked, disliked)
             }
         };
+        // The liked movies results are explained by: the most recent 200 rated at least the
+        // explanations' "liked" rating (or the likes given).
+        let liked_rating = self.manifest.explanations.liked_rating;
+        let mut explaining: Vec<(u32, u32)> = history
+            .iter()
+            .filter(|h| user.is_none() || h.rating >= liked_rating)
+            .filter(|h| user.is_some() || liked.contains(&h.item))
+            .map(|h| (h.position, h.item))
+            .collect();
+        explaining.sort_unstable_by(|a, b| b.cmp(a));
+        let explaining: Vec<u32> = explaining.iter().take(200).map(|&(_, item)| item).collect();
         let scored = score_history(
             &self.lists[&personal.model],
             &history,
@@ -505,9 +631,27 @@ impl Engine {
                 .map(|&(item, score)| ScoredMovie {
                     movie: view(item),
                     score: (score * 10_000.0).round() / 10_000.0,
+                    why: self.explain_personal(&explaining, item),
                 })
                 .collect(),
         })
+    }
+
+    /// Explains `item` by the liked movie with the most co-likes with it (then the closest in
+    /// content).
+    fn explain_personal(&self, liked: &[u32], item: u32) -> Option<Explanation> {
+        let content = &self.models[&ModelKind::Content].exact;
+        let best = liked.iter().copied().max_by(|&a, &b| {
+            let key = |h: u32| {
+                (
+                    self.co_likes(h, item).unwrap_or(0),
+                    content.similarity(h, item),
+                )
+            };
+            let (ka, kb) = (key(a), key(b));
+            ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
+        })?;
+        Some(self.explain(best, item))
     }
 }
 

@@ -513,6 +513,9 @@ fn print_results(results: &[ScoredMovie]) {
             r.score,
             m.imdb_url.as_deref().unwrap_or(&m.movielens_url)
         );
+        if let Some(why) = &r.why {
+            println!("       why: {}", why.text);
+        }
     }
 }
 

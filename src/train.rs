@@ -1,8 +1,9 @@
 //! The training pipeline: MovieLens directory → catalog → models → indexes → model directory.
 
+use crate::artifact::section_file::SectionWriter;
 use crate::artifact::{
-    self, DatasetInfo, IndexEntry, ListsEntry, Manifest, ModelEntry, ModelFiles, PersonalEntry,
-    CATALOG_FILE, FORMAT_NAME, FORMAT_VERSION,
+    self, DatasetInfo, ExplanationsEntry, IndexEntry, ListsEntry, Manifest, ModelEntry, ModelFiles,
+    PersonalEntry, CATALOG_FILE, FORMAT_NAME, FORMAT_VERSION,
 };
 use crate::catalog::Catalog;
 use crate::data::{self, Dataset};
@@ -73,6 +74,15 @@ pub const PERSONAL_SCORING: PersonalParams = PersonalParams {
 /// File name of the user histories in a model directory.
 pub const USERS_FILE: &str = "users.ratings";
 
+/// The neighbour lists whose entries explanations count co-likes on.
+pub const EXPLANATION_LISTS: ModelKind = ModelKind::ItemKnn;
+/// The rating from which a user "liked" a movie, for explanations (4 of 5 stars).
+pub const LIKED_RATING: f32 = 4.0;
+/// The file of the co-like counts.
+pub const CO_LIKES_FILE: &str = "item_knn.colikes";
+/// Its section-file kind.
+pub const CO_LIKES_MAGIC: &[u8; 8] = b"MRCOLIKE";
+
 /// Options for [`train`].
 #[derive(Clone, Debug, Default)]
 pub struct TrainOptions {
@@ -119,6 +129,21 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         models.insert(model.kind, entry);
     }
     let mut neighbour_lists = BTreeMap::new();
+    let stage = Instant::now();
+    let explained = lists
+        .iter()
+        .find(|l| l.kind == EXPLANATION_LISTS)
+        .expect("the explanation lists are trained");
+    let counts = item_knn::co_likes(&matrix, &explained.lists, LIKED_RATING);
+    let mut w = SectionWriter::new(CO_LIKES_MAGIC, 1);
+    w.add("counts", &counts);
+    files.push((CO_LIKES_FILE.to_string(), w.finish()));
+    tracing::info!("co-like counts in {:.2?}", stage.elapsed());
+    let explanations = ExplanationsEntry {
+        lists: EXPLANATION_LISTS,
+        file: CO_LIKES_FILE.to_string(),
+        liked_rating: LIKED_RATING,
+    };
     for model in lists {
         let file = format!("{}.neighbours", model.kind);
         files.push((file.clone(), model.lists.to_bytes()));
@@ -155,6 +180,7 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         },
         models,
         neighbour_lists,
+        explanations,
         default_collaborative: DEFAULT_COLLABORATIVE,
         personal,
         files: BTreeMap::new(),

@@ -254,6 +254,66 @@ async fn filters_apply_inside_every_index_and_still_return_k() {
 }
 
 #[tokio::test]
+async fn every_result_says_why_it_was_picked() {
+    let (status, body) = post(
+        "/api/recommendations",
+        json!({"movie": 1, "k": 10, "model": "collaborative"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let results = body["results"].as_array().unwrap();
+    let sequel = results
+        .iter()
+        .find(|r| r["title"] == "Toy Story 2")
+        .expect("Toy Story 2 is a neighbour");
+    let why = &sequel["why"];
+    assert_eq!(why["becauseOf"], 1);
+    for genre in ["Adventure", "Animation", "Children", "Comedy", "Fantasy"] {
+        assert!(
+            why["sharedGenres"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(genre)),
+            "{why}"
+        );
+    }
+    assert_eq!(why["sharedDecade"], "1990s");
+    // Dozens of the bundled data's users rated both at least 4 stars.
+    let co_likes = why["coLikes"].as_u64().expect("co-likes counted");
+    assert!((20..=200).contains(&co_likes), "{why}");
+    assert!(why["contentSimilarity"].as_f64().unwrap() > 0.5, "{why}");
+    let text = why["text"].as_str().unwrap();
+    assert!(
+        text.contains(&format!(
+            "{co_likes} people who liked Toy Story also liked it"
+        )),
+        "{text}"
+    );
+    // Each result says its own, whatever the model.
+    for model in ["content", "svd"] {
+        let (_, body) = post("/api/recommendations", json!({"movie": 1, "model": model})).await;
+        assert!(
+            body["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["why"]["text"].is_string()),
+            "{body}"
+        );
+    }
+    // Personalised results are explained by a movie the person liked.
+    let (_, body) = post(
+        "/api/recommendations/for-likes",
+        json!({"likes": [1, 2571], "k": 5}),
+    )
+    .await;
+    for r in body["results"].as_array().unwrap() {
+        let because = &r["why"]["becauseOf"];
+        assert!(because == 1 || because == 2571, "{r}");
+    }
+}
+
+#[tokio::test]
 async fn recommendations_default_to_k_10_and_accept_every_model_and_index() {
     for model in ["content", "svd", "als", "hybrid"] {
         for index in ["exact", "annoy", "hnsw"] {

@@ -332,6 +332,12 @@ function renderItem(m) {
 
   const meta = metaText(m, true);
   if (meta) li.append(el('div', 'meta', meta));
+  // Why it was picked: shared genres and decade, co-likes, content match (text, never HTML).
+  if (m.why && typeof m.why.text === 'string' && m.why.text) {
+    const why = el('div', 'why');
+    why.append(el('span', 'why-label', 'Why: '), str(m.why.text));
+    li.append(why);
+  }
 
   const links = el('div', 'links');
   const name = label(m);

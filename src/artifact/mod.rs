@@ -69,6 +69,8 @@ pub struct Manifest {
     pub default_collaborative: ModelKind,
     /// The personalised recommender.
     pub personal: PersonalEntry,
+    /// What explanations of results count on.
+    pub explanations: ExplanationsEntry,
     /// Size and checksum of every file besides the manifest.
     pub files: BTreeMap<String, FileEntry>,
 }
@@ -125,6 +127,18 @@ pub struct ListsEntry {
     pub neighbours: usize,
     /// Model parameters and diagnostics.
     pub details: serde_json::Value,
+}
+
+/// The data behind "people who liked X also liked Y: N of them": for every entry of one
+/// neighbour-list model's lists, the users who rated both movies at least `liked_rating`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExplanationsEntry {
+    /// The neighbour-list model whose entries are counted (a key of `neighbour_lists`).
+    pub lists: ModelKind,
+    /// The counts (see `models::item_knn::co_likes`), one `u32` per list entry.
+    pub file: String,
+    /// The rating from which a user "liked" a movie.
+    pub liked_rating: f32,
 }
 
 /// The personalised recommender's entry in the manifest: which neighbour lists score a history,

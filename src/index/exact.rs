@@ -86,6 +86,20 @@ impl ExactIndex {
         &self.scored
     }
 
+    /// The similarity of rows `a` and `b` under the index's metric, as a search ranks them (for
+    /// cosine, the cosine similarity; for L2, `a·b − ‖b‖²/2`).
+    pub fn similarity(&self, a: u32, b: u32) -> f32 {
+        let query = match self.metric {
+            Metric::L2 => scoring_query(
+                self.embeddings.row(a as usize),
+                self.embeddings.dim(),
+                self.metric,
+            ),
+            Metric::Cosine | Metric::InnerProduct => self.scored.row(a as usize).to_vec(),
+        };
+        dot(&query, self.scored.row(b as usize))
+    }
+
     /// The index as a [section file](crate::artifact::section_file): `meta`; `scored`, the
     /// prepared rows; and their int8 codes `codes`, `code_scales`, `code_norms`, `code_errors`
     /// (see [`super::quantized`]), so that opening it reads nothing and copies nothing.

@@ -257,6 +257,51 @@ pub fn build(matrix: &RatingMatrix, params: &ItemKnnParams) -> NeighbourLists {
     NeighbourLists::from_lists(lists)
 }
 
+/// For every entry of `lists` (movie `i`, neighbour `j`), how many users rated both `i` and `j`
+/// at least `liked`: the "people who liked X also liked Y: N of them" of an explanation.
+/// Counted per movie against its own list only (a stamp array marks the list), so the cost is
+/// that of walking the liked co-ratings once, as the lists' build does.
+pub fn co_likes(matrix: &RatingMatrix, lists: &NeighbourLists, liked: f32) -> Vec<u32> {
+    let n_items = matrix.n_items();
+    let mut liked_by_user: Vec<Vec<u32>> = vec![Vec::new(); matrix.n_users()];
+    for i in 0..n_items {
+        for e in matrix.indptr[i]..matrix.indptr[i + 1] {
+            if matrix.values[e] >= liked {
+                liked_by_user[matrix.users[e] as usize].push(i as u32);
+            }
+        }
+    }
+    let per_item: Vec<Vec<u32>> = (0..n_items)
+        .into_par_iter()
+        .map_init(
+            || vec![u32::MAX; n_items],
+            |slot_of, i| {
+                let span = lists.indptr[i]..lists.indptr[i + 1];
+                for (slot, &j) in lists.items[span.clone()].iter().enumerate() {
+                    slot_of[j as usize] = slot as u32;
+                }
+                let mut counts = vec![0u32; span.len()];
+                for e in matrix.indptr[i]..matrix.indptr[i + 1] {
+                    if matrix.values[e] < liked {
+                        continue;
+                    }
+                    for &j in &liked_by_user[matrix.users[e] as usize] {
+                        let slot = slot_of[j as usize];
+                        if slot != u32::MAX {
+                            counts[slot as usize] += 1;
+                        }
+                    }
+                }
+                for &j in &lists.items[span] {
+                    slot_of[j as usize] = u32::MAX;
+                }
+                counts
+            },
+        )
+        .collect();
+    per_item.concat()
+}
+
 /// Keeps the `k` highest-scoring `(item, score)` pairs, best first (ties: lower item first).
 pub fn keep_best(scored: &mut Vec<(u32, f32)>, k: usize) {
     let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
@@ -281,6 +326,44 @@ mod tests {
             rating: 4.0,
             timestamp,
         }
+    }
+
+    #[test]
+    fn co_likes_count_the_users_who_liked_both_movies_of_each_entry() {
+        // Users 1–3 liked movies 1 and 2; user 4 liked 1 and only rated 3 at 2 stars; user 5
+        // liked 2 and 3.
+        let mut ratings = Vec::new();
+        for user in 1..=3 {
+            ratings.push(rating(user, 1, 0));
+            ratings.push(rating(user, 2, 1));
+        }
+        ratings.push(rating(4, 1, 0));
+        ratings.push(Rating {
+            rating: 2.0,
+            ..rating(4, 3, 1)
+        });
+        ratings.push(rating(5, 2, 0));
+        ratings.push(rating(5, 3, 1));
+        let matrix = RatingMatrix::build(&catalog(3), &ratings);
+        let lists = build(&matrix, &ItemKnnParams::default());
+        let counts = co_likes(&matrix, &lists, 4.0);
+        assert_eq!(counts.len(), lists.items.len());
+        let count = |i: u32, j: u32| {
+            lists
+                .of(i)
+                .zip(&counts[lists.indptr[i as usize]..])
+                .find(|((n, _), _)| *n == j)
+                .map(|(_, &c)| c)
+        };
+        assert_eq!(count(0, 1), Some(3));
+        assert_eq!(count(1, 0), Some(3));
+        assert_eq!(
+            count(0, 2),
+            Some(0),
+            "user 4 rated movie 3 but did not like it"
+        );
+        assert_eq!(count(1, 2), Some(1));
+        assert_eq!(count(2, 1), Some(1));
     }
 
     #[test]
