@@ -2,7 +2,7 @@
 # Build: docker build -t movierec .   Run: docker run -p 7860:7860 movierec
 FROM rust:1-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src src
 COPY web web
 COPY benches benches
