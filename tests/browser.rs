@@ -619,6 +619,104 @@ fn a_misspelled_title_suggests_the_movie_and_picking_it_lists_k_imdb_links() {
 }
 
 #[test]
+fn genre_and_year_filters_rerun_the_query_and_every_card_passes_them() {
+    let s = Session::open("filters", common::trained_model());
+    s.set_control("model", "hybrid");
+    s.set_control("index", "hnsw");
+    s.type_title("toy story");
+    s.pick_suggestion("Toy Story (1995)");
+    s.wait_for_results("Toy Story (1995)", "hnsw");
+    // The genre boxes come from the catalog (via /api/health), with labels.
+    s.wait_for(
+        "the genre filters",
+        "document.querySelectorAll('#genres-in input[type=checkbox]').length >= 19",
+    );
+    s.click("summary");
+    s.click("label[for=gin-0]");
+    let genre = s.eval("$('gin-0').value").as_str().unwrap().to_string();
+    s.set_control("year-min", "2000");
+    let want = "(2 active)";
+    s.wait_for(
+        "the filters to apply",
+        &format!(
+            "$('filter-count').textContent === {} && !$('results').hasAttribute('aria-busy') &&              Array.from(document.querySelectorAll('#rec-list > li .meta'), (m) => m.textContent)",
+            json!(want)
+        ),
+    );
+    let answer = s.api_recommendations(json!({
+        "movie": 1, "k": 10, "model": "hybrid", "index": "hnsw",
+        "filter": {"genres": [genre], "year_min": 2000}
+    }));
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results.len(), 10, "{answer}");
+    for movie in results {
+        assert!(movie["year"].as_u64().unwrap() >= 2000, "{movie}");
+        assert!(
+            movie["genres"].as_array().unwrap().contains(&json!(genre)),
+            "{movie}"
+        );
+    }
+    s.wait_for(
+        "the filtered cards",
+        &format!(
+            "$('rec-list').children.length === 10 &&              Array.from(document.querySelectorAll('#rec-list > li .rec-title'), (t) => t.textContent)                .join('|').includes({})",
+            json!(results[0]["title"])
+        ),
+    );
+    assert_shows(&s.results(), &answer);
+    // Every card says why it was picked.
+    assert_eq!(
+        s.eval("Array.from(document.querySelectorAll('#rec-list > li')).every((li) => li.querySelector('.why'))"),
+        json!(true)
+    );
+}
+
+#[test]
+fn the_for_me_tab_recommends_for_liked_movies_and_for_a_user() {
+    let s = Session::open("for-me", common::trained_model());
+    s.click_tab("tab-me");
+    s.click("#me-likes");
+    s.tab
+        .call_method(Input::InsertText {
+            text: "toy stroy\nthe matrix".to_string(),
+        })
+        .expect("type the likes");
+    s.click("#me-go");
+    let summary = s.wait_for(
+        "recommendations for the likes",
+        "$('me-list').children.length > 0 && $('me-summary').textContent",
+    );
+    let summary = summary.as_str().unwrap();
+    assert!(
+        summary.starts_with("10 movies for someone who liked Toy Story (1995); Matrix, The (1999)")
+            || summary
+                .starts_with("10 movies for someone who liked Toy Story (1995); The Matrix (1999)"),
+        "{summary}"
+    );
+    let titles = s
+        .eval("Array.from(document.querySelectorAll('#me-list .rec-title'), (t) => t.textContent)");
+    assert!(
+        !titles.to_string().contains("Toy Story (1995)"),
+        "liked movies are not recommended back: {titles}"
+    );
+    s.eval("$('me-likes').value = ''");
+    s.click("#me-user");
+    s.tab
+        .call_method(Input::InsertText {
+            text: "1".to_string(),
+        })
+        .expect("type the user id");
+    s.click("#me-go");
+    let summary = s.wait_for(
+        "recommendations for user 1",
+        "$('me-summary').textContent.startsWith('10 movies for user 1 ') && $('me-summary').textContent",
+    );
+    assert!(summary.as_str().unwrap().contains("who rated"), "{summary}");
+    assert_eq!(s.eval("$('error').textContent"), json!(""));
+    s.screenshot("for-me");
+}
+
+#[test]
 fn switching_the_index_to_annoy_reruns_the_query_with_the_same_k() {
     let s = Session::open("annoy", common::trained_model());
     // The default (collaborative) model answers from neighbour lists: no index to choose.

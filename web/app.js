@@ -80,6 +80,46 @@ const touched = new Set();
 function params() {
   return { k: Number(kRange.value), model: modelSel.value, index: indexSel.value };
 }
+// ---------- filters ----------
+const yearMin = $('year-min'), yearMax = $('year-max'), minRatings = $('min-ratings');
+function checkedGenres(box) {
+  return Array.from(box.querySelectorAll('input:checked'), (c) => c.value);
+}
+// The API's filter object; empty fields are left out.
+function filterBody() {
+  const f = {};
+  const only = checkedGenres($('genres-in')), never = checkedGenres($('genres-out'));
+  if (only.length) f.genres = only;
+  if (never.length) f.exclude_genres = never;
+  const year = (i) => (i.value.trim() && Number.isInteger(Number(i.value)) ? Number(i.value) : null);
+  if (year(yearMin) != null) f.year_min = year(yearMin);
+  if (year(yearMax) != null) f.year_max = year(yearMax);
+  const m = Number(minRatings.value);
+  if (Number.isInteger(m) && m > 0) f.min_ratings = m;
+  const n = Object.keys(f).length;
+  $('filter-count').textContent = n ? '(' + n + ' active)' : '';
+  return f;
+}
+function genreChecks(box, genres, prefix) {
+  box.replaceChildren(...genres.map((g, i) => {
+    const id = prefix + i, c = el('input'), l = el('label', 'check');
+    Object.assign(c, { type: 'checkbox', id, value: g });
+    l.htmlFor = id;
+    l.append(c, ' ', str(g));
+    return l;
+  }));
+}
+function filtersChanged() {
+  filterBody();
+  if (state.last && state.last.query) recommend(state.last.query.movieId, input.value, state.alts);
+}
+$('filters').addEventListener('change', filtersChanged);
+$('filters-clear').addEventListener('click', () => {
+  for (const c of $('filters').querySelectorAll('input[type=checkbox]')) c.checked = false;
+  yearMin.value = yearMax.value = '';
+  minRatings.value = '0';
+  filtersChanged();
+});
 kRange.addEventListener('input', () => { kOut.textContent = kRange.value; });
 // Neighbour-list models answer from lists computed exactly at training time: no index to pick.
 // /api/health says which names are lists (collaborative depends on the model directory).
@@ -237,7 +277,7 @@ async function recommend(movie, typed, altFallback) {
     const r = await api('/api/recommendations', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-      body: JSON.stringify({ movie, k: p.k, model: p.model, index: p.index }),
+      body: JSON.stringify({ movie, k: p.k, model: p.model, index: p.index, filter: filterBody() }),
     });
     if (seq !== state.seq) return;
     renderResults(r, p, typed, altFallback);
@@ -818,6 +858,56 @@ const runsView = (() => {
   return { show: () => { if (!loaded) load(); } };
 })();
 
+// ---------- for me ----------
+const meForm = $('me-form'), meSummary = $('me-summary'), meList = $('me-list');
+let meSeq = 0;
+meForm.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const likes = $('me-likes').value.split('\n').map((t) => t.trim()).filter(Boolean);
+  const user = $('me-user').value.trim();
+  const k = params().k, filter = filterBody();
+  let path, opts;
+  if (user) {
+    if (!/^[0-9]+$/.test(user)) { showError('The user id must be a whole number.'); return; }
+    const q = new URLSearchParams({ k: String(k) });
+    if (filter.genres) q.set('genres', filter.genres.join(','));
+    if (filter.exclude_genres) q.set('exclude_genres', filter.exclude_genres.join(','));
+    for (const key of ['year_min', 'year_max', 'min_ratings']) if (filter[key] != null) q.set(key, String(filter[key]));
+    path = '/api/users/' + user + '/recommendations?' + q;
+    opts = undefined;
+  } else if (likes.length) {
+    path = '/api/recommendations/for-likes';
+    opts = {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ likes, k, filter }),
+    };
+  } else {
+    showError('List at least one movie you liked, or give a user id.');
+    return;
+  }
+  const seq = ++meSeq;
+  clearError();
+  meSummary.replaceChildren(spinner(), 'Finding recommendations…');
+  try {
+    const r = await api(path, opts);
+    if (seq !== meSeq) return;
+    const recs = Array.isArray(r.results) ? r.results.filter((m) => m && typeof m === 'object') : [];
+    const liked = Array.isArray(r.liked) ? r.liked.filter((m) => m && typeof m === 'object').map(label) : [];
+    const who = r.user != null ? 'user ' + str(r.user) + ' (who rated ' + num(r.rated) + ' movies)'
+      : 'someone who liked ' + liked.join('; ');
+    meSummary.textContent = recs.length
+      ? plural(recs.length, 'movie') + ' for ' + who + ' — ' + str(r.model) + ' model'
+      : 'No movie passes the filters.';
+    meList.replaceChildren(...recs.map(renderItem));
+  } catch (err) {
+    if (seq !== meSeq) return;
+    showError(err.message);
+    meSummary.textContent = 'No recommendations to show.';
+    meList.replaceChildren();
+  }
+});
+
 // ---------- startup ----------
 function setSelect(select, v) {
   if (v != null && Array.from(select.options).some((o) => o.value === String(v))) select.value = String(v);
@@ -832,6 +922,11 @@ api('/api/health').then((h) => {
   if (!touched.has('index')) { setSelect(indexSel, d.index); chosenIndex = indexSel.value; }
   syncIndex();
   if (!touched.has('k') && Number.isFinite(d.k)) { kRange.value = String(clamp(Math.round(d.k), 1, 15)); kOut.textContent = kRange.value; }
+  if (Array.isArray(h.genres)) {
+    const genres = h.genres.filter((g) => typeof g === 'string');
+    genreChecks($('genres-in'), genres, 'gin-');
+    genreChecks($('genres-out'), genres, 'gout-');
+  }
 }, (e) => showError(e.message));
 
 })();

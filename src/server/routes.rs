@@ -145,6 +145,7 @@ async fn health(State(engine): AppState) -> Json<Value> {
             (name.to_string(), json!({"model": resolved, "shape": shape}))
         }).collect::<serde_json::Map<_, _>>(),
         "indexes": IndexKind::ALL,
+        "genres": engine.catalog().genre_names(),
         "defaults": {"model": DEFAULT_MODEL, "index": DEFAULT_INDEX, "k": DEFAULT_K, "plotModel": DEFAULT_PLOT_MODEL},
         "trainedAt": manifest.created_at,
         "dataset": manifest.dataset.fingerprint,
