@@ -733,23 +733,9 @@ async fn the_web_page_and_its_assets_are_served_from_the_binary() {
 
 #[test]
 fn the_binary_serves_http_on_the_given_port() {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_movierec"))
-        .args(["serve", "--port", "0", "--model-dir"])
-        .arg(trained_model())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let address = loop {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "server exited");
-        if let Some(rest) = line.trim().strip_prefix("movierec: serving on http://") {
-            break rest.to_string();
-        }
-    };
+    use std::io::{Read, Write};
+    let server = common::server::Server::start(trained_model());
+    let address = server.address().to_string();
     let body = r#"{"movie": "Toy Story", "k": 10}"#;
     let mut stream = std::net::TcpStream::connect(&address).unwrap();
     write!(
@@ -761,8 +747,7 @@ fn the_binary_serves_http_on_the_given_port() {
     .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(server);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"Toy Story 2\""), "{response}");
 }

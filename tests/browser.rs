@@ -6,15 +6,15 @@
 
 mod common;
 
+use common::server::Server;
+
 use base64::Engine as _;
 use headless_chrome::protocol::cdp::Target::CreateTarget;
 use headless_chrome::protocol::cdp::{Input, Page};
 use headless_chrome::{Browser, LaunchOptions, Tab};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -24,65 +24,6 @@ const HEIGHT: u32 = 900;
 const TIMEOUT: Duration = Duration::from_secs(20);
 
 // ---------- the server ----------
-
-/// `movierec serve` on a free port; killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl Server {
-    fn start(model_dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_movierec"))
-            .args(["serve", "--port", "0", "--model-dir"])
-            .arg(model_dir)
-            .env("MOVIEREC_RUNS_DIR", common::runs_dir())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start movierec serve");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        // Keep draining stderr after the address line, so the server never blocks on a full pipe.
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.trim().strip_prefix("movierec: serving on ") {
-                    tx.send(rest.to_string()).ok();
-                }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let mut server = Server {
-            child,
-            url: String::new(),
-            log,
-        };
-        match rx.recv_timeout(TIMEOUT) {
-            Ok(url) => server.url = url,
-            Err(_) => panic!(
-                "movierec serve did not report its address; its stderr:\n{}",
-                server.log()
-            ),
-        }
-        server
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
 
 /// A model trained on `tests/fixtures/browser`: 30 ordinary movies and two whose titles are HTML.
 fn html_titles_model() -> &'static Path {

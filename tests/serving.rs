@@ -5,6 +5,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
+use common::server::Server;
 use common::trained_model;
 use http_body_util::BodyExt;
 use movierec::engine::Engine;
@@ -255,54 +256,15 @@ async fn reload_needs_the_token_swaps_models_and_keeps_the_old_one_on_failure() 
 }
 
 /// The real binary, serving `model_dir` with the admin token `secret`.
-struct Served {
-    child: std::process::Child,
-    address: String,
-}
-
-impl Served {
-    fn start(model_dir: &Path) -> Served {
-        use std::io::{BufRead, BufReader};
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_movierec"))
-            .args(["serve", "--port", "0", "--model-dir"])
-            .arg(model_dir)
-            .env("MOVIEREC_ADMIN_TOKEN", "secret")
-            .env("MOVIEREC_RUNS_DIR", common::runs_dir())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        let address = loop {
-            line.clear();
-            assert!(stderr.read_line(&mut line).unwrap() > 0, "server exited");
-            if let Some(rest) = line.trim().strip_prefix("movierec: serving on http://") {
-                break rest.to_string();
-            }
-        };
-        // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            while stderr.read_line(&mut sink).is_ok_and(|n| n > 0) {
-                sink.clear();
-            }
-        });
-        Served { child, address }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn serve_with_token(model_dir: &Path) -> Server {
+    Server::start_with(model_dir, &[("MOVIEREC_ADMIN_TOKEN", "secret")])
 }
 
 #[test]
 fn reloads_under_load_fail_no_request() {
-    let served = Served::start(&copy_of_model("served"));
+    let served = serve_with_token(&copy_of_model("served"));
     let other = copy_of_model("other");
-    let base = format!("http://{}", served.address);
+    let base = served.url.clone();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let clients: Vec<_> = (0..4)
         .map(|_| {
@@ -381,8 +343,8 @@ fn reloads_under_load_fail_no_request() {
 
 #[test]
 fn recommend_with_server_prints_what_a_local_run_prints() {
-    let served = Served::start(trained_model());
-    let url = format!("http://{}", served.address);
+    let served = Server::start(trained_model());
+    let url = served.url.clone();
     let model = trained_model().to_str().unwrap();
     for args in [
         vec!["toy", "stroy", "-k", "7", "--json"],
