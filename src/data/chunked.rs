@@ -49,6 +49,9 @@ pub(crate) struct Format<'a> {
     pub example: &'a str,
 }
 
+/// Receives the rows of each piece in file order, with the checker to count problems it finds.
+pub(crate) type Sink<'a, R> = dyn FnMut(&Rows<R>, &mut Checker) -> Result<()> + 'a;
+
 /// Rows parsed from one piece, in file order.
 pub(crate) struct Rows<R> {
     pub rows: Vec<R>,
@@ -67,7 +70,8 @@ struct Piece<R> {
     tally: Tally,
 }
 
-/// A fixed buffer and how much of it holds data.
+/// A buffer of up to [`BLOCK`] bytes and how much of it holds data. It grows as data comes
+/// (a small file never costs a whole block) and is reused from block to block.
 struct Block {
     buf: Vec<u8>,
     len: usize,
@@ -76,14 +80,24 @@ struct Block {
 impl Block {
     fn new() -> Block {
         Block {
-            buf: vec![0; BLOCK],
+            buf: Vec::new(),
             len: 0,
         }
     }
 
-    /// Reads until the buffer is full or the reader ends; `true` at the end.
+    /// Makes room for `len` bytes.
+    fn reserve(&mut self, len: usize) {
+        if self.buf.len() < len {
+            self.buf.resize(len, 0);
+        }
+    }
+
+    /// Reads until [`BLOCK`] bytes are held or the reader ends; `true` at the end.
     fn fill(&mut self, reader: &mut dyn Read) -> std::io::Result<bool> {
-        while self.len < self.buf.len() {
+        while self.len < BLOCK {
+            if self.len == self.buf.len() {
+                self.reserve((2 * self.len).clamp(1 << 16, BLOCK));
+            }
             match reader.read(&mut self.buf[self.len..]) {
                 Ok(0) => return Ok(true),
                 Ok(n) => self.len += n,
@@ -106,7 +120,7 @@ pub(crate) fn parse_rows<P: RowParser>(
     parser: &P,
     check: &mut Checker,
     with_lines: bool,
-    sink: &mut dyn FnMut(Rows<P::Row>, &mut Checker) -> Result<()>,
+    sink: &mut Sink<P::Row>,
 ) -> Result<u64> {
     let fail = |e: std::io::Error| super::loader::read_error(file, e);
     let mut cur = Block::new();
@@ -151,6 +165,8 @@ pub(crate) fn parse_rows<P: RowParser>(
         line_base = 1;
     }
     let mut read = 0u64;
+    // Row buffers of the pieces, reused from block to block.
+    let mut pool: Vec<Vec<P::Row>> = Vec::new();
     loop {
         let data = &cur.buf[start..cur.len];
         let complete = if eof {
@@ -191,13 +207,14 @@ pub(crate) fn parse_rows<P: RowParser>(
             continue;
         }
         let (done, rest) = data.split_at(complete);
+        next.reserve(rest.len());
         next.buf[..rest.len()].copy_from_slice(rest);
         next.len = rest.len();
         let (pieces, next_eof) = if eof {
-            (parse_block(done, parser, with_lines), true)
+            (parse_block(done, parser, with_lines, &mut pool), true)
         } else {
             let (pieces, filled) = std::thread::scope(|scope| {
-                let parsing = scope.spawn(|| parse_block(done, parser, with_lines));
+                let parsing = scope.spawn(|| parse_block(done, parser, with_lines, &mut pool));
                 let filled = next.fill(reader);
                 let pieces = parsing
                     .join()
@@ -216,13 +233,12 @@ pub(crate) fn parse_rows<P: RowParser>(
                 Vec::new()
             };
             line_base += piece.lines;
-            sink(
-                Rows {
-                    rows: piece.rows,
-                    lines,
-                },
-                check,
-            )?;
+            let rows = Rows {
+                rows: piece.rows,
+                lines,
+            };
+            sink(&rows, check)?;
+            pool.push(rows.rows);
         }
         if eof {
             return Ok(read);
@@ -233,11 +249,18 @@ pub(crate) fn parse_rows<P: RowParser>(
     }
 }
 
-/// Splits `bytes` (whole lines) into pieces at line ends and parses them on all cores.
-fn parse_block<P: RowParser>(bytes: &[u8], parser: &P, with_lines: bool) -> Vec<Piece<P::Row>> {
+/// Splits `bytes` (whole lines) into pieces at line ends and parses them on all cores, into
+/// row buffers taken from `pool`.
+fn parse_block<P: RowParser>(
+    bytes: &[u8],
+    parser: &P,
+    with_lines: bool,
+    pool: &mut Vec<Vec<P::Row>>,
+) -> Vec<Piece<P::Row>> {
     let wanted = (rayon::current_num_threads() * 4).min(bytes.len() / MIN_PIECE);
     if wanted <= 1 {
-        return vec![parse_piece(bytes, parser, with_lines)];
+        let buffer = pool.pop().unwrap_or_default();
+        return vec![parse_piece(bytes, parser, with_lines, buffer)];
     }
     let mut cuts = vec![0];
     for k in 1..wanted {
@@ -249,14 +272,25 @@ fn parse_block<P: RowParser>(bytes: &[u8], parser: &P, with_lines: bool) -> Vec<
     }
     cuts.push(bytes.len());
     cuts.dedup();
+    let buffers: Vec<Vec<P::Row>> = (1..cuts.len())
+        .map(|_| pool.pop().unwrap_or_default())
+        .collect();
     cuts.par_windows(2)
-        .map(|w| parse_piece(&bytes[w[0]..w[1]], parser, with_lines))
+        .zip(buffers)
+        .map(|(w, buffer)| parse_piece(&bytes[w[0]..w[1]], parser, with_lines, buffer))
         .collect()
 }
 
-fn parse_piece<P: RowParser>(bytes: &[u8], parser: &P, with_lines: bool) -> Piece<P::Row> {
+fn parse_piece<P: RowParser>(
+    bytes: &[u8],
+    parser: &P,
+    with_lines: bool,
+    mut rows: Vec<P::Row>,
+) -> Piece<P::Row> {
+    rows.clear();
+    rows.reserve(bytes.len() / 20);
     let mut piece = Piece {
-        rows: Vec::with_capacity(bytes.len() / 20),
+        rows,
         row_lines: Vec::new(),
         lines: 0,
         read: 0,
@@ -338,8 +372,8 @@ mod tests {
             &mut check,
             true,
             &mut |r, _| {
-                rows.extend(r.rows);
-                lines.extend(r.lines);
+                rows.extend_from_slice(&r.rows);
+                lines.extend_from_slice(&r.lines);
                 Ok(())
             },
         );

@@ -133,7 +133,7 @@ pub(crate) fn read(loader: &mut Loader, movies: &KnownMovies) -> Result<Option<T
             &parser,
             check,
             true,
-            &mut |piece: Rows<(u32, u32, f32)>, check: &mut Checker| {
+            &mut |piece: &Rows<(u32, u32, f32)>, check: &mut Checker| {
                 for (&(movie_id, column, relevance), &line) in piece.rows.iter().zip(&piece.lines)
                 {
                     let (row, filled) = rows

@@ -61,6 +61,9 @@ impl RowParser for Parser<'_> {
 
     #[inline]
     fn parse(&self, line: &[u8], explain: bool) -> std::result::Result<Rating, (Reason, String)> {
+        if let Some(rating) = self.fast(line) {
+            return Ok(rating);
+        }
         let names = &self.format.names;
         let mut f: [&[u8]; 4] = [&[]; 4];
         let found = text::split_fields(line, self.format.separator, &mut f);
@@ -100,7 +103,7 @@ impl RowParser for Parser<'_> {
             Scale::WholeStars => (2, 10, 2),
         };
         let halves = match stars {
-            Stars::Halves(h) if (low..=high).contains(&h) && h % step == 0 => h,
+            Stars::Halves(h) if (low..=high).contains(&h) && h.is_multiple_of(step) => h,
             _ => {
                 let value = stars.value();
                 let written = String::from_utf8_lossy(text::trim(f[2]));
@@ -131,6 +134,85 @@ impl RowParser for Parser<'_> {
             timestamp,
         })
     }
+}
+
+impl Parser<'_> {
+    /// The common case in one pass over the bytes: `digits SEP digits SEP stars SEP digits` and
+    /// nothing else (stars as `4`, `4.0` or `4.5`), on the scale, of a known movie. Anything else
+    /// (spaces, quotes, other spellings, every problem) is left to the general path, which gives
+    /// the same rating for any line accepted here.
+    #[inline(always)]
+    fn fast(&self, line: &[u8]) -> Option<Rating> {
+        let sep = self.format.separator;
+        let mut p = 0;
+        let user_id = digits(line, &mut p)?;
+        p = separator(line, p, sep)?;
+        let movie_id = digits(line, &mut p)?;
+        p = separator(line, p, sep)?;
+        let whole = line.get(p)?.wrapping_sub(b'0');
+        if whole > 9 {
+            return None;
+        }
+        let mut halves = 2 * u32::from(whole);
+        p += 1;
+        if line.get(p) == Some(&b'.') {
+            match line.get(p + 1) {
+                Some(b'0') => {}
+                Some(b'5') => halves += 1,
+                _ => return None,
+            }
+            p += 2;
+        }
+        p = separator(line, p, sep)?;
+        let timestamp = digits(line, &mut p)?;
+        let (low, high, step) = match self.format.scale {
+            Scale::HalfStars => (1, 10, 1),
+            Scale::WholeStars => (2, 10, 2),
+        };
+        let good = p == line.len()
+            && (low..=high).contains(&halves)
+            && halves.is_multiple_of(step)
+            && self.movies.contains(movie_id);
+        good.then_some(Rating {
+            user_id,
+            movie_id,
+            rating: halves as f32 / 2.0,
+            timestamp,
+        })
+    }
+}
+
+/// Decimal digits at `*p` (at least one) as a `u32`, moving `*p` past them.
+#[inline(always)]
+fn digits(line: &[u8], p: &mut usize) -> Option<u32> {
+    let start = *p;
+    let mut value: u64 = 0;
+    while let Some(&b) = line.get(*p) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        value = value * 10 + u64::from(d);
+        *p += 1;
+        if *p - start > 10 {
+            return None;
+        }
+    }
+    if *p == start {
+        return None;
+    }
+    u32::try_from(value).ok()
+}
+
+/// The position after the separator `sep` at `p`, if it is there.
+#[inline(always)]
+fn separator(line: &[u8], p: usize, sep: &[u8]) -> Option<usize> {
+    let matches = match sep {
+        [a] => line.get(p) == Some(a),
+        [a, b] => line.get(p) == Some(a) && line.get(p + 1) == Some(b),
+        _ => line.get(p..p + sep.len()) == Some(sep),
+    };
+    matches.then_some(p + sep.len())
 }
 
 /// `(user, movie)` as one sortable number.
@@ -171,7 +253,7 @@ pub(crate) fn read(
             &parser,
             check,
             false,
-            &mut |rows: Rows<Rating>, _| {
+            &mut |rows: &Rows<Rating>, _| {
                 if sorted {
                     for r in &rows.rows {
                         let key = pair(r);
@@ -232,7 +314,7 @@ fn drop_duplicates(
             parser,
             check,
             true,
-            &mut |rows: Rows<Rating>, _| {
+            &mut |rows: &Rows<Rating>, _| {
                 for (k, &line) in rows.lines.iter().enumerate() {
                     let index = (row + k) as u32;
                     if wanted.binary_search(&index).is_ok() {
@@ -309,6 +391,57 @@ mod tests {
             movie_id,
             rating: 3.0,
             timestamp,
+        }
+    }
+
+    #[test]
+    fn the_fast_path_accepts_only_what_the_general_path_reads_the_same_way() {
+        let movies = KnownMovies::new(&[crate::data::RawMovie {
+            movie_id: 7,
+            title: String::new(),
+            genres: Vec::new(),
+        }]);
+        for format in [
+            &crate::data::csv_release::RATINGS,
+            &crate::data::dat_release::RATINGS_1M,
+            &crate::data::ml100k::RATINGS,
+        ] {
+            let parser = Parser {
+                format,
+                movies: &movies,
+                movies_file: "movies",
+            };
+            let sep = String::from_utf8_lossy(format.separator).into_owned();
+            let mut accepted = 0;
+            for rating in [
+                "4", "4.0", "4.5", "0.5", "5.0", "5.5", "0", "4.50", " 4", "4.", "10",
+            ] {
+                for (user, movie, time) in [("1", "7", "9"), ("4294967295", "07", "4294967295")]
+                    .into_iter()
+                    .chain([("4294967296", "7", "1"), ("1", "8", "1"), ("1", "7", "")])
+                {
+                    let line = [user, movie, rating, time].join(&sep);
+                    let general = {
+                        // The general path alone: a line the fast path turns down.
+                        let mut probe = line.clone().into_bytes();
+                        probe.push(b' ');
+                        parser.parse(&probe, true)
+                    };
+                    match parser.fast(line.as_bytes()) {
+                        Some(fast) => {
+                            accepted += 1;
+                            assert_eq!(Ok(fast), general, "{line:?}");
+                        }
+                        None => assert!(
+                            general.is_err()
+                                || matches!(rating, "4.50" | " 4" | "4.")
+                                || movie == "07",
+                            "{line:?}: the fast path refused a plain good line"
+                        ),
+                    }
+                }
+            }
+            assert!(accepted >= 4, "{accepted}");
         }
     }
 
