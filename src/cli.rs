@@ -24,9 +24,13 @@ pub struct Cli {
 pub enum Command {
     /// Train every model on a MovieLens release and write a model directory (atomically).
     Train {
-        /// MovieLens directory (CSV release: movies.csv, ratings.csv, optional links.csv, tags.csv).
+        /// MovieLens release: a directory or the .zip as downloaded, of any layout (ml-latest,
+        /// ml-32m/25m/20m, ml-10m, ml-1m, ml-100k).
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data: PathBuf,
+        /// How malformed rows are treated.
+        #[command(flatten)]
+        validation: ValidationArgs,
         /// Model directory to write (replaced atomically if it exists).
         #[arg(long, default_value = DEFAULT_MODEL_DIR)]
         out: PathBuf,
@@ -105,9 +109,12 @@ pub enum Command {
         /// Model directory to serve.
         #[arg(long, default_value = DEFAULT_MODEL_DIR)]
         model_dir: PathBuf,
-        /// MovieLens directory to train on when the model directory is missing.
+        /// MovieLens release (directory or .zip) to train on when the model directory is missing.
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data: PathBuf,
+        /// How malformed rows are treated when training first.
+        #[command(flatten)]
+        validation: ValidationArgs,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
@@ -128,9 +135,12 @@ pub enum Command {
     },
     /// Evaluate the models offline (time-ordered hold-out; see docs/EVALUATION.md).
     Evaluate {
-        /// MovieLens directory.
+        /// MovieLens release: a directory or the .zip as downloaded, of any layout.
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data: PathBuf,
+        /// How malformed rows are treated.
+        #[command(flatten)]
+        validation: ValidationArgs,
         /// Only these models (comma-separated or repeated: item_knn, ease, als, svd, content,
         /// hybrid, collaborative); popularity is always reported. Default: all.
         #[arg(long, value_delimiter = ',', value_name = "MODEL")]
@@ -141,6 +151,19 @@ pub enum Command {
         /// Where the run is recorded.
         #[command(flatten)]
         tracking: TrackingArgs,
+    },
+    /// Load a MovieLens release and print what was read: rows per file, skipped rows by reason
+    /// with `file:line` examples, and the time taken (the loading step of train and evaluate).
+    Load {
+        /// MovieLens release: a directory or the .zip as downloaded, of any layout.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data: PathBuf,
+        /// How malformed rows are treated.
+        #[command(flatten)]
+        validation: ValidationArgs,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// List the recorded runs of `train` and `evaluate`, newest first.
     Runs {
@@ -202,6 +225,27 @@ pub enum Command {
         #[arg(long, default_value = "http://127.0.0.1:7860/api/health")]
         url: String,
     },
+}
+
+/// How the commands that load a release treat malformed rows.
+#[derive(Debug, Args)]
+pub struct ValidationArgs {
+    /// Fail on the first malformed row (naming file:line) instead of skipping it; without it,
+    /// skipped rows are counted by reason in the summary printed after loading.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+impl ValidationArgs {
+    /// The library's loading options: a progress bar when stderr is a terminal, the summary on
+    /// stderr.
+    pub fn load_options(&self) -> movierec::data::LoadOptions {
+        movierec::data::LoadOptions {
+            strict: self.strict,
+            progress: true,
+            summary: true,
+        }
+    }
 }
 
 /// Which movies a recommendation may return (all of them by default).

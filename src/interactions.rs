@@ -28,7 +28,7 @@ impl RatingMatrix {
         let mut user_ids: Vec<u32> = ratings.iter().map(|r| r.user_id).collect();
         user_ids.sort_unstable();
         user_ids.dedup();
-        let mut triples: Vec<(u32, u32, i64, f32)> = ratings
+        let mut triples: Vec<(u32, u32, u32, f32)> = ratings
             .iter()
             .filter_map(|r| {
                 let item = catalog.item_of(r.movie_id)?;
@@ -202,7 +202,7 @@ mod tests {
     use super::*;
     use crate::catalog::numbered_catalog as catalog;
 
-    fn rating(user_id: u32, movie_id: u32, rating: f32, timestamp: i64) -> Rating {
+    fn rating(user_id: u32, movie_id: u32, rating: f32, timestamp: u32) -> Rating {
         Rating {
             user_id,
             movie_id,

@@ -38,6 +38,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train {
             data,
+            validation,
             out,
             trees,
             search_k,
@@ -61,6 +62,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     ef_search: ef_search.unwrap_or(hnsw.ef_search),
                     seed: seed.unwrap_or(hnsw.seed),
                 },
+                load: validation.load_options(),
             };
             train_and_report(&data, &out, &options, &tracking.tracking())
         }
@@ -137,6 +139,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve {
             model_dir,
             data,
+            validation,
             host,
             port,
             cors_origin,
@@ -150,7 +153,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     model_dir.display(),
                     data.display()
                 );
-                train_and_report(&data, &model_dir, &TrainOptions::default(), &tracking)?;
+                let options = TrainOptions {
+                    load: validation.load_options(),
+                    ..TrainOptions::default()
+                };
+                train_and_report(&data, &model_dir, &options, &tracking)?;
             }
             let engine = Engine::open(&model_dir)?;
             let ip: IpAddr = host
@@ -174,6 +181,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Evaluate {
             data,
+            validation,
             models,
             json,
             tracking,
@@ -194,13 +202,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         .join(","),
                 );
             }
-            let (fingerprint, result) = match movierec::data::load(&data) {
-                Ok(dataset) => (
-                    dataset.fingerprint.clone(),
-                    movierec::eval::evaluate(&dataset, &models),
-                ),
-                Err(e) => (String::new(), Err(e)),
-            };
+            let (fingerprint, result) =
+                match movierec::data::load_with(&data, &validation.load_options()) {
+                    Ok(dataset) => (
+                        dataset.fingerprint.clone(),
+                        movierec::eval::evaluate(&dataset, &models),
+                    ),
+                    Err(e) => (String::new(), Err(e)),
+                };
             let run = commands::evaluate_run(&data, &fingerprint, started, &result);
             let recorded = tracking.tracking().record(run);
             let report = result?;
@@ -254,6 +263,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             report_run(&run);
+            Ok(())
+        }
+        Command::Load {
+            data,
+            validation,
+            json,
+        } => {
+            let options = movierec::data::LoadOptions {
+                summary: false,
+                ..validation.load_options()
+            };
+            let dataset = movierec::data::load_with(&data, &options)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&dataset.report)?);
+            } else {
+                println!("{}", dataset.report);
+            }
             Ok(())
         }
         Command::Runs {

@@ -90,6 +90,8 @@ pub struct TrainOptions {
     pub forest: ForestParams,
     /// Parameters of the HNSW graph.
     pub hnsw: HnswParams,
+    /// How the release is loaded (strictness, progress bar, summary on stderr).
+    pub load: data::LoadOptions,
 }
 
 /// Trains every model on the MovieLens release in `data_dir` and writes the model directory
@@ -97,14 +99,8 @@ pub struct TrainOptions {
 pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<Manifest> {
     let started = Instant::now();
     let stage = Instant::now();
-    let dataset = data::load(data_dir)?;
+    let dataset = data::load_with(data_dir, &options.load)?;
     tracing::info!("loaded {} in {:.2?}", data_dir.display(), stage.elapsed());
-    for (reason, count, examples) in &dataset.report.skipped {
-        tracing::warn!(
-            "skipped {count} rows: {reason} (e.g. {})",
-            examples.join("; ")
-        );
-    }
     let TrainedModels {
         catalog,
         matrix,

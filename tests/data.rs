@@ -1,13 +1,28 @@
-//! The data stage on small hand-written fixtures (tests/fixtures/tiny, written from the
-//! documented ml-latest CSV format) and on variations of them.
+//! The data stage on small hand-written fixtures, each written from a release's documented
+//! format (tests/fixtures: tiny and genome in ml-latest's CSV layout, messy-csv with a byte-order
+//! mark, CRLF, quoted commas, a Latin-1 title and one bad row of every kind, ml-10m, ml-1m and
+//! ml-100k), on variations of them, on zips built from them, and on random and mutated inputs.
 
 use movierec::catalog::Catalog;
-use movierec::data::load;
+use movierec::data::{load, load_from_memory, load_with, Dataset, Layout, LoadOptions, Reason};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-fn tiny() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny")
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
+
+fn tiny() -> PathBuf {
+    fixture("tiny")
+}
+
+const STRICT: LoadOptions = LoadOptions {
+    strict: true,
+    progress: false,
+    summary: false,
+};
 
 /// A copy of the tiny fixture with `file` replaced by `contents` (or removed when `None`).
 fn variant(file: &str, contents: Option<&[u8]>) -> tempfile::TempDir {
@@ -42,13 +57,17 @@ fn the_tiny_release_loads_with_every_movie_kept() {
         "the rating of unknown movie 77 is skipped"
     );
     assert_eq!(dataset.tags.len(), 1);
+    assert_eq!(dataset.report.layout, Layout::Csv);
     assert_eq!(dataset.report.skipped_rows(), 2);
-    let (reason, count, examples) = &dataset.report.skipped[0];
-    assert_eq!(
-        (reason.as_str(), *count),
-        ("rating of a movie not in movies.csv", 1)
+    let unknown = dataset
+        .report
+        .issue("ratings.csv", Reason::UnknownMovie)
+        .unwrap();
+    assert_eq!(unknown.count, 1);
+    assert!(
+        unknown.examples[0].ends_with("ratings.csv:6: movieId 77 is not in movies.csv"),
+        "{unknown:?}"
     );
-    assert!(examples[0].contains("ratings.csv:6"), "{examples:?}");
 
     let catalog = Catalog::from_dataset(&dataset);
     assert_eq!(
@@ -109,6 +128,14 @@ fn a_missing_required_file_is_named() {
     let dir = variant("movies.csv", None);
     assert!(error_of(dir.path()).contains("movies.csv"));
     assert!(error_of(Path::new("/nonexistent/dir")).contains("is not a directory"));
+    let dir = variant_of(&fixture("ml-100k"), "u.genre", None);
+    let message = error_of(dir.path());
+    assert!(
+        message.contains("u.genre: is missing (a release of the ml-100k layout needs"),
+        "{message}"
+    );
+    let empty = tempfile::tempdir().unwrap();
+    assert!(error_of(empty.path()).contains("holds no MovieLens release"));
 }
 
 #[test]
@@ -126,62 +153,187 @@ fn a_wrong_header_or_an_empty_file_is_named_with_what_was_expected() {
         message.contains("movies.csv") && message.contains("empty"),
         "{message}"
     );
+    let dir = variant("ratings.csv", Some(b"\xEF\xBB\xBF\r\n"));
+    assert!(error_of(dir.path()).ends_with(
+        "ratings.csv: file is empty (expected the header \"userId,movieId,rating,timestamp\")"
+    ));
+    let dir = variant_of(&fixture("ml-1m"), "ratings.dat", Some(b"\n\n"));
+    assert!(error_of(dir.path()).ends_with(
+        "ratings.dat: file is empty (expected lines like \"UserID::MovieID::Rating::Timestamp\")"
+    ));
 }
 
 #[test]
-fn a_malformed_row_is_reported_with_file_and_line() {
-    let cases: [(&str, &[u8], &str); 4] = [
+fn every_bad_row_kind_is_skipped_and_counted_with_its_first_line() {
+    let dataset = load(&fixture("messy-csv")).unwrap();
+    let report = &dataset.report;
+    let example = |file: &str, reason: Reason| {
+        let issue = report
+            .issue(file, reason)
+            .unwrap_or_else(|| panic!("{reason:?}"));
+        assert_eq!(issue.count, 1, "{issue:?}");
+        let (_, tail) = issue.examples[0].split_once("messy-csv/").unwrap();
+        tail.to_string()
+    };
+    assert_eq!(
+        example("ratings.csv", Reason::FieldCount),
+        "ratings.csv:11: expected 4 fields, found 3"
+    );
+    assert_eq!(
+        example("ratings.csv", Reason::BadNumber),
+        "ratings.csv:12: movieId: cannot read \"x\" as an id"
+    );
+    assert_eq!(
+        example("ratings.csv", Reason::RatingRange),
+        "ratings.csv:13: rating 7.5 is outside 0.5–5"
+    );
+    assert_eq!(
+        example("ratings.csv", Reason::RatingStep),
+        "ratings.csv:14: rating 3.7 is not a multiple of 0.5"
+    );
+    assert_eq!(
+        example("ratings.csv", Reason::UnknownMovie),
+        "ratings.csv:15: movieId 99 is not in movies.csv"
+    );
+    assert_eq!(
+        example("ratings.csv", Reason::DuplicateRating),
+        "ratings.csv:16: userId 1 also rated movieId 2 at line 3; that rating is kept (the \
+         latest by timestamp, then by line)"
+    );
+    assert_eq!(
+        example("movies.csv", Reason::DuplicateMovie),
+        "movies.csv:7: movieId 2 was listed at line 3, which is kept"
+    );
+    assert_eq!(
+        example("movies.csv", Reason::NotUtf8),
+        "movies.csv:5: \"Am\\xe9lie (2001)\" is not valid UTF-8"
+    );
+    // 15 rating rows: 10 well-formed, one of which (line 16) an older duplicate of line 3.
+    let ratings = report
+        .files
+        .iter()
+        .find(|f| f.file == "ratings.csv")
+        .unwrap();
+    assert_eq!((ratings.rows, ratings.kept), (15, 9));
+    assert_eq!(dataset.ratings.len(), 9);
+    assert_eq!(
+        report.skipped_rows(),
+        7,
+        "six ratings and a movie; Amélie is kept"
+    );
+    let kept = dataset
+        .ratings
+        .iter()
+        .find(|r| (r.user_id, r.movie_id) == (1, 2))
+        .unwrap();
+    assert_eq!((kept.rating, kept.timestamp), (3.5, 964981247));
+    let summary = report.to_string();
+    assert!(
+        summary.contains("ratings.csv            15 rows, 6 skipped"),
+        "{summary}"
+    );
+    assert!(summary.contains("\n  7 rows skipped\n"), "{summary}");
+}
+
+#[test]
+fn strict_makes_the_first_bad_row_an_error_naming_file_and_line() {
+    let message = load_with(&fixture("messy-csv"), &STRICT)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.ends_with("messy-csv/movies.csv:5: \"Am\\xe9lie (2001)\" is not valid UTF-8"),
+        "{message}"
+    );
+    let cases: [(&str, &[u8], &str); 5] = [
         (
             "ratings.csv",
-            b"userId,movieId,rating,timestamp\n1,1,4.0,9\n1,2,four,9\n",
-            "ratings.csv:3: rating: cannot parse \"four\"",
+            b"userId,movieId,rating,timestamp\n1,1,4.0,9\n1,2,four,9\n1,2,7.5,9\n",
+            "ratings.csv:3: rating: cannot read \"four\" as a number",
         ),
         (
             "ratings.csv",
             b"userId,movieId,rating,timestamp\n1,1,4.0,9\n1,2,7.5,9\n",
-            "ratings.csv:3: rating 7.5 is outside the allowed range 0.5 to 5.0",
+            "ratings.csv:3: rating 7.5 is outside 0.5–5",
         ),
         (
             "ratings.csv",
-            b"userId,movieId,rating,timestamp\n1,1,4.0\n",
+            b"userId,movieId,rating,timestamp\n1,1,4.0\n1,2,4.0,9\n",
             "ratings.csv:2: expected 4 fields, found 3",
         ),
         (
+            "ratings.csv",
+            b"userId,movieId,rating,timestamp\n2,1,4.0,9\n1,1,3.0,5\n2,1,4.5,9\n",
+            "ratings.csv:2: userId 2 also rated movieId 1 at line 4",
+        ),
+        (
             "movies.csv",
-            b"movieId,title,genres\n1,A (1990),Drama\n1,B (1991),Drama\n",
-            "movies.csv:3: movieId 1 appears twice",
+            b"movieId,title,genres\n1,A (1990),Drama\n1,B (1991),Drama\n2,C (1992),Drama\n",
+            "movies.csv:3: movieId 1 was listed at line 2, which is kept",
         ),
     ];
     for (file, contents, needle) in cases {
         let dir = variant(file, Some(contents));
-        let message = error_of(dir.path());
+        let message = load_with(dir.path(), &STRICT).unwrap_err().to_string();
+        assert!(message.contains(needle), "{message}");
         assert!(
-            message.ends_with(needle) || message.contains(needle),
-            "{message}"
+            load(dir.path()).is_ok(),
+            "{needle}: skipped without --strict"
         );
     }
 }
 
 #[test]
-fn bom_crlf_and_quoted_commas_are_handled() {
-    let movies = "\u{feff}movieId,title,genres\r\n1,\"Matrix, The (1999)\",Action|Sci-Fi\r\n2,\"Bug's Life, A (1998)\",Animation\r\n";
-    let dir = variant("movies.csv", Some(movies.as_bytes()));
-    std::fs::write(
-        dir.path().join("ratings.csv"),
-        "userId,movieId,rating,timestamp\r\n1,1,5.0,1\r\n1,2,3.0,2\r\n",
-    )
-    .unwrap();
-    let catalog = Catalog::from_dataset(&load(dir.path()).unwrap());
-    let matrix = catalog.movie(catalog.item_of(1).unwrap());
+fn duplicate_ratings_keep_the_latest_by_timestamp_then_by_line() {
+    let ratings = b"userId,movieId,rating,timestamp\n\
+        1,1,1.0,20\n\
+        1,1,2.0,30\n\
+        1,1,3.0,10\n\
+        2,1,1.5,5\n\
+        2,1,2.5,5\n\
+        1,2,4.0,7\n";
+    let dataset = load(variant("ratings.csv", Some(ratings)).path()).unwrap();
+    let kept: Vec<(u32, u32, f32, u32)> = dataset
+        .ratings
+        .iter()
+        .map(|r| (r.user_id, r.movie_id, r.rating, r.timestamp))
+        .collect();
     assert_eq!(
-        (matrix.title.as_str(), matrix.year),
-        ("The Matrix", Some(1999))
+        kept,
+        vec![(1, 1, 2.0, 30), (2, 1, 2.5, 5), (1, 2, 4.0, 7)],
+        "file order is kept"
     );
-    assert_eq!(matrix.genres, vec!["Action", "Sci-Fi"]);
-    assert_eq!(
-        catalog.movie(catalog.item_of(2).unwrap()).title,
-        "A Bug's Life"
-    );
+    let issue = dataset
+        .report
+        .issue("ratings.csv", Reason::DuplicateRating)
+        .unwrap();
+    assert_eq!(issue.count, 3);
+    let lines: Vec<&str> = issue
+        .examples
+        .iter()
+        .map(|e| e.split("ratings.csv:").nth(1).unwrap())
+        .collect();
+    assert!(lines[0].starts_with("2: userId 1 also rated movieId 1 at line 3"));
+    assert!(lines[1].starts_with("4: userId 1 also rated movieId 1 at line 3"));
+    assert!(lines[2].starts_with("5: userId 2 also rated movieId 1 at line 6"));
+}
+
+#[test]
+fn bom_crlf_quoted_commas_and_latin1_titles_are_read_as_meant() {
+    let dataset = load(&fixture("messy-csv")).unwrap();
+    assert!(dataset.links.is_empty(), "the release has no links.csv");
+    let catalog = Catalog::from_dataset(&dataset);
+    let title = |id| {
+        let m = catalog.movie(catalog.item_of(id).unwrap());
+        (m.title.clone(), m.year, m.imdb_url())
+    };
+    assert_eq!(title(1), ("Toy Story".into(), Some(1995), None));
+    assert_eq!(title(2), ("The Matrix".into(), Some(1999), None));
+    assert_eq!(title(4), ("Amélie".into(), Some(2001), None));
+    let good = catalog.movie(catalog.item_of(5).unwrap());
+    assert_eq!(good.title, "The Good, the Bad and the Ugly");
+    assert_eq!(good.aliases, vec!["Il Buono, il brutto, il cattivo"]);
+    assert_eq!(dataset.tags[0].tag, "dystopia, cyberpunk");
+    assert_eq!(dataset.movies.len(), 5);
 }
 
 #[test]
@@ -217,7 +369,7 @@ fn the_tag_genome_is_read_when_present_and_unknown_movies_are_skipped() {
 }
 
 #[test]
-fn a_broken_tag_genome_is_an_error_naming_the_file_and_line() {
+fn a_broken_tag_genome_row_is_counted_and_a_missing_genome_file_is_an_error() {
     let scores = "movieId,tagId,relevance\n1,1,0.5\n1,2,0.5\n1,3,";
     for (file, contents, needle) in [
         (
@@ -232,26 +384,6 @@ fn a_broken_tag_genome_is_an_error_naming_the_file_and_line() {
         ),
         (
             "genome-scores.csv",
-            Some(format!("{scores}1.5\n")),
-            "genome-scores.csv:4: relevance 1.5 is outside 0–1",
-        ),
-        (
-            "genome-scores.csv",
-            Some(format!("{scores}0.5\n2,9,0.5\n")),
-            "genome-scores.csv:5: tagId 9 is not in genome-tags.csv",
-        ),
-        (
-            "genome-scores.csv",
-            Some(format!("{scores}0.5\n2,1,0.5\n")),
-            "movieId 2 has scores for 1 of the 3 genome tags",
-        ),
-        (
-            "genome-tags.csv",
-            Some("tagId,tag\n2,dark\n1,007\n".to_string()),
-            "genome-tags.csv:3: tagId 1 is not above the previous one",
-        ),
-        (
-            "genome-scores.csv",
             Some("movieId,tag,relevance\n".to_string()),
             "genome-scores.csv:1: unexpected header",
         ),
@@ -260,4 +392,371 @@ fn a_broken_tag_genome_is_an_error_naming_the_file_and_line() {
         let err = load(dir.path()).expect_err("load should fail").to_string();
         assert!(err.contains(needle), "{file}: {err}");
     }
+    for (file, contents, reason, needle, genome_movies) in [
+        (
+            "genome-scores.csv",
+            format!("{scores}1.5\n2,1,0.1\n2,2,0.1\n2,3,0.1\n"),
+            Reason::RelevanceRange,
+            "genome-scores.csv:4: relevance 1.5 is outside 0–1",
+            1,
+        ),
+        (
+            "genome-scores.csv",
+            format!("{scores}0.5\n2,9,0.5\n"),
+            Reason::UnknownGenomeTag,
+            "genome-scores.csv:5: tagId 9 is not in genome-tags.csv",
+            1,
+        ),
+        (
+            "genome-scores.csv",
+            format!("{scores}0.5\n2,1,0.5\n"),
+            Reason::IncompleteGenome,
+            "genome-scores.csv: movieId 2 has scores for 1 of the 3 genome tags",
+            1,
+        ),
+        (
+            "genome-scores.csv",
+            format!("{scores}0.5\n1,3,0.25\n"),
+            Reason::DuplicateGenome,
+            "genome-scores.csv:5: movieId 1 has a second score for tagId 3",
+            1,
+        ),
+        (
+            "genome-tags.csv",
+            "tagId,tag\n2,dark\n1,007\n3,funny\n2,grim\n".to_string(),
+            Reason::DuplicateGenome,
+            "genome-tags.csv:5: tagId 2 was listed at line 2, which is kept",
+            3,
+        ),
+    ] {
+        let dir = variant_of(&genome(), file, Some(contents.as_bytes()));
+        let dataset = load(dir.path()).unwrap();
+        let issue = dataset.report.issue(file, reason).unwrap();
+        assert!(issue.examples[0].contains(needle), "{issue:?}");
+        let g = dataset.genome.as_ref().unwrap();
+        assert_eq!(g.movie_ids.len(), genome_movies, "{needle}");
+        assert_eq!(g.tags, vec!["007", "dark", "funny"], "tags in tagId order");
+        // Strict, with the fixture's one unknown-movie rating taken out.
+        let ratings = std::fs::read_to_string(genome().join("ratings.csv")).unwrap();
+        let clean: String = ratings
+            .lines()
+            .filter(|l| !l.contains(",77,"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(dir.path().join("ratings.csv"), clean).unwrap();
+        let strict = load_with(dir.path(), &STRICT).unwrap_err().to_string();
+        assert!(strict.contains(needle), "{strict}");
+    }
+}
+
+fn ratings_of(dataset: &Dataset) -> Vec<(u32, u32, f32)> {
+    dataset
+        .ratings
+        .iter()
+        .map(|r| (r.user_id, r.movie_id, r.rating))
+        .collect()
+}
+
+#[test]
+fn ml_1m_reads_latin1_titles_and_whole_stars() {
+    let dataset = load(&fixture("ml-1m")).unwrap();
+    assert_eq!(dataset.report.layout, Layout::Ml1m);
+    assert_eq!((dataset.movies.len(), dataset.ratings.len()), (6, 15));
+    assert!(dataset.links.is_empty() && dataset.tags.is_empty() && dataset.genome.is_none());
+    assert_eq!(ratings_of(&dataset)[..2], [(1, 1, 5.0), (1, 2, 3.0)]);
+    let catalog = Catalog::from_dataset(&dataset);
+    let les = catalog.movie(catalog.item_of(1873).unwrap());
+    assert_eq!(
+        (les.title.as_str(), les.year),
+        ("Les Misérables", Some(1998))
+    );
+    assert_eq!(les.imdb_url(), None);
+    let toy = catalog.movie(catalog.item_of(1).unwrap());
+    assert_eq!(toy.genres, vec!["Animation", "Children's", "Comedy"]);
+    assert_eq!(dataset.report.issues, vec![]);
+
+    // Half stars are not on ml-1m's scale.
+    let mut changed = std::fs::read(fixture("ml-1m/ratings.dat")).unwrap();
+    changed.extend_from_slice(b"4::2::3.5::978294300\n5::2::6::978294301\n");
+    let dir = variant_of(&fixture("ml-1m"), "ratings.dat", Some(&changed));
+    let dataset = load(dir.path()).unwrap();
+    let step = dataset
+        .report
+        .issue("ratings.dat", Reason::RatingStep)
+        .unwrap();
+    assert!(
+        step.examples[0].ends_with("ratings.dat:16: rating 3.5 is not a whole number of stars"),
+        "{step:?}"
+    );
+    let range = dataset
+        .report
+        .issue("ratings.dat", Reason::RatingRange)
+        .unwrap();
+    assert!(range.examples[0].ends_with("ratings.dat:17: rating 6 is outside 1–5"));
+}
+
+#[test]
+fn ml_10m_reads_half_stars_tags_and_titles_holding_the_separator() {
+    let dataset = load(&fixture("ml-10m")).unwrap();
+    assert_eq!(dataset.report.layout, Layout::Ml10m);
+    assert_eq!((dataset.movies.len(), dataset.ratings.len()), (5, 12));
+    assert!(ratings_of(&dataset).contains(&(3, 4399, 0.5)));
+    assert!(ratings_of(&dataset).contains(&(1, 2, 3.5)));
+    let tags: Vec<(u32, &str)> = dataset
+        .tags
+        .iter()
+        .map(|t| (t.movie_id, t.tag.as_str()))
+        .collect();
+    assert_eq!(
+        tags,
+        vec![(29, "steampunk"), (1210, "space opera"), (4399, "a::b tag")]
+    );
+    let orphan = dataset
+        .report
+        .issue("tags.dat", Reason::UnknownMovie)
+        .unwrap();
+    assert!(orphan.examples[0].ends_with("tags.dat:4: MovieID 77 is not in movies.dat"));
+    let catalog = Catalog::from_dataset(&dataset);
+    let lost = catalog.movie(catalog.item_of(29).unwrap());
+    assert_eq!(lost.title, "The City of Lost Children");
+    assert_eq!(lost.aliases, vec!["La Cité des enfants perdus"]);
+    let face = catalog.movie(catalog.item_of(4399).unwrap());
+    assert_eq!(
+        (face.title.as_str(), face.year),
+        ("Face::Off Pastiche", Some(2001))
+    );
+    assert!(face.genres.is_empty());
+}
+
+#[test]
+fn ml_100k_reads_genre_flags_and_takes_a_missing_year_from_the_release_date() {
+    let dataset = load(&fixture("ml-100k")).unwrap();
+    assert_eq!(dataset.report.layout, Layout::Ml100k);
+    assert_eq!((dataset.movies.len(), dataset.ratings.len()), (6, 13));
+    assert!(
+        dataset.links.is_empty(),
+        "u.item has IMDb search URLs, not ids"
+    );
+    assert_eq!(ratings_of(&dataset)[0], (196, 1, 3.0));
+    let catalog = Catalog::from_dataset(&dataset);
+    let movie = |id| catalog.movie(catalog.item_of(id).unwrap());
+    assert_eq!(movie(1).genres, vec!["Animation", "Children's", "Comedy"]);
+    assert_eq!(
+        movie(50).genres,
+        vec!["Action", "Adventure", "Romance", "Sci-Fi", "War"]
+    );
+    assert!(movie(267).genres.is_empty(), "the unknown genre is none");
+    assert_eq!(
+        (movie(1300).title.as_str(), movie(1300).year),
+        ("Les Misérables", Some(1998))
+    );
+    assert_eq!(movie(127).title, "The Godfather");
+    assert_eq!(movie(2).imdb_url(), None);
+
+    let mut changed = std::fs::read(fixture("ml-100k/u.item")).unwrap();
+    changed.extend_from_slice(b"1400|Short|01-Jan-1990||url|0|1\n");
+    changed
+        .extend_from_slice(b"1401|Flags|01-Jan-1990||url|0|0|0|0|0|0|0|0|2|0|0|0|0|0|0|0|0|0|0\n");
+    let dir = variant_of(&fixture("ml-100k"), "u.item", Some(&changed));
+    let dataset = load(dir.path()).unwrap();
+    let count = dataset.report.issue("u.item", Reason::FieldCount).unwrap();
+    assert!(
+        count.examples[0].ends_with("u.item:7: expected 24 fields (5 and 19 genre flags), found 7")
+    );
+    let flag = dataset.report.issue("u.item", Reason::BadGenre).unwrap();
+    assert!(flag.examples[0].ends_with("u.item:8: genre flag Drama: \"2\" is neither 0 nor 1"));
+}
+
+/// A zip of `fixture_dir`'s files under `top/`, as GroupLens packs a release.
+fn zip_of(fixture_dir: &Path, top: &str, zip_path: &Path) {
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(zip_path).unwrap());
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    zip.add_directory(format!("{top}/"), options).unwrap();
+    let mut names: Vec<_> = std::fs::read_dir(fixture_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    for name in names {
+        zip.start_file(format!("{top}/{name}"), options).unwrap();
+        zip.write_all(&std::fs::read(fixture_dir.join(&name)).unwrap())
+            .unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+#[test]
+fn a_zip_as_downloaded_reads_like_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["ml-1m", "ml-10m", "ml-100k", "messy-csv", "genome"] {
+        let zip_path = dir.path().join(format!("{name}.zip"));
+        zip_of(&fixture(name), name, &zip_path);
+        let (from_zip, from_dir) = (load(&zip_path).unwrap(), load(&fixture(name)).unwrap());
+        assert_eq!(from_zip.ratings, from_dir.ratings, "{name}");
+        assert_eq!(from_zip.movies, from_dir.movies, "{name}");
+        assert_eq!(from_zip.tags, from_dir.tags, "{name}");
+        assert_eq!(from_zip.genome, from_dir.genome, "{name}");
+        assert_eq!(from_zip.fingerprint, from_dir.fingerprint, "{name}");
+        assert_eq!(from_zip.report.layout, from_dir.report.layout, "{name}");
+        assert_eq!(
+            from_zip.report.skipped_rows(),
+            from_dir.report.skipped_rows()
+        );
+    }
+    // Messages name the entry inside the zip.
+    let dataset = load(&dir.path().join("messy-csv.zip")).unwrap();
+    let issue = dataset
+        .report
+        .issue("ratings.csv", Reason::RatingRange)
+        .unwrap();
+    assert!(
+        issue.examples[0]
+            .ends_with("messy-csv.zip/messy-csv/ratings.csv:13: rating 7.5 is outside 0.5–5"),
+        "{issue:?}"
+    );
+
+    // Not a zip, a damaged zip, a zip without a release: errors, not panics.
+    let not_zip = dir.path().join("notes.txt");
+    std::fs::write(&not_zip, "hello").unwrap();
+    assert!(error_of(&not_zip).contains("is not a directory or a .zip file"));
+    let bytes = std::fs::read(dir.path().join("ml-1m.zip")).unwrap();
+    for cut in [10, bytes.len() / 2, bytes.len() - 30] {
+        let damaged = dir.path().join("damaged.zip");
+        std::fs::write(&damaged, &bytes[..cut]).unwrap();
+        assert!(load(&damaged).is_err(), "cut at {cut}");
+    }
+    for seed in 0..50usize {
+        let mut flipped = bytes.clone();
+        for b in flipped.iter_mut().skip(30 + seed).step_by(97 + seed) {
+            *b ^= 0x5a;
+        }
+        let damaged = dir.path().join("flipped.zip");
+        std::fs::write(&damaged, &flipped).unwrap();
+        let _ = load(&damaged);
+    }
+    let other = dir.path().join("other.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&other).unwrap());
+    zip.start_file("readme.txt", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    zip.write_all(b"nothing here").unwrap();
+    zip.finish().unwrap();
+    assert!(error_of(&other).contains("holds no MovieLens release"));
+}
+
+/// The files of a fixture, in memory.
+fn files_of(name: &str) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(fixture(name))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().into_string().unwrap(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Random and mutated inputs through every parser (as the fuzz target in fuzz/ does, here in a
+/// few seconds on every machine): loading never panics, and what it keeps is valid.
+#[test]
+fn no_input_makes_any_parser_panic() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let fixtures: Vec<Vec<(String, Vec<u8>)>> =
+        ["tiny", "genome", "messy-csv", "ml-10m", "ml-1m", "ml-100k"]
+            .iter()
+            .map(|name| files_of(name))
+            .collect();
+    let pieces: [&[u8]; 12] = [
+        b",",
+        b"::",
+        b"\t",
+        b"|",
+        b"\n",
+        b"\r\n",
+        b"\"",
+        b"\xEF\xBB\xBF",
+        b"\xff\xfe",
+        b"4294967296",
+        b"-1",
+        b"0.5",
+    ];
+    let mut loaded = 0;
+    for case in 0..10_000usize {
+        let mut files = fixtures[case % fixtures.len()].clone();
+        for _ in 0..rng.random_range(1..4) {
+            let k = rng.random_range(0..files.len());
+            let bytes = &mut files[k].1;
+            match rng.random_range(0..6) {
+                // Overwrite, insert or delete bytes.
+                0 if !bytes.is_empty() => {
+                    for _ in 0..rng.random_range(1..8) {
+                        let i = rng.random_range(0..bytes.len());
+                        bytes[i] = rng.random();
+                    }
+                }
+                1 => {
+                    let i = rng.random_range(0..=bytes.len());
+                    let piece = pieces[rng.random_range(0..pieces.len())];
+                    bytes.splice(i..i, piece.iter().copied());
+                }
+                2 if !bytes.is_empty() => {
+                    let i = rng.random_range(0..bytes.len());
+                    let j = rng.random_range(i..=bytes.len().min(i + 20));
+                    bytes.drain(i..j);
+                }
+                3 => {
+                    let cut = rng.random_range(0..=bytes.len());
+                    bytes.truncate(cut);
+                }
+                4 => {
+                    let n = rng.random_range(0..200);
+                    *bytes = (0..n).map(|_| rng.random()).collect();
+                }
+                _ => {
+                    // A line repeated at the end.
+                    let text = bytes.clone();
+                    let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+                    bytes.extend_from_slice(lines[rng.random_range(0..lines.len())]);
+                    bytes.push(b'\n');
+                }
+            }
+        }
+        if rng.random_range(0..10) == 0 {
+            files.remove(rng.random_range(0..files.len()));
+        }
+        let strict = rng.random_range(0..4) == 0;
+        let options = LoadOptions {
+            strict,
+            ..LoadOptions::default()
+        };
+        if let Ok(dataset) = load_from_memory("case", files, &options) {
+            loaded += 1;
+            let report = &dataset.report;
+            assert!(report.files.iter().all(|f| f.kept <= f.rows), "{report}");
+            if strict {
+                assert_eq!(report.skipped_rows(), 0, "{report}");
+            }
+            let movies: std::collections::HashSet<u32> =
+                dataset.movies.iter().map(|m| m.movie_id).collect();
+            let mut pairs = std::collections::HashSet::new();
+            for r in &dataset.ratings {
+                assert!(movies.contains(&r.movie_id));
+                assert!((0.5..=5.0).contains(&r.rating) && (r.rating * 2.0).fract() == 0.0);
+                assert!(
+                    pairs.insert((r.user_id, r.movie_id)),
+                    "a duplicate was kept"
+                );
+            }
+            let _ = report.to_string();
+        }
+    }
+    assert!(
+        loaded > 1_000,
+        "only {loaded} cases loaded: the mutations are too harsh"
+    );
 }

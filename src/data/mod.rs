@@ -1,19 +1,50 @@
-//! Loading a MovieLens release into typed tables ([`Dataset`]), with validation that names the
-//! file and line of every problem.
+//! Loading a MovieLens release into typed tables ([`Dataset`]), with validation that loses
+//! nothing silently.
 //!
-//! The CSV layout (ml-latest, ml-latest-small, ml-20m/25m/32m) is read here: `movies.csv` and
-//! `ratings.csv` are required, `links.csv` and `tags.csv` are optional (a release without links
-//! simply has no IMDb/TMDb URLs), and so is the tag genome (`genome-tags.csv` with
-//! `genome-scores.csv`, in ml-latest and ml-20m/25m/32m).
+//! **Layouts.** Every MovieLens layout is read, told apart by the files present ([`Layout`]):
+//! the CSV releases (ml-latest, ml-latest-small, ml-20m/25m/32m; `csv_release.rs` and the tag
+//! genome in `genome.rs`), the `::`-separated ml-10m and ml-1m (`dat_release.rs`) and ml-100k
+//! (`ml100k.rs`). A release is a directory or the `.zip` as downloaded, read in place
+//! (`source.rs`). A release without links has no IMDb/TMDb URLs and works all the same.
+//!
+//! **Validation.** A missing required file, a wrong header or an empty file is one error naming
+//! the file and what was expected. A malformed row is skipped and counted by [`Reason`] (wrong
+//! field count, unparsable number, rating outside the release's scale or between its steps,
+//! unknown movie, duplicate rating — the latest kept), with the first examples as
+//! `file:line: what`, in the [`LoadReport`]; with [`LoadOptions::strict`] the first one is an
+//! error instead. A UTF-8 byte-order mark, `\r\n` line ends and quoted CSV fields are read as
+//! meant; text that is not valid UTF-8 is read as Latin-1 and counted. No input panics (see the
+//! fuzz target in `fuzz/` and the robustness test in `tests/data.rs`).
+//!
+//! **Speed.** Ratings, the bulk of a release (33.8M rows in ml-latest), are streamed in blocks
+//! and parsed on all cores (`chunked.rs`, `ratings.rs`) into 16-byte [`Rating`]s; the other files
+//! are small and read sequentially. See docs/BENCHMARKS.md for the figures.
 
 pub mod title;
 
+mod chunked;
 mod csv_release;
+mod dat_release;
+mod genome;
+mod layout;
+mod loader;
+mod ml100k;
+mod ratings;
+mod report;
+mod source;
+mod text;
 
-pub use csv_release::load;
+pub use layout::Layout;
+pub use report::{FileSummary, Issue, LoadReport, Reason};
 
+use crate::progress::Progress;
+use crate::Result;
+use loader::{Loader, Parts};
+use source::Source;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use xxhash_rust::xxh3::Xxh3;
 
 /// A movie as listed in `movies.csv`, before cleaning.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,17 +66,17 @@ pub struct Link {
     pub tmdb_id: Option<u32>,
 }
 
-/// One rating from `ratings.csv`.
+/// One rating (16 bytes: the 33.8M ratings of ml-latest take 541 MB).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Rating {
     /// MovieLens user id.
     pub user_id: u32,
     /// MovieLens movie id.
     pub movie_id: u32,
-    /// Stars, 0.5 to 5.0.
+    /// Stars: 0.5 to 5 in halves, or 1 to 5 whole in ml-1m and ml-100k.
     pub rating: f32,
-    /// Seconds since the Unix epoch.
-    pub timestamp: i64,
+    /// Seconds since the Unix epoch (MovieLens timestamps fit 32 bits until 2106).
+    pub timestamp: u32,
 }
 
 /// One tag from `tags.csv`.
@@ -81,36 +112,10 @@ impl TagGenome {
     }
 }
 
-/// Rows that were read but not used, counted by reason, with the first few examples.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct LoadReport {
-    /// `(reason, count, first examples as "file:line: reason")`.
-    pub skipped: Vec<(String, usize, Vec<String>)>,
-}
-
-impl LoadReport {
-    fn skip(&mut self, reason: &str, example: String) {
-        match self.skipped.iter_mut().find(|(r, _, _)| r == reason) {
-            Some((_, count, examples)) => {
-                *count += 1;
-                if examples.len() < 3 {
-                    examples.push(example);
-                }
-            }
-            None => self.skipped.push((reason.to_string(), 1, vec![example])),
-        }
-    }
-
-    /// Total number of skipped rows.
-    pub fn skipped_rows(&self) -> usize {
-        self.skipped.iter().map(|(_, n, _)| n).sum()
-    }
-}
-
 /// A whole MovieLens release in memory.
 #[derive(Clone, Debug)]
 pub struct Dataset {
-    /// Where it was read from.
+    /// Where it was read from (a directory or a zip file).
     pub dir: PathBuf,
     /// Movies in file order.
     pub movies: Vec<RawMovie>,
@@ -124,7 +129,7 @@ pub struct Dataset {
     pub genome: Option<TagGenome>,
     /// A hash of the files' contents: identical data gives an identical fingerprint.
     pub fingerprint: String,
-    /// What was skipped while loading.
+    /// What loading found: rows per file, problems by reason with examples.
     pub report: LoadReport,
 }
 
@@ -143,4 +148,85 @@ impl Dataset {
             report: self.report.clone(),
         }
     }
+}
+
+/// How to load a release.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Make the first malformed row an error (naming `file:line`) instead of skipping and
+    /// counting it.
+    pub strict: bool,
+    /// Show a progress bar on stderr while loading (only drawn when stderr is a terminal).
+    pub progress: bool,
+    /// Print the [`LoadReport`] to stderr when done (what the commands that load data do).
+    pub summary: bool,
+}
+
+/// Loads the release at `path` (a directory or a `.zip`) with default options: problems are
+/// counted in [`Dataset::report`], nothing is printed.
+pub fn load(path: &Path) -> Result<Dataset> {
+    load_with(path, &LoadOptions::default())
+}
+
+/// Loads the release at `path` (a directory or a `.zip`, any [`Layout`]).
+pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Dataset> {
+    let source = Source::open(path)?;
+    load_source(&source, path.to_path_buf(), options)
+}
+
+/// Loads a release from files held in memory, `(name, contents)` (`ratings.csv`, …), shown as
+/// `label/name` in messages. For tests and fuzzing.
+pub fn load_from_memory(
+    label: &str,
+    files: impl IntoIterator<Item = (String, Vec<u8>)>,
+    options: &LoadOptions,
+) -> Result<Dataset> {
+    let source = Source::memory(label, files);
+    load_source(&source, PathBuf::from(label), options)
+}
+
+fn load_source(source: &Source, dir: PathBuf, options: &LoadOptions) -> Result<Dataset> {
+    let started = Instant::now();
+    let layout = layout::detect(source)?;
+    let total = layout
+        .files()
+        .iter()
+        .filter(|name| source.has(name))
+        .map(|name| source.size(name))
+        .sum();
+    let mut loader = Loader {
+        source,
+        fingerprint: Xxh3::new(),
+        progress: Progress::bytes(total, "loading", options.progress),
+        report: LoadReport::new(source.label(), layout),
+        strict: options.strict,
+    };
+    let parts = match layout {
+        Layout::Csv => csv_release::load(&mut loader)?,
+        Layout::Ml10m | Layout::Ml1m => dat_release::load(&mut loader, layout)?,
+        Layout::Ml100k => ml100k::load(&mut loader)?,
+    };
+    loader.progress.finish();
+    let Parts {
+        movies,
+        links,
+        ratings,
+        tags,
+        genome,
+    } = parts;
+    let mut report = loader.report;
+    report.seconds = started.elapsed().as_secs_f64();
+    if options.summary {
+        eprintln!("{report}");
+    }
+    Ok(Dataset {
+        dir,
+        movies,
+        links,
+        ratings,
+        tags,
+        genome,
+        fingerprint: format!("xxh3:{:032x}", loader.fingerprint.digest128()),
+        report,
+    })
 }

@@ -52,7 +52,7 @@ pub fn hold_out(ratings: &[Rating]) -> HoldOut {
     for r in ratings {
         by_user.entry(r.user_id).or_default().push(r);
     }
-    let mut cut_off: HashMap<u32, i64> = HashMap::new();
+    let mut cut_off: HashMap<u32, u32> = HashMap::new();
     let mut pairs = Vec::new();
     let mut users: Vec<u32> = by_user.keys().copied().collect();
     users.sort_unstable();
@@ -649,7 +649,7 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
 mod tests {
     use super::*;
 
-    fn rating(user_id: u32, movie_id: u32, rating: f32, timestamp: i64) -> Rating {
+    fn rating(user_id: u32, movie_id: u32, rating: f32, timestamp: u32) -> Rating {
         Rating {
             user_id,
             movie_id,
@@ -660,12 +660,10 @@ mod tests {
 
     #[test]
     fn hold_out_keeps_the_last_five_liked_as_targets_and_drops_later_ratings() {
-        let mut ratings: Vec<Rating> = (0..8)
-            .map(|i| rating(1, 10 + i, 4.5, i64::from(i)))
-            .collect();
+        let mut ratings: Vec<Rating> = (0..8).map(|i| rating(1, 10 + i, 4.5, i)).collect();
         ratings.push(rating(1, 99, 1.0, 5)); // disliked, after the first target: removed
         ratings.push(rating(1, 98, 2.0, 0)); // disliked, before: kept
-        ratings.extend((0..5).map(|i| rating(2, 10 + i, 5.0, i64::from(i)))); // too few liked
+        ratings.extend((0..5).map(|i| rating(2, 10 + i, 5.0, i))); // too few liked
         let split = hold_out(&ratings);
         let expected: Vec<(u32, u32, u32)> = (13..18).map(|t| (1, t - 1, t)).collect();
         assert_eq!(split.pairs, expected);

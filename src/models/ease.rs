@@ -141,7 +141,7 @@ mod tests {
                 user_id,
                 movie_id,
                 rating: 4.0,
-                timestamp: t as i64,
+                timestamp: t as u32,
             })
             .collect()
     }

@@ -319,7 +319,7 @@ mod tests {
     use crate::catalog::numbered_catalog as catalog;
     use crate::data::Rating;
 
-    fn rating(user_id: u32, movie_id: u32, timestamp: i64) -> Rating {
+    fn rating(user_id: u32, movie_id: u32, timestamp: u32) -> Rating {
         Rating {
             user_id,
             movie_id,
@@ -423,7 +423,7 @@ mod tests {
         // One user rated 1, 2, then 50 others, then 3: with a half-life, 2 beats 3 as 1's
         // neighbour; without, they tie (and the lower row wins).
         let mut ratings = vec![rating(1, 1, 0), rating(1, 2, 1)];
-        ratings.extend((10..60).map(|m| rating(1, m, i64::from(m))));
+        ratings.extend((10..60).map(|m| rating(1, m, m)));
         ratings.push(rating(1, 3, 100));
         let catalog = catalog(60);
         let matrix = RatingMatrix::build(&catalog, &ratings);

@@ -1,0 +1,89 @@
+//! Progress bars for long-running steps (loading a full release, training): drawn on stderr when
+//! it is a terminal, and nothing at all otherwise (pipes, files, CI logs stay clean).
+//!
+//! A step asks for a bar with [`Progress::bytes`] or [`Progress::steps`], passing whether the
+//! caller wants one at all (the library's options default to no bar; the CLI turns them on).
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+
+/// A progress bar, or nothing when stderr is not a terminal or no bar was asked for. Cheap to
+/// update from any thread (`&self`); dropping it clears the bar.
+#[derive(Debug)]
+pub struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    /// A bar counting `total` bytes, labelled `label`; hidden unless `wanted` and stderr is a
+    /// terminal.
+    pub fn bytes(total: u64, label: &str, wanted: bool) -> Progress {
+        Progress::new(
+            total,
+            label,
+            wanted,
+            "{msg:<24} [{bar:32}] {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} eta {eta}",
+        )
+    }
+
+    /// A bar counting `total` steps (iterations, items), labelled `label`; hidden unless `wanted`
+    /// and stderr is a terminal.
+    pub fn steps(total: u64, label: &str, wanted: bool) -> Progress {
+        Progress::new(
+            total,
+            label,
+            wanted,
+            "{msg:<24} [{bar:32}] {pos:>10}/{len:<10} eta {eta}",
+        )
+    }
+
+    /// A bar that is never drawn.
+    pub fn hidden() -> Progress {
+        Progress {
+            bar: ProgressBar::hidden(),
+        }
+    }
+
+    fn new(total: u64, label: &str, wanted: bool, template: &str) -> Progress {
+        if !(wanted && std::io::stderr().is_terminal()) {
+            return Progress::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(label.to_string());
+        Progress { bar }
+    }
+
+    /// Whether anything is drawn.
+    pub fn is_visible(&self) -> bool {
+        !self.bar.is_hidden()
+    }
+
+    /// Advances by `n` bytes or steps.
+    pub fn inc(&self, n: u64) {
+        self.bar.inc(n);
+    }
+
+    /// Changes the label (e.g. to the file being read).
+    pub fn set_label(&self, label: &str) {
+        if self.is_visible() {
+            self.bar.set_message(label.to_string());
+        }
+    }
+
+    /// Removes the bar from the terminal.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        // An error path included: no half-drawn bar is left behind.
+        if self.is_visible() && !self.bar.is_finished() {
+            self.bar.finish_and_clear();
+        }
+    }
+}
