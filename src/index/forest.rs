@@ -46,6 +46,17 @@
 //! collaborative embeddings), 32-row leaves gain at most 0.01 recall@10 over 64-row ones and
 //! take about 1.5–2× as long to build.
 //!
+//! # Why hand-written
+//!
+//! `arroy` (Meilisearch's Annoy-style forest, 0.6–0.8) is the well-kept crate for this, and it
+//! was considered first: it keeps vectors and trees in an LMDB database through `heed`, which
+//! compiles the LMDB C library (the default build here needs nothing but cargo), owns the storage
+//! (our model directory is one set of versioned, checksummed files opened by memory-mapping,
+//! shared by three backends) and filters through candidate bitmaps rather than the predicate
+//! every backend here takes. The crates that read Annoy's own files cannot build them. The
+//! forest is a few hundred lines; writing it kept one file format and one filter for all
+//! backends.
+//!
 //! # File layout ([`ForestIndex::to_bytes`])
 //!
 //! A [section file](crate::artifact::section_file) of kind `MRFOREST`, version 2, opened in
