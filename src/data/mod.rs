@@ -5,7 +5,10 @@
 //! `ratings.csv` are required, `links.csv` and `tags.csv` are optional (a release without links
 //! simply has no IMDb/TMDb URLs), and so is the tag genome (`genome-tags.csv` with
 //! `genome-scores.csv`, in ml-latest and ml-20m/25m/32m).
+//!
+//! [`synth`] writes made-up releases of ml-latest's shape and size, for benchmarks.
 
+pub mod synth;
 pub mod title;
 
 mod csv_release;
