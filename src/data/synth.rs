@@ -338,7 +338,8 @@ impl SynthModel {
     /// Expected number of ratings of movie `movie` (an index into [`SynthModel::movies`]) over
     /// all users, ignoring the cap on a user's activity.
     pub fn expected_ratings(&self, movie: usize) -> f64 {
-        let share = self.weights[self.rank_of[movie] as usize] / self.weights.iter().sum::<f64>();
+        let first = self.cdf.first().copied().unwrap_or(0.0);
+        let share = first * self.weights[self.rank_of[movie] as usize] / self.weights[0];
         share * self.users as f64 * self.activity_mean()
     }
 
