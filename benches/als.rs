@@ -2,15 +2,13 @@
 //!
 //! `cargo bench --bench als -- [scale] [--portable] [--iterations N]`
 //!
-//! Scale 1.0: 86,537 items, 330,975 users, about 33.8M ratings. Item popularity is
-//! Zipf–Mandelbrot (exponent 1, offset 10) over a random permutation of item ids, user activity
-//! log-normal (mean about 102 ratings), values half-stars 0.5..5. Deterministic and parallel.
+//! Scale 1.0: 86,537 items, 330,975 users, 33,862,037 ratings, drawn in memory by
+//! [`movierec::data::synth::SynthModel`] with seed 7: the rating matrix `movierec synth --scale S`
+//! writes to disk (Zipf–Mandelbrot movie popularity, log-normal user activity, half-star ratings
+//! from a latent-factor model). Deterministic and parallel.
 
+use movierec::data::synth::{SynthModel, SynthParams};
 use movierec::models::als::{set_force_portable_kernels, train, transpose, AlsParams, Csr};
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
-use rand_distr::{Distribution, LogNormal};
-use rayon::prelude::*;
 use std::time::Instant;
 
 fn main() {
@@ -31,10 +29,10 @@ fn main() {
         }
         i += 1;
     }
-    let n_items = ((86_537.0 * scale).round() as usize).max(10);
-    let n_users = ((330_975.0 * scale).round() as usize).max(10);
+    let params = SynthParams { scale, seed: 7 };
+    let (n_items, n_users) = (params.movies(), params.users());
     let t0 = Instant::now();
-    let (indptr, cols, values) = generate(n_users, n_items, 7);
+    let (indptr, cols, values) = SynthModel::from_params(&params).rating_matrix();
     let user_items = Csr {
         n_cols: n_items,
         indptr: &indptr,
@@ -101,94 +99,4 @@ fn cpu_seconds() -> f64 {
             .unwrap_or(f64::NAN)
     };
     (ticks(11) + ticks(12)) / 100.0
-}
-
-/// User-major CSR (users × items).
-fn generate(n_users: usize, n_items: usize, seed: u64) -> (Vec<usize>, Vec<u32>, Vec<f32>) {
-    // Popularity rank -> item id.
-    let mut perm: Vec<u32> = (0..n_items as u32).collect();
-    let mut rng = SmallRng::seed_from_u64(seed);
-    for k in (1..n_items).rev() {
-        perm.swap(k, rng.random_range(0..=k));
-    }
-    let weights: Vec<f64> = (0..n_items).map(|r| 1.0 / (r as f64 + 10.0)).collect();
-    let total: f64 = weights.iter().sum();
-    let mut cdf = Vec::with_capacity(n_items);
-    let mut acc = 0.0;
-    for w in &weights {
-        acc += w / total;
-        cdf.push(acc);
-    }
-    // Mean exp(mu + sigma²/2) = 102.
-    let sigma = 1.3f64;
-    let activity = LogNormal::new(102f64.ln() - sigma * sigma / 2.0, sigma).unwrap();
-    // Half-star ratings 0.5..5 skewed towards 3.5-4 like MovieLens.
-    let rating_w = [1.5, 3.0, 2.0, 7.0, 5.0, 20.0, 13.0, 26.0, 9.0, 14.0];
-    let rating_total: f64 = rating_w.iter().sum();
-    let rows: Vec<Vec<(u32, f32)>> = (0..n_users)
-        .into_par_iter()
-        .map(|u| {
-            let mut rng =
-                SmallRng::seed_from_u64(seed ^ (u as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-            let n = (activity.sample(&mut rng).round() as usize).clamp(1, n_items / 2);
-            let mut items: Vec<u32> = if n > 2000 {
-                // Weighted sampling without replacement (Efraimidis–Spirakis keys).
-                let mut keys: Vec<(f64, u32)> = weights
-                    .iter()
-                    .enumerate()
-                    .map(|(r, w)| (-rng.random::<f64>().ln() / w, perm[r]))
-                    .collect();
-                keys.select_nth_unstable_by(n - 1, |a, b| a.0.total_cmp(&b.0));
-                keys[..n].iter().map(|k| k.1).collect()
-            } else {
-                let mut v = Vec::with_capacity(n + n / 4);
-                loop {
-                    while v.len() < n + n / 8 {
-                        let x: f64 = rng.random();
-                        let r = cdf.partition_point(|&c| c < x).min(n_items - 1);
-                        v.push(perm[r]);
-                    }
-                    v.sort_unstable();
-                    v.dedup();
-                    if v.len() >= n {
-                        break;
-                    }
-                }
-                // Drop a random surplus (not the largest ids).
-                while v.len() > n {
-                    let k = rng.random_range(0..v.len());
-                    v.swap_remove(k);
-                }
-                v
-            };
-            items.sort_unstable();
-            items
-                .into_iter()
-                .map(|it| {
-                    let mut x = rng.random::<f64>() * rating_total;
-                    let mut k = 0;
-                    while k < 9 && x >= rating_w[k] {
-                        x -= rating_w[k];
-                        k += 1;
-                    }
-                    (it, 0.5 * (k + 1) as f32)
-                })
-                .collect()
-        })
-        .collect();
-    let mut indptr = Vec::with_capacity(n_users + 1);
-    indptr.push(0usize);
-    for r in &rows {
-        indptr.push(indptr.last().unwrap() + r.len());
-    }
-    let nnz = *indptr.last().unwrap();
-    let mut cols = Vec::with_capacity(nnz);
-    let mut values = Vec::with_capacity(nnz);
-    for r in rows {
-        for (c, v) in r {
-            cols.push(c);
-            values.push(v);
-        }
-    }
-    (indptr, cols, values)
 }

@@ -218,6 +218,22 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_MODEL_DIR)]
         model_dir: PathBuf,
     },
+    /// Write a synthetic MovieLens release for benchmarks: made-up movies, users, ratings
+    /// (latent-factor model) and tags in the ml-latest CSV layout, deterministic for a seed.
+    /// Scale 1 is ml-latest's size: 86,537 movies, 330,975 users, about 33.9M ratings (about
+    /// 900 MB); the scale multiplies movies and users alike. Not real data: use it to measure
+    /// speed and memory, never quality.
+    Synth {
+        /// Directory to write (replaced atomically if it holds a MovieLens release).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Size relative to ml-latest (0 < S <= 10), for movies and users alike.
+        #[arg(long, value_name = "S", default_value_t = 1.0)]
+        scale: f64,
+        /// Seed of every random draw (7 gives the rating matrix of `cargo bench --bench als`).
+        #[arg(long, default_value_t = movierec::data::synth::DEFAULT_SEED)]
+        seed: u64,
+    },
     /// Check that a running server answers its health endpoint (exit 0 if it does; for
     /// container health checks).
     Health {

@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod artifact;
+pub mod atomic;
 pub mod catalog;
 pub mod client;
 pub mod data;

@@ -392,6 +392,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Synth { out, scale, seed } => {
+            let summary = movierec::data::synth::write_release(
+                &out,
+                &movierec::data::synth::SynthParams { scale, seed },
+            )?;
+            println!(
+                "wrote {}: {} movies, {} users, {} ratings, {} tags, {:.1} MB in {:.1} s \
+                 (synthetic, for benchmarks)",
+                out.display(),
+                summary.movies,
+                summary.users,
+                summary.ratings,
+                summary.tags,
+                summary.bytes as f64 / 1e6,
+                summary.seconds
+            );
+            Ok(())
+        }
         Command::Health { url } => {
             movierec::server::probe(&url)?;
             println!("ok");

@@ -45,10 +45,16 @@
 //! forms, each trigram weighted by its inverse document frequency, keeping the 128 best
 //! scoring names, and (b) a sorted array of compact forms, where a binary search finds every
 //! name the query is a prefix of, keeping the 64 most popular. Only these candidates are
-//! scored precisely; the edit distance is computed in a diagonal band and abandoned as soon as
-//! the threshold is out of reach. In a release build on the 2-core dev machine: about 15 µs per
-//! query on average (slowest ~50 µs) at 9,742 titles and 35 µs (slowest ~90 µs) at 86,537;
-//! building takes about 5 ms and 50 ms (see `timing_at_full_movielens_size`).
+//! scored precisely. Edit distances against a query (or query word) of up to 64 characters
+//! are computed bit-parallel (Myers' algorithm with Hyyrö's transposition term: a few word
+//! operations per character of the name, exact); longer queries use a table restricted to a
+//! diagonal band and abandoned as soon as the threshold is out of reach. In a release build on
+//! the 2-core dev machine (busy): about 11 µs per query on average (slowest ~35 µs) at 9,742
+//! titles and 32 µs (slowest ~75 µs) at 86,537 real-word titles (see
+//! `timing_at_full_movielens_size`); building takes about 10 ms and 90 ms. Synthetic ml-latest
+//! titles (`movierec synth`, built from a few hundred words, so trigram lists are long) are
+//! the harder case: 62 µs on average, 99th percentile 170 µs (`cargo bench --bench
+//! title_search`, docs/BENCHMARKS.md).
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -493,18 +499,19 @@ impl TitleSearch {
         let mut best = 0.0f32;
         for reading in readings {
             let mut quality = 0.0f32;
-            for form in &reading.forms {
-                quality = quality.max(string_quality(&form.chars, chars, dp));
+            for (form, pattern) in reading.forms.iter().zip(&reading.patterns) {
+                let q = (form.chars.as_slice(), pattern.whole.as_ref());
+                quality = quality.max(string_quality(q, chars, dp));
                 if name.core > 0 {
-                    quality = quality.max(string_quality(&form.chars, core, dp));
+                    quality = quality.max(string_quality(q, core, dp));
                 }
                 if quality >= 1.0 {
                     break;
                 }
             }
             if quality < WORDS_QUALITY {
-                for form in &reading.forms {
-                    quality = quality.max(word_quality(form, chars, word_ends, dp));
+                for (form, pattern) in reading.forms.iter().zip(&reading.patterns) {
+                    quality = quality.max(word_quality(form, &pattern.words, chars, word_ends, dp));
                 }
             }
             best = best.max(quality * year_factor(reading.year, item_year));
@@ -730,7 +737,34 @@ fn trigram_keys(chars: &[char], start: usize, keys: &mut Vec<u64>) {
 #[derive(Debug)]
 struct Reading {
     forms: Vec<Normalised>,
+    /// The bit-parallel patterns of each form (same order as `forms`).
+    patterns: Vec<FormPatterns>,
     year: Option<u16>,
+}
+
+impl Reading {
+    fn new(forms: Vec<Normalised>, year: Option<u16>) -> Reading {
+        let patterns = forms
+            .iter()
+            .map(|form| FormPatterns {
+                whole: Pattern::new(&form.chars),
+                words: form.words().map(Pattern::new).collect(),
+            })
+            .collect();
+        Reading {
+            forms,
+            patterns,
+            year,
+        }
+    }
+}
+
+/// A query form and each of its words prepared for [`Pattern::distances`] (`None` where longer
+/// than 64 characters: those use [`osa_distances`]).
+#[derive(Debug)]
+struct FormPatterns {
+    whole: Option<Pattern>,
+    words: Vec<Option<Pattern>>,
 }
 
 /// The readings of a query: as typed, and, if it ends with a year, title + year.
@@ -739,10 +773,7 @@ fn read_query(query: &str) -> Vec<Reading> {
     if normalised.chars.is_empty() {
         return Vec::new();
     }
-    let mut readings = vec![Reading {
-        forms: query_forms(normalised.clone()),
-        year: None,
-    }];
+    let mut readings = vec![Reading::new(query_forms(normalised.clone()), None)];
     let words: Vec<&[char]> = normalised.words().collect();
     if let [.., _, last] = words.as_slice() {
         let year = (last.len() == 4 && last.iter().all(char::is_ascii_digit))
@@ -755,10 +786,7 @@ fn read_query(query: &str) -> Vec<Reading> {
                 chars: normalised.chars[..cut as usize].to_vec(),
                 ends: normalised.ends[..normalised.ends.len() - 1].to_vec(),
             };
-            readings.push(Reading {
-                forms: query_forms(without_year),
-                year,
-            });
+            readings.push(Reading::new(query_forms(without_year), year));
         }
     }
     readings
@@ -810,7 +838,7 @@ fn max_edits(len: usize, factor: f32, floor: f32) -> u32 {
 
 /// Whole-string quality of compact query `q` against compact name `n`: exact, prefix, typo or
 /// typo in a prefix. Below [`MIN_QUALITY`] it may return 0.
-fn string_quality(q: &[char], n: &[char], dp: &mut Vec<u32>) -> f32 {
+fn string_quality((q, pattern): (&[char], Option<&Pattern>), n: &[char], dp: &mut Vec<u32>) -> f32 {
     let (lq, ln) = (q.len(), n.len());
     if lq == 0 || ln == 0 {
         return 0.0;
@@ -839,7 +867,10 @@ fn string_quality(q: &[char], n: &[char], dp: &mut Vec<u32>) -> f32 {
         prefix_edits
     };
     let cols = ln.min(lq + limit as usize);
-    let (full, prefix) = osa_distances(q, &n[..cols], limit, dp);
+    let (full, prefix) = match pattern {
+        Some(pattern) => pattern.distances(&n[..cols]),
+        None => osa_distances(q, &n[..cols], limit, dp),
+    };
     let mut quality = 0.0f32;
     if full_possible && cols == ln && full <= full_edits {
         quality = 1.0 - full as f32 / longest as f32;
@@ -854,7 +885,13 @@ fn string_quality(q: &[char], n: &[char], dp: &mut Vec<u32>) -> f32 {
 /// words (exactly; as a prefix for the last query word; or with at most one edit per four
 /// letters), times [`WORDS_QUALITY`]. Gives up (returns 0) as soon as [`MIN_QUALITY`] is out
 /// of reach.
-fn word_quality(query: &Normalised, chars: &[char], ends: &[u32], dp: &mut Vec<u32>) -> f32 {
+fn word_quality(
+    query: &Normalised,
+    patterns: &[Option<Pattern>],
+    chars: &[char],
+    ends: &[u32],
+    dp: &mut Vec<u32>,
+) -> f32 {
     let total = query.chars.len() as f32;
     if total == 0.0 {
         return 0.0;
@@ -878,7 +915,10 @@ fn word_quality(query: &Normalised, chars: &[char], ends: &[u32], dp: &mut Vec<u
                 continue;
             }
             let cols = ln.min(lq + edits as usize);
-            let (full, prefix) = osa_distances(qw, &nw[..cols], edits, dp);
+            let (full, prefix) = match &patterns[i] {
+                Some(pattern) => pattern.distances(&nw[..cols]),
+                None => osa_distances(qw, &nw[..cols], edits, dp),
+            };
             if cols == ln && full <= edits {
                 best = best.max(1.0 - full as f32 / lq.max(ln) as f32);
             }
@@ -893,6 +933,96 @@ fn word_quality(query: &Normalised, chars: &[char], ends: &[u32], dp: &mut Vec<u
         }
     }
     WORDS_QUALITY * covered / total
+}
+
+/// A query string of at most 64 characters prepared for bit-parallel edit distances: for each
+/// character, the set of positions where it occurs, one bit each.
+#[derive(Clone, Debug)]
+struct Pattern {
+    len: u32,
+    /// Masks of `0`–`9` then `a`–`z` (what compact forms are mostly made of).
+    alphanumeric: [u64; 36],
+    /// Masks of any other character.
+    other: Vec<(char, u64)>,
+}
+
+impl Pattern {
+    /// `None` for an empty string or one longer than 64 characters.
+    fn new(chars: &[char]) -> Option<Pattern> {
+        if chars.is_empty() || chars.len() > 64 {
+            return None;
+        }
+        let mut pattern = Pattern {
+            len: chars.len() as u32,
+            alphanumeric: [0; 36],
+            other: Vec::new(),
+        };
+        for (i, &c) in chars.iter().enumerate() {
+            let bit = 1u64 << i;
+            match alphanumeric_slot(c) {
+                Some(slot) => pattern.alphanumeric[slot] |= bit,
+                None => match pattern.other.iter_mut().find(|(o, _)| *o == c) {
+                    Some((_, mask)) => *mask |= bit,
+                    None => pattern.other.push((c, bit)),
+                },
+            }
+        }
+        Some(pattern)
+    }
+
+    fn mask(&self, c: char) -> u64 {
+        match alphanumeric_slot(c) {
+            Some(slot) => self.alphanumeric[slot],
+            None => self
+                .other
+                .iter()
+                .find(|(o, _)| *o == c)
+                .map_or(0, |(_, mask)| *mask),
+        }
+    }
+
+    /// What [`osa_distances`] computes, exactly and without a limit: the optimal-string-
+    /// alignment distance between the pattern and `text`, and the smallest between the pattern
+    /// and any prefix of `text`. Myers' bit-vector algorithm with Hyyrö's (2003) transposition
+    /// term: one pass over `text`, a few word operations per character.
+    fn distances(&self, text: &[char]) -> (u32, u32) {
+        let mut vp = !0u64;
+        let mut vn = 0u64;
+        let mut d0 = 0u64;
+        let mut previous = 0u64;
+        let last = 1u64 << (self.len - 1);
+        // Row `len` of the table: distance to the empty prefix first.
+        let mut distance = self.len;
+        let mut best = distance;
+        for &c in text {
+            let pm = self.mask(c);
+            let transposed = ((!d0 & pm) << 1) & previous;
+            d0 = ((pm & vp).wrapping_add(vp) ^ vp) | pm | vn | transposed;
+            let hp = vn | !(d0 | vp);
+            let hn = d0 & vp;
+            if hp & last != 0 {
+                distance += 1;
+            } else if hn & last != 0 {
+                distance -= 1;
+            }
+            let hp = (hp << 1) | 1;
+            let hn = hn << 1;
+            vp = hn | !(d0 | hp);
+            vn = hp & d0;
+            previous = pm;
+            best = best.min(distance);
+        }
+        (distance, best)
+    }
+}
+
+/// Index of an ASCII digit or lower-case letter in [`Pattern::alphanumeric`].
+fn alphanumeric_slot(c: char) -> Option<usize> {
+    match c {
+        '0'..='9' => Some(c as usize - '0' as usize),
+        'a'..='z' => Some(10 + c as usize - 'a' as usize),
+        _ => None,
+    }
 }
 
 /// Optimal-string-alignment distance (Levenshtein plus swaps of neighbouring characters)
@@ -1284,6 +1414,37 @@ mod tests {
                     "{a} {b} {limit}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn bit_parallel_distances_agree_with_the_table() {
+        let mut rng = Rng(43);
+        let mut dp = Vec::new();
+        for round in 0..20_000 {
+            // Small alphabets make many repeats and swaps; some non-ASCII letters; up to 64.
+            let alphabet: &[char] = if round % 3 == 0 {
+                &['a', 'b', 'é', '東']
+            } else {
+                &['a', 'b', 'c', 'd', 'e', '1']
+            };
+            let max = if round % 10 == 0 { 65 } else { 12 };
+            let word = |rng: &mut Rng| -> Vec<char> {
+                (0..rng.below(max))
+                    .map(|_| alphabet[rng.below(alphabet.len())])
+                    .collect()
+            };
+            let (a, b) = (word(&mut rng), word(&mut rng));
+            let Some(pattern) = Pattern::new(&a) else {
+                assert!(a.is_empty() || a.len() > 64);
+                continue;
+            };
+            let limit = (a.len().max(b.len()) + 1) as u32;
+            assert_eq!(
+                pattern.distances(&b),
+                osa_distances(&a, &b, limit, &mut dp),
+                "{a:?} {b:?}"
+            );
         }
     }
 
