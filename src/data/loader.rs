@@ -144,7 +144,7 @@ impl KnownMovies {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn contains(&self, id: u32) -> bool {
         match self {
             KnownMovies::Bits(bits) => bits

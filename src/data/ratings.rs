@@ -59,10 +59,17 @@ fn unquote(field: &[u8]) -> &[u8] {
 impl RowParser for Parser<'_> {
     type Row = Rating;
 
-    #[inline]
+    #[inline(always)]
+    fn parse_plain(&self, bytes: &[u8]) -> Option<(Rating, usize)> {
+        let (rating, end) = self.plain(bytes)?;
+        Some((rating, end + chunked::line_end(bytes, end)?))
+    }
+
     fn parse(&self, line: &[u8], explain: bool) -> std::result::Result<Rating, (Reason, String)> {
-        if let Some(rating) = self.fast(line) {
-            return Ok(rating);
+        if let Some((rating, end)) = self.plain(line) {
+            if end == line.len() {
+                return Ok(rating);
+            }
         }
         let names = &self.format.names;
         let mut f: [&[u8]; 4] = [&[]; 4];
@@ -137,12 +144,12 @@ impl RowParser for Parser<'_> {
 }
 
 impl Parser<'_> {
-    /// The common case in one pass over the bytes: `digits SEP digits SEP stars SEP digits` and
-    /// nothing else (stars as `4`, `4.0` or `4.5`), on the scale, of a known movie. Anything else
+    /// The common case in one pass over the bytes: `digits SEP digits SEP stars SEP digits` (stars
+    /// as `4`, `4.0` or `4.5`) on the scale, of a known movie, and where it ends. Anything else
     /// (spaces, quotes, other spellings, every problem) is left to the general path, which gives
     /// the same rating for any line accepted here.
     #[inline(always)]
-    fn fast(&self, line: &[u8]) -> Option<Rating> {
+    fn plain(&self, line: &[u8]) -> Option<(Rating, usize)> {
         let sep = self.format.separator;
         let mut p = 0;
         let user_id = digits(line, &mut p)?;
@@ -169,16 +176,16 @@ impl Parser<'_> {
             Scale::HalfStars => (1, 10, 1),
             Scale::WholeStars => (2, 10, 2),
         };
-        let good = p == line.len()
-            && (low..=high).contains(&halves)
+        let good = (low..=high).contains(&halves)
             && halves.is_multiple_of(step)
             && self.movies.contains(movie_id);
-        good.then_some(Rating {
+        let rating = Rating {
             user_id,
             movie_id,
             rating: halves as f32 / 2.0,
             timestamp,
-        })
+        };
+        good.then_some((rating, p))
     }
 }
 
@@ -427,7 +434,25 @@ mod tests {
                         probe.push(b' ');
                         parser.parse(&probe, true)
                     };
-                    match parser.fast(line.as_bytes()) {
+                    let fast = parser
+                        .plain(line.as_bytes())
+                        .filter(|&(_, end)| end == line.len())
+                        .map(|(r, _)| r);
+                    // Fused with the line end, as the block parser reads it.
+                    for end in ["\n", "\r\n", "\r", ""] {
+                        let with_end = format!("{line}{end}");
+                        assert_eq!(
+                            parser.parse_plain(with_end.as_bytes()),
+                            fast.map(|r| (r, with_end.len())),
+                            "{with_end:?}"
+                        );
+                    }
+                    assert_eq!(
+                        parser.parse_plain(format!("{line}\r7\n").as_bytes()),
+                        None,
+                        "a carriage return inside a line"
+                    );
+                    match fast {
                         Some(fast) => {
                             accepted += 1;
                             assert_eq!(Ok(fast), general, "{line:?}");
