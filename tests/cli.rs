@@ -879,3 +879,153 @@ fn bench_index_prints_a_json_line_per_backend_setting_and_names_a_bad_file() {
         stderr(&bad)
     );
 }
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+#[test]
+fn train_works_on_every_layout_and_prints_the_loading_summary_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    // The ml-1m fixture as GroupLens ships it: a zip holding ml-1m/.
+    let zip_path = dir.path().join("ml-1m.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    for name in ["movies.dat", "ratings.dat", "users.dat"] {
+        let options = zip::write::SimpleFileOptions::default();
+        zip.start_file(format!("ml-1m/{name}"), options).unwrap();
+        std::io::Write::write_all(
+            &mut zip,
+            &std::fs::read(fixture("ml-1m").join(name)).unwrap(),
+        )
+        .unwrap();
+    }
+    zip.finish().unwrap();
+    for (data, layout, ratings_line, movies) in [
+        (fixture("ml-1m"), "ml-1m", "ratings.dat 15 rows", 6),
+        (zip_path, "ml-1m", "ratings.dat 15 rows", 6),
+        (fixture("ml-10m"), "ml-10m", "ratings.dat 12 rows", 5),
+        (fixture("ml-100k"), "ml-100k", "u.data 13 rows", 6),
+        (
+            fixture("messy-csv"),
+            "CSV",
+            "ratings.csv 15 rows, 6 skipped",
+            5,
+        ),
+    ] {
+        let out = dir.path().join(format!("model-{layout}"));
+        let output = movierec(&[
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let err = stderr(&output);
+        assert!(output.status.success(), "{}: {err}", data.display());
+        assert!(
+            err.contains(&format!("loaded {} ({layout} layout", data.display())),
+            "{err}"
+        );
+        // The summary's line of the ratings file, spaces aside.
+        assert!(
+            err.lines().any(|l| l
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .starts_with(&format!("{ratings_line} in "))),
+            "{err}"
+        );
+        let manifest: Value =
+            serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(manifest["dataset"]["movies"], movies, "{}", data.display());
+    }
+    let output = movierec(&[
+        "train",
+        "--data",
+        fixture("messy-csv").to_str().unwrap(),
+        "--out",
+        dir.path().join("messy").to_str().unwrap(),
+    ]);
+    let err = stderr(&output);
+    assert!(
+        err.contains("ratings.csv: 1 × rating outside the scale")
+            && err.contains("messy-csv/ratings.csv:13: rating 7.5 is outside 0.5–5"),
+        "{err}"
+    );
+}
+
+#[test]
+fn strict_fails_on_the_first_bad_row_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let messy = fixture("messy-csv");
+    let out = dir.path().join("model");
+    for args in [
+        vec!["train", "--out", out.to_str().unwrap()],
+        vec!["evaluate"],
+        vec!["load"],
+    ] {
+        let mut all = args.clone();
+        all.extend(["--data", messy.to_str().unwrap(), "--strict"]);
+        let output = movierec(&all);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(
+            stderr(&output)
+                .contains("messy-csv/movies.csv:5: \"Am\\xe9lie (2001)\" is not valid UTF-8"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    assert!(!out.exists(), "no model is written from rejected data");
+    let output = movierec(&[
+        "load",
+        "--data",
+        fixture("ml-1m").to_str().unwrap(),
+        "--strict",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn load_prints_the_report_as_text_or_json() {
+    let output = movierec(&["load", "--data", fixture("ml-10m").to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.lines().any(|l| l
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .starts_with("tags.dat 4 rows, 1 skipped in ")),
+        "{text}"
+    );
+    assert!(
+        text.contains("tags.dat: 1 × movie not in the movies file"),
+        "{text}"
+    );
+    let output = movierec(&[
+        "load",
+        "--data",
+        fixture("ml-100k").to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["layout"], "ml-100k");
+    let files: Vec<(&str, u64)> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["file"].as_str().unwrap(), f["kept"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(files, vec![("u.genre", 19), ("u.item", 6), ("u.data", 13)]);
+    assert_eq!(report["issues"], json!([]));
+    let missing = movierec(&["load", "--data", "/no/such/release.zip"]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("/no/such/release.zip: is not a directory or a .zip file"),
+        "{}",
+        stderr(&missing)
+    );
+}

@@ -30,6 +30,27 @@ pub(crate) trait RowParser: Sync {
     /// bad rows cost no allocation either, unless their example is kept).
     fn parse(&self, line: &[u8], explain: bool)
         -> std::result::Result<Self::Row, (Reason, String)>;
+
+    /// Reads the line at the start of `bytes` if it has the format's plain, valid shape, returning
+    /// the row and the length of the line with its line end (`\n`, `\r\n`, or none at the end);
+    /// `None` leaves the line to [`RowParser::parse`], which must give the same row for any line
+    /// accepted here. Saves finding the line end first for the bulk of a big file.
+    #[inline(always)]
+    fn parse_plain(&self, bytes: &[u8]) -> Option<(Self::Row, usize)> {
+        let _ = bytes;
+        None
+    }
+}
+
+/// The length of the line end at `p` of `bytes` (0 at the end), if there is one.
+#[inline(always)]
+pub(crate) fn line_end(bytes: &[u8], p: usize) -> Option<usize> {
+    match bytes.get(p..).unwrap_or_default() {
+        [] => Some(0),
+        [b'\n', ..] | [b'\r'] => Some(1),
+        [b'\r', b'\n', ..] => Some(2),
+        _ => None,
+    }
 }
 
 /// Returns the problem `reason`, with the message from `what` when `explain` is set.
@@ -298,6 +319,16 @@ fn parse_piece<P: RowParser>(
     };
     let mut pos = 0;
     while pos < bytes.len() {
+        if let Some((row, used)) = parser.parse_plain(&bytes[pos..]) {
+            piece.lines += 1;
+            piece.read += 1;
+            piece.rows.push(row);
+            if with_lines {
+                piece.row_lines.push(piece.lines);
+            }
+            pos += used;
+            continue;
+        }
         let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
         let mut line = &bytes[pos..end];
         pos = end + 1;

@@ -12,7 +12,7 @@ use super::report::{Checker, Reason};
 use super::text::{self, Encoding};
 use super::TagGenome;
 use crate::{Error, Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 const TAGS: &str = "genome-tags.csv";
 const SCORES: &str = "genome-scores.csv";
@@ -123,7 +123,11 @@ pub(crate) fn read(loader: &mut Loader, movies: &KnownMovies) -> Result<Option<T
         header: Some(&["movieId", "tagId", "relevance"]),
         example: "",
     };
-    let mut rows: BTreeMap<u32, (Vec<f32>, usize)> = BTreeMap::new();
+    // Movie → (relevance row, tags filled); the file is grouped by movie, so the last row used is
+    // remembered rather than looked up 1,128 times in a row.
+    let mut rows: Vec<(u32, Vec<f32>, usize)> = Vec::new();
+    let mut row_of: HashMap<u32, usize> = HashMap::new();
+    let mut last: Option<(u32, usize)> = None;
     let mut kept = 0u64;
     let read = loader.read(SCORES, |reader, check| {
         chunked::parse_rows(
@@ -136,9 +140,15 @@ pub(crate) fn read(loader: &mut Loader, movies: &KnownMovies) -> Result<Option<T
             &mut |piece: &Rows<(u32, u32, f32)>, check: &mut Checker| {
                 for (&(movie_id, column, relevance), &line) in piece.rows.iter().zip(&piece.lines)
                 {
-                    let (row, filled) = rows
-                        .entry(movie_id)
-                        .or_insert_with(|| (vec![f32::NAN; n], 0));
+                    let at = match last {
+                        Some((movie, at)) if movie == movie_id => at,
+                        _ => *row_of.entry(movie_id).or_insert_with(|| {
+                            rows.push((movie_id, vec![f32::NAN; n], 0));
+                            rows.len() - 1
+                        }),
+                    };
+                    last = Some((movie_id, at));
+                    let (_, row, filled) = &mut rows[at];
                     let cell = &mut row[column as usize];
                     if cell.is_nan() {
                         *filled += 1;
@@ -162,9 +172,10 @@ pub(crate) fn read(loader: &mut Loader, movies: &KnownMovies) -> Result<Option<T
         report: &mut loader.report,
         strict: loader.strict,
     };
+    rows.sort_unstable_by_key(|r| r.0);
     let mut movie_ids = Vec::with_capacity(rows.len());
     let mut relevance = Vec::with_capacity(rows.len() * n);
-    for (movie_id, (row, filled)) in rows {
+    for (movie_id, row, filled) in rows {
         if filled != n {
             check.problem_in_file(
                 &file,

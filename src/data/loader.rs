@@ -29,6 +29,8 @@ pub(crate) struct Loader<'s> {
     pub progress: Progress,
     pub report: LoadReport,
     pub strict: bool,
+    /// When the file being read was opened.
+    pub file_started: std::time::Instant,
 }
 
 impl Loader<'_> {
@@ -48,6 +50,7 @@ impl Loader<'_> {
         read: impl FnOnce(&mut dyn Read, &mut Checker) -> Result<T>,
     ) -> Result<T> {
         self.progress.set_label(name);
+        self.file_started = std::time::Instant::now();
         self.fingerprint.update(name.as_bytes());
         let source = self.source;
         let mut bytes = 0u64;
@@ -85,12 +88,13 @@ impl Loader<'_> {
         })
     }
 
-    /// Adds a file's row counts to the report.
+    /// Adds a file's row counts to the report, and the time since it was opened.
     pub(crate) fn summary(&mut self, name: &str, rows: u64, kept: u64) {
         self.report.files.push(FileSummary {
             file: name.to_string(),
             rows,
             kept,
+            seconds: self.file_started.elapsed().as_secs_f64(),
         });
     }
 }
@@ -144,7 +148,7 @@ impl KnownMovies {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn contains(&self, id: u32) -> bool {
         match self {
             KnownMovies::Bits(bits) => bits

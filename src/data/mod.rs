@@ -203,6 +203,7 @@ fn load_source(source: &Source, dir: PathBuf, options: &LoadOptions) -> Result<D
         progress: Progress::bytes(total, "loading", options.progress),
         report: LoadReport::new(source.label(), layout),
         strict: options.strict,
+        file_started: Instant::now(),
     };
     let parts = match layout {
         Layout::Csv => csv_release::load(&mut loader)?,

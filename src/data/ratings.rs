@@ -59,10 +59,17 @@ fn unquote(field: &[u8]) -> &[u8] {
 impl RowParser for Parser<'_> {
     type Row = Rating;
 
-    #[inline]
+    #[inline(always)]
+    fn parse_plain(&self, bytes: &[u8]) -> Option<(Rating, usize)> {
+        let (rating, end) = self.plain(bytes)?;
+        Some((rating, end + chunked::line_end(bytes, end)?))
+    }
+
     fn parse(&self, line: &[u8], explain: bool) -> std::result::Result<Rating, (Reason, String)> {
-        if let Some(rating) = self.fast(line) {
-            return Ok(rating);
+        if let Some((rating, end)) = self.plain(line) {
+            if end == line.len() {
+                return Ok(rating);
+            }
         }
         let names = &self.format.names;
         let mut f: [&[u8]; 4] = [&[]; 4];
@@ -137,12 +144,12 @@ impl RowParser for Parser<'_> {
 }
 
 impl Parser<'_> {
-    /// The common case in one pass over the bytes: `digits SEP digits SEP stars SEP digits` and
-    /// nothing else (stars as `4`, `4.0` or `4.5`), on the scale, of a known movie. Anything else
+    /// The common case in one pass over the bytes: `digits SEP digits SEP stars SEP digits` (stars
+    /// as `4`, `4.0` or `4.5`) on the scale, of a known movie, and where it ends. Anything else
     /// (spaces, quotes, other spellings, every problem) is left to the general path, which gives
     /// the same rating for any line accepted here.
     #[inline(always)]
-    fn fast(&self, line: &[u8]) -> Option<Rating> {
+    fn plain(&self, line: &[u8]) -> Option<(Rating, usize)> {
         let sep = self.format.separator;
         let mut p = 0;
         let user_id = digits(line, &mut p)?;
@@ -169,16 +176,16 @@ impl Parser<'_> {
             Scale::HalfStars => (1, 10, 1),
             Scale::WholeStars => (2, 10, 2),
         };
-        let good = p == line.len()
-            && (low..=high).contains(&halves)
+        let good = (low..=high).contains(&halves)
             && halves.is_multiple_of(step)
             && self.movies.contains(movie_id);
-        good.then_some(Rating {
+        let rating = Rating {
             user_id,
             movie_id,
             rating: halves as f32 / 2.0,
             timestamp,
-        })
+        };
+        good.then_some((rating, p))
     }
 }
 
@@ -243,7 +250,10 @@ pub(crate) fn read(
     // any real release has (ml-latest: 26.6).
     let estimate = (loader.source.size(format.file) / 16).min(1 << 32) as usize;
     let _ = ratings.try_reserve_exact(estimate);
+    // Strictly ascending by (user, movie), as GroupLens writes ratings.csv: no duplicates possible.
     let mut sorted = true;
+    // Users in ascending order (ratings of one user together), as in synth, ml-1m and ml-10m.
+    let mut grouped = true;
     let mut last: Option<u64> = None;
     let read = loader.read(format.file, |reader, check| {
         chunked::parse_rows(
@@ -254,12 +264,12 @@ pub(crate) fn read(
             check,
             false,
             &mut |rows: &Rows<Rating>, _| {
-                if sorted {
+                if grouped {
                     for r in &rows.rows {
                         let key = pair(r);
-                        if last.is_some_and(|l| l >= key) {
-                            sorted = false;
-                            break;
+                        if let Some(last) = last {
+                            sorted &= last < key;
+                            grouped &= last >> 32 <= key >> 32;
                         }
                         last = Some(key);
                     }
@@ -270,7 +280,12 @@ pub(crate) fn read(
         )
     })?;
     if !sorted {
-        drop_duplicates(loader, &parser, &shape, &mut ratings)?;
+        let pairs = if grouped {
+            duplicates_in_runs(&ratings)
+        } else {
+            duplicates(&ratings)
+        };
+        drop_duplicates(loader, &parser, &shape, &mut ratings, pairs)?;
     }
     ratings.shrink_to_fit();
     loader.summary(format.file, read, ratings.len() as u64);
@@ -285,14 +300,14 @@ pub(crate) fn read(
     Ok(ratings)
 }
 
-/// Removes all but the latest rating of each (user, movie), counting the others.
+/// Removes the `(dropped, kept)` duplicates found, counting them with the lines of the first.
 fn drop_duplicates(
     loader: &mut Loader,
     parser: &Parser,
     shape: &Format,
     ratings: &mut Vec<Rating>,
+    pairs: Vec<(u32, u32)>,
 ) -> Result<()> {
-    let pairs = duplicates(ratings);
     if pairs.is_empty() {
         return Ok(());
     }
@@ -361,12 +376,99 @@ fn drop_duplicates(
 
 /// `(dropped, kept)` row indices of every rating that a later one of the same user and movie
 /// replaces (later by timestamp, then by position), ordered by the dropped row.
+///
+/// The rows are bucketed by user (a counting sort: one pass to count, one to place each row's
+/// `(movie, row)`), then each user's bucket is sorted on its own, on all cores: 8 bytes a rating
+/// besides the table, and cache-friendly where one sort of all rows by key is not.
 fn duplicates(ratings: &[Rating]) -> Vec<(u32, u32)> {
-    let Ok(n) = u32::try_from(ratings.len()) else {
+    if u32::try_from(ratings.len()).is_err() {
         // More than 4 billion ratings: beyond any MovieLens release; left as they are.
         return Vec::new();
-    };
-    let mut order: Vec<u32> = (0..n).collect();
+    }
+    let max_user = ratings.iter().map(|r| r.user_id).max().unwrap_or(0) as usize;
+    if max_user >= 1 << 24 {
+        return duplicates_by_sorting(ratings);
+    }
+    let mut start = vec![0usize; max_user + 2];
+    for r in ratings {
+        start[r.user_id as usize + 1] += 1;
+    }
+    for u in 0..=max_user {
+        start[u + 1] += start[u];
+    }
+    let mut next = start.clone();
+    let mut slots = vec![0u64; ratings.len()];
+    for (row, r) in ratings.iter().enumerate() {
+        let slot = &mut next[r.user_id as usize];
+        slots[*slot] = (u64::from(r.movie_id) << 32) | row as u64;
+        *slot += 1;
+    }
+    let mut buckets: Vec<&mut [u64]> = Vec::with_capacity(max_user + 1);
+    let mut rest: &mut [u64] = &mut slots;
+    for u in 0..=max_user {
+        let (bucket, tail) = std::mem::take(&mut rest).split_at_mut(start[u + 1] - start[u]);
+        if bucket.len() > 1 {
+            buckets.push(bucket);
+        }
+        rest = tail;
+    }
+    let mut pairs: Vec<(u32, u32)> = buckets
+        .into_par_iter()
+        .flat_map_iter(|bucket| duplicates_in_bucket(bucket, ratings))
+        .collect();
+    pairs.sort_unstable();
+    pairs
+}
+
+/// [`duplicates`] when the ratings of each user are together (users ascending): each user's run
+/// is checked on its own, on all cores, with no table besides a buffer per thread.
+fn duplicates_in_runs(ratings: &[Rating]) -> Vec<(u32, u32)> {
+    if u32::try_from(ratings.len()).is_err() {
+        return Vec::new();
+    }
+    let mut starts: Vec<usize> = (0..ratings.len())
+        .filter(|&i| i == 0 || ratings[i - 1].user_id != ratings[i].user_id)
+        .collect();
+    starts.push(ratings.len());
+    let mut pairs: Vec<(u32, u32)> = starts
+        .par_windows(2)
+        .map_init(Vec::new, |bucket: &mut Vec<u64>, run| {
+            if run[1] - run[0] < 2 {
+                return Vec::new();
+            }
+            bucket.clear();
+            bucket.extend(
+                (run[0]..run[1]).map(|row| (u64::from(ratings[row].movie_id) << 32) | row as u64),
+            );
+            duplicates_in_bucket(bucket, ratings)
+        })
+        .flatten_iter()
+        .collect();
+    pairs.sort_unstable();
+    pairs
+}
+
+/// The duplicates among one user's ratings, given as `movie << 32 | row` (sorted here).
+fn duplicates_in_bucket(bucket: &mut [u64], ratings: &[Rating]) -> Vec<(u32, u32)> {
+    bucket.sort_unstable();
+    let mut found = Vec::new();
+    for group in bucket.chunk_by(|a, b| a >> 32 == b >> 32) {
+        if group.len() > 1 {
+            // Rows ascend within the group: the latest by timestamp, then by row, is kept.
+            let rows = group.iter().map(|&slot| slot as u32);
+            let kept = rows
+                .clone()
+                .max_by_key(|&row| (ratings[row as usize].timestamp, row))
+                .unwrap_or_default();
+            found.extend(rows.filter(|&row| row != kept).map(|row| (row, kept)));
+        }
+    }
+    found
+}
+
+/// [`duplicates`] for user ids too large to count by: one sort of all row indices by key.
+fn duplicates_by_sorting(ratings: &[Rating]) -> Vec<(u32, u32)> {
+    let mut order: Vec<u32> = (0..ratings.len() as u32).collect();
     order.par_sort_unstable_by_key(|&i| {
         let r = &ratings[i as usize];
         (pair(r), r.timestamp, i)
@@ -427,7 +529,25 @@ mod tests {
                         probe.push(b' ');
                         parser.parse(&probe, true)
                     };
-                    match parser.fast(line.as_bytes()) {
+                    let fast = parser
+                        .plain(line.as_bytes())
+                        .filter(|&(_, end)| end == line.len())
+                        .map(|(r, _)| r);
+                    // Fused with the line end, as the block parser reads it.
+                    for end in ["\n", "\r\n", "\r", ""] {
+                        let with_end = format!("{line}{end}");
+                        assert_eq!(
+                            parser.parse_plain(with_end.as_bytes()),
+                            fast.map(|r| (r, with_end.len())),
+                            "{with_end:?}"
+                        );
+                    }
+                    assert_eq!(
+                        parser.parse_plain(format!("{line}\r7\n").as_bytes()),
+                        None,
+                        "a carriage return inside a line"
+                    );
+                    match fast {
                         Some(fast) => {
                             accepted += 1;
                             assert_eq!(Ok(fast), general, "{line:?}");
@@ -456,6 +576,16 @@ mod tests {
             r(1, 1, 40), // 5: earlier than 3
         ];
         assert_eq!(duplicates(&ratings), vec![(0, 3), (2, 4), (5, 3)]);
+        assert_eq!(duplicates_by_sorting(&ratings), duplicates(&ratings));
+        let mut grouped = ratings.to_vec();
+        grouped.sort_by_key(|r| r.user_id); // stable: rows of a user keep their order
+        assert_eq!(duplicates_in_runs(&grouped), duplicates(&grouped));
+        assert_eq!(duplicates_in_runs(&grouped).len(), 3);
         assert!(duplicates(&ratings[..3]).is_empty());
+        // A user id too large to count by takes the sorting path.
+        let mut large = ratings.to_vec();
+        large.push(r(u32::MAX, 1, 1));
+        large.push(r(u32::MAX, 1, 1));
+        assert_eq!(duplicates(&large), vec![(0, 3), (2, 4), (5, 3), (6, 7)]);
     }
 }

@@ -116,6 +116,8 @@ pub struct FileSummary {
     pub rows: u64,
     /// Rows used.
     pub kept: u64,
+    /// Wall time of reading and checking the file.
+    pub seconds: f64,
 }
 
 /// What loading a release found.
@@ -204,7 +206,7 @@ impl fmt::Display for LoadReport {
             if skipped > 0 {
                 write!(f, ", {} skipped", thousands(skipped))?;
             }
-            writeln!(f)?;
+            writeln!(f, " in {:.2} s", s.seconds)?;
         }
         if self.issues.is_empty() {
             return write!(f, "  no problems found");
