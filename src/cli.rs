@@ -184,6 +184,20 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_MODEL_DIR)]
         model_dir: PathBuf,
     },
+    /// Profile a MovieLens release: per file and column the type, count, missing share,
+    /// distinct and most frequent values; then the ratings histogram, ratings per user and per
+    /// movie (quantiles, long tail), genres, movies per decade, ratings per year and tags.
+    Profile {
+        /// MovieLens directory.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data: PathBuf,
+        /// Also write the profile as one self-contained HTML page with charts (works offline).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a synthetic MovieLens release for benchmarks: made-up movies, users, ratings
     /// (latent-factor model) and tags in the ml-latest CSV layout, deterministic for a seed.
     /// Scale 1 is ml-latest's size: 86,537 movies, 330,975 users, about 33.9M ratings (about

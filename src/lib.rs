@@ -23,6 +23,7 @@ pub mod eval;
 pub mod index;
 pub mod interactions;
 pub mod models;
+pub mod profile;
 pub mod server;
 pub mod shared_slice;
 pub mod tracking;

@@ -347,6 +347,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Profile { data, html, json } => {
+            let started = std::time::Instant::now();
+            let dataset = movierec::data::load(&data)?;
+            let loaded = started.elapsed().as_secs_f64();
+            let started = std::time::Instant::now();
+            let profile = movierec::profile::profile(&dataset);
+            let profiled = started.elapsed().as_secs_f64();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&profile)?);
+            } else {
+                print!("{}", movierec::profile::text::render(&profile));
+            }
+            std::io::Write::flush(&mut std::io::stdout())?;
+            let mut timing = format!("loaded in {loaded:.2} s, profiled in {profiled:.2} s");
+            if let Some(file) = html {
+                let started = std::time::Instant::now();
+                let page = movierec::profile::html::render(&profile);
+                movierec::atomic::write_file(&file, page.as_bytes())?;
+                timing.push_str(&format!(
+                    ", {} written in {:.2} s ({:.0} kB)",
+                    file.display(),
+                    started.elapsed().as_secs_f64(),
+                    page.len() as f64 / 1e3
+                ));
+            }
+            eprintln!("{timing}");
+            Ok(())
+        }
         Command::Synth { out, scale, seed } => {
             let summary = movierec::data::synth::write_release(
                 &out,
