@@ -58,6 +58,14 @@ pub enum Error {
     /// A nearest-neighbour index cannot be built or read.
     #[error("index: {0}")]
     Index(String),
+    /// A download failed or its file did not check out.
+    #[error("{url}: {message}")]
+    Download {
+        /// What was being fetched.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A run could not be recorded or the run store read.
     #[error(transparent)]
     Tracking(#[from] crate::tracking::Error),

@@ -16,6 +16,7 @@ pub mod artifact;
 pub mod atomic;
 pub mod catalog;
 pub mod data;
+pub mod download;
 pub mod embeddings;
 pub mod engine;
 pub mod error;
