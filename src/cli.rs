@@ -218,6 +218,41 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_MODEL_DIR)]
         model_dir: PathBuf,
     },
+    /// Download a MovieLens release from GroupLens into DIR/NAME: resumable, checked against the
+    /// MD5 checksum GroupLens publishes, unpacked atomically.
+    ///
+    /// Releases: ml-latest-small (100,836 ratings, 1 MB), ml-latest (33.8M ratings and the tag
+    /// genome, 335 MB), ml-32m (32M, 239 MB), ml-25m (25M and the genome, 250 MB), ml-20m (20M
+    /// and the genome, 190 MB), ml-1m and ml-100k (older .dat / u.data layouts).
+    Download {
+        /// The release, e.g. ml-latest or ml-25m.
+        name: String,
+        /// Directory the release directory is created in.
+        #[arg(long, default_value = "data")]
+        dir: PathBuf,
+        /// Where the zips are served (the zip is URL/NAME.zip, its checksum URL/NAME.zip.md5).
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "MOVIEREC_DOWNLOAD_BASE",
+            default_value = movierec::download::DEFAULT_BASE_URL
+        )]
+        base_url: String,
+    },
+    /// Profile a MovieLens release: per file and column the type, count, missing share,
+    /// distinct and most frequent values; then the ratings histogram, ratings per user and per
+    /// movie (quantiles, long tail), genres, movies per decade, ratings per year and tags.
+    Profile {
+        /// MovieLens directory.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data: PathBuf,
+        /// Also write the profile as one self-contained HTML page with charts (works offline).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a synthetic MovieLens release for benchmarks: made-up movies, users, ratings
     /// (latent-factor model) and tags in the ml-latest CSV layout, deterministic for a seed.
     /// Scale 1 is ml-latest's size: 86,537 movies, 330,975 users, about 33.9M ratings (about

@@ -67,6 +67,14 @@ pub enum Error {
         /// The server's `error.message`.
         message: String,
     },
+    /// A download failed or its file did not check out.
+    #[error("{url}: {message}")]
+    Download {
+        /// What was being fetched.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A run could not be recorded or the run store read.
     #[error(transparent)]
     Tracking(#[from] crate::tracking::Error),

@@ -392,6 +392,72 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Download {
+            name,
+            dir,
+            base_url,
+        } => {
+            let options = movierec::download::DownloadOptions {
+                base_url,
+                progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            };
+            let summary = movierec::download::download(&name, &dir, &options)?;
+            if summary.already_present {
+                println!(
+                    "{} is already there (remove it to download again)",
+                    summary.dir.display()
+                );
+            } else {
+                let check = match &summary.md5 {
+                    Some(md5) => format!("MD5 {md5} verified"),
+                    None => "not verified: no published checksum".to_string(),
+                };
+                let resumed = if summary.resumed_bytes > 0 {
+                    format!(
+                        ", resumed after {:.1} MB",
+                        summary.resumed_bytes as f64 / 1e6
+                    )
+                } else {
+                    String::new()
+                };
+                println!(
+                    "downloaded {name} into {}: {} files from a {:.1} MB zip ({check}{resumed}) in {:.1} s",
+                    summary.dir.display(),
+                    summary.files,
+                    summary.zip_bytes as f64 / 1e6,
+                    summary.seconds
+                );
+            }
+            Ok(())
+        }
+        Command::Profile { data, html, json } => {
+            let started = std::time::Instant::now();
+            let dataset = movierec::data::load(&data)?;
+            let loaded = started.elapsed().as_secs_f64();
+            let started = std::time::Instant::now();
+            let profile = movierec::profile::profile(&dataset);
+            let profiled = started.elapsed().as_secs_f64();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&profile)?);
+            } else {
+                print!("{}", movierec::profile::text::render(&profile));
+            }
+            std::io::Write::flush(&mut std::io::stdout())?;
+            let mut timing = format!("loaded in {loaded:.2} s, profiled in {profiled:.2} s");
+            if let Some(file) = html {
+                let started = std::time::Instant::now();
+                let page = movierec::profile::html::render(&profile);
+                movierec::atomic::write_file(&file, page.as_bytes())?;
+                timing.push_str(&format!(
+                    ", {} written in {:.2} s ({:.0} kB)",
+                    file.display(),
+                    started.elapsed().as_secs_f64(),
+                    page.len() as f64 / 1e3
+                ));
+            }
+            eprintln!("{timing}");
+            Ok(())
+        }
         Command::Synth { out, scale, seed } => {
             let summary = movierec::data::synth::write_release(
                 &out,
