@@ -15,6 +15,17 @@
 //! eigen-decomposition of the smaller Gram matrix (`AᵀA`, users × users), exact and fast while
 //! the smaller side has at most [`MAX_GRAM_SIDE`] rows.
 //!
+//! **Full releases** (ml-latest: 86,537 movies × 330,975 users) are beyond a dense Gram matrix.
+//! There the leading [`MAX_RANK`] + [`OVERSAMPLING`] singular triplets come from a randomized
+//! block SVD (Halko, Martinsson & Tropp 2011, algorithm 4.4: a Gaussian test matrix,
+//! [`POWER_ITERATIONS`] subspace iterations re-orthonormalised by QR, then the exact SVD of the
+//! small projected matrix), which costs a few sparse-times-dense products of the 33.8M ratings.
+//! Without the full spectrum there is no median singular value, so the rank comes from
+//! Gavish–Donoho's threshold for a *known* noise level, `τ = λ*(β) · √max(m, n) · σ`, with the
+//! noise level estimated from the energy the directions above the threshold leave unexplained,
+//! `σ² ≈ (‖A‖²_F − Σ_{sᵢ > τ} sᵢ²) / (m · n)` (a fixed point: τ depends on σ). No crate offers a sparse randomized SVD over our CSR
+//! layout with rayon (faer's sparse SVD is dense underneath), hence the short implementation.
+//!
 //! **Movies without ratings** have a zero row; they take the mean position of their
 //! [`FALLBACK_NEIGHBOURS`] nearest content neighbours that have ratings, so they still get (and
 //! appear in) sensible neighbours.
@@ -24,7 +35,7 @@ use super::{ModelKind, TrainedModel};
 use crate::embeddings::ItemEmbeddings;
 use crate::index::{ExactIndex, Metric, VectorIndex};
 use crate::interactions::RatingMatrix;
-use crate::{Error, Result};
+use crate::Result;
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 use serde_json::json;
@@ -37,6 +48,12 @@ pub const MAX_RANK: usize = 128;
 pub const MAX_GRAM_SIDE: usize = 6000;
 /// How many content neighbours an unrated movie borrows its position from.
 pub const FALLBACK_NEIGHBOURS: usize = 10;
+/// Extra columns of the randomized SVD's test matrix beyond the largest rank kept.
+pub const OVERSAMPLING: usize = 16;
+/// Subspace iterations of the randomized SVD (each one product with `A` and one with `Aᵀ`).
+pub const POWER_ITERATIONS: usize = 3;
+/// Seed of the randomized SVD's Gaussian test matrix (training is deterministic).
+const SKETCH_SEED: u64 = 0x5bd1_e995_2f3a_9c41;
 
 /// Gavish–Donoho's ω(β) for an unknown noise level (their polynomial approximation).
 fn omega(beta: f64) -> f64 {
@@ -65,15 +82,7 @@ pub fn gavish_donoho_rank(singular_values: &[f64], rows: usize, cols: usize) -> 
 pub fn train(matrix: &RatingMatrix, content: &ItemEmbeddings) -> Result<TrainedModel> {
     let (n_items, n_users) = (matrix.n_items(), matrix.n_users());
     if n_users.min(n_items) > MAX_GRAM_SIDE {
-        return Err(Error::invalid(
-            "model",
-            format!(
-                "the collaborative SVD needs the exact spectrum of a {}×{} Gram matrix; this \
-                 version supports at most {MAX_GRAM_SIDE} users or movies",
-                n_users.min(n_items),
-                n_users.min(n_items)
-            ),
-        ));
+        return train_randomized(matrix, content);
     }
     let values: Vec<f64> = matrix.values.iter().map(|&v| f64::from(v)).collect();
 
@@ -138,6 +147,192 @@ pub fn train(matrix: &RatingMatrix, content: &ItemEmbeddings) -> Result<TrainedM
     })
 }
 
+/// [`train`] for rating matrices too large for the exact Gram spectrum: a randomized block SVD
+/// and the known-noise Gavish–Donoho rank (see the module doc).
+fn train_randomized(matrix: &RatingMatrix, content: &ItemEmbeddings) -> Result<TrainedModel> {
+    let (n_items, n_users) = (matrix.n_items(), matrix.n_users());
+    let width = (MAX_RANK + OVERSAMPLING).min(n_items).min(n_users);
+    let sketch = randomized_svd(matrix, width, POWER_ITERATIONS);
+    let frobenius: f64 = matrix.values.iter().map(|&v| f64::from(v).powi(2)).sum();
+    // The noise level from the energy outside the signal directions, and the signal directions
+    // as those above the threshold that noise level gives: a fixed point reached from "all of it
+    // is noise" (each round can only lower the level and add directions).
+    let (small, large) = (n_items.min(n_users) as f64, n_items.max(n_users) as f64);
+    let mut above = 0;
+    let (noise, threshold) = loop {
+        let signal: f64 = sketch.singular[..above].iter().map(|s| s * s).sum();
+        let noise = ((frobenius - signal).max(0.0) / (n_items as f64 * n_users as f64)).sqrt();
+        let threshold = lambda_star(small / large) * large.sqrt() * noise;
+        let next = sketch.singular.iter().filter(|&&s| s > threshold).count();
+        if next <= above {
+            break (noise, threshold);
+        }
+        above = next;
+    };
+    let rank = above.clamp(MIN_RANK.min(width), MAX_RANK.min(width)).max(1);
+
+    // Item embeddings U_k Σ_k, from the sketch's left vectors.
+    let mut data = vec![0.0f32; n_items * rank];
+    for (item, out) in data.chunks_mut(rank).enumerate() {
+        for (c, o) in out.iter_mut().enumerate() {
+            *o = (sketch.left[item * width + c] * sketch.singular[c]) as f32;
+        }
+    }
+    let unrated = fill_unrated(&mut data, rank, matrix, content);
+    Ok(TrainedModel {
+        kind: ModelKind::Svd,
+        embeddings: ItemEmbeddings::new(rank, data)?,
+        details: json!({
+            "method": "truncated SVD of user-values ratings (randomized block SVD)",
+            "rank": rank,
+            "rank_rule": "Gavish-Donoho optimal hard threshold (noise level estimated from the unexplained energy)",
+            "energy_explained": if frobenius > 0.0 {
+                sketch.singular[..rank].iter().map(|s| s * s).sum::<f64>() / frobenius
+            } else {
+                0.0
+            },
+            "noise_level": noise,
+            "threshold": threshold,
+            "power_iterations": POWER_ITERATIONS,
+            "sketch_width": width,
+            "top_singular_values": sketch.singular.iter().take(rank).map(|s| (s * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
+            "users": n_users,
+            "ratings": matrix.nnz(),
+            "unrated_movies_from_content": unrated,
+        }),
+    })
+}
+
+/// Gavish–Donoho's λ*(β): the optimal hard threshold over `√n · σ` for a known noise level.
+fn lambda_star(beta: f64) -> f64 {
+    (2.0 * (beta + 1.0) + 8.0 * beta / ((beta + 1.0) + (beta * beta + 14.0 * beta + 1.0).sqrt()))
+        .sqrt()
+}
+
+/// The leading singular triplets of the movie × user matrix, as found by [`randomized_svd`].
+struct Sketch {
+    /// Singular values, descending (`width` of them).
+    singular: Vec<f64>,
+    /// Left singular vectors, movies × `width`, row-major.
+    left: Vec<f64>,
+}
+
+/// Randomized block SVD of `matrix` (movies × users): Halko, Martinsson & Tropp's algorithm 4.4
+/// with `width` columns and `iterations` subspace iterations.
+fn randomized_svd(matrix: &RatingMatrix, width: usize, iterations: usize) -> Sketch {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
+    let (n_items, n_users) = (matrix.n_items(), matrix.n_users());
+    let transpose = Transposed::of(matrix);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(SKETCH_SEED);
+    let omega: Vec<f32> = (0..n_users * width)
+        .map(|_| StandardNormal.sample(&mut rng))
+        .collect();
+    let mut y = multiply(&matrix.indptr, &matrix.users, &matrix.values, &omega, width);
+    for _ in 0..iterations {
+        let q = orthonormal(&y, n_items, width);
+        let z = multiply(
+            &transpose.indptr,
+            &transpose.items,
+            &transpose.values,
+            &q,
+            width,
+        );
+        let z = orthonormal(&z, n_users, width);
+        y = multiply(&matrix.indptr, &matrix.users, &matrix.values, &z, width);
+    }
+    let q = orthonormal(&y, n_items, width);
+    // Bᵀ = Aᵀ Q (users × width); B Bᵀ = W S² Wᵀ, and the left vectors of A are Q W.
+    let bt = multiply(
+        &transpose.indptr,
+        &transpose.items,
+        &transpose.values,
+        &q,
+        width,
+    );
+    let bt = faer::Mat::<f64>::from_fn(n_users, width, |r, c| f64::from(bt[r * width + c]));
+    let gram = bt.transpose() * &bt;
+    let (eigenvalues, w) = sorted_eigen(DMatrix::from_fn(width, width, |r, c| gram[(r, c)]));
+    let w = faer::Mat::<f64>::from_fn(width, width, |r, c| w[(r, c)]);
+    let q = faer::Mat::<f64>::from_fn(n_items, width, |r, c| f64::from(q[r * width + c]));
+    let u = &q * &w;
+    Sketch {
+        singular: eigenvalues.iter().map(|l| l.sqrt()).collect(),
+        left: (0..n_items)
+            .flat_map(|r| (0..width).map(move |c| (r, c)))
+            .map(|(r, c)| u[(r, c)])
+            .collect(),
+    }
+}
+
+/// The rating matrix by user: row `u` spans `indptr[u]..indptr[u + 1]` of `items` and `values`.
+struct Transposed {
+    indptr: Vec<usize>,
+    items: Vec<u32>,
+    values: Vec<f32>,
+}
+
+impl Transposed {
+    /// A counting sort of the entries by user.
+    fn of(matrix: &RatingMatrix) -> Transposed {
+        let mut indptr = vec![0usize; matrix.n_users() + 1];
+        for &u in &matrix.users {
+            indptr[u as usize + 1] += 1;
+        }
+        for u in 0..matrix.n_users() {
+            indptr[u + 1] += indptr[u];
+        }
+        let mut next = indptr.clone();
+        let mut items = vec![0u32; matrix.nnz()];
+        let mut values = vec![0f32; matrix.nnz()];
+        for item in 0..matrix.n_items() {
+            for e in matrix.indptr[item]..matrix.indptr[item + 1] {
+                let slot = &mut next[matrix.users[e] as usize];
+                items[*slot] = item as u32;
+                values[*slot] = matrix.values[e];
+                *slot += 1;
+            }
+        }
+        Transposed {
+            indptr,
+            items,
+            values,
+        }
+    }
+}
+
+/// Sparse (CSR: `indptr`, `columns`, `values`) times dense (`columns` × `width`, row-major), on
+/// all cores: one output row per sparse row.
+fn multiply(
+    indptr: &[usize],
+    columns: &[u32],
+    values: &[f32],
+    dense: &[f32],
+    width: usize,
+) -> Vec<f32> {
+    let rows = indptr.len() - 1;
+    let mut out = vec![0f32; rows * width];
+    out.par_chunks_mut(width).enumerate().for_each(|(r, out)| {
+        for e in indptr[r]..indptr[r + 1] {
+            let (c, v) = (columns[e] as usize, values[e]);
+            for (o, &x) in out.iter_mut().zip(&dense[c * width..(c + 1) * width]) {
+                *o += v * x;
+            }
+        }
+    });
+    out
+}
+
+/// An orthonormal basis of the columns of `m` (`rows` × `width`, row-major), by faer's QR.
+fn orthonormal(m: &[f32], rows: usize, width: usize) -> Vec<f32> {
+    let a = faer::Mat::<f64>::from_fn(rows, width, |r, c| f64::from(m[r * width + c]));
+    let q = a.qr().compute_thin_Q();
+    (0..rows)
+        .flat_map(|r| (0..width).map(move |c| (r, c)))
+        .map(|(r, c)| q[(r, c)] as f32)
+        .collect()
+}
+
 /// Gives each movie without ratings the mean (unit-length) collaborative vector of its nearest
 /// rated content neighbours. Returns how many movies were filled.
 pub(crate) fn fill_unrated(
@@ -182,5 +377,72 @@ mod tests {
         s.sort_by(|a, b| b.total_cmp(a));
         // Clamped below by MIN_RANK, so make it larger than that.
         assert_eq!(gavish_donoho_rank(&s, 1000, 30), 10);
+    }
+
+    /// A dense `items × users` matrix of rank `rank` plus Gaussian noise of level `noise`.
+    fn planted(items: usize, users: usize, rank: usize, noise: f64) -> RatingMatrix {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, StandardNormal};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut normal = || -> f64 { StandardNormal.sample(&mut rng) };
+        let a: Vec<f64> = (0..items * rank).map(|_| normal()).collect();
+        let b: Vec<f64> = (0..users * rank).map(|_| normal()).collect();
+        let mut values = Vec::with_capacity(items * users);
+        for i in 0..items {
+            for u in 0..users {
+                let signal: f64 = (0..rank).map(|c| a[i * rank + c] * b[u * rank + c]).sum();
+                values.push((signal + noise * normal()) as f32);
+            }
+        }
+        RatingMatrix {
+            user_ids: (0..users as u32).collect(),
+            indptr: (0..=items).map(|i| i * users).collect(),
+            users: (0..items).flat_map(|_| 0..users as u32).collect(),
+            values,
+            positions: vec![0; items * users],
+        }
+    }
+
+    #[test]
+    fn the_randomized_svd_matches_the_exact_spectrum_and_subspace() {
+        let matrix = planted(300, 200, 6, 0.5);
+        let sketch = randomized_svd(&matrix, 20, POWER_ITERATIONS);
+        // Exact: eigen-decomposition of A Aᵀ (items × items).
+        let (n_items, n_users) = (matrix.n_items(), matrix.n_users());
+        let a = DMatrix::from_fn(n_items, n_users, |i, u| {
+            f64::from(matrix.values[i * n_users + u])
+        });
+        let (eigenvalues, vectors) = sorted_eigen(&a * a.transpose());
+        for k in 0..6 {
+            let exact = eigenvalues[k].sqrt();
+            assert!(
+                (sketch.singular[k] - exact).abs() < 1e-3 * exact,
+                "σ{k}: {} vs {exact}",
+                sketch.singular[k]
+            );
+            // The exact left vector lies in the span of the sketch's leading six.
+            let projected: f64 = (0..6)
+                .map(|c| {
+                    (0..n_items)
+                        .map(|i| vectors[(i, k)] * sketch.left[i * 20 + c])
+                        .sum::<f64>()
+                        .powi(2)
+                })
+                .sum();
+            assert!(projected > 0.999, "vector {k}: {projected}");
+        }
+    }
+
+    #[test]
+    fn the_known_noise_threshold_finds_the_planted_rank() {
+        assert!((lambda_star(1.0) - 4.0 / 3f64.sqrt()).abs() < 1e-12);
+        // Ten strong directions in noise: the estimated noise level puts the threshold between
+        // the tenth and the eleventh singular value (MIN_RANK is 8, so 10 is not a clamp).
+        let matrix = planted(400, 300, 10, 1.0);
+        let content = ItemEmbeddings::new(1, vec![1.0; 400]).unwrap();
+        let model = train_randomized(&matrix, &content).unwrap();
+        assert_eq!(model.embeddings.dim(), 10, "{}", model.details);
+        let noise = model.details["noise_level"].as_f64().unwrap();
+        assert!((noise - 1.0).abs() < 0.05, "estimated noise {noise}");
     }
 }
