@@ -258,10 +258,11 @@ impl Engine {
                 .ok_or_else(|| bad(format!("the manifest has no {kind} model")))?;
             let decoded = NeighbourLists::from_bytes(
                 &entry.file,
-                &saved.file(dir, &entry.file)?,
+                saved.file(dir, &entry.file)?,
                 catalog.len(),
             )
             .map_err(|e| bad(e.to_string()))?;
+
             lists.insert(kind, decoded);
         }
         for kind in [
@@ -287,7 +288,7 @@ impl Engine {
             model: entry.model,
             users: UserHistories::from_bytes(
                 &entry.users_file,
-                &saved.file(dir, &entry.users_file)?,
+                saved.file(dir, &entry.users_file)?,
                 catalog.len(),
             )
             .map_err(|e| bad(e.to_string()))?,
@@ -447,7 +448,7 @@ impl Engine {
     fn co_likes(&self, a: u32, b: u32) -> Option<u32> {
         let lists = &self.lists[&self.co_likes.lists];
         let find = |from: u32, to: u32| {
-            let start = lists.indptr[from as usize];
+            let start = lists.span(from).start;
             lists
                 .of(from)
                 .position(|(j, _)| j == to)

@@ -296,7 +296,7 @@ fn a_corrupt_or_foreign_model_directory_is_refused_with_the_reason() {
     // A manifest from a future version.
     let manifest_path = copy.join("manifest.json");
     let manifest = std::fs::read_to_string(&manifest_path).unwrap();
-    let future = manifest.replace("\"format_version\": 3", "\"format_version\": 99");
+    let future = manifest.replace("\"format_version\": 4", "\"format_version\": 99");
     assert_ne!(future, manifest);
     std::fs::write(&manifest_path, future).unwrap();
     let output = run();

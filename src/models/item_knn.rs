@@ -10,11 +10,13 @@
 //! movie the most similar movies are kept, which is what item-to-item recommendations and
 //! personalised scoring need. Parameters are chosen by `movierec evaluate` on a validation split.
 
-use crate::artifact::codec::{check_offsets, Reader, Writer};
+use crate::artifact::section_file::{SectionFile, SectionWriter};
 use crate::interactions::RatingMatrix;
-use crate::Result;
+use crate::shared_slice::SharedSlice;
+use crate::{Error, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 
 /// Neighbours kept per movie.
 pub const DEFAULT_NEIGHBOURS: usize = 100;
@@ -68,49 +70,60 @@ pub enum Weighting {
     },
 }
 
-/// The top neighbours of every movie, as parallel arrays per movie.
+/// The top neighbours of every movie, as parallel arrays per movie: owned after training,
+/// memory-mapped in place when served (nothing is decoded or copied at open).
 #[derive(Clone, Debug, PartialEq)]
 pub struct NeighbourLists {
     /// Movie `i`'s neighbours span `indptr[i]..indptr[i + 1]`.
-    pub indptr: Vec<usize>,
+    pub indptr: SharedSlice<u64>,
     /// Neighbour movies, most similar first.
-    pub items: Vec<u32>,
+    pub items: SharedSlice<u32>,
     /// Their similarities.
-    pub scores: Vec<f32>,
+    pub scores: SharedSlice<f32>,
 }
 
 impl NeighbourLists {
     /// Packs one best-first `(movie, similarity)` list per movie.
     pub fn from_lists(lists: Vec<Vec<(u32, f32)>>) -> NeighbourLists {
         let mut indptr = Vec::with_capacity(lists.len() + 1);
-        indptr.push(0);
-        let (mut items, mut scores) = (Vec::new(), Vec::new());
+        indptr.push(0u64);
+        let total = lists.iter().map(Vec::len).sum();
+        let (mut items, mut scores) = (Vec::with_capacity(total), Vec::with_capacity(total));
         for list in lists {
             for (j, s) in list {
                 items.push(j);
                 scores.push(s);
             }
-            indptr.push(items.len());
+            indptr.push(items.len() as u64);
         }
         NeighbourLists {
-            indptr,
-            items,
-            scores,
+            indptr: indptr.into(),
+            items: items.into(),
+            scores: scores.into(),
         }
     }
 
-    /// The `(movie, similarity)` neighbours of `item`, most similar first.
+    /// The entries of movie `item`'s list (positions in `items` and `scores`).
+    pub fn span(&self, item: u32) -> Range<usize> {
+        self.indptr[item as usize] as usize..self.indptr[item as usize + 1] as usize
+    }
+
+    /// The `(movie, similarity)` neighbours of `item`, most similar first. A neighbour outside
+    /// the catalog, which only a hand-made file could hold, is skipped (see
+    /// [`NeighbourLists::from_bytes`]).
     pub fn of(&self, item: u32) -> impl Iterator<Item = (u32, f32)> + '_ {
-        let span = self.indptr[item as usize]..self.indptr[item as usize + 1];
+        let span = self.span(item);
+        let movies = self.len();
         self.items[span.clone()]
             .iter()
             .copied()
             .zip(self.scores[span].iter().copied())
+            .filter(move |&(j, _)| (j as usize) < movies)
     }
 }
 
 const MAGIC: &[u8; 8] = b"MRNEIGHB";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 impl NeighbourLists {
     /// Number of movies.
@@ -123,42 +136,54 @@ impl NeighbourLists {
         self.len() == 0
     }
 
-    /// Encodes the lists: magic `MRNEIGHB`, version `u32`, movies `u64`, entries `u64`, offsets
-    /// `u64 × (movies + 1)`, neighbour rows `u32 × entries`, similarities `f32 × entries`, all
-    /// little-endian.
+    /// Encodes the lists as a section file (docs/MODEL_FORMAT.md): magic `MRNEIGHB`, sections
+    /// `offsets` (`u64 × (movies + 1)`), `neighbours` (`u32 × entries`) and `similarities`
+    /// (`f32 × entries`).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::new(MAGIC, VERSION);
-        w.u64(self.len() as u64);
-        w.u64(self.items.len() as u64);
-        self.indptr.iter().for_each(|&o| w.u64(o as u64));
-        self.items.iter().for_each(|&i| w.u32(i));
-        self.scores.iter().for_each(|&s| w.f32(s));
-        w.bytes
+        let mut w = SectionWriter::new(MAGIC, VERSION);
+        w.add("offsets", &self.indptr)
+            .add("neighbours", &self.items)
+            .add("similarities", &self.scores);
+        w.finish()
     }
 
-    /// Decodes lists written by [`NeighbourLists::to_bytes`] for a catalog of `movies` movies;
-    /// any inconsistency is an error naming `name`.
-    pub fn from_bytes(name: &str, bytes: &[u8], movies: usize) -> Result<NeighbourLists> {
-        let mut r = Reader::new(name, bytes, MAGIC, VERSION)?;
-        let n = r.count("movie count", 8)?;
-        if n != movies {
-            return Err(r.invalid(format!("has {n} movies, the catalog {movies}")));
+    /// Opens lists written by [`NeighbourLists::to_bytes`] for a catalog of `movies` movies, in
+    /// place. The offsets are checked here; the neighbours are not scanned, which would page in
+    /// the whole file (their checksum is verified with the directory's, and
+    /// [`NeighbourLists::of`] skips one outside the catalog). Any inconsistency is an error
+    /// naming `name`.
+    pub fn from_bytes(name: &str, bytes: SharedSlice<u8>, movies: usize) -> Result<NeighbourLists> {
+        let bad = |message: String| Error::data(name, message);
+        let file = SectionFile::open(bytes, MAGIC, VERSION, "neighbour lists").map_err(bad)?;
+        let indptr: SharedSlice<u64> = file.section("offsets").map_err(bad)?;
+        if indptr.len() != movies + 1 {
+            return Err(bad(format!(
+                "has {} movies, the catalog {movies}",
+                indptr.len().saturating_sub(1)
+            )));
         }
-        let total = r.count("entry count", 8)?;
-        let indptr = r.u64s(n + 1, "offsets")?;
-        let indptr = check_offsets(&r, &indptr, total)?;
-        let items = r.u32s(total, "neighbours")?;
-        let scores = r.f32s(total, "similarities")?;
-        if items.iter().any(|&i| i as usize >= n) {
-            return Err(r.invalid("a neighbour is outside the catalog"));
-        }
-        r.finish()?;
+        let items: SharedSlice<u32> = file.section("neighbours").map_err(bad)?;
+        let scores = file
+            .section_of_len::<f32>("similarities", items.len())
+            .map_err(bad)?;
+        check_partition(&indptr, items.len()).map_err(bad)?;
         Ok(NeighbourLists {
             indptr,
             items,
             scores,
         })
     }
+}
+
+/// Checks that `indptr` partitions `0..total` into consecutive ranges.
+pub(crate) fn check_partition(indptr: &[u64], total: usize) -> std::result::Result<(), String> {
+    if indptr.first() != Some(&0)
+        || indptr.last().map(|&l| l as usize) != Some(total)
+        || indptr.windows(2).any(|w| w[0] > w[1])
+    {
+        return Err("corrupt: the row offsets are not a valid range partition".to_string());
+    }
+    Ok(())
 }
 
 /// Builds the neighbour lists of every movie.
@@ -276,7 +301,7 @@ pub fn co_likes(matrix: &RatingMatrix, lists: &NeighbourLists, liked: f32) -> Ve
         .map_init(
             || vec![u32::MAX; n_items],
             |slot_of, i| {
-                let span = lists.indptr[i]..lists.indptr[i + 1];
+                let span = lists.span(i as u32);
                 for (slot, &j) in lists.items[span.clone()].iter().enumerate() {
                     slot_of[j as usize] = slot as u32;
                 }
@@ -302,7 +327,9 @@ pub fn co_likes(matrix: &RatingMatrix, lists: &NeighbourLists, liked: f32) -> Ve
     per_item.concat()
 }
 
-/// Keeps the `k` highest-scoring `(item, score)` pairs, best first (ties: lower item first).
+/// Keeps the `k` highest-scoring `(item, score)` pairs, best first (ties: lower item first), and
+/// gives back the rest of the allocation: a movie's candidates can number the whole catalog, and
+/// 86,537 lists each holding room for 86,537 pairs would not fit in memory.
 pub fn keep_best(scored: &mut Vec<(u32, f32)>, k: usize) {
     let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
     let keep = k.min(scored.len());
@@ -310,6 +337,7 @@ pub fn keep_best(scored: &mut Vec<(u32, f32)>, k: usize) {
         scored.select_nth_unstable_by(keep - 1, order);
     }
     scored.truncate(keep);
+    scored.shrink_to_fit();
     scored.sort_by(order);
 }
 
@@ -351,7 +379,7 @@ mod tests {
         let count = |i: u32, j: u32| {
             lists
                 .of(i)
-                .zip(&counts[lists.indptr[i as usize]..])
+                .zip(&counts[lists.span(i).start..])
                 .find(|((n, _), _)| *n == j)
                 .map(|(_, &c)| c)
         };
@@ -395,27 +423,30 @@ mod tests {
 
     #[test]
     fn neighbour_lists_round_trip_and_reject_every_truncation() {
-        let lists = NeighbourLists {
-            indptr: vec![0, 2, 2, 3],
-            items: vec![1, 2, 0],
-            scores: vec![0.5, 0.25, 1.0],
-        };
+        let lists =
+            NeighbourLists::from_lists(vec![vec![(1, 0.5), (2, 0.25)], vec![], vec![(0, 1.0)]]);
+        assert_eq!(lists.indptr[..], [0, 2, 2, 3]);
         let bytes = lists.to_bytes();
-        assert_eq!(NeighbourLists::from_bytes("n", &bytes, 3).unwrap(), lists);
+        let open = |bytes: &[u8], movies| {
+            NeighbourLists::from_bytes("n", SharedSlice::copy_aligned(bytes), movies)
+        };
+        assert_eq!(open(&bytes, 3).unwrap(), lists);
         for len in 0..bytes.len() {
-            assert!(
-                NeighbourLists::from_bytes("n", &bytes[..len], 3).is_err(),
-                "{len}"
-            );
+            assert!(open(&bytes[..len], 3).is_err(), "{len}");
         }
-        let err = NeighbourLists::from_bytes("n", &bytes, 4)
-            .unwrap_err()
-            .to_string();
+        let err = open(&bytes, 4).unwrap_err().to_string();
         assert!(err.contains("has 3 movies, the catalog 4"), "{err}");
+        // A neighbour outside the catalog is never handed out.
         let mut bad = bytes.clone();
-        let at = bad.len() - 3 * 4 - 4; // the last neighbour row
+        let at = bytes
+            .windows(4)
+            .rposition(|w| w == 2u32.to_le_bytes())
+            .unwrap();
         bad[at..at + 4].copy_from_slice(&9u32.to_le_bytes());
-        assert!(NeighbourLists::from_bytes("n", &bad, 3).is_err());
+        let file = SectionFile::open(SharedSlice::copy_aligned(&bad), MAGIC, VERSION, "lists");
+        assert!(file.unwrap().verify().is_err(), "the checksum catches it");
+        let lists = open(&bad, 3).unwrap();
+        assert_eq!(lists.of(0).map(|(j, _)| j).collect::<Vec<_>>(), vec![1]);
     }
 
     #[test]

@@ -83,11 +83,13 @@ mod tests {
 
     /// Movie 0's neighbours are 1 (0.9) and 2 (0.5); movie 3's are 2 (0.8) and 4 (0.4).
     fn lists() -> NeighbourLists {
-        NeighbourLists {
-            indptr: vec![0, 2, 2, 2, 4, 4],
-            items: vec![1, 2, 2, 4],
-            scores: vec![0.9, 0.5, 0.8, 0.4],
-        }
+        NeighbourLists::from_lists(vec![
+            vec![(1, 0.9), (2, 0.5)],
+            vec![],
+            vec![],
+            vec![(2, 0.8), (4, 0.4)],
+            vec![],
+        ])
     }
 
     fn entry(item: u32, rating: f32, position: u32) -> HistoryEntry {
