@@ -10,7 +10,7 @@ use common::server::Server;
 
 use base64::Engine as _;
 use headless_chrome::protocol::cdp::Target::CreateTarget;
-use headless_chrome::protocol::cdp::{Input, Page};
+use headless_chrome::protocol::cdp::{Emulation, Input, Network, Page};
 use headless_chrome::{Browser, LaunchOptions, Tab};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -64,6 +64,12 @@ struct Session {
 impl Session {
     /// Serves `model_dir` and opens the page in a fresh headless Chromium.
     fn open(name: &'static str, model_dir: &Path) -> Session {
+        Session::open_with(name, model_dir, |_| {})
+    }
+
+    /// `open`, calling `before_load` with the blank tab before the page loads (to watch or
+    /// intercept its requests).
+    fn open_with(name: &'static str, model_dir: &Path, before_load: impl FnOnce(&Tab)) -> Session {
         assert!(
             Path::new(CHROMIUM).exists(),
             "{CHROMIUM} not found: the browser tests need Debian's Chromium; install it with \
@@ -89,7 +95,7 @@ impl Session {
         .unwrap_or_else(|e| panic!("launch {CHROMIUM}: {e:#}"));
         let tab = browser
             .new_tab_with_options(CreateTarget {
-                url: server.url.clone(),
+                url: "about:blank".to_string(),
                 left: None,
                 top: None,
                 width: None,
@@ -104,6 +110,9 @@ impl Session {
             })
             .expect("open the page in a new tab");
         tab.set_default_timeout(TIMEOUT);
+        before_load(&tab);
+        tab.navigate_to(&server.url)
+            .unwrap_or_else(|e| panic!("open {}: {e:#}", server.url));
         let session = Session {
             name,
             tab,
@@ -216,27 +225,43 @@ impl Session {
             Input::DispatchMouseEventTypeOption::MousePressed,
             Input::DispatchMouseEventTypeOption::MouseReleased,
         ] {
-            self.tab
-                .call_method(Input::DispatchMouseEvent {
-                    Type: kind,
-                    x,
-                    y,
-                    button: Some(Input::MouseButton::Left),
-                    buttons: Some(1),
-                    click_count: Some(1),
-                    modifiers: None,
-                    timestamp: None,
-                    force: None,
-                    tangential_pressure: None,
-                    tilt_x: None,
-                    tilt_y: None,
-                    twist: None,
-                    delta_x: None,
-                    delta_y: None,
-                    pointer_Type: None,
-                })
-                .unwrap_or_else(|e| panic!("click {selector}: {e:#}"));
+            self.mouse(kind, (x, y), 1, None);
         }
+    }
+
+    /// Sends one mouse event at (x, y) (CSS pixels in the viewport) with the left button (held
+    /// if `buttons` is 1), or a wheel turn of `wheel` pixels.
+    fn mouse(
+        &self,
+        kind: Input::DispatchMouseEventTypeOption,
+        (x, y): (f64, f64),
+        buttons: u32,
+        wheel: Option<f64>,
+    ) {
+        self.tab
+            .call_method(Input::DispatchMouseEvent {
+                Type: kind,
+                x,
+                y,
+                button: Some(if buttons == 0 {
+                    Input::MouseButton::None
+                } else {
+                    Input::MouseButton::Left
+                }),
+                buttons: Some(buttons),
+                click_count: Some(1),
+                modifiers: None,
+                timestamp: None,
+                force: None,
+                tangential_pressure: None,
+                tilt_x: None,
+                tilt_y: None,
+                twist: None,
+                delta_x: wheel.map(|_| 0.0),
+                delta_y: wheel,
+                pointer_Type: None,
+            })
+            .unwrap_or_else(|e| panic!("mouse event at ({x}, {y}): {e:#}"));
     }
 
     /// Clicks the title box and types `text` over what it holds (as text input, like a keyboard
@@ -789,7 +814,7 @@ fn titles_containing_html_are_shown_as_text_and_never_run() {
     let script = "<script>window.__pwned=1</script> (2001)";
     let img = "<img src=x onerror=\"window.__pwned=2\"> (2002)";
     let injected =
-        "document.querySelectorAll('body script, body img, body iframe, body svg:not(#run-chart)').length";
+        "document.querySelectorAll('body script, body img, body iframe, body svg').length";
 
     s.type_title("script");
     let labels = s.suggestions();
@@ -919,19 +944,114 @@ fn the_runs_tab_lists_every_recorded_run_and_charts_a_metric() {
         s.eval("$('run-chart').getAttribute('data-points')"),
         json!(trainings.to_string())
     );
-    assert_eq!(
-        s.eval("$('run-chart').querySelectorAll('circle').length"),
-        json!(trainings)
+    // uPlot draws the series into its canvas in the `--rec` colour: a line and a dot per run.
+    let drawn = s.wait_for(
+        "the uPlot chart to be drawn",
+        &format!("(() => {{ const p = {RUN_CHART_PIXELS}; return p.rec > 0 && p; }})()"),
     );
-    assert_eq!(
-        s.eval("$('run-chart').querySelectorAll('polyline').length"),
-        json!(1)
+    assert!(
+        drawn["width"].as_f64().unwrap() > 600.0,
+        "the chart is too narrow: {drawn}"
     );
-    let shown = s.eval("document.querySelectorAll('#runs-table tbody tr')[0].cells[5].textContent");
+    assert!(
+        drawn["rec"].as_u64().unwrap() >= 60 * trainings as u64,
+        "too few pixels in the series colour for {trainings} points: {drawn}"
+    );
+    // Every run's dot is drawn: the series colour spans the plot from the first run to the last
+    // (the x axis reaches half a run beyond each end, and the y axis takes about 80 px).
+    let span = drawn["recMaxX"].as_f64().unwrap() - drawn["recMinX"].as_f64().unwrap();
+    let width = drawn["width"].as_f64().unwrap();
+    let n = trainings as f64;
+    assert!(span > 0.8 * (width - 80.0) * (n - 1.0) / n, "{drawn}");
+    assert_eq!(
+        s.eval("$('run-chart').getAttribute('aria-label').startsWith('Chart of training_seconds across ')"),
+        json!(true),
+        "{}",
+        s.eval("$('run-chart').getAttribute('aria-label')")
+    );
+
+    // Hovering the newest run's dot (the rightmost) shows its value in the legend.
     let seconds = expected[0]["metrics"]["training_seconds"].as_f64().unwrap();
+    let started = expected[0]["started_at"]
+        .as_str()
+        .unwrap()
+        .replace('T', " ");
+    let (x, y) = (
+        drawn["left"].as_f64().unwrap() + drawn["recMaxX"].as_f64().unwrap() - 3.0,
+        drawn["top"].as_f64().unwrap() + drawn["recMaxXY"].as_f64().unwrap(),
+    );
+    s.tab
+        .move_mouse_to_point(headless_chrome::browser::tab::point::Point { x, y })
+        .expect("move the mouse");
+    let legend = s.wait_for(
+        "the legend to show the hovered run",
+        "(() => { const v = Array.from(document.querySelectorAll('#run-chart .u-legend .u-value'),            (e) => e.textContent); return v.length === 2 && v[0].startsWith('#') && v; })()",
+    );
+    assert_eq!(
+        legend,
+        json!([
+            format!("#{trainings} · {} train", &started[..16]),
+            format!("{seconds:.4}")
+        ])
+    );
+    s.screenshot("runs");
+
+    // The keyboard moves the same cursor: Home is the oldest run, announced in the live region.
+    s.eval("$('run-metric').focus()");
+    s.tab.press_key("Tab").expect("press Tab");
+    assert_eq!(s.eval("document.activeElement.id"), json!("runs-refresh"));
+    s.tab.press_key("Tab").expect("press Tab");
+    assert_eq!(s.eval("document.activeElement.id"), json!("run-chart"));
+    s.tab.press_key("Home").expect("press Home");
+    let oldest = expected
+        .iter()
+        .rev()
+        .find(|r| r["metrics"]["training_seconds"].is_number())
+        .unwrap();
+    let oldest_seconds = oldest["metrics"]["training_seconds"].as_f64().unwrap();
+    let announced = s.wait_for("the live region", "$('run-chart-live').textContent");
+    assert!(
+        announced
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("Run 1 of {trainings}, "))
+            && announced
+                .as_str()
+                .unwrap()
+                .ends_with(&format!(": training_seconds {oldest_seconds:.4}")),
+        "{announced}"
+    );
+    assert_eq!(
+        s.eval("document.querySelectorAll('#run-chart .u-legend .u-value')[1].textContent"),
+        json!(format!("{oldest_seconds:.4}"))
+    );
+
+    let shown = s.eval("document.querySelectorAll('#runs-table tbody tr')[0].cells[5].textContent");
     assert_eq!(shown, json!(format!("{seconds:.4}")));
     assert_eq!(s.eval("$('error').textContent"), json!(""));
 }
+
+/// The uPlot canvas in the Runs tab: its size and position (CSS pixels), and the pixels drawn
+/// in the page's `--rec` colour (±40 per channel: the line is antialiased), with the leftmost and
+/// rightmost such pixel (and the rightmost one's y).
+const RUN_CHART_PIXELS: &str = "(() => {
+  const c = document.querySelector('#run-chart canvas');
+  if (!c || !c.width) return { rec: 0 };
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const h = parseInt(getComputedStyle(document.documentElement).getPropertyValue('--rec').trim().slice(1), 16);
+  const want = [h >> 16, (h >> 8) & 255, h & 255], dpr = c.width / c.clientWidth, r = c.getBoundingClientRect();
+  const out = { width: c.clientWidth, height: c.clientHeight, left: r.left, top: r.top, rec: 0,
+                recMinX: Infinity, recMaxX: -1, recMaxXY: 0 };
+  for (let i = 0, p = 0; i < d.length; i += 4, p++) {
+    if (d[i + 3] < 200) continue;
+    if (Math.abs(d[i] - want[0]) > 40 || Math.abs(d[i + 1] - want[1]) > 40 || Math.abs(d[i + 2] - want[2]) > 40) continue;
+    const x = (p % c.width) / dpr, y = Math.floor(p / c.width) / dpr;
+    out.rec++;
+    if (x < out.recMinX) out.recMinX = x;
+    if (x > out.recMaxX) { out.recMaxX = x; out.recMaxXY = y; }
+  }
+  return out;
+})()";
 
 /// `(width, height)` of a PNG file, failing unless it is one.
 fn png_size(path: &Path) -> (u32, u32) {

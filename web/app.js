@@ -1,4 +1,4 @@
-// movierec web page: plain JS, no dependencies. All API text goes through
+// movierec web page: plain JS; its one library is uPlot (web/vendor/, the Runs chart). All API text goes through
 // textContent / createElement; URLs are used only when they start with https://.
 'use strict';
 (() => {
@@ -756,21 +756,20 @@ function plotUpdate() { userModel = false; if (visible) { setStatus(); schedule(
 const plot = { show: plotShow, hide: plotHide, update: plotUpdate };
 
 // ---------- runs ----------
+// The metric chart is uPlot (web/vendor/, the version web/package-lock.json pins): one point per
+// run that recorded the metric, oldest on the left; its legend shows the run and value under the
+// cursor, which the arrow keys move too (announced in a live region).
 const runsView = (() => {
-  const metricSel = $('run-metric'), chart = $('run-chart'), rstatus = $('runs-status');
+  const metricSel = $('run-metric'), box = $('run-chart'), rstatus = $('runs-status'), live = $('run-chart-live');
   const tbody = document.querySelector('#runs-table tbody');
-  const SVG = 'http://www.w3.org/2000/svg';
-  let runs = [], loaded = false, seq = 0;
-  const svgEl = (tag, attrs) => {
-    const e = document.createElementNS(SVG, tag);
-    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
-    return e;
-  };
+  let runs = [], loaded = false, seq = 0, chart = null, shown = [], at = -1;
   const metricOf = (r, m) => {
     const v = r && r.metrics ? r.metrics[m] : undefined;
     return typeof v === 'number' && Number.isFinite(v) ? v : null;
   };
   const fmt = (v) => (v == null ? '' : Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(4));
+  const runText = (r) => str(r.started_at).replace('T', ' ').slice(0, 16) + ' ' + str(r.kind)
+    + (r.status === 'failed' ? ' (failed)' : '');
   function fillMetrics() {
     const names = new Set();
     for (const r of runs) for (const k of Object.keys((r && r.metrics) || {})) names.add(k);
@@ -783,35 +782,61 @@ const runsView = (() => {
   function drawChart() {
     const m = metricSel.value;
     $('runs-metric-col').textContent = m || 'Metric';
-    const points = runs.slice().reverse().map((r) => ({ r, v: metricOf(r, m) })).filter((p) => p.v != null);
-    const title = svgEl('title', { id: 'run-chart-title' });
-    title.textContent = m ? m + ' across ' + plural(points.length, 'run') : 'No metric to chart';
-    chart.replaceChildren(title);
-    chart.setAttribute('data-points', String(points.length));
-    if (!points.length) return;
-    const W = 640, H = 220, L = 56, R = 12, T = 12, B = 24;
-    let lo = Math.min(...points.map((p) => p.v)), hi = Math.max(...points.map((p) => p.v));
-    if (hi === lo) { hi += Math.abs(hi) * 0.05 || 1; lo -= Math.abs(lo) * 0.05 || 1; }
-    const x = (i) => (points.length === 1 ? (L + W - R) / 2 : L + (i * (W - L - R)) / (points.length - 1));
-    const y = (v) => T + ((hi - v) * (H - T - B)) / (hi - lo);
-    chart.append(svgEl('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, class: 'axis' }));
-    chart.append(svgEl('line', { x1: L, y1: T, x2: L, y2: H - B, class: 'axis' }));
-    for (const v of [lo, (lo + hi) / 2, hi]) {
-      const t = svgEl('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'tick' });
-      t.textContent = fmt(v);
-      chart.append(t);
+    shown = runs.slice().reverse().map((r) => ({ r, v: metricOf(r, m) })).filter((p) => p.v != null);
+    box.setAttribute('data-points', String(shown.length));
+    if (chart) chart.destroy();
+    chart = null;
+    at = -1;
+    live.textContent = '';
+    if (!shown.length) {
+      box.setAttribute('aria-label', m ? 'No run recorded ' + m : 'No metric to chart');
+      return;
     }
-    if (points.length > 1) {
-      chart.append(svgEl('polyline', { points: points.map((p, i) => x(i) + ',' + y(p.v)).join(' '), class: 'run-line' }));
-    }
-    points.forEach((p, i) => {
-      const c = svgEl('circle', { cx: x(i), cy: y(p.v), r: 4, class: 'run-point' + (p.r.status === 'failed' ? ' failed' : '') });
-      const tip = svgEl('title', {});
-      tip.textContent = str(p.r.started_at) + ' · ' + str(p.r.kind) + ' · ' + m + ' = ' + fmt(p.v);
-      c.append(tip);
-      chart.append(c);
-    });
+    const ys = shown.map((p) => p.v), xs = ys.map((_, i) => i + 1);
+    box.setAttribute('aria-label', 'Chart of ' + m + ' across ' + plural(shown.length, 'run') + ', from '
+      + fmt(ys[0]) + ' (oldest) to ' + fmt(ys[ys.length - 1]) + ' (newest); lowest ' + fmt(Math.min(...ys))
+      + ', highest ' + fmt(Math.max(...ys)));
+    if (typeof window.uPlot !== 'function') { showError('The chart library did not load.'); return; }
+    const cs = getComputedStyle(document.documentElement), css = (n) => cs.getPropertyValue(n).trim();
+    const axis = {
+      stroke: css('--muted'), font: '11px system-ui, sans-serif',
+      grid: { stroke: css('--border'), width: 1 }, ticks: { stroke: css('--border'), width: 1 },
+    };
+    chart = new window.uPlot({
+      width: chartWidth(), height: 220,
+      scales: { x: { time: false, range: (u, lo, hi) => [lo - 0.5, hi + 0.5] } },
+      series: [
+        { label: 'Run', value: (u, x) => (shown[x - 1] ? '#' + x + ' · ' + runText(shown[x - 1].r) : '–') },
+        {
+          label: m, stroke: css('--rec'), width: 2,
+          points: { show: true, size: 8, width: 2, fill: css('--rec'), stroke: css('--rec') },
+          value: (u, y) => (y == null ? '–' : fmt(y)),
+        },
+      ],
+      axes: [
+        { ...axis, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], values: (u, splits) => splits.map((x) => (Number.isInteger(x) ? '#' + x : '')) },
+        { ...axis, size: 64, values: (u, splits) => splits.map(fmt) },
+      ],
+      cursor: { drag: { x: false, y: false }, points: { size: 11 } },
+      legend: { live: true },
+    }, [xs, ys], box);
   }
+  const chartWidth = () => Math.max(200, box.clientWidth);
+  new ResizeObserver(() => {
+    if (chart && chart.width !== chartWidth()) chart.setSize({ width: chartWidth(), height: 220 });
+  }).observe(box);
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => { if (chart) drawChart(); });
+  // Keyboard: step the cursor (and so the legend) through the points.
+  box.addEventListener('keydown', (e) => {
+    if (!chart || !shown.length) return;
+    const n = shown.length;
+    const to = { ArrowRight: at + 1, ArrowLeft: at < 0 ? n - 1 : at - 1, Home: 0, End: n - 1 }[e.key];
+    if (to == null) return;
+    e.preventDefault();
+    at = clamp(to, 0, n - 1);
+    chart.setCursor({ left: chart.valToPos(at + 1, 'x'), top: chart.valToPos(shown[at].v, 'y') });
+    live.textContent = 'Run ' + (at + 1) + ' of ' + n + ', ' + runText(shown[at].r) + ': ' + metricSel.value + ' ' + fmt(shown[at].v);
+  });
   function drawTable() {
     const m = metricSel.value;
     tbody.replaceChildren(...runs.map((r) => {
