@@ -790,6 +790,21 @@ fn the_plot_tab_draws_every_movie_and_highlights_the_query_and_its_recommendatio
     let rec = hl
         .rec_away_from_query(18.0)
         .unwrap_or_else(|| panic!("every recommendation is drawn on the query: {hl:?}"));
+    // Panning shifts the cached base layer rather than drawing every point again: a pan and the
+    // pan back (arrow keys, 10% of the view each) leave the very pixels drawn before.
+    let hash = "(() => { const c = $('plot'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; \
+                  let h = 0, n = 0; for (let i = 3; i < d.length; i += 4) { if (d[i]) { n++; h = (h * 31 + i * 7 + d[i]) >>> 0; } } \
+                  return [n, h]; })()";
+    let frame = "new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))";
+    let before = s.eval(hash);
+    s.eval("$('plot').focus()");
+    s.tab.press_key("ArrowRight").expect("press ArrowRight");
+    s.eval(frame);
+    let panned = s.eval(hash);
+    assert_ne!(panned, before, "ArrowRight did not pan the plot");
+    s.tab.press_key("ArrowLeft").expect("press ArrowLeft");
+    s.eval(frame);
+    assert_eq!(s.eval(hash), before, "a pan and back changed the plot");
     let tip = s.hover_plot(hl.query);
     assert_eq!(
         tip, "Toy Story (1995)\nYour pick",
@@ -1094,4 +1109,239 @@ fn full_page_screenshots_of_the_results_and_the_plot_are_saved_as_pngs() {
     let (w, h) = png_size(&plot);
     assert_eq!(w, WIDTH, "{}", plot.display());
     assert!(h >= 400, "{}: {h} px high", plot.display());
+}
+
+/// Movies of ml-latest (2023): the Plot tab must pan and zoom a map of this many smoothly.
+const FULL_SCALE_MOVIES: usize = 86_537;
+
+/// A made-up 2-D map of `n` movies in the shape of `/api/projection` (clusters of varied size
+/// and spread over a thin background, three decimals like the server's) and the matching
+/// `/api/movies/titles`, as JSON.
+fn synthetic_map(n: usize) -> (String, String) {
+    use rand::{Rng, SeedableRng};
+    use rand_distr::{Distribution, Normal};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
+    let normal = Normal::new(0.0f64, 1.0).unwrap();
+    let clusters: Vec<(f64, f64, f64, f64)> = (0..60)
+        .map(|_| {
+            let weight = rng.random::<f64>().powi(3) + 0.02;
+            let spread = (normal.sample(&mut rng) * 0.5 - 1.2).exp();
+            (
+                normal.sample(&mut rng) * 3.0,
+                normal.sample(&mut rng) * 2.0,
+                spread,
+                weight,
+            )
+        })
+        .collect();
+    let total: f64 = clusters.iter().map(|c| c.3).sum();
+    let round = |v: f64| (v * 1000.0).round() / 1000.0;
+    let (mut x, mut y) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        if rng.random::<f64>() < 0.05 {
+            x.push(round(rng.random_range(-9.0..9.0)));
+            y.push(round(rng.random_range(-6.0..6.0)));
+            continue;
+        }
+        let mut pick = rng.random::<f64>() * total;
+        let c = clusters
+            .iter()
+            .find(|c| {
+                pick -= c.3;
+                pick <= 0.0
+            })
+            .unwrap_or(&clusters[0]);
+        x.push(round(c.0 + normal.sample(&mut rng) * c.2));
+        y.push(round(c.1 + normal.sample(&mut rng) * c.2 * 0.8));
+    }
+    let ids: Vec<usize> = (1..=n).map(|i| i * 3).collect();
+    let projection = json!({"model": "hybrid", "movieIds": ids, "x": x, "y": y}).to_string();
+    let titles = json!({
+        "movieIds": ids,
+        "titles": ids.iter().map(|i| format!("Synthetic movie {i}")).collect::<Vec<_>>(),
+        "years": ids.iter().map(|i| 1900 + i % 125).collect::<Vec<_>>(),
+    })
+    .to_string();
+    (projection, titles)
+}
+
+/// Makes `tab` answer `/api/projection` and `/api/movies/titles` with `projection` and
+/// `titles` itself (DevTools' Fetch domain), so the page draws a map of any size through its
+/// own fetch, parse and draw code while the server serves a small model.
+fn serve_map(tab: &Tab, projection: String, titles: String) {
+    use headless_chrome::browser::tab::RequestPausedDecision;
+    use headless_chrome::protocol::cdp::Fetch;
+    let pattern = |url: &str| Fetch::RequestPattern {
+        url_pattern: Some(url.to_string()),
+        resource_Type: None,
+        request_stage: None,
+    };
+    let encode = |body: String| base64::engine::general_purpose::STANDARD.encode(body);
+    let (projection, titles) = (encode(projection), encode(titles));
+    tab.enable_fetch(
+        Some(&[
+            pattern("*/api/projection*"),
+            pattern("*/api/movies/titles*"),
+        ]),
+        None,
+    )
+    .expect("enable the Fetch domain");
+    tab.enable_request_interception(Arc::new(
+        move |_, _, event: Fetch::events::RequestPausedEvent| {
+            let url = &event.params.request.url;
+            let body = if url.contains("/api/projection") {
+                &projection
+            } else if url.contains("/api/movies/titles") {
+                &titles
+            } else {
+                return RequestPausedDecision::Continue(None);
+            };
+            RequestPausedDecision::Fulfill(Fetch::FulfillRequest {
+                request_id: event.params.request_id,
+                response_code: 200,
+                response_headers: Some(vec![Fetch::HeaderEntry {
+                    name: "Content-Type".to_string(),
+                    value: "application/json".to_string(),
+                }]),
+                binary_response_headers: None,
+                body: Some(body.clone()),
+                response_phrase: None,
+            })
+        },
+    ))
+    .expect("intercept the map's requests");
+}
+
+/// Records, from now on, the page's animation frames: `work` is the time each
+/// `requestAnimationFrame` callback of the page took (the plot's whole redraw), `stamps` the
+/// frames' timestamps (their gaps show dropped frames).
+const FRAME_PROBE: &str = "(() => {
+  const raf = window.__raf || (window.__raf = window.requestAnimationFrame.bind(window));
+  const b = window.__frames = { work: [], stamps: [], on: true };
+  window.requestAnimationFrame = (cb) => raf((t) => {
+    const t0 = performance.now();
+    cb(t);
+    b.work.push(performance.now() - t0);
+  });
+  const tick = (t) => { b.stamps.push(t); if (b.on) raf(tick); };
+  raf(tick);
+  return true;
+})()";
+
+/// Stops the probe after two more frames and returns what it recorded.
+const FRAME_RESULTS: &str = "new Promise((done) => window.__raf(() => window.__raf(() => {
+  const b = window.__frames;
+  b.on = false;
+  done({ work: b.work, gaps: b.stamps.slice(1).map((t, i) => t - b.stamps[i]) });
+})))";
+
+/// (median, 95th percentile, max) of `v`.
+fn percentiles(v: &[f64]) -> (f64, f64, f64) {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.95), v[v.len() - 1])
+}
+
+/// Frame times of the Plot tab while it pans and zooms a map of ml-latest's 86,537 movies,
+/// driven by DevTools mouse events (docs/BENCHMARKS.md, issue 6). A benchmark: it prints the
+/// figures, and fails only if frames are clearly slower than the display's 16.7 ms. Run alone:
+/// `cargo test --release --test browser -- --ignored --nocapture plot_frames`.
+#[test]
+#[ignore = "benchmark; run alone on an idle machine"]
+fn plot_frames_while_panning_and_zooming_86537_movies() {
+    let (projection, titles) = synthetic_map(FULL_SCALE_MOVIES);
+    let s = Session::open_with("plot-frames", common::trained_model(), |tab| {
+        serve_map(tab, projection, titles);
+    });
+    s.click_tab("tab-plot");
+    s.wait_for(
+        "the synthetic map",
+        "$('plot-status').textContent.startsWith('86,537 movies')",
+    );
+    s.wait_for(
+        "the map to be drawn",
+        &format!("(() => {{ const p = {PLOT_PIXELS}; return p.drawn > 20000; }})()"),
+    );
+    let rect = s.eval(
+        "(() => { const r = $('plot').getBoundingClientRect(); \
+           return [r.left + r.width / 2, r.top + r.height / 2, Math.min(r.width, r.height)]; })()",
+    );
+    let (cx, cy, size) = (
+        rect[0].as_f64().unwrap(),
+        rect[1].as_f64().unwrap(),
+        rect[2].as_f64().unwrap(),
+    );
+    // Chromium generates the events itself, at the display's rate, as a finger or a wheel would
+    // (one DevTools call per gesture: a call per event would pace them at DevTools' latency).
+    s.tab
+        .call_method(Emulation::SetTouchEmulationEnabled {
+            enabled: true,
+            max_touch_points: Some(1),
+        })
+        .expect("enable touch events");
+    let gesture = |source: Input::GestureSourceType, (x, y): (f64, f64), (dx, dy): (f64, f64)| {
+        s.tab
+            .call_method(Input::SynthesizeScrollGesture {
+                x,
+                y,
+                x_distance: Some(dx),
+                y_distance: Some(dy),
+                x_overscroll: None,
+                y_overscroll: None,
+                prevent_fling: Some(true),
+                speed: Some(500),
+                gesture_source_Type: Some(source),
+                repeat_count: None,
+                repeat_delay_ms: None,
+                interaction_marker_name: None,
+            })
+            .unwrap_or_else(|e| panic!("scroll gesture: {e:#}"));
+    };
+    // A drag back and forth, diagonally and across.
+    let drag = || {
+        let r = size * 0.3;
+        for d in [(r, r * 0.6), (-r, -r * 0.6), (-r, r * 0.4), (r, -r * 0.4)] {
+            gesture(
+                Input::GestureSourceType::Touch,
+                (cx - d.0 / 2.0, cy - d.1 / 2.0),
+                d,
+            );
+        }
+    };
+    let mut report = Vec::new();
+    let mut measure = |phase: &str, act: &dyn Fn()| {
+        s.eval(FRAME_PROBE);
+        let start = Instant::now();
+        act();
+        let took = start.elapsed();
+        let frames = s.eval(FRAME_RESULTS);
+        let work: Vec<f64> = serde_json::from_value(frames["work"].clone()).unwrap();
+        let gaps: Vec<f64> = serde_json::from_value(frames["gaps"].clone()).unwrap();
+        assert!(work.len() >= 20, "{phase}: only {} redraws", work.len());
+        let (w50, w95, wmax) = percentiles(&work);
+        let (g50, g95, gmax) = percentiles(&gaps);
+        let line = format!(
+            "{phase}: {} redraws in {took:.2?}; redraw median {w50:.1} ms, p95 {w95:.1} ms, max \
+             {wmax:.1} ms; frame interval median {g50:.1} ms, p95 {g95:.1} ms, max {gmax:.1} ms",
+            work.len()
+        );
+        eprintln!("{line}");
+        report.push((line, w50));
+    };
+    measure("pan, whole map in view", &drag);
+    // The wheel, in (the map grows about 20 times) and back out, off centre.
+    measure("wheel zoom in and out", &|| {
+        let at = (cx + size * 0.1, cy - size * 0.1);
+        gesture(Input::GestureSourceType::Mouse, at, (0.0, 1200.0));
+        gesture(Input::GestureSourceType::Mouse, at, (0.0, -1200.0));
+    });
+    s.eval("$('zoom-reset').click()");
+    s.eval("[1, 2, 3].forEach(() => $('zoom-in').click())");
+    measure("pan, zoomed in 3.4 times", &drag);
+    assert_eq!(s.eval("$('error').textContent"), json!(""));
+    s.screenshot("plot-86537");
+    for (line, median) in report {
+        assert!(median < 16.7, "redraws slower than the display: {line}");
+    }
 }

@@ -396,6 +396,13 @@ const cache = new Map();
 let titles = null, titlesP = null, P = null, loadSeq = 0, userModel = false, visible = false;
 let W = 0, H = 0, dpr = 1, view = { cx: 0, cy: 0, z: 1 }, base = 1;
 let bgDirty = true, frame = 0, hover = -1, colors = null, img = null, buf = null, cnt = null;
+// The base layer: every point rasterised into `img` and put into the off-screen canvas `off`,
+// which covers the view plus PAD CSS px on each side. Panning only moves where `off` is drawn;
+// the points are rasterised again when the scale, data, size or colours change or a pan goes past
+// the pad. A zoom frame rasterises only the visible part (pad 0); the next pan refills the pad.
+// `bg` says what `off` holds: the view it was drawn for, its pad and its region (device px).
+const PAD = 192;
+let bg = null;
 let drag = null;
 
 function loadTitles() {
@@ -467,8 +474,10 @@ function resize() {
   const d = window.devicePixelRatio || 1;
   if (!w || !h || (w === W && h === H && d === dpr)) return;
   W = w; H = h; dpr = d;
-  canvas.width = off.width = Math.round(W * dpr);
-  canvas.height = off.height = Math.round(H * dpr);
+  canvas.width = Math.round(W * dpr);
+  canvas.height = Math.round(H * dpr);
+  off.width = Math.round((W + 2 * PAD) * dpr);
+  off.height = Math.round((H + 2 * PAD) * dpr);
   if (P) fitBase();
   schedule(true);
 }
@@ -484,7 +493,7 @@ function resetView() {
   const { bx, by } = P.view;
   view = { cx: (bx.vmin + bx.vmax) / 2, cy: (by.vmin + by.vmax) / 2, z: 1 };
   fitBase();
-  schedule(true);
+  schedule(false);
 }
 const scale = () => base * view.z;
 const toX = (x) => W / 2 + (x - view.cx) * scale();
@@ -495,13 +504,17 @@ function schedule(bg) {
   if (!frame && visible) frame = requestAnimationFrame(draw);
 }
 
-function renderBg() {
+function renderBg(pad) {
   const w = off.width, h = off.height, n = P.n;
   if (!img || img.width !== w || img.height !== h) {
     img = octx.createImageData(w, h);
     buf = new Uint32Array(img.data.buffer);
     cnt = new Uint8Array(w * h);
-  } else { buf.fill(0); cnt.fill(0); }
+  }
+  // The region drawn: the view and `pad` CSS px around it, in device pixels of `off`.
+  const e = Math.round((PAD - pad) * dpr), rx0 = e, ry0 = e, rx1 = w - e, ry1 = h - e;
+  if (e === 0) { buf.fill(0); cnt.fill(0); }
+  else for (let y = ry0; y < ry1; y++) { buf.fill(0, y * w + rx0, y * w + rx1); cnt.fill(0, y * w + rx0, y * w + rx1); }
   // Colour lookup: n overlapping points -> alpha 1-(1-a)^n (ImageData is RGBA bytes, little-endian words).
   const a = n > 30000 ? 0.28 : 0.45, [r, g, b] = colors.pt, lut = new Uint32Array(256);
   for (let i = 1; i < 256; i++) {
@@ -509,13 +522,13 @@ function renderBg() {
     lut[i] = ((al << 24) | (b << 16) | (g << 8) | r) >>> 0;
   }
   const size = Math.max(1, Math.round(dpr * Math.min(5, (n > 30000 ? 1.6 : 2.2) * (1 + 0.3 * Math.log2(Math.max(1, view.z))))));
-  const S = scale() * dpr, ox = (W / 2) * dpr - view.cx * S, oy = (H / 2) * dpr + view.cy * S, half = size / 2;
+  const S = scale() * dpr, ox = (W / 2 + PAD) * dpr - view.cx * S, oy = (H / 2 + PAD) * dpr + view.cy * S, half = size / 2;
   const X = P.x, Y = P.y;
   for (let i = 0; i < n; i++) {
     const px = Math.floor(X[i] * S + ox - half), py = Math.floor(oy - Y[i] * S - half);
-    if (px <= -size || py <= -size || px >= w || py >= h) continue;
-    const x0 = Math.max(0, px), x1 = Math.min(w, px + size), y1 = Math.min(h, py + size);
-    for (let yy = Math.max(0, py); yy < y1; yy++) {
+    if (px <= rx0 - size || py <= ry0 - size || px >= rx1 || py >= ry1) continue;
+    const x0 = Math.max(rx0, px), x1 = Math.min(rx1, px + size), y1 = Math.min(ry1, py + size);
+    for (let yy = Math.max(ry0, py); yy < y1; yy++) {
       let k = yy * w + x0;
       for (let xx = x0; xx < x1; xx++, k++) {
         const c = cnt[k];
@@ -523,7 +536,8 @@ function renderBg() {
       }
     }
   }
-  octx.putImageData(img, 0, 0);
+  octx.putImageData(img, 0, 0, rx0, ry0, rx1 - rx0, ry1 - ry0);
+  bg = { s: scale(), cx: view.cx, cy: view.cy, pad, x: rx0, y: ry0, w: rx1 - rx0, h: ry1 - ry0 };
 }
 
 function highlights() {
@@ -549,8 +563,22 @@ function draw() {
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   if (!P || !W) return;
   if (!colors) readColors();
-  if (bgDirty) { renderBg(); bgDirty = false; }
-  ctx.drawImage(off, 0, 0);
+  // Where the view moved since the base layer was drawn (CSS px); within the pad, a blit will do.
+  const s = scale();
+  let dx = 0, dy = 0;
+  if (!bgDirty && bg && bg.s === s) {
+    dx = (bg.cx - view.cx) * s;
+    dy = (view.cy - bg.cy) * s;
+    if (Math.abs(dx) > bg.pad || Math.abs(dy) > bg.pad) bgDirty = true;
+  }
+  if (bgDirty || !bg || bg.s !== s) {
+    renderBg(bg && bg.s !== s && !bgDirty ? 0 : PAD);
+    bgDirty = false;
+    dx = dy = 0;
+  }
+  const shift = Math.round(PAD * dpr);
+  ctx.drawImage(off, bg.x, bg.y, bg.w, bg.h,
+    bg.x - shift + Math.round(dx * dpr), bg.y - shift + Math.round(dy * dpr), bg.w, bg.h);
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   const h = highlights();
   for (let j = h.recs.length - 1; j >= 0; j--) {
@@ -647,7 +675,7 @@ function zoomAt(px, py, f) {
   const s2 = scale();
   view.cx = x - (px - W / 2) / s2;
   view.cy = y + (py - H / 2) / s2;
-  schedule(true);
+  schedule(false);
 }
 const local = (e) => { const r = canvas.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
 
@@ -665,6 +693,7 @@ canvas.addEventListener('pointerdown', (e) => {
   canvas.setPointerCapture(e.pointerId);
   const [px, py] = local(e);
   drag = { id: e.pointerId, px, py, cx: view.cx, cy: view.cy, moved: false };
+  if (bg && bg.pad < PAD) schedule(true);
   canvas.classList.add('dragging');
   hideTip();
 });
@@ -676,7 +705,7 @@ canvas.addEventListener('pointermove', (e) => {
     if (!drag.moved) return;
     view.cx = drag.cx - (px - drag.px) / scale();
     view.cy = drag.cy + (py - drag.py) / scale();
-    schedule(true);
+    schedule(false);
   } else if (!drag && e.pointerType === 'mouse') showTip(nearest(px, py), px, py);
 });
 const endDrag = (e) => {
@@ -702,7 +731,7 @@ canvas.addEventListener('keydown', (e) => {
   else if (k === '0') return e.preventDefault(), resetView();
   else return;
   e.preventDefault();
-  schedule(true);
+  schedule(false);
 });
 $('zoom-in').addEventListener('click', () => zoomAt(W / 2, H / 2, 1.5));
 $('zoom-out').addEventListener('click', () => zoomAt(W / 2, H / 2, 1 / 1.5));
@@ -734,6 +763,7 @@ async function load(model) {
     hover = -1;
     tip.hidden = true;
     resetView();
+    schedule(true);
     setStatus();
   } catch (e) {
     if (seq !== loadSeq) return;
