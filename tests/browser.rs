@@ -1111,6 +1111,216 @@ fn full_page_screenshots_of_the_results_and_the_plot_are_saved_as_pngs() {
     assert!(h >= 400, "{}: {h} px high", plot.display());
 }
 
+#[test]
+fn the_page_fits_a_390_px_wide_phone_screen() {
+    const PHONE: u32 = 390;
+    let s = Session::open("phone", common::trained_model());
+    s.tab
+        .call_method(Emulation::SetDeviceMetricsOverride {
+            width: PHONE,
+            height: 844,
+            device_scale_factor: 1.0,
+            mobile: true,
+            scale: None,
+            screen_width: None,
+            screen_height: None,
+            position_x: None,
+            position_y: None,
+            dont_set_visible_size: None,
+            screen_orientation: None,
+            viewport: None,
+            display_feature: None,
+            device_posture: None,
+        })
+        .expect("emulate a phone screen");
+    s.wait_for("the phone viewport", &format!("innerWidth === {PHONE}"));
+    // Nothing sticks out sideways: the page never scrolls horizontally.
+    let overflow = format!(
+        "(() => {{ const w = document.documentElement.scrollWidth; \
+           const wide = Array.from(document.querySelectorAll('main *, header *')).filter((e) => \
+             e.offsetParent && e.getBoundingClientRect().right > {PHONE} + 0.5 && \
+             !e.closest('.table-card')).map((e) => e.id || e.className || e.tagName); \
+           return {{ scrollWidth: w, wide: wide.slice(0, 5) }}; }})()"
+    );
+    let fits = |tab: &str| {
+        let o = s.eval(&overflow);
+        assert!(
+            o["scrollWidth"].as_u64().unwrap() <= u64::from(PHONE)
+                && o["wide"].as_array().unwrap().is_empty(),
+            "the {tab} tab is wider than {PHONE} px: {o}"
+        );
+    };
+    s.type_title("toy stroy");
+    s.pick_suggestion("Toy Story (1995)");
+    s.wait_for_results("Toy Story (1995)", "exact");
+    fits("Recommender");
+    let (w, _) = png_size(&s.screenshot("phone-results"));
+    assert_eq!(w, PHONE);
+
+    s.click_tab("tab-plot");
+    s.wait_for(
+        "the highlight to be drawn",
+        &format!("(() => {{ const p = {PLOT_PIXELS}; return p.q.n > 0 && p.rec.n > 0; }})()"),
+    );
+    fits("Plot");
+    s.screenshot("phone-plot");
+
+    s.click_tab("tab-runs");
+    s.wait_for(
+        "the runs chart",
+        &format!("(() => {{ const p = {RUN_CHART_PIXELS}; return p.rec > 0 && p; }})()"),
+    );
+    fits("Runs");
+    // The chart shrinks to the screen rather than overflowing it.
+    let chart = s.eval("document.querySelector('#run-chart canvas').getBoundingClientRect().right");
+    assert!(chart.as_f64().unwrap() <= f64::from(PHONE), "{chart}");
+    s.screenshot("phone-runs");
+}
+
+/// What the page fetched: per URL, the bytes on the wire (`encodedDataLength` of
+/// `Network.loadingFinished`: headers and the compressed body) and the body decoded.
+#[derive(Default, Debug)]
+struct Traffic {
+    urls: std::collections::HashMap<String, String>,
+    encodings: std::collections::HashMap<String, String>,
+    decoded: std::collections::HashMap<String, u64>,
+    finished: Vec<(String, f64)>,
+}
+
+impl Traffic {
+    /// Records the network events of `tab` (with the browser cache off, as on a first visit).
+    fn watch(tab: &Tab) -> Arc<std::sync::Mutex<Traffic>> {
+        use headless_chrome::protocol::cdp::types::Event;
+        let traffic = Arc::new(std::sync::Mutex::new(Traffic::default()));
+        tab.call_method(Network::Enable {
+            max_total_buffer_size: None,
+            max_resource_buffer_size: None,
+            max_post_data_size: None,
+            report_direct_socket_traffic: None,
+            enable_durable_messages: None,
+        })
+        .expect("enable the Network domain");
+        tab.call_method(Network::SetCacheDisabled {
+            cache_disabled: true,
+        })
+        .expect("disable the cache");
+        let sink = traffic.clone();
+        tab.add_event_listener(Arc::new(move |event: &Event| {
+            let mut t = sink.lock().unwrap();
+            match event {
+                Event::NetworkResponseReceived(e) => {
+                    let id = e.params.request_id.clone();
+                    let headers = e.params.response.headers.0.clone().unwrap_or_default();
+                    let encoding = headers
+                        .as_object()
+                        .and_then(|h| {
+                            h.iter()
+                                .find(|(k, _)| k.eq_ignore_ascii_case("content-encoding"))
+                        })
+                        .and_then(|(_, v)| v.as_str())
+                        .unwrap_or("identity")
+                        .to_string();
+                    t.encodings.insert(id.clone(), encoding);
+                    t.urls.insert(id, e.params.response.url.clone());
+                }
+                Event::NetworkDataReceived(e) => {
+                    *t.decoded.entry(e.params.request_id.clone()).or_default() +=
+                        u64::from(e.params.data_length);
+                }
+                Event::NetworkLoadingFinished(e) => {
+                    t.finished
+                        .push((e.params.request_id.clone(), e.params.encoded_data_length));
+                }
+                _ => {}
+            }
+        }))
+        .expect("listen to network events");
+        traffic
+    }
+
+    /// (url, bytes transferred, bytes decoded, content-encoding) of each finished request.
+    fn requests(&self) -> Vec<(String, f64, u64, String)> {
+        self.finished
+            .iter()
+            .map(|(id, bytes)| {
+                (
+                    self.urls.get(id).cloned().unwrap_or_else(|| id.clone()),
+                    *bytes,
+                    self.decoded.get(id).copied().unwrap_or(0),
+                    self.encodings.get(id).cloned().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Waits until `traffic` has a finished request whose URL contains each of `parts`.
+fn wait_for_requests(traffic: &std::sync::Mutex<Traffic>, parts: &[&str]) {
+    let start = Instant::now();
+    loop {
+        let done = traffic.lock().unwrap().requests();
+        if parts
+            .iter()
+            .all(|p| done.iter().any(|(url, ..)| url.contains(p)))
+        {
+            return;
+        }
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "requests {parts:?} did not finish: {done:?}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The first load's budget, compressed, on the wire.
+const FIRST_LOAD_BUDGET: f64 = 1.5e6;
+
+#[test]
+fn the_first_load_with_the_plot_transfers_under_one_and_a_half_megabytes() {
+    let mut traffic = None;
+    let s = Session::open_with("page-weight", common::trained_model(), |tab| {
+        traffic = Some(Traffic::watch(tab));
+    });
+    let traffic = traffic.unwrap();
+    let page = [
+        "/assets/app.js",
+        "/assets/app.css",
+        "/assets/vendor/uPlot.iife.min.js",
+        "/assets/vendor/uPlot.min.css",
+        "/api/health",
+    ];
+    wait_for_requests(&traffic, &page);
+    let recommender: f64 = traffic.lock().unwrap().requests().iter().map(|r| r.1).sum();
+    // The Plot tab fetches the map and every title: the heaviest view of the first visit.
+    s.click_tab("tab-plot");
+    s.wait_for(
+        "the map to be drawn",
+        &format!("(() => {{ const p = {PLOT_PIXELS}; return p.drawn > 2000; }})()"),
+    );
+    wait_for_requests(&traffic, &["/api/projection", "/api/movies/titles"]);
+    let requests = traffic.lock().unwrap().requests();
+    let total: f64 = requests.iter().map(|r| r.1).sum();
+    let decoded: u64 = requests.iter().map(|r| r.2).sum();
+    for (url, bytes, plain, encoding) in &requests {
+        eprintln!("{bytes:>9.0} B on the wire, {plain:>9} B decoded ({encoding:>8}): {url}");
+        // Everything of some size comes compressed.
+        if *plain > 1000 {
+            assert_eq!(encoding, "gzip", "{url} is not compressed");
+        }
+    }
+    eprintln!(
+        "first load: {recommender:.0} B transferred for the Recommender tab, {total:.0} B with \
+         the Plot tab ({} requests, {decoded} B decoded)",
+        requests.len()
+    );
+    assert!(
+        total <= FIRST_LOAD_BUDGET,
+        "the first load transferred {total:.0} B, over the {FIRST_LOAD_BUDGET:.0} B budget: \
+         {requests:?}"
+    );
+}
+
 /// Movies of ml-latest (2023): the Plot tab must pan and zoom a map of this many smoothly.
 const FULL_SCALE_MOVIES: usize = 86_537;
 
