@@ -844,7 +844,10 @@ const runsView = (() => {
         },
       ],
       axes: [
-        { ...axis, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], values: (u, splits) => splits.map((x) => (Number.isInteger(x) ? '#' + x : '')) },
+        {
+          ...axis, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+          values: (u, splits) => splits.map((x) => (Number.isInteger(x) && x >= 1 && x <= shown.length ? '#' + x : '')),
+        },
         { ...axis, size: 64, values: (u, splits) => splits.map(fmt) },
       ],
       cursor: { drag: { x: false, y: false }, points: { size: 11 } },
