@@ -719,15 +719,69 @@ async fn the_web_page_and_its_assets_are_served_from_the_binary() {
         !html.contains("http://") && !html.contains("https://cdn"),
         "no external assets"
     );
-    for (uri, kind) in [
-        ("/assets/app.js", "text/javascript"),
-        ("/assets/app.css", "text/css"),
+    for (uri, kind, file) in [
+        ("/assets/app.js", "text/javascript", "app.js"),
+        ("/assets/app.css", "text/css", "app.css"),
+        (
+            "/assets/vendor/uPlot.iife.min.js",
+            "text/javascript",
+            "vendor/uPlot.iife.min.js",
+        ),
+        (
+            "/assets/vendor/uPlot.min.css",
+            "text/css",
+            "vendor/uPlot.min.css",
+        ),
     ] {
+        assert!(html.contains(uri), "the page does not load {uri}");
         let (status, content_type, body) =
             send(Request::get(uri).body(Body::empty()).unwrap()).await;
         assert_eq!(status, StatusCode::OK, "{uri}");
         assert!(content_type.starts_with(kind), "{uri}: {content_type}");
-        assert!(!body.is_empty());
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("web")
+            .join(file);
+        assert!(
+            body == std::fs::read(&path).unwrap(),
+            "{uri} is not {}",
+            path.display()
+        );
+    }
+}
+
+#[tokio::test]
+async fn assets_and_json_are_gzipped_for_clients_that_accept_it() {
+    for uri in [
+        "/",
+        "/assets/app.js",
+        "/assets/vendor/uPlot.iife.min.js",
+        "/api/movies/titles",
+        "/api/projection?model=hybrid",
+    ] {
+        let plain = send(Request::get(uri).body(Body::empty()).unwrap()).await.2;
+        let response = app()
+            .oneshot(
+                Request::get(uri)
+                    .header(header::ACCEPT_ENCODING, "gzip")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        assert_eq!(
+            response.headers().get(header::CONTENT_ENCODING),
+            Some(&header::HeaderValue::from_static("gzip")),
+            "{uri}"
+        );
+        let gzipped = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(gzipped.starts_with(&[0x1f, 0x8b]), "{uri}: not gzip");
+        assert!(
+            gzipped.len() * 2 < plain.len(),
+            "{uri}: {} bytes gzipped, {} plain",
+            gzipped.len(),
+            plain.len()
+        );
     }
 }
 

@@ -1,4 +1,4 @@
-// movierec web page: plain JS, no dependencies. All API text goes through
+// movierec web page: plain JS; its one library is uPlot (web/vendor/, the Runs chart). All API text goes through
 // textContent / createElement; URLs are used only when they start with https://.
 'use strict';
 (() => {
@@ -396,6 +396,13 @@ const cache = new Map();
 let titles = null, titlesP = null, P = null, loadSeq = 0, userModel = false, visible = false;
 let W = 0, H = 0, dpr = 1, view = { cx: 0, cy: 0, z: 1 }, base = 1;
 let bgDirty = true, frame = 0, hover = -1, colors = null, img = null, buf = null, cnt = null;
+// The base layer: every point rasterised into `img` and put into the off-screen canvas `off`,
+// which covers the view plus PAD CSS px on each side. Panning only moves where `off` is drawn;
+// the points are rasterised again when the scale, data, size or colours change or a pan goes past
+// the pad. A zoom frame rasterises only the visible part (pad 0); the next pan refills the pad.
+// `bg` says what `off` holds: the view it was drawn for, its pad and its region (device px).
+const PAD = 192;
+let bg = null;
 let drag = null;
 
 function loadTitles() {
@@ -467,8 +474,10 @@ function resize() {
   const d = window.devicePixelRatio || 1;
   if (!w || !h || (w === W && h === H && d === dpr)) return;
   W = w; H = h; dpr = d;
-  canvas.width = off.width = Math.round(W * dpr);
-  canvas.height = off.height = Math.round(H * dpr);
+  canvas.width = Math.round(W * dpr);
+  canvas.height = Math.round(H * dpr);
+  off.width = Math.round((W + 2 * PAD) * dpr);
+  off.height = Math.round((H + 2 * PAD) * dpr);
   if (P) fitBase();
   schedule(true);
 }
@@ -484,7 +493,7 @@ function resetView() {
   const { bx, by } = P.view;
   view = { cx: (bx.vmin + bx.vmax) / 2, cy: (by.vmin + by.vmax) / 2, z: 1 };
   fitBase();
-  schedule(true);
+  schedule(false);
 }
 const scale = () => base * view.z;
 const toX = (x) => W / 2 + (x - view.cx) * scale();
@@ -495,13 +504,17 @@ function schedule(bg) {
   if (!frame && visible) frame = requestAnimationFrame(draw);
 }
 
-function renderBg() {
+function renderBg(pad) {
   const w = off.width, h = off.height, n = P.n;
   if (!img || img.width !== w || img.height !== h) {
     img = octx.createImageData(w, h);
     buf = new Uint32Array(img.data.buffer);
     cnt = new Uint8Array(w * h);
-  } else { buf.fill(0); cnt.fill(0); }
+  }
+  // The region drawn: the view and `pad` CSS px around it, in device pixels of `off`.
+  const e = Math.round((PAD - pad) * dpr), rx0 = e, ry0 = e, rx1 = w - e, ry1 = h - e;
+  if (e === 0) { buf.fill(0); cnt.fill(0); }
+  else for (let y = ry0; y < ry1; y++) { buf.fill(0, y * w + rx0, y * w + rx1); cnt.fill(0, y * w + rx0, y * w + rx1); }
   // Colour lookup: n overlapping points -> alpha 1-(1-a)^n (ImageData is RGBA bytes, little-endian words).
   const a = n > 30000 ? 0.28 : 0.45, [r, g, b] = colors.pt, lut = new Uint32Array(256);
   for (let i = 1; i < 256; i++) {
@@ -509,13 +522,13 @@ function renderBg() {
     lut[i] = ((al << 24) | (b << 16) | (g << 8) | r) >>> 0;
   }
   const size = Math.max(1, Math.round(dpr * Math.min(5, (n > 30000 ? 1.6 : 2.2) * (1 + 0.3 * Math.log2(Math.max(1, view.z))))));
-  const S = scale() * dpr, ox = (W / 2) * dpr - view.cx * S, oy = (H / 2) * dpr + view.cy * S, half = size / 2;
+  const S = scale() * dpr, ox = (W / 2 + PAD) * dpr - view.cx * S, oy = (H / 2 + PAD) * dpr + view.cy * S, half = size / 2;
   const X = P.x, Y = P.y;
   for (let i = 0; i < n; i++) {
     const px = Math.floor(X[i] * S + ox - half), py = Math.floor(oy - Y[i] * S - half);
-    if (px <= -size || py <= -size || px >= w || py >= h) continue;
-    const x0 = Math.max(0, px), x1 = Math.min(w, px + size), y1 = Math.min(h, py + size);
-    for (let yy = Math.max(0, py); yy < y1; yy++) {
+    if (px <= rx0 - size || py <= ry0 - size || px >= rx1 || py >= ry1) continue;
+    const x0 = Math.max(rx0, px), x1 = Math.min(rx1, px + size), y1 = Math.min(ry1, py + size);
+    for (let yy = Math.max(ry0, py); yy < y1; yy++) {
       let k = yy * w + x0;
       for (let xx = x0; xx < x1; xx++, k++) {
         const c = cnt[k];
@@ -523,7 +536,8 @@ function renderBg() {
       }
     }
   }
-  octx.putImageData(img, 0, 0);
+  octx.putImageData(img, 0, 0, rx0, ry0, rx1 - rx0, ry1 - ry0);
+  bg = { s: scale(), cx: view.cx, cy: view.cy, pad, x: rx0, y: ry0, w: rx1 - rx0, h: ry1 - ry0 };
 }
 
 function highlights() {
@@ -549,8 +563,22 @@ function draw() {
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   if (!P || !W) return;
   if (!colors) readColors();
-  if (bgDirty) { renderBg(); bgDirty = false; }
-  ctx.drawImage(off, 0, 0);
+  // Where the view moved since the base layer was drawn (CSS px); within the pad, a blit will do.
+  const s = scale();
+  let dx = 0, dy = 0;
+  if (!bgDirty && bg && bg.s === s) {
+    dx = (bg.cx - view.cx) * s;
+    dy = (view.cy - bg.cy) * s;
+    if (Math.abs(dx) > bg.pad || Math.abs(dy) > bg.pad) bgDirty = true;
+  }
+  if (bgDirty || !bg || bg.s !== s) {
+    renderBg(bg && bg.s !== s && !bgDirty ? 0 : PAD);
+    bgDirty = false;
+    dx = dy = 0;
+  }
+  const shift = Math.round(PAD * dpr);
+  ctx.drawImage(off, bg.x, bg.y, bg.w, bg.h,
+    bg.x - shift + Math.round(dx * dpr), bg.y - shift + Math.round(dy * dpr), bg.w, bg.h);
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   const h = highlights();
   for (let j = h.recs.length - 1; j >= 0; j--) {
@@ -647,7 +675,7 @@ function zoomAt(px, py, f) {
   const s2 = scale();
   view.cx = x - (px - W / 2) / s2;
   view.cy = y + (py - H / 2) / s2;
-  schedule(true);
+  schedule(false);
 }
 const local = (e) => { const r = canvas.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
 
@@ -665,6 +693,7 @@ canvas.addEventListener('pointerdown', (e) => {
   canvas.setPointerCapture(e.pointerId);
   const [px, py] = local(e);
   drag = { id: e.pointerId, px, py, cx: view.cx, cy: view.cy, moved: false };
+  if (bg && bg.pad < PAD) schedule(true);
   canvas.classList.add('dragging');
   hideTip();
 });
@@ -676,7 +705,7 @@ canvas.addEventListener('pointermove', (e) => {
     if (!drag.moved) return;
     view.cx = drag.cx - (px - drag.px) / scale();
     view.cy = drag.cy + (py - drag.py) / scale();
-    schedule(true);
+    schedule(false);
   } else if (!drag && e.pointerType === 'mouse') showTip(nearest(px, py), px, py);
 });
 const endDrag = (e) => {
@@ -702,7 +731,7 @@ canvas.addEventListener('keydown', (e) => {
   else if (k === '0') return e.preventDefault(), resetView();
   else return;
   e.preventDefault();
-  schedule(true);
+  schedule(false);
 });
 $('zoom-in').addEventListener('click', () => zoomAt(W / 2, H / 2, 1.5));
 $('zoom-out').addEventListener('click', () => zoomAt(W / 2, H / 2, 1 / 1.5));
@@ -734,6 +763,7 @@ async function load(model) {
     hover = -1;
     tip.hidden = true;
     resetView();
+    schedule(true);
     setStatus();
   } catch (e) {
     if (seq !== loadSeq) return;
@@ -756,21 +786,20 @@ function plotUpdate() { userModel = false; if (visible) { setStatus(); schedule(
 const plot = { show: plotShow, hide: plotHide, update: plotUpdate };
 
 // ---------- runs ----------
+// The metric chart is uPlot (web/vendor/, the version web/package-lock.json pins): one point per
+// run that recorded the metric, oldest on the left; its legend shows the run and value under the
+// cursor, which the arrow keys move too (announced in a live region).
 const runsView = (() => {
-  const metricSel = $('run-metric'), chart = $('run-chart'), rstatus = $('runs-status');
+  const metricSel = $('run-metric'), box = $('run-chart'), rstatus = $('runs-status'), live = $('run-chart-live');
   const tbody = document.querySelector('#runs-table tbody');
-  const SVG = 'http://www.w3.org/2000/svg';
-  let runs = [], loaded = false, seq = 0;
-  const svgEl = (tag, attrs) => {
-    const e = document.createElementNS(SVG, tag);
-    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
-    return e;
-  };
+  let runs = [], loaded = false, seq = 0, chart = null, shown = [], at = -1;
   const metricOf = (r, m) => {
     const v = r && r.metrics ? r.metrics[m] : undefined;
     return typeof v === 'number' && Number.isFinite(v) ? v : null;
   };
   const fmt = (v) => (v == null ? '' : Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(4));
+  const runText = (r) => str(r.started_at).replace('T', ' ').slice(0, 16) + ' ' + str(r.kind)
+    + (r.status === 'failed' ? ' (failed)' : '');
   function fillMetrics() {
     const names = new Set();
     for (const r of runs) for (const k of Object.keys((r && r.metrics) || {})) names.add(k);
@@ -783,35 +812,64 @@ const runsView = (() => {
   function drawChart() {
     const m = metricSel.value;
     $('runs-metric-col').textContent = m || 'Metric';
-    const points = runs.slice().reverse().map((r) => ({ r, v: metricOf(r, m) })).filter((p) => p.v != null);
-    const title = svgEl('title', { id: 'run-chart-title' });
-    title.textContent = m ? m + ' across ' + plural(points.length, 'run') : 'No metric to chart';
-    chart.replaceChildren(title);
-    chart.setAttribute('data-points', String(points.length));
-    if (!points.length) return;
-    const W = 640, H = 220, L = 56, R = 12, T = 12, B = 24;
-    let lo = Math.min(...points.map((p) => p.v)), hi = Math.max(...points.map((p) => p.v));
-    if (hi === lo) { hi += Math.abs(hi) * 0.05 || 1; lo -= Math.abs(lo) * 0.05 || 1; }
-    const x = (i) => (points.length === 1 ? (L + W - R) / 2 : L + (i * (W - L - R)) / (points.length - 1));
-    const y = (v) => T + ((hi - v) * (H - T - B)) / (hi - lo);
-    chart.append(svgEl('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, class: 'axis' }));
-    chart.append(svgEl('line', { x1: L, y1: T, x2: L, y2: H - B, class: 'axis' }));
-    for (const v of [lo, (lo + hi) / 2, hi]) {
-      const t = svgEl('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'tick' });
-      t.textContent = fmt(v);
-      chart.append(t);
+    shown = runs.slice().reverse().map((r) => ({ r, v: metricOf(r, m) })).filter((p) => p.v != null);
+    box.setAttribute('data-points', String(shown.length));
+    if (chart) chart.destroy();
+    chart = null;
+    at = -1;
+    live.textContent = '';
+    if (!shown.length) {
+      box.setAttribute('aria-label', m ? 'No run recorded ' + m : 'No metric to chart');
+      return;
     }
-    if (points.length > 1) {
-      chart.append(svgEl('polyline', { points: points.map((p, i) => x(i) + ',' + y(p.v)).join(' '), class: 'run-line' }));
-    }
-    points.forEach((p, i) => {
-      const c = svgEl('circle', { cx: x(i), cy: y(p.v), r: 4, class: 'run-point' + (p.r.status === 'failed' ? ' failed' : '') });
-      const tip = svgEl('title', {});
-      tip.textContent = str(p.r.started_at) + ' · ' + str(p.r.kind) + ' · ' + m + ' = ' + fmt(p.v);
-      c.append(tip);
-      chart.append(c);
-    });
+    const ys = shown.map((p) => p.v), xs = ys.map((_, i) => i + 1);
+    box.setAttribute('aria-label', 'Chart of ' + m + ' across ' + plural(shown.length, 'run') + ', from '
+      + fmt(ys[0]) + ' (oldest) to ' + fmt(ys[ys.length - 1]) + ' (newest); lowest ' + fmt(Math.min(...ys))
+      + ', highest ' + fmt(Math.max(...ys)));
+    if (typeof window.uPlot !== 'function') { showError('The chart library did not load.'); return; }
+    const cs = getComputedStyle(document.documentElement), css = (n) => cs.getPropertyValue(n).trim();
+    const axis = {
+      stroke: css('--muted'), font: '11px system-ui, sans-serif',
+      grid: { stroke: css('--border'), width: 1 }, ticks: { stroke: css('--border'), width: 1 },
+    };
+    chart = new window.uPlot({
+      width: chartWidth(), height: 220,
+      scales: { x: { time: false, range: (u, lo, hi) => [lo - 0.5, hi + 0.5] } },
+      series: [
+        { label: 'Run', value: (u, x) => (shown[x - 1] ? '#' + x + ' · ' + runText(shown[x - 1].r) : '–') },
+        {
+          label: m, stroke: css('--rec'), width: 2,
+          points: { show: true, size: 8, width: 2, fill: css('--rec'), stroke: css('--rec') },
+          value: (u, y) => (y == null ? '–' : fmt(y)),
+        },
+      ],
+      axes: [
+        {
+          ...axis, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+          values: (u, splits) => splits.map((x) => (Number.isInteger(x) && x >= 1 && x <= shown.length ? '#' + x : '')),
+        },
+        { ...axis, size: 64, values: (u, splits) => splits.map(fmt) },
+      ],
+      cursor: { drag: { x: false, y: false }, points: { size: 11 } },
+      legend: { live: true },
+    }, [xs, ys], box);
   }
+  const chartWidth = () => Math.max(200, box.clientWidth);
+  new ResizeObserver(() => {
+    if (chart && chart.width !== chartWidth()) chart.setSize({ width: chartWidth(), height: 220 });
+  }).observe(box);
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => { if (chart) drawChart(); });
+  // Keyboard: step the cursor (and so the legend) through the points.
+  box.addEventListener('keydown', (e) => {
+    if (!chart || !shown.length) return;
+    const n = shown.length;
+    const to = { ArrowRight: at + 1, ArrowLeft: at < 0 ? n - 1 : at - 1, Home: 0, End: n - 1 }[e.key];
+    if (to == null) return;
+    e.preventDefault();
+    at = clamp(to, 0, n - 1);
+    chart.setCursor({ left: chart.valToPos(at + 1, 'x'), top: chart.valToPos(shown[at].v, 'y') });
+    live.textContent = 'Run ' + (at + 1) + ' of ' + n + ', ' + runText(shown[at].r) + ': ' + metricSel.value + ' ' + fmt(shown[at].v);
+  });
   function drawTable() {
     const m = metricSel.value;
     tbody.replaceChildren(...runs.map((r) => {

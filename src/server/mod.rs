@@ -4,8 +4,8 @@
 //! Handlers are thin functions over extractors; each request answers from the `Arc<Engine>`
 //! current when it started (a reload swaps in a new one, [`reload`]); errors become responses
 //! through [`error::ApiError`]; request ids, tracing, CORS, timeouts, body limits, load shedding
-//! (503 + `Retry-After` beyond [`ServerConfig::max_in_flight`]) and metrics ([`metrics`]) are
-//! tower layers.
+//! (503 + `Retry-After` beyond [`ServerConfig::max_in_flight`]), metrics ([`metrics`]) and gzip
+//! compression of every answer the client accepts it for are tower layers.
 
 pub mod error;
 pub mod metrics;
@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -142,6 +143,9 @@ pub fn app(engine: Arc<Engine>, config: &ServerConfig) -> crate::Result<(Router,
             state.metrics.clone(),
             metrics::track,
         ))
+        // The page's assets and its large JSON (projection, titles) shrink 3-5x; the page's first
+        // load stays well under its 1.5 MB budget (docs/BENCHMARKS.md).
+        .layer(CompressionLayer::new().gzip(true))
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(overloaded))

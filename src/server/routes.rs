@@ -30,6 +30,8 @@ pub(super) fn routes() -> Router<super::ServerState> {
         .route("/", get(index_html))
         .route("/assets/app.js", get(app_js))
         .route("/assets/app.css", get(app_css))
+        .route("/assets/vendor/uPlot.iife.min.js", get(uplot_js))
+        .route("/assets/vendor/uPlot.min.css", get(uplot_css))
         .route("/api/health", get(health))
         .route("/api/movies/search", get(search_movies))
         .route("/api/movies/titles", get(movie_titles))
@@ -70,6 +72,22 @@ async fn app_js() -> Response {
 
 async fn app_css() -> Response {
     asset("text/css; charset=utf-8", include_str!("../../web/app.css"))
+}
+
+// uPlot (the Runs tab's chart), vendored from npm by web/vendor/update.sh at the version
+// web/package-lock.json pins; tests/web_vendor.rs checks these files against its manifest.
+async fn uplot_js() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/vendor/uPlot.iife.min.js"),
+    )
+}
+
+async fn uplot_css() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../../web/vendor/uPlot.min.css"),
+    )
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
