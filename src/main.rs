@@ -63,6 +63,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     seed: seed.unwrap_or(hnsw.seed),
                 },
                 load: validation.load_options(),
+                fixed_search_k: search_k.is_some(),
+                fixed_ef_search: ef_search.is_some(),
             };
             train_and_report(&data, &out, &options, &tracking.tracking())
         }

@@ -24,6 +24,13 @@ use std::time::Instant;
 /// How many movies (at most) are used as queries when measuring an index's recall at build time.
 /// 500 queries × 10 neighbours put the standard error of a recall near 0.95 at about 0.003.
 pub const RECALL_SAMPLE: usize = 500;
+/// The recall@10 that training raises the search-time knobs towards (`ef_search` of HNSW,
+/// `search_k` of the forest) when they were not given: doubling each, measured on the sample,
+/// up to [`MAX_EF_SEARCH`] and a quarter of the catalog. The defaults reach it on the bundled
+/// data; at ml-latest's size, 128-dimensional rows need wider searches.
+pub const RECALL_TARGET: f32 = 0.95;
+/// The widest `ef_search` training raises HNSW to.
+pub const MAX_EF_SEARCH: usize = 512;
 
 /// The item-kNN model: the parameters `movierec evaluate` chose on the bundled data's validation
 /// split (docs/EVALUATION.md), with 100 neighbours per movie kept for scoring users.
@@ -92,6 +99,10 @@ pub struct TrainOptions {
     pub hnsw: HnswParams,
     /// How the release is loaded (strictness, progress bar, summary on stderr).
     pub load: data::LoadOptions,
+    /// Keep `forest.search_k` as given (by default it is raised towards [`RECALL_TARGET`]).
+    pub fixed_search_k: bool,
+    /// Keep `hnsw.ef_search` as given (by default it is raised towards [`RECALL_TARGET`]).
+    pub fixed_ef_search: bool,
 }
 
 /// Trains every model on the MovieLens release in `data_dir` and writes the model directory
@@ -286,12 +297,31 @@ fn build_model_files(
     let name = model.kind.as_str();
     let embeddings = &model.embeddings;
     let exact = ExactIndex::build(embeddings, Metric::Cosine);
-    let forest = ForestIndex::build(embeddings, Metric::Cosine, options.forest);
-    let hnsw = HnswIndex::build(embeddings, Metric::Cosine, options.hnsw);
+    let mut forest = ForestIndex::build(embeddings, Metric::Cosine, options.forest);
+    let mut hnsw = HnswIndex::build(embeddings, Metric::Cosine, options.hnsw);
     let step = (catalog.len() / RECALL_SAMPLE).max(1);
     let sample: Vec<u32> = (0..catalog.len() as u32).step_by(step).collect();
     let recalls = recall_at_k(&exact, &[&forest, &hnsw], &sample, 10);
-    let (recall, hnsw_recall) = (recalls[0], recalls[1]);
+    let (mut recall, mut hnsw_recall) = (recalls[0], recalls[1]);
+    if !options.fixed_ef_search {
+        while hnsw_recall < RECALL_TARGET && hnsw.params().ef_search < MAX_EF_SEARCH {
+            hnsw.set_ef_search((hnsw.params().ef_search * 2).min(MAX_EF_SEARCH));
+            hnsw_recall = recall_at_k(&exact, &[&hnsw], &sample, 10)[0];
+        }
+    }
+    let widest_search_k = catalog.len() / 4;
+    while let Some(search_k) = forest.params().search_k {
+        if options.fixed_search_k || recall >= RECALL_TARGET || search_k >= widest_search_k {
+            break;
+        }
+        forest.set_search_k(Some((search_k * 2).min(widest_search_k)));
+        recall = recall_at_k(&exact, &[&forest], &sample, 10)[0];
+    }
+    tracing::info!(
+        "{name}: recall@10 annoy {recall:.3} (search_k {:?}), hnsw {hnsw_recall:.3} (ef_search {})",
+        forest.params().search_k,
+        hnsw.params().ef_search
+    );
     let projection = projection::project_2d(embeddings);
 
     let embeddings_file = format!("{name}.embeddings");

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Load benchmark of `POST /api/recommendations` (issue 6): starts `movierec serve` on the bundled
+# model and drives it with wrk (Debian's `wrk` package) over 64 keep-alive connections, for the
+# exact and the HNSW index, by movie id and by a misspelled title.
+#
+#   bash benches/serve_load.sh [SECONDS] [CONNECTIONS]
+#
+# The figures and the machine they ran on are in docs/BENCHMARKS.md. wrk runs on the same machine
+# as the server, so the two share its cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-20}
+connections=${2:-64}
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+cargo build --release --quiet
+bin=target/release/movierec
+[ -f models/default/manifest.json ] || "$bin" train --out models/default >/dev/null
+port=${MOVIEREC_BENCH_PORT:-7391}
+log=$(mktemp)
+"$bin" serve --port "$port" --max-in-flight 4096 >"$log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; rm -f "$log" "$script"' EXIT
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$port/api/health" >/dev/null && break
+  sleep 0.1
+done
+script=$(mktemp --suffix=.lua)
+run() {
+  local label=$1 body=$2
+  cat >"$script" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '$body'
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %d errors (%d non-2xx)\n",
+    "$label", summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1e3,
+    latency:percentile(99) / 1e3, latency.max / 1e3,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status))
+end
+LUA
+  # One check request first: the body must be answered with 200.
+  curl -sf -H 'Content-Type: application/json' -d "$body" "http://127.0.0.1:$port/api/recommendations" >/dev/null
+  wrk -t 2 -c "$connections" -d "${seconds}s" --latency -s "$script" \
+    "http://127.0.0.1:$port/api/recommendations" | grep RESULT
+}
+run "content, exact, movie id" '{"movie": 1, "k": 10, "model": "content", "index": "exact"}'
+run "svd, exact, movie id" '{"movie": 1, "k": 10, "model": "svd", "index": "exact"}'
+run "svd, hnsw, movie id" '{"movie": 1, "k": 10, "model": "svd", "index": "hnsw"}'
+run "collaborative (item_knn lists), movie id" '{"movie": 1, "k": 10}'
+run "svd, hnsw, title \"toy stroy\"" '{"movie": "toy stroy", "k": 10, "model": "svd", "index": "hnsw"}'
