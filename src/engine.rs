@@ -47,7 +47,7 @@ pub struct SimilarRequest {
 }
 
 /// A result movie with its similarity to the query.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScoredMovie {
     /// The movie.
     #[serde(flatten)]
@@ -61,7 +61,7 @@ pub struct ScoredMovie {
 
 /// Why a movie was recommended: what it shares with the query movie (or, for a person, with the
 /// liked movie that explains it best).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Explanation {
     /// The movie it is compared with (the query, or one the person liked).
@@ -80,7 +80,7 @@ pub struct Explanation {
 }
 
 /// The answer to a [`SimilarRequest`]: the JSON shape of `recommend --json` and the API.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Recommendations {
     /// The movie the query resolved to.
     pub query: MovieView,
@@ -112,7 +112,7 @@ pub enum PersonalTarget {
 
 /// The answer to a personalised request: the JSON shape of `recommend --user/--likes` and the
 /// API.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PersonalRecommendations {
     /// The MovieLens user, when asked for one.
     pub user: Option<u32>,

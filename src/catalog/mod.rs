@@ -85,7 +85,7 @@ impl Movie {
 }
 
 /// The JSON shape of a movie in every answer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MovieView {
     /// MovieLens id.

@@ -27,7 +27,19 @@ use serde::{Deserialize, Serialize};
 /// The models a user can choose. Every model except [`ModelKind::Collaborative`] is trained and
 /// stored; `collaborative` names whichever collaborative model evaluates best (the model
 /// directory's manifest says which, see [`ModelKind::resolve`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
     /// Genres and decade.

@@ -3,17 +3,22 @@
 //!
 //! - `code`: a stable machine-readable name ([`ApiError::code`]): `invalid_argument`,
 //!   `malformed_body`, `unsupported_media_type`, `payload_too_large`, `not_found`,
-//!   `movie_not_found`, `user_not_found`, `timeout`, `overloaded`, `unauthorized`, `internal`;
+//!   `method_not_allowed`, `movie_not_found`, `user_not_found`, `timeout`, `overloaded`,
+//!   `unauthorized`, `reload_failed`, `internal`;
 //! - `message`: what is wrong and what is allowed, for people;
 //! - `field`: the request field at fault, when one is (`k`, `filter.genres`, `movie`, …);
 //! - `suggestions`: close titles, for `movie_not_found`.
+//!
+//! [`ErrorBody`] is that shape as a type: responses are serialised from it and the OpenAPI
+//! document's `ErrorBody` schema is derived from it, so the two cannot drift apart.
 
 use crate::Error;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// An error answered to an API client.
 #[derive(Debug)]
@@ -45,6 +50,18 @@ impl ApiError {
     /// A 404 `not_found` with `message`.
     pub fn not_found(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// A 413 `payload_too_large`: the body is over [`super::BODY_LIMIT_BYTES`].
+    pub fn payload_too_large() -> Self {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the request body is too large (at most {} bytes)",
+                super::BODY_LIMIT_BYTES
+            ),
+        )
     }
 
     /// 500 with a message for the log and a generic one for the client.
@@ -101,14 +118,7 @@ impl From<JsonRejection> for ApiError {
                 "unsupported_media_type",
                 "the request body must be JSON with the header `Content-Type: application/json`",
             ),
-            JsonRejection::BytesRejection(_) => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!(
-                    "the request body is too large (at most {} bytes)",
-                    super::BODY_LIMIT_BYTES
-                ),
-            ),
+            JsonRejection::BytesRejection(_) => ApiError::payload_too_large(),
             other => ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", other.body_text()),
         }
     }
@@ -120,15 +130,46 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+/// The body of every error answer: `{"error": {"code", "message", "field"?, "suggestions"?}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for programs (`code`, `field`) and for people (`message`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorDetail {
+    /// Stable machine-readable name: `invalid_argument`, `malformed_body`,
+    /// `unsupported_media_type`, `payload_too_large`, `not_found`, `method_not_allowed`,
+    /// `movie_not_found`, `user_not_found`, `unauthorized`, `reload_failed`, `timeout`,
+    /// `overloaded` or `internal`.
+    #[schema(pattern = "^[a-z_]+$", example = "invalid_argument")]
+    pub code: String,
+    /// What is wrong and what is allowed, for people.
+    #[schema(min_length = 1, example = "k must be between 1 and 100, got 0")]
+    pub message: String,
+    /// The request field at fault, when there is one (`k`, `filter.genres`, `movie`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "k")]
+    pub field: Option<String>,
+    /// Close titles, for `movie_not_found`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suggestions: Vec<String>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if let Some(field) = self.field {
-            error["field"] = json!(field);
-        }
-        if !self.suggestions.is_empty() {
-            error["suggestions"] = json!(self.suggestions);
-        }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+                field: self.field,
+                suggestions: self.suggestions,
+            },
+        };
+        (self.status, Json(body)).into_response()
     }
 }

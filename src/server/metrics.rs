@@ -139,6 +139,16 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus metrics: `movierec_http_requests_total{method,route,status}`, `movierec_http_request_duration_seconds{method,route}` (histogram), `movierec_http_requests_in_flight`, `movierec_model_reloads_total{outcome}`", content_type = "application/openmetrics-text", body = String),
+        super::openapi::ServerErrors,
+    )
+)]
 pub async fn handler(State(metrics): State<Arc<Metrics>>) -> Response {
     (
         [(

@@ -1,16 +1,22 @@
-//! The HTTP server: JSON API under `/api`, the seed-compatible `POST /recommendation`, and the
-//! web page at `/` (its assets compiled into the binary from `web/`).
+//! The HTTP server: JSON API under `/api`, the seed-compatible `POST /recommendation`, the
+//! web page at `/` (its assets compiled into the binary from `web/`), the API's OpenAPI document
+//! at `/api/openapi.json` and interactive docs at `/docs/` ([`openapi`]).
 //!
 //! Handlers are thin functions over extractors; each request answers from the `Arc<Engine>`
 //! current when it started (a reload swaps in a new one, [`reload`]); errors become responses
-//! through [`error::ApiError`]; request ids, tracing, CORS, timeouts, body limits, load shedding
-//! (503 + `Retry-After` beyond [`ServerConfig::max_in_flight`]), metrics ([`metrics`]) and gzip
-//! compression of every answer the client accepts it for are tower layers.
+//! through [`error::ApiError`]; request and response bodies are the types of [`bodies`]; request
+//! ids, tracing, CORS, timeouts, body limits, load shedding (503 + `Retry-After` beyond
+//! [`ServerConfig::max_in_flight`]), metrics ([`metrics`]) and gzip compression of every answer
+//! the client accepts it for are tower layers.
 
+pub mod bodies;
 pub mod error;
 pub mod metrics;
+pub mod openapi;
 pub mod reload;
 mod routes;
+
+pub use routes::{served_routes, ServedRoute};
 
 use crate::engine::Engine;
 use arc_swap::ArcSwap;
@@ -31,12 +37,11 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 /// Largest accepted request body.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
-/// Longest a request may take before it is answered with 408.
+/// Longest a request may take before it is answered with 408 `timeout`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests answered at once by default; more are refused with 503 and `Retry-After`.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
@@ -126,7 +131,19 @@ pub fn app(engine: Arc<Engine>, config: &ServerConfig) -> crate::Result<(Router,
         metrics: Arc::new(Metrics::default()),
     };
     let cors = cors_layer(&config.cors_origins)?;
-    let overloaded = |_: tower::BoxError| async {
+    // The layers' own failures, in the API's error shape.
+    let layer_error = |error: tower::BoxError| async move {
+        if error.is::<tower::timeout::error::Elapsed>() {
+            return error::ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                format!(
+                    "the request took longer than {} seconds",
+                    REQUEST_TIMEOUT.as_secs()
+                ),
+            )
+            .into_response();
+        }
         (
             [(header::RETRY_AFTER, "1")],
             error::ApiError::new(
@@ -148,17 +165,14 @@ pub fn app(engine: Arc<Engine>, config: &ServerConfig) -> crate::Result<(Router,
         .layer(CompressionLayer::new().gzip(true))
         .layer(
             ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(overloaded))
+                .layer(HandleErrorLayer::new(layer_error))
                 .load_shed()
                 .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
                     config.max_in_flight.max(1),
-                )),
+                ))
+                .timeout(REQUEST_TIMEOUT),
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
         .layer(cors)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(

@@ -6,14 +6,17 @@
 //! opened and fully verified (checksums included) off the async runtime before the swap; if that
 //! fails, the old model keeps serving and the error is returned (and logged, for SIGHUP).
 
-use super::error::ApiError;
+use super::bodies::{ReloadBody, Reloaded};
+use super::error::{ApiError, ErrorBody};
+use super::openapi::ServerErrors;
 use super::ServerState;
 use crate::engine::Engine;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,7 +27,7 @@ pub const ADMIN_TOKEN_ENV: &str = "MOVIEREC_ADMIN_TOKEN";
 
 /// Opens `dir` (or the directory being served, when `None`), verifies it and swaps it in.
 /// Reloads are serialised: a second one waits for the first.
-pub async fn reload(state: &ServerState, dir: Option<PathBuf>) -> crate::Result<Value> {
+pub async fn reload(state: &ServerState, dir: Option<PathBuf>) -> crate::Result<Reloaded> {
     let mut current = state.model_dir.lock().await;
     let dir = dir.unwrap_or_else(|| current.clone());
     let started = Instant::now();
@@ -36,31 +39,46 @@ pub async fn reload(state: &ServerState, dir: Option<PathBuf>) -> crate::Result<
     };
     state.metrics.reloaded(opened.is_ok());
     let engine = opened?;
-    let answer = json!({
-        "status": "reloaded",
-        "modelDir": dir.display().to_string(),
-        "trainedAt": engine.manifest().created_at,
-        "movies": engine.catalog().len(),
-        "seconds": started.elapsed().as_secs_f64(),
-    });
+    let answer = Reloaded {
+        status: "reloaded".into(),
+        model_dir: dir.display().to_string(),
+        trained_at: engine.manifest().created_at.clone(),
+        movies: engine.catalog().len(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
     state.engine.store(Arc::new(engine));
     tracing::info!("reloaded the model from {}", dir.display());
     *current = dir;
     Ok(answer)
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct ReloadBody {
-    model_dir: Option<PathBuf>,
-}
-
 /// `POST /api/admin/reload`, body `{"model_dir": "…"}` (optional: the directory being served).
+#[utoipa::path(
+    post,
+    path = "/api/admin/reload",
+    operation_id = "reload",
+    tag = "admin",
+    request_body(
+        content = Option<ReloadBody>,
+        content_type = "application/json",
+        description = "Optional: without a body (or `null`, or without `model_dir`) the directory being served is reopened"
+    ),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The new model is being served", body = Reloaded),
+        (status = 400, description = "A body that is not JSON (`malformed_body`) or not `{\"model_dir\"?}` (`invalid_argument`)", body = ErrorBody),
+        (status = 401, description = "No or a wrong `Authorization: Bearer` token (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "Reloading is disabled: the server was started without `MOVIEREC_ADMIN_TOKEN` (`not_found`)", body = ErrorBody),
+        (status = 413, description = "A body over 64 KiB (`payload_too_large`)", body = ErrorBody),
+        (status = 422, description = "The directory failed to open or verify; the old model keeps serving (`reload_failed`)", body = ErrorBody),
+        ServerErrors,
+    )
+)]
 pub async fn handler(
     State(state): State<ServerState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Reloaded>, ApiError> {
     let Some(expected) = state.admin_token.as_deref() else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -79,6 +97,7 @@ pub async fn handler(
             "reloading needs the header `Authorization: Bearer <admin token>`",
         ));
     }
+    let body = body.map_err(|_| ApiError::payload_too_large())?;
     let body: ReloadBody = if body.iter().all(u8::is_ascii_whitespace) {
         ReloadBody::default()
     } else {
@@ -89,7 +108,11 @@ pub async fn handler(
                 format!("the body is not JSON: {e}"),
             )
         })?;
-        super::routes::parse_body(Ok(Json(value)))?
+        if value.is_null() {
+            ReloadBody::default()
+        } else {
+            super::routes::parse_body(Ok(Json(value)))?
+        }
     };
     match reload(&state, body.model_dir).await {
         Ok(answer) => Ok(Json(answer)),
@@ -117,7 +140,10 @@ pub async fn on_sighup(state: ServerState) {
     };
     while hangups.recv().await.is_some() {
         match reload(&state, None).await {
-            Ok(answer) => eprintln!("movierec: SIGHUP: {answer}"),
+            Ok(answer) => eprintln!(
+                "movierec: SIGHUP: {}",
+                serde_json::to_string(&answer).expect("serialisable")
+            ),
             Err(e) => {
                 tracing::error!("SIGHUP reload failed, the old model keeps serving: {e}");
                 eprintln!("movierec: SIGHUP reload failed, the old model keeps serving: {e}");

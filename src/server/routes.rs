@@ -1,49 +1,135 @@
 //! Route table and handlers.
+//!
+//! [`table`] is the one list of what the server answers: the router is built from it, and
+//! [`served_routes`] reports it, so that a test can hold it against the OpenAPI document
+//! ([`super::openapi`]) and fail when an API route has no documentation. Each API handler carries
+//! its `#[utoipa::path]` next to it.
 
-use super::error::ApiError;
+use super::bodies::{
+    Defaults, Health, LikesBody, ModelShapeView, MovieField, MovieSearch, MovieTitles,
+    PersonalParams, Projection, ProjectionParams, RecommendationBody, RunListing, RunsParams,
+    SearchParams, SeedBody, SeedMovie, SeedRecommendations, ShapeName,
+};
+use super::error::{ApiError, ErrorBody};
+use super::openapi::{BodyErrors, ServerErrors};
+use super::ServerState;
 use crate::catalog::{MovieFilter, MovieQuery, MovieView};
 use crate::engine::{
-    Engine, PersonalTarget, SimilarRequest, DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODEL,
-    DEFAULT_PLOT_MODEL, MAX_K, MIN_K,
+    Engine, PersonalRecommendations, PersonalTarget, Recommendations, SimilarRequest,
+    DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODEL, DEFAULT_PLOT_MODEL, MAX_K, MIN_K,
 };
 use crate::index::IndexKind;
 use crate::models::{ModelKind, ModelShape};
 use crate::tracking::{RunFilter, RunKind, RunStore};
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::handler::Handler;
+use axum::http::{header, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 
 type AppState = State<Arc<Engine>>;
-type ApiResult = Result<Json<Value>, ApiError>;
 
 /// Largest `limit` of a title search.
 pub const MAX_SEARCH_LIMIT: usize = 50;
 
-pub(super) fn routes() -> Router<super::ServerState> {
-    Router::new()
-        .route("/", get(index_html))
-        .route("/assets/app.js", get(app_js))
-        .route("/assets/app.css", get(app_css))
-        .route("/assets/vendor/uPlot.iife.min.js", get(uplot_js))
-        .route("/assets/vendor/uPlot.min.css", get(uplot_css))
-        .route("/api/health", get(health))
-        .route("/api/movies/search", get(search_movies))
-        .route("/api/movies/titles", get(movie_titles))
-        .route("/api/projection", get(projection))
-        .route("/api/recommendations", post(recommendations))
-        .route("/api/recommendations/for-likes", post(for_likes))
-        .route("/api/users/{id}/recommendations", get(for_user))
-        .route("/api/runs", get(runs))
-        .route("/api/admin/reload", post(super::reload::handler))
-        .route("/metrics", get(super::metrics::handler))
-        .route("/recommendation", post(seed_recommendation))
+/// A route the server answers, as [`served_routes`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServedRoute {
+    /// The HTTP method.
+    pub method: Method,
+    /// The path pattern, as axum and OpenAPI write it (`/api/users/{id}/recommendations`).
+    pub path: &'static str,
+    /// True for the API (documented in `GET /api/openapi.json`); false for the web page, its
+    /// assets and the interactive docs.
+    pub in_openapi: bool,
+}
+
+/// One row of [`table`]: a [`ServedRoute`] and its handler.
+struct Route {
+    served: ServedRoute,
+    handler: MethodRouter<ServerState>,
+}
+
+/// A route of the JSON API: it must be in the OpenAPI document.
+fn api<H, T>(method: Method, path: &'static str, handler: H) -> Route
+where
+    H: Handler<T, ServerState>,
+    T: 'static,
+{
+    route(method, path, handler, true)
+}
+
+/// A route of the web page or the docs: not part of the API document.
+fn page<H, T>(method: Method, path: &'static str, handler: H) -> Route
+where
+    H: Handler<T, ServerState>,
+    T: 'static,
+{
+    route(method, path, handler, false)
+}
+
+fn route<H, T>(method: Method, path: &'static str, handler: H, in_openapi: bool) -> Route
+where
+    H: Handler<T, ServerState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("a standard method");
+    Route {
+        served: ServedRoute {
+            method,
+            path,
+            in_openapi,
+        },
+        handler: on(filter, handler),
+    }
+}
+
+/// Every route the server answers. Add new routes here (and nowhere else), with `api` for the
+/// JSON API (then document the handler with `#[utoipa::path]` and list it in
+/// [`super::openapi::ApiDoc`]) or `page` for what a browser shows.
+fn table() -> Vec<Route> {
+    use super::{metrics, openapi, reload};
+    vec![
+        page(Method::GET, "/", index_html),
+        page(Method::GET, "/assets/app.js", app_js),
+        page(Method::GET, "/assets/app.css", app_css),
+        page(Method::GET, "/assets/vendor/uPlot.iife.min.js", uplot_js),
+        page(Method::GET, "/assets/vendor/uPlot.min.css", uplot_css),
+        page(Method::GET, "/docs", openapi::docs_redirect),
+        page(Method::GET, "/docs/", openapi::docs_index),
+        page(Method::GET, "/docs/{*file}", openapi::docs_asset),
+        api(Method::GET, "/api/openapi.json", openapi::document_handler),
+        api(Method::GET, "/api/health", health),
+        api(Method::GET, "/api/movies/search", search_movies),
+        api(Method::GET, "/api/movies/titles", movie_titles),
+        api(Method::GET, "/api/projection", projection),
+        api(Method::POST, "/api/recommendations", recommendations),
+        api(Method::POST, "/api/recommendations/for-likes", for_likes),
+        api(Method::GET, "/api/users/{id}/recommendations", for_user),
+        api(Method::GET, "/api/runs", runs),
+        api(Method::POST, "/api/admin/reload", reload::handler),
+        api(Method::GET, "/metrics", metrics::handler),
+        api(Method::POST, "/recommendation", seed_recommendation),
+    ]
+}
+
+/// The routes the server answers, in the order they are registered.
+pub fn served_routes() -> Vec<ServedRoute> {
+    table().into_iter().map(|r| r.served).collect()
+}
+
+pub(super) fn routes() -> Router<ServerState> {
+    table()
+        .into_iter()
+        .fold(Router::new(), |router, r| {
+            router.route(r.served.path, r.handler)
+        })
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
 }
 
 /// The page loads only its own compiled-in assets and talks only to this server; the policy makes
@@ -101,17 +187,22 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-#[derive(Deserialize)]
-struct RunsParams {
-    kind: Option<String>,
-    limit: Option<usize>,
-}
-
 /// The recorded runs, newest first (as `movierec runs --json`), and the unreadable lines skipped.
-async fn runs(
+#[utoipa::path(
+    get,
+    path = "/api/runs",
+    tag = "runs",
+    params(RunsParams),
+    responses(
+        (status = 200, description = "The runs of the store the server was started with (`serve --runs-dir`, `$MOVIEREC_RUNS_DIR`, else `./runs`)", body = RunListing),
+        (status = 400, description = "An unknown `kind` or a `limit` that is not a positive integer (`invalid_argument`)", body = ErrorBody),
+        ServerErrors,
+    )
+)]
+pub(super) async fn runs(
     State(dir): State<Arc<std::path::PathBuf>>,
     params: Result<Query<RunsParams>, QueryRejection>,
-) -> ApiResult {
+) -> Result<Json<RunListing>, ApiError> {
     let Query(params) = params?;
     let kind = params
         .kind
@@ -135,11 +226,14 @@ async fn runs(
     .await
     .map_err(|e| ApiError::internal(format!("reading the run store failed: {e}")))??;
     Ok(Json(match listing {
-        Some(listing) => json!({
-            "runs": listing.runs,
-            "skipped": listing.skipped.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        }),
-        None => json!({"runs": [], "skipped": []}),
+        Some(listing) => RunListing {
+            runs: listing.runs,
+            skipped: listing.skipped.iter().map(ToString::to_string).collect(),
+        },
+        None => RunListing {
+            runs: Vec::new(),
+            skipped: Vec::new(),
+        },
     }))
 }
 
@@ -147,39 +241,82 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
 }
 
-async fn health(State(engine): AppState) -> Json<Value> {
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("this route does not answer {method}"),
+    )
+}
+
+/// The served model and the choices it offers (models, indexes, genres, defaults).
+#[utoipa::path(
+    get,
+    path = "/api/health",
+    tag = "catalog",
+    responses(
+        (status = 200, description = "The server is up", body = Health),
+        ServerErrors,
+    )
+)]
+pub(super) async fn health(State(engine): AppState) -> Json<Health> {
     let manifest = engine.manifest();
-    Json(json!({
-        "status": "ok",
-        "movies": engine.catalog().len(),
-        "models": ModelKind::NAMES,
-        "modelShapes": ModelKind::NAMES.iter().map(|name| {
-            let kind = ModelKind::parse(name).expect("every listed name parses");
-            let resolved = engine.resolve_model(kind);
-            let shape = match resolved.shape() {
-                ModelShape::Embeddings => "embeddings",
-                ModelShape::NeighbourLists => "neighbour_lists",
-            };
-            (name.to_string(), json!({"model": resolved, "shape": shape}))
-        }).collect::<serde_json::Map<_, _>>(),
-        "indexes": IndexKind::ALL,
-        "genres": engine.catalog().genre_names(),
-        "defaults": {"model": DEFAULT_MODEL, "index": DEFAULT_INDEX, "k": DEFAULT_K, "plotModel": DEFAULT_PLOT_MODEL},
-        "trainedAt": manifest.created_at,
-        "dataset": manifest.dataset.fingerprint,
-    }))
+    let kinds = || {
+        ModelKind::NAMES
+            .iter()
+            .map(|name| ModelKind::parse(name).expect("every listed name parses"))
+    };
+    Json(Health {
+        status: "ok".into(),
+        movies: engine.catalog().len(),
+        models: kinds().collect(),
+        model_shapes: ModelKind::NAMES
+            .iter()
+            .zip(kinds())
+            .map(|(name, kind)| {
+                let resolved = engine.resolve_model(kind);
+                let shape = match resolved.shape() {
+                    ModelShape::Embeddings => ShapeName::Embeddings,
+                    ModelShape::NeighbourLists => ShapeName::NeighbourLists,
+                };
+                (
+                    name.to_string(),
+                    ModelShapeView {
+                        model: resolved,
+                        shape,
+                    },
+                )
+            })
+            .collect(),
+        indexes: IndexKind::ALL.to_vec(),
+        genres: engine.catalog().genre_names().to_vec(),
+        defaults: Defaults {
+            model: DEFAULT_MODEL,
+            index: DEFAULT_INDEX,
+            k: DEFAULT_K,
+            plot_model: DEFAULT_PLOT_MODEL,
+        },
+        trained_at: manifest.created_at.clone(),
+        dataset: manifest.dataset.fingerprint.clone(),
+    })
 }
 
-#[derive(Deserialize)]
-struct SearchParams {
-    q: Option<String>,
-    limit: Option<usize>,
-}
-
-async fn search_movies(
+/// Fuzzy title search, for suggestions as one types.
+#[utoipa::path(
+    get,
+    path = "/api/movies/search",
+    tag = "catalog",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "The best matches first", body = MovieSearch),
+        (status = 400, description = "`limit` outside 1–50 or not an integer (`invalid_argument`)", body = ErrorBody),
+        ServerErrors,
+    )
+)]
+pub(super) async fn search_movies(
     State(engine): AppState,
     params: Result<Query<SearchParams>, QueryRejection>,
-) -> ApiResult {
+) -> Result<Json<MovieSearch>, ApiError> {
     let Query(params) = params?;
     let q = params.q.unwrap_or_default();
     let limit = params.limit.unwrap_or(10);
@@ -195,27 +332,44 @@ async fn search_movies(
         .into_iter()
         .map(|item| catalog.movie(item).view())
         .collect();
-    Ok(Json(json!({"query": q, "results": results})))
+    Ok(Json(MovieSearch { query: q, results }))
 }
 
-async fn movie_titles(State(engine): AppState) -> Json<Value> {
+/// Every movie's id, title and year (the plot's hover labels).
+#[utoipa::path(
+    get,
+    path = "/api/movies/titles",
+    tag = "catalog",
+    responses(
+        (status = 200, description = "Three parallel lists, in catalog order", body = MovieTitles),
+        ServerErrors,
+    )
+)]
+pub(super) async fn movie_titles(State(engine): AppState) -> Json<MovieTitles> {
     let movies = engine.catalog().movies();
-    Json(json!({
-        "movieIds": movies.iter().map(|m| m.movie_id).collect::<Vec<_>>(),
-        "titles": movies.iter().map(|m| m.title.as_str()).collect::<Vec<_>>(),
-        "years": movies.iter().map(|m| m.year).collect::<Vec<_>>(),
-    }))
+    Json(MovieTitles {
+        movie_ids: movies.iter().map(|m| m.movie_id).collect(),
+        titles: movies.iter().map(|m| m.title.clone()).collect(),
+        years: movies.iter().map(|m| m.year).collect(),
+    })
 }
 
-#[derive(Deserialize)]
-struct ProjectionParams {
-    model: Option<String>,
-}
-
-async fn projection(
+/// The 2-D map of an embedding model, one point per movie.
+#[utoipa::path(
+    get,
+    path = "/api/projection",
+    tag = "catalog",
+    params(ProjectionParams),
+    responses(
+        (status = 200, description = "The map, parallel to the catalog", body = Projection),
+        (status = 400, description = "An unknown model, or a neighbour-list model (no embedding to map) (`invalid_argument`)", body = ErrorBody),
+        ServerErrors,
+    )
+)]
+pub(super) async fn projection(
     State(engine): AppState,
     params: Result<Query<ProjectionParams>, QueryRejection>,
-) -> ApiResult {
+) -> Result<Json<Projection>, ApiError> {
     let Query(params) = params?;
     let model = match params.model {
         Some(name) => ModelKind::parse(&name)?,
@@ -224,31 +378,17 @@ async fn projection(
     let (model, points) = engine.projection(model)?;
     // Three decimals are plenty for a plot and keep the payload small.
     let round = |v: f32| (v * 1000.0).round() / 1000.0;
-    Ok(Json(json!({
-        "model": model,
-        "movieIds": engine.catalog().movies().iter().map(|m| m.movie_id).collect::<Vec<_>>(),
-        "x": points.chunks(2).map(|p| round(p[0])).collect::<Vec<_>>(),
-        "y": points.chunks(2).map(|p| round(p[1])).collect::<Vec<_>>(),
-    })))
-}
-
-/// A movie named by title (matched fuzzily) or by MovieLens id.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum MovieField {
-    Id(u64),
-    Title(String),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RecommendationBody {
-    movie: MovieField,
-    k: Option<i64>,
-    model: Option<String>,
-    index: Option<String>,
-    #[serde(default)]
-    filter: MovieFilter,
+    Ok(Json(Projection {
+        model,
+        movie_ids: engine
+            .catalog()
+            .movies()
+            .iter()
+            .map(|m| m.movie_id)
+            .collect(),
+        x: points.chunks(2).map(|p| round(p[0])).collect(),
+        y: points.chunks(2).map(|p| round(p[1])).collect(),
+    }))
 }
 
 /// Reads a JSON body into `T`, with messages that name the field at fault.
@@ -275,7 +415,7 @@ fn movie_query(field: MovieField) -> Result<MovieQuery, ApiError> {
     match field {
         MovieField::Id(id) => u32::try_from(id).map(MovieQuery::Id).map_err(|_| {
             ApiError::new(
-                axum::http::StatusCode::NOT_FOUND,
+                StatusCode::NOT_FOUND,
                 "movie_not_found",
                 format!("no movie has movieId {id}"),
             )
@@ -299,10 +439,24 @@ fn k_value(k: Option<i64>) -> Result<usize, ApiError> {
     }
 }
 
-async fn recommendations(
+/// Movies like one movie, each with its score and why it was picked, and the index's recall.
+#[utoipa::path(
+    post,
+    path = "/api/recommendations",
+    tag = "recommendations",
+    request_body(content = RecommendationBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The query movie, the results (most similar first) and the other movies matching the title (the `recommend --json` shape)", body = Recommendations),
+        (status = 400, description = "A bad argument: `k` outside 1–100, an unknown model, index or genre, an index a neighbour-list model cannot use, an empty title, an unknown field (`invalid_argument`); or a body that is not a JSON object (`malformed_body`)", body = ErrorBody),
+        (status = 404, description = "No movie matches the title or id (`movie_not_found`, with `suggestions`)", body = ErrorBody),
+        BodyErrors,
+        ServerErrors,
+    )
+)]
+pub(super) async fn recommendations(
     State(engine): AppState,
     body: Result<Json<Value>, JsonRejection>,
-) -> ApiResult {
+) -> Result<Json<Recommendations>, ApiError> {
     let body: RecommendationBody = parse_body(body)?;
     let request = SimilarRequest {
         movie: movie_query(body.movie)?,
@@ -325,21 +479,7 @@ async fn recommendations(
         crate::Error::MovieNotFound { .. } => ApiError::from(e).with_field("movie"),
         other => other.into(),
     })?;
-    Ok(Json(serde_json::to_value(answer).expect("serialisable")))
-}
-
-/// `?k=…` and the filter, in query-string form: lists are comma-separated
-/// (`genres=Comedy,Drama`).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PersonalParams {
-    k: Option<i64>,
-    genres: Option<String>,
-    exclude_genres: Option<String>,
-    year_min: Option<u16>,
-    year_max: Option<u16>,
-    min_ratings: Option<u32>,
-    exclude: Option<String>,
+    Ok(Json(answer))
 }
 
 impl PersonalParams {
@@ -372,11 +512,29 @@ impl PersonalParams {
     }
 }
 
-async fn for_user(
+/// Personalised recommendations for a MovieLens user of the training data (their rated movies
+/// excluded).
+#[utoipa::path(
+    get,
+    path = "/api/users/{id}/recommendations",
+    tag = "recommendations",
+    params(
+        ("id" = u32, Path, description = "A MovieLens `userId`"),
+        PersonalParams,
+    ),
+    responses(
+        (status = 200, description = "The user's recommendations, best first, each explained by the liked movie it is most like", body = PersonalRecommendations),
+        (status = 400, description = "A user id that is not a number, `k` outside 1–100, an unknown genre or movieId, an empty year range, an unknown parameter (`invalid_argument`)", body = ErrorBody),
+        (status = 404, description = "No such user in the training data (`user_not_found`)", body = ErrorBody),
+        ServerErrors,
+    )
+)]
+pub(super) async fn for_user(
     State(engine): AppState,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     params: Result<Query<PersonalParams>, QueryRejection>,
-) -> ApiResult {
+) -> Result<Json<PersonalRecommendations>, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::bad_request(e.body_text()).with_field("id"))?;
     let Query(params) = params?;
     let user: u32 = id.parse().map_err(|_| {
         ApiError::bad_request(format!("user id {id:?} is not a number")).with_field("id")
@@ -386,21 +544,27 @@ async fn for_user(
         k_value(params.k)?,
         &params.filter()?,
     )?;
-    Ok(Json(serde_json::to_value(answer).expect("serialisable")))
+    Ok(Json(answer))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LikesBody {
-    likes: Vec<MovieField>,
-    #[serde(default)]
-    dislikes: Vec<MovieField>,
-    k: Option<i64>,
-    #[serde(default)]
-    filter: MovieFilter,
-}
-
-async fn for_likes(State(engine): AppState, body: Result<Json<Value>, JsonRejection>) -> ApiResult {
+/// Recommendations for a list of liked (and disliked) movies.
+#[utoipa::path(
+    post,
+    path = "/api/recommendations/for-likes",
+    tag = "recommendations",
+    request_body(content = LikesBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The recommendations, best first, with `liked` and `disliked` resolved", body = PersonalRecommendations),
+        (status = 400, description = "No likes, `k` outside 1–100, an unknown genre, an empty title, an unknown field (`invalid_argument`); or a body that is not a JSON object (`malformed_body`)", body = ErrorBody),
+        (status = 404, description = "A liked or disliked movie matches nothing (`movie_not_found`, with `suggestions`)", body = ErrorBody),
+        BodyErrors,
+        ServerErrors,
+    )
+)]
+pub(super) async fn for_likes(
+    State(engine): AppState,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<PersonalRecommendations>, ApiError> {
     let body: LikesBody = parse_body(body)?;
     let queries = |fields: Vec<MovieField>| -> Result<Vec<MovieQuery>, ApiError> {
         fields.into_iter().map(movie_query).collect()
@@ -410,21 +574,28 @@ async fn for_likes(State(engine): AppState, body: Result<Json<Value>, JsonReject
         dislikes: queries(body.dislikes)?,
     };
     let answer = engine.personal(&target, k_value(body.k)?, &body.filter)?;
-    Ok(Json(serde_json::to_value(answer).expect("serialisable")))
+    Ok(Json(answer))
 }
 
-/// The seed demo's request body, kept so its clients keep working.
-#[derive(Deserialize)]
-struct SeedBody {
-    model: String,
-    n_recommendations: i64,
-    movie_title: String,
-}
-
-async fn seed_recommendation(
+/// The seed demo's endpoint, kept so its clients keep working: `FAISS` is the content model
+/// with the exact index, `ANNOY` the SVD model with the annoy index.
+#[utoipa::path(
+    post,
+    path = "/recommendation",
+    tag = "recommendations",
+    request_body(content = SeedBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The `POST /api/recommendations` answer plus `movie_title` and `recommendations`", body = SeedRecommendations),
+        (status = 400, description = "A model other than FAISS or ANNOY, `n_recommendations` outside 1–100, an empty title, a missing field (`invalid_argument`); or a body that is not a JSON object (`malformed_body`)", body = ErrorBody),
+        (status = 404, description = "No movie matches the title (`movie_not_found`, with `suggestions`)", body = ErrorBody),
+        BodyErrors,
+        ServerErrors,
+    )
+)]
+pub(super) async fn seed_recommendation(
     State(engine): AppState,
     body: Result<Json<Value>, JsonRejection>,
-) -> ApiResult {
+) -> Result<Json<SeedRecommendations>, ApiError> {
     let body: SeedBody = parse_body(body)?;
     // The seed's two choices map onto a model and an index each.
     let (model, index) = match body.model.to_ascii_uppercase().as_str() {
@@ -452,18 +623,22 @@ async fn seed_recommendation(
         filter: MovieFilter::default(),
     };
     let answer = engine.similar(&request)?;
-    let mut value = serde_json::to_value(&answer).expect("serialisable");
-    value["movie_title"] = json!(answer.query.title);
-    value["recommendations"] = answer
+    let recommendations = answer
         .results
         .iter()
-        .map(|r| {
-            json!({
-                "title": r.movie.title,
-                "year": r.movie.year,
-                "url": r.movie.imdb_url.as_ref().unwrap_or(&r.movie.movielens_url),
-            })
+        .map(|r| SeedMovie {
+            title: r.movie.title.clone(),
+            year: r.movie.year,
+            url: r
+                .movie
+                .imdb_url
+                .clone()
+                .unwrap_or_else(|| r.movie.movielens_url.clone()),
         })
         .collect();
-    Ok(Json(value))
+    Ok(Json(SeedRecommendations {
+        movie_title: answer.query.title.clone(),
+        recommendations,
+        answer,
+    }))
 }

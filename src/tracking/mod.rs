@@ -101,7 +101,7 @@ impl Error {
 }
 
 /// Which command a run was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunKind {
     /// `movierec train`.
@@ -141,7 +141,7 @@ impl FromStr for RunKind {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     /// The command completed.
@@ -167,7 +167,8 @@ impl fmt::Display for RunStatus {
 }
 
 /// The data set a run read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = RunDataset)]
 pub struct DatasetInfo {
     /// The data path as given to the command.
     pub path: String,
@@ -176,7 +177,7 @@ pub struct DatasetInfo {
 }
 
 /// Where a run was also logged in MLflow.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MlflowRun {
     /// The tracking server's URI, without credentials.
     pub tracking_uri: String,
@@ -191,7 +192,7 @@ pub struct MlflowRun {
 /// Build it with [`RunRecord::start`] when the command starts, add parameters, metrics and tags
 /// as they become known (with the chaining methods, or through the public maps), and
 /// [`finish`](RunRecord::finish) it before handing it to [`record`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunRecord {
     /// Unique id: 32 lowercase hex digits, the first 16 the start time in nanoseconds (so ids
     /// sort by start time), the last 16 random.
@@ -217,6 +218,7 @@ pub struct RunRecord {
     /// Metrics, by name. Non-finite values are stored as the strings `"NaN"`, `"Infinity"` and
     /// `"-Infinity"` (JSON has no such numbers).
     #[serde(default, with = "metric_map")]
+    #[schema(schema_with = metric_map::schema)]
     pub metrics: BTreeMap<String, f64>,
     /// Free-form tags, by name.
     #[serde(default)]
@@ -387,6 +389,23 @@ mod metric_map {
     use serde::ser::SerializeMap;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use std::collections::BTreeMap;
+
+    /// The OpenAPI schema of the map as stored: each value a number, or the name of a
+    /// non-finite one.
+    pub(super) fn schema() -> utoipa::openapi::Object {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        let value = OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["NaN", "Infinity", "-Infinity"])),
+            );
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(utoipa::openapi::Schema::OneOf(value.build())))
+            .build()
+    }
 
     struct Value(f64);
 
