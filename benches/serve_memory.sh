@@ -7,8 +7,10 @@
 # Make one with: movierec synth --out /tmp/synth1 --scale 1
 #                movierec train --data /tmp/synth1 --out /tmp/synth1-model
 # "Ready" is the time from starting the process to its first 200 from /api/health (polled every
-# 5 ms), checksums verified. Memory is VmRSS after a round of every kind of request (searches,
-# every model and index, a user, likes, the projection), and VmHWM (the peak) over the run.
+# 5 ms), checksums verified. Memory is VmRSS (split into anonymous memory and pages of the mapped
+# model files, which the kernel can drop and re-read) after a round of every kind of request
+# (searches, every model and index, a user, likes, the projection), then after REQUESTS (3000)
+# random ones, and VmHWM (the peak) over the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:?usage: benches/serve_memory.sh MODEL_DIR}
@@ -41,4 +43,26 @@ curl -sf "$url/api/users/1/recommendations?k=10" >/dev/null
 post /api/recommendations/for-likes '{"likes": [1, 2], "k": 10}'
 curl -sf "$url/api/projection?model=content" >/dev/null
 curl -sf "$url/api/movies/titles" >/dev/null
-echo "after one of each request: resident $(rss VmRSS), peak $(rss VmHWM)"
+echo "after one of each request: resident $(rss VmRSS) ($(rss RssAnon) anonymous, $(rss RssFile) mapped files), peak $(rss VmHWM)"
+# Then a mixed workload: random movies through every embedding model and index, random users.
+python3 - "$url" "${REQUESTS:-3000}" <<'PY'
+import http.client, json, random, sys
+from urllib.parse import urlparse
+url, n = urlparse(sys.argv[1]), int(sys.argv[2])
+conn = http.client.HTTPConnection(url.hostname, url.port)
+conn.request("GET", "/api/movies/titles")
+ids = json.loads(conn.getresponse().read())["movieIds"]
+rng = random.Random(7)
+combos = [(m, i) for m in ("content", "svd", "als", "hybrid") for i in ("exact", "annoy", "hnsw")]
+for r in range(n):
+    if r % 10 == 9:
+        conn.request("GET", f"/api/users/{rng.randint(1, 600)}/recommendations?k=10")
+    else:
+        model, index = rng.choice(combos)
+        body = json.dumps({"movie": rng.choice(ids), "k": 10, "model": model, "index": index})
+        conn.request("POST", "/api/recommendations", body, {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    response.read()
+    assert response.status in (200, 404), response.status
+PY
+echo "after ${REQUESTS:-3000} mixed requests: resident $(rss VmRSS) ($(rss RssAnon) anonymous, $(rss RssFile) mapped files), peak $(rss VmHWM)"

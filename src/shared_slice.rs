@@ -83,6 +83,11 @@ impl SharedSlice<u8> {
         }
         // SAFETY: model files are never modified once published (see the module doc).
         let map = unsafe { memmap2::Mmap::map(&file)? };
+        // Searches read scattered rows, graph nodes and list entries: without this hint the
+        // kernel reads ahead around every fault, and a server that touched a few hundred rows
+        // would hold most of each file resident. (Only a hint: refusing it changes nothing.)
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Random);
         let owner = Arc::new(map);
         let (ptr, len) = (owner.as_ptr(), owner.len());
         Ok(SharedSlice {
