@@ -56,6 +56,7 @@ fn main() {
                 .map(|&id| {
                     let request = SimilarRequest {
                         movie: MovieQuery::Id(id),
+                        also: Vec::new(),
                         k: 10,
                         model,
                         index,
@@ -88,6 +89,7 @@ fn main() {
         for title in titles {
             let request = SimilarRequest {
                 movie: MovieQuery::Title(title.to_string()),
+                also: Vec::new(),
                 k: 10,
                 model: ModelKind::Collaborative,
                 index: IndexKind::Exact,

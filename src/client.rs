@@ -40,13 +40,18 @@ impl Client {
 
     /// `POST /api/recommendations`.
     pub fn similar(&self, request: &SimilarRequest) -> Result<Recommendations> {
-        let body = json!({
-            "movie": movie_json(&request.movie),
+        let mut body = json!({
             "k": request.k,
             "model": request.model,
             "index": request.index,
             "filter": request.filter,
         });
+        if request.also.is_empty() {
+            body["movie"] = movie_json(&request.movie);
+        } else {
+            let movies = std::iter::once(&request.movie).chain(&request.also);
+            body["movies"] = movies.map(movie_json).collect();
+        }
         self.decode(self.post("/api/recommendations", &body))
     }
 

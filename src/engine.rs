@@ -34,6 +34,10 @@ pub const DEFAULT_INDEX: IndexKind = IndexKind::Exact;
 pub struct SimilarRequest {
     /// The query movie.
     pub movie: MovieQuery,
+    /// Further query movies (at most [`MAX_QUERY_MOVIES`] in all): the results are near all of
+    /// them. Embedding models search from the mean of the movies' unit vectors; neighbour-list
+    /// models add up the movies' lists. None of the query movies is returned.
+    pub also: Vec<MovieQuery>,
     /// How many results (`MIN_K..=MAX_K`).
     pub k: usize,
     /// Which embeddings.
@@ -90,11 +94,17 @@ pub struct Recommendations {
     pub index: IndexKind,
     /// The index's recall@10 against exact search, measured when it was built.
     pub recall: f32,
+    /// The further query movies, when several were asked for (`movies`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<MovieView>,
     /// The results, most similar first.
     pub results: Vec<ScoredMovie>,
     /// Other movies that matched the query text as well as the chosen one.
     pub alternatives: Vec<MovieView>,
 }
+
+/// Most query movies one similar-movies request may name.
+pub const MAX_QUERY_MOVIES: usize = 100;
 
 /// Who to recommend for.
 #[derive(Clone, Debug, PartialEq)]
@@ -417,26 +427,53 @@ impl Engine {
         }
     }
 
-    /// Movies most similar to the requested one, never including it, most similar first.
+    /// Movies most similar to the requested one (or ones), never including them, most similar
+    /// first.
     pub fn similar(&self, request: &SimilarRequest) -> Result<Recommendations> {
         let k = Engine::check_k(request.k)?;
+        if request.also.len() >= MAX_QUERY_MOVIES {
+            return Err(Error::invalid(
+                "movies",
+                format!(
+                    "movies: at most {MAX_QUERY_MOVIES} query movies, got {}",
+                    request.also.len() + 1
+                ),
+            ));
+        }
         let model = self.resolve_model(request.model);
         let searcher = self.searcher(model, request.index)?;
         let resolved = self.catalog.resolve(&request.movie)?;
+        let mut queries = vec![resolved.item];
+        for query in &request.also {
+            let item = self.catalog.resolve(query)?.item;
+            if !queries.contains(&item) {
+                queries.push(item);
+            }
+        }
         let filter = CompiledFilter::new(&self.catalog, &request.filter)?;
         let view = |item: u32| self.catalog.movie(item).view();
+        let allow = |row: u32| filter.allows(row) && !queries.contains(&row);
+        let found = if queries.len() == 1 {
+            searcher.neighbours(resolved.item, k, &allow)
+        } else {
+            searcher.near_all(&queries, k, &allow)
+        };
         Ok(Recommendations {
             query: view(resolved.item),
             model,
             index: request.index,
             recall: self.recall(model, request.index),
-            results: searcher
-                .neighbours(resolved.item, k, &|row| filter.allows(row))
+            also: queries[1..].iter().map(|&i| view(i)).collect(),
+            results: found
                 .into_iter()
                 .map(|(item, score)| ScoredMovie {
                     movie: view(item),
                     score: (score * 10_000.0).round() / 10_000.0,
-                    why: Some(self.explain(resolved.item, item)),
+                    why: if queries.len() == 1 {
+                        Some(self.explain(resolved.item, item))
+                    } else {
+                        self.explain_personal(&queries, item)
+                    },
                 })
                 .collect(),
             alternatives: resolved.alternatives.iter().map(|&i| view(i)).collect(),
@@ -673,6 +710,44 @@ impl Searcher<'_> {
                 .map(|n| (n.item, n.score))
                 .collect(),
             Searcher::Lists(lists) => lists.of(item).filter(|&(j, _)| allow(j)).take(k).collect(),
+        }
+    }
+
+    /// The `k` movies nearest to all of `items` together, best first, as `(row, score)`: from
+    /// the mean of their unit vectors (the score is the cosine to that mean), or the mean of
+    /// their list scores (a movie missing from a list scores 0 there).
+    fn near_all(&self, items: &[u32], k: usize, allow: &dyn Fn(u32) -> bool) -> Vec<(u32, f32)> {
+        let n = items.len() as f32;
+        match self {
+            Searcher::Index(index) => {
+                let embeddings = index.embeddings();
+                let mut mean = vec![0f32; embeddings.dim()];
+                for &item in items {
+                    let row = embeddings.row(item as usize);
+                    let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+                    if norm > 0.0 {
+                        mean.iter_mut()
+                            .zip(row)
+                            .for_each(|(m, x)| *m += x / (norm * n));
+                    }
+                }
+                index
+                    .search(&mean, k, allow)
+                    .iter()
+                    .map(|found| (found.item, found.score))
+                    .collect()
+            }
+            Searcher::Lists(lists) => {
+                let mut scores: BTreeMap<u32, f32> = BTreeMap::new();
+                for &item in items {
+                    for (j, s) in lists.of(item).filter(|&(j, _)| allow(j)) {
+                        *scores.entry(j).or_default() += s / n;
+                    }
+                }
+                let mut scored: Vec<(u32, f32)> = scores.into_iter().collect();
+                crate::models::item_knn::keep_best(&mut scored, k);
+                scored
+            }
         }
     }
 }

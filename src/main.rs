@@ -122,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let request = SimilarRequest {
                 movie: MovieQuery::Title(title.join(" ")),
+                also: Vec::new(),
                 k: Engine::check_k(k)?,
                 model: ModelKind::parse(&model)?,
                 index: IndexKind::parse(&index)?,

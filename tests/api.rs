@@ -181,6 +181,103 @@ async fn recommendations_by_title_and_by_id_agree() {
     assert!(titles.contains(&"Toy Story 2"), "{titles:?}");
 }
 
+#[tokio::test]
+async fn recommendations_for_several_movies_are_near_all_of_them() {
+    // Toy Story (1) and Finding Nemo (6377): every model and index answers, never with either.
+    for (model, index) in [
+        ("content", "exact"),
+        ("svd", "hnsw"),
+        ("hybrid", "annoy"),
+        ("collaborative", "exact"),
+        ("ease", "exact"),
+    ] {
+        let (status, body) = post(
+            "/api/recommendations",
+            json!({"movies": [1, "finding nemo"], "k": 10, "model": model, "index": index}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{model}/{index}: {body}");
+        assert_eq!(body["query"]["movieId"], 1);
+        assert_eq!(body["also"][0]["movieId"], 6377, "{body}");
+        let results = body["results"].as_array().unwrap();
+        assert_eq!(results.len(), 10, "{model}/{index}: {body}");
+        let ids: Vec<u64> = results
+            .iter()
+            .map(|r| r["movieId"].as_u64().unwrap())
+            .collect();
+        assert!(
+            !ids.contains(&1) && !ids.contains(&6377),
+            "{model}/{index}: {ids:?}"
+        );
+        assert!(
+            results.iter().all(|r| r["why"]["text"].is_string()),
+            "{body}"
+        );
+    }
+    // Pixar's films come up when asking for two of them together (item-kNN).
+    let (_, body) = post(
+        "/api/recommendations",
+        json!({"movies": [1, 6377], "k": 20}),
+    )
+    .await;
+    let titles: Vec<&str> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        titles
+            .iter()
+            .any(|t| t.starts_with("Monsters, Inc.") || t.starts_with("Incredibles")),
+        "{titles:?}"
+    );
+    // Exactly one of `movie` and `movies`; the list is 1–100 movies, each known.
+    for (body, status, field, message) in [
+        (
+            json!({"movie": 1, "movies": [2]}),
+            StatusCode::BAD_REQUEST,
+            "movie",
+            "not both",
+        ),
+        (
+            json!({"k": 10}),
+            StatusCode::BAD_REQUEST,
+            "movie",
+            "movie: missing",
+        ),
+        (
+            json!({"movies": []}),
+            StatusCode::BAD_REQUEST,
+            "movies",
+            "between 1 and 100",
+        ),
+        (
+            json!({"movies": (1..=101).collect::<Vec<u32>>()}),
+            StatusCode::BAD_REQUEST,
+            "movies",
+            "got 101",
+        ),
+        (
+            json!({"movies": [1, 99999999]}),
+            StatusCode::NOT_FOUND,
+            "movies",
+            "99999999",
+        ),
+        (
+            json!({"movies": [1, " "]}),
+            StatusCode::BAD_REQUEST,
+            "movies",
+            "empty",
+        ),
+    ] {
+        let (got, answer) = post("/api/recommendations", body.clone()).await;
+        assert_eq!(got, status, "{body}: {answer}");
+        assert_eq!(code_and_field(&answer).1, Some(field), "{body}: {answer}");
+        assert!(error_of(&answer).contains(message), "{body}: {answer}");
+    }
+}
+
 /// Whether a result (a movie view) passes: a Documentary of 2000–2015 with at least 3 ratings,
 /// not the excluded movie 1.
 fn passes_documentary_filter(movie: &Value) -> bool {
@@ -408,7 +505,7 @@ async fn recommendation_errors_name_the_problem() {
         (
             json!({"k": 5}),
             StatusCode::BAD_REQUEST,
-            "missing field `movie`",
+            "movie: missing; give movie (a title or movieId) or movies",
         ),
         (
             json!({"movie": "heat", "k": "five"}),

@@ -168,7 +168,9 @@ async fn the_document_describes_the_filter_the_explanations_and_recall() {
         assert!(filter["properties"].get(key).is_some(), "{key}: {filter}");
     }
     let body = &schemas["RecommendationBody"];
-    assert_eq!(body["required"], serde_json::json!(["movie"]), "{body}");
+    // One movie or several: exactly one of the two (checked by the server, described here).
+    assert!(body["properties"]["movie"].is_object(), "{body}");
+    assert_eq!(body["properties"]["movies"]["maxItems"], 100, "{body}");
     assert_eq!(
         body["properties"]["filter"]["$ref"],
         "#/components/schemas/MovieFilter"

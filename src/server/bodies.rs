@@ -24,12 +24,16 @@ pub enum MovieField {
     Title(String),
 }
 
-/// `POST /api/recommendations`: movies like one movie.
+/// `POST /api/recommendations`: movies like one movie (`movie`) or like several together
+/// (`movies`); exactly one of the two.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecommendationBody {
     /// The query movie.
-    pub movie: MovieField,
+    pub movie: Option<MovieField>,
+    /// Several query movies (1–100): results near all of them, none of them returned.
+    #[schema(min_items = 1, max_items = 100)]
+    pub movies: Option<Vec<MovieField>>,
     /// How many results (default 10).
     #[schema(minimum = 1, maximum = 100, example = 10)]
     pub k: Option<i64>,

@@ -16,7 +16,7 @@ use super::ServerState;
 use crate::catalog::{MovieFilter, MovieQuery, MovieView};
 use crate::engine::{
     Engine, PersonalRecommendations, PersonalTarget, Recommendations, SimilarRequest,
-    DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODEL, DEFAULT_PLOT_MODEL, MAX_K, MIN_K,
+    DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODEL, DEFAULT_PLOT_MODEL, MAX_K, MAX_QUERY_MOVIES, MIN_K,
 };
 use crate::index::IndexKind;
 use crate::models::{ModelKind, ModelShape};
@@ -458,8 +458,38 @@ pub(super) async fn recommendations(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Recommendations>, ApiError> {
     let body: RecommendationBody = parse_body(body)?;
+    let (movie, also, field) = match (body.movie, body.movies) {
+        (Some(movie), None) => (movie_query(movie)?, Vec::new(), "movie"),
+        (None, Some(movies)) => {
+            if movies.is_empty() || movies.len() > MAX_QUERY_MOVIES {
+                return Err(ApiError::bad_request(format!(
+                    "movies: name between 1 and {MAX_QUERY_MOVIES} movies, got {}",
+                    movies.len()
+                ))
+                .with_field("movies"));
+            }
+            let mut queries = movies
+                .into_iter()
+                .map(|m| movie_query(m).map_err(|e| e.with_field("movies")))
+                .collect::<Result<Vec<_>, _>>()?;
+            (queries.remove(0), queries, "movies")
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "movie: give either movie (one movie) or movies (several), not both",
+            )
+            .with_field("movie"))
+        }
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "movie: missing; give movie (a title or movieId) or movies (a list of them)",
+            )
+            .with_field("movie"))
+        }
+    };
     let request = SimilarRequest {
-        movie: movie_query(body.movie)?,
+        movie,
+        also,
         k: k_value(body.k)?,
         model: body
             .model
@@ -476,7 +506,7 @@ pub(super) async fn recommendations(
         filter: body.filter,
     };
     let answer = engine.similar(&request).map_err(|e| match e {
-        crate::Error::MovieNotFound { .. } => ApiError::from(e).with_field("movie"),
+        crate::Error::MovieNotFound { .. } => ApiError::from(e).with_field(field),
         other => other.into(),
     })?;
     Ok(Json(answer))
@@ -617,6 +647,7 @@ pub(super) async fn seed_recommendation(
     }
     let request = SimilarRequest {
         movie: MovieQuery::Title(body.movie_title),
+        also: Vec::new(),
         k: k_value(Some(body.n_recommendations))?,
         model,
         index,
