@@ -333,6 +333,10 @@ impl Engine {
                 return Err(bad(format!("the manifest has no {kind} model")));
             }
         }
+        // Checking the structures paged in whole graphs and forests: give those pages back.
+        for bytes in saved.files.values() {
+            bytes.release_resident();
+        }
         Ok(Engine {
             dir: dir.to_path_buf(),
             manifest: saved.manifest,

@@ -98,6 +98,19 @@ impl SharedSlice<u8> {
         })
     }
 
+    /// Lets the kernel drop the pages of this slice's file mapping from the process (they stay
+    /// in the page cache and are read again on the next access); does nothing for owned memory.
+    /// Opening a model checks every index structure, which touches whole graphs and forests:
+    /// releasing them afterwards keeps a server's resident memory to what requests use.
+    pub fn release_resident(&self) {
+        #[cfg(unix)]
+        if let Some(map) = (*self.owner).downcast_ref::<memmap2::Mmap>() {
+            // SAFETY: a read-only shared mapping of a file that never changes while mapped (see
+            // the module doc): a dropped page reads back as the same bytes, so no view changes.
+            let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
+    }
+
     /// Copies `bytes` into storage aligned for any [`Pod`] view (8 bytes), as a mapped file is.
     pub fn copy_aligned(bytes: &[u8]) -> SharedSlice<u8> {
         let mut words = vec![0u64; bytes.len().div_ceil(8)];
