@@ -48,4 +48,4 @@ run "content, exact, movie id" '{"movie": 1, "k": 10, "model": "content", "index
 run "svd, exact, movie id" '{"movie": 1, "k": 10, "model": "svd", "index": "exact"}'
 run "svd, hnsw, movie id" '{"movie": 1, "k": 10, "model": "svd", "index": "hnsw"}'
 run "collaborative (item_knn lists), movie id" '{"movie": 1, "k": 10}'
-run "svd, hnsw, title \"toy stroy\"" '{"movie": "toy stroy", "k": 10, "model": "svd", "index": "hnsw"}'
+run "svd, hnsw, title 'toy stroy'" '{"movie": "toy stroy", "k": 10, "model": "svd", "index": "hnsw"}'
