@@ -34,6 +34,7 @@ mod loader;
 mod ml100k;
 mod ratings;
 mod report;
+pub(crate) use report::thousands;
 mod source;
 mod text;
 

@@ -247,18 +247,8 @@ fn table(out: &mut String, headers: &[&str], rows: &[Vec<String>], right: &[bool
     }
 }
 
-/// `33,862,037`.
-pub fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+/// `33,862,037`: the loader's summary formats counts the same way.
+pub(crate) use crate::data::thousands as count;
 
 /// `26.6%` of `whole`.
 fn percent(part: u64, whole: u64) -> String {
@@ -299,11 +289,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_bars_and_clipping() {
-        assert_eq!(count(0), "0");
-        assert_eq!(count(999), "999");
-        assert_eq!(count(1_000), "1,000");
-        assert_eq!(count(33_862_037), "33,862,037");
+    fn bars_and_clipping() {
         assert_eq!(bar(10, 10).chars().count(), BAR);
         assert_eq!(bar(0, 10), "");
         assert_eq!(bar(1, 1_000_000), "▏");
