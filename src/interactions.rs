@@ -1,9 +1,8 @@
 //! The movie × user rating matrix, aligned with the catalog's internal movie order.
 
-use crate::artifact::section_file::{SectionFile, SectionWriter};
+use crate::artifact::section_file::{check_partition, SectionFile, SectionWriter};
 use crate::catalog::Catalog;
 use crate::data::Rating;
-use crate::models::item_knn::check_partition;
 use crate::models::personal::HistoryEntry;
 use crate::shared_slice::SharedSlice;
 use crate::{Error, Result};

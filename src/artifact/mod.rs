@@ -24,7 +24,6 @@
 //! format or version, or whose files are missing, truncated or fail their checksum.
 //! The layout is documented for users in `docs/MODEL_FORMAT.md`.
 
-pub mod codec;
 mod matrix_file;
 pub mod section_file;
 mod store;

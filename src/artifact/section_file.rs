@@ -275,6 +275,18 @@ impl SectionFile {
     }
 }
 
+/// Checks that an offsets section (`indptr`) partitions `0..total` entries into consecutive
+/// ranges, as the neighbour-list and user-history files store them.
+pub fn check_partition(indptr: &[u64], total: usize) -> std::result::Result<(), String> {
+    if indptr.first() != Some(&0)
+        || indptr.last().map(|&l| l as usize) != Some(total)
+        || indptr.windows(2).any(|w| w[0] > w[1])
+    {
+        return Err("corrupt: the row offsets are not a valid range partition".to_string());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@
 //! movie the most similar movies are kept, which is what item-to-item recommendations and
 //! personalised scoring need. Parameters are chosen by `movierec evaluate` on a validation split.
 
-use crate::artifact::section_file::{SectionFile, SectionWriter};
+use crate::artifact::section_file::{check_partition, SectionFile, SectionWriter};
 use crate::interactions::RatingMatrix;
 use crate::shared_slice::SharedSlice;
 use crate::{Error, Result};
@@ -173,17 +173,6 @@ impl NeighbourLists {
             scores,
         })
     }
-}
-
-/// Checks that `indptr` partitions `0..total` into consecutive ranges.
-pub(crate) fn check_partition(indptr: &[u64], total: usize) -> std::result::Result<(), String> {
-    if indptr.first() != Some(&0)
-        || indptr.last().map(|&l| l as usize) != Some(total)
-        || indptr.windows(2).any(|w| w[0] > w[1])
-    {
-        return Err("corrupt: the row offsets are not a valid range partition".to_string());
-    }
-    Ok(())
 }
 
 /// Builds the neighbour lists of every movie.
