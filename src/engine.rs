@@ -14,6 +14,7 @@ use crate::shared_slice::SharedSlice;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Smallest number of recommendations one may ask for.
@@ -507,32 +508,48 @@ impl Engine {
             .filter(|g| a.genres.contains(g))
             .cloned()
             .collect();
-        let shared_decade = a.decade().filter(|d| b.decade().as_ref() == Some(d));
+        let shared_decade = match (a.year, b.year) {
+            (Some(x), Some(y)) if x / 10 == y / 10 => a.decade(),
+            _ => None,
+        };
         let co_likes = self.co_likes(because_of, item);
         let content = &self.models[&ModelKind::Content].exact;
         let content_similarity = (content.similarity(because_of, item) * 100.0).round() / 100.0;
-        let mut parts = Vec::new();
-        if !shared_genres.is_empty() {
-            parts.push(shared_genres.join(", "));
+        // One string written in place: this runs for every result of every answer.
+        let mut text = String::with_capacity(160);
+        let part = |text: &mut String| {
+            if !text.is_empty() {
+                text.push_str(" · ");
+            }
+        };
+        for (i, genre) in shared_genres.iter().enumerate() {
+            text.push_str(if i == 0 { "" } else { ", " });
+            text.push_str(genre);
         }
         if let Some(decade) = &shared_decade {
-            parts.push(format!("both from the {decade}"));
+            part(&mut text);
+            let _ = write!(text, "both from the {decade}");
         }
         match co_likes {
-            Some(1) => parts.push(format!("1 person who liked {} also liked it", a.title)),
+            Some(1) => {
+                part(&mut text);
+                let _ = write!(text, "1 person who liked {} also liked it", a.title);
+            }
             Some(n) if n > 1 => {
-                parts.push(format!("{n} people who liked {} also liked it", a.title))
+                part(&mut text);
+                let _ = write!(text, "{n} people who liked {} also liked it", a.title);
             }
             _ => {}
         }
-        parts.push(format!("content match {content_similarity:.2}"));
+        part(&mut text);
+        let _ = write!(text, "content match {content_similarity:.2}");
         Explanation {
             because_of: a.movie_id,
             shared_genres,
             shared_decade,
             co_likes,
             content_similarity,
-            text: parts.join(" · "),
+            text,
         }
     }
 

@@ -17,6 +17,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::ExitCode;
 
+// The server answers tens of thousands of small requests a second, each building a few dozen small
+// strings and vectors; glibc's malloc took about 13% of its time (perf, docs/BENCHMARKS.md), mimalloc
+// (compiled from its bundled C source by `cc`, like ring's) a fraction of that.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(

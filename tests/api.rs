@@ -380,11 +380,13 @@ async fn every_result_says_why_it_was_picked() {
     assert!((20..=200).contains(&co_likes), "{why}");
     assert!(why["contentSimilarity"].as_f64().unwrap() > 0.5, "{why}");
     let text = why["text"].as_str().unwrap();
-    assert!(
-        text.contains(&format!(
-            "{co_likes} people who liked Toy Story also liked it"
-        )),
-        "{text}"
+    assert_eq!(
+        text,
+        format!(
+            "Adventure, Animation, Children, Comedy, Fantasy · both from the 1990s · \
+             {co_likes} people who liked Toy Story also liked it · content match {:.2}",
+            why["contentSimilarity"].as_f64().unwrap()
+        )
     );
     // Each result says its own, whatever the model.
     for model in ["content", "svd"] {
@@ -397,6 +399,16 @@ async fn every_result_says_why_it_was_picked() {
                 .all(|r| r["why"]["text"].is_string()),
             "{body}"
         );
+        // The parts are joined by one separator, whichever of them are present.
+        for r in body["results"].as_array().unwrap() {
+            let text = r["why"]["text"].as_str().unwrap();
+            let parts: Vec<&str> = text.split(" · ").collect();
+            assert!(parts.iter().all(|p| !p.is_empty()), "{text}");
+            assert!(
+                parts.last().unwrap().starts_with("content match "),
+                "{text}"
+            );
+        }
     }
     // Personalised results are explained by a movie the person liked.
     let (_, body) = post(
