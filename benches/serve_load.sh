@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Load benchmark of `POST /api/recommendations` (issue 6): starts `movierec serve` on the bundled
 # model and drives it with wrk (Debian's `wrk` package) over 64 keep-alive connections, for the
-# exact and the HNSW index, by movie id and by a misspelled title.
+# exact and the HNSW index, by movie id and by a misspelled title; then with a different movie on
+# every request (drawn at random from the whole catalog), so no request reuses the last one's
+# cache lines.
 #
 #   bash benches/serve_load.sh [SECONDS] [CONNECTIONS]
 #
@@ -44,8 +46,39 @@ LUA
   wrk -t 2 -c "$connections" -d "${seconds}s" --latency -s "$script" \
     "http://127.0.0.1:$port/api/recommendations" | grep RESULT
 }
+# A different movie on every request: the Lua script draws an id from the catalog's
+# (`/api/movies/titles`), seeded so the sequence is the same on every run.
+run_random() {
+  local label=$1 model=$2 index=$3
+  local ids
+  ids=$(curl -sf "http://127.0.0.1:$port/api/movies/titles" |
+    python3 -c 'import json, sys; print(",".join(map(str, json.load(sys.stdin)["movieIds"])))')
+  cat >"$script" <<LUA
+local ids = {$ids}
+local counter = 0
+setup = function(thread) thread:set("seed", counter); counter = counter + 1 end
+init = function() math.randomseed(42 + seed) end
+request = function()
+  local body = string.format('{"movie": %d, "k": 10, "model": "$model", "index": "$index"}',
+    ids[math.random(#ids)])
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %d errors (%d non-2xx)\n",
+    "$label", summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1e3,
+    latency:percentile(99) / 1e3, latency.max / 1e3,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status))
+end
+LUA
+  wrk -t 2 -c "$connections" -d "${seconds}s" --latency -s "$script" \
+    "http://127.0.0.1:$port/api/recommendations" | grep RESULT
+}
 run "content, exact, movie id" '{"movie": 1, "k": 10, "model": "content", "index": "exact"}'
 run "svd, exact, movie id" '{"movie": 1, "k": 10, "model": "svd", "index": "exact"}'
 run "svd, hnsw, movie id" '{"movie": 1, "k": 10, "model": "svd", "index": "hnsw"}'
 run "collaborative (item_knn lists), movie id" '{"movie": 1, "k": 10}'
 run "svd, hnsw, title 'toy stroy'" '{"movie": "toy stroy", "k": 10, "model": "svd", "index": "hnsw"}'
+run_random "content, exact, random movie" content exact
+run_random "svd, exact, random movie" svd exact
+run_random "svd, hnsw, random movie" svd hnsw
