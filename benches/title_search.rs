@@ -44,10 +44,10 @@ fn main() {
             let clean = clean_title(&m.title);
             Movie {
                 movie_id: m.movie_id,
-                title: clean.title,
+                title: clean.title.into(),
                 aliases: clean.aliases,
                 year: clean.year,
-                genres: m.genre_names().map(str::to_string).collect(),
+                genres: m.genre_names().map(std::sync::Arc::from).collect(),
                 imdb_id: Some(m.imdb_id),
                 tmdb_id: m.tmdb_id,
                 rating_count: model.expected_ratings(index).round() as u32,

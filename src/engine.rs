@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Smallest number of recommendations one may ask for.
 pub const MIN_K: usize = 1;
@@ -72,7 +73,8 @@ pub struct Explanation {
     /// The movie it is compared with (the query, or one the person liked).
     pub because_of: u32,
     /// Genres both have.
-    pub shared_genres: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub shared_genres: Vec<Arc<str>>,
     /// The decade both were released in, if the same.
     pub shared_decade: Option<String>,
     /// How many users liked both (rated both at least 4 stars), when the movie is among the
@@ -502,7 +504,7 @@ impl Engine {
     /// Why `item` goes with `because_of`: shared genres and decade, co-likes, content match.
     pub fn explain(&self, because_of: u32, item: u32) -> Explanation {
         let (a, b) = (self.catalog.movie(because_of), self.catalog.movie(item));
-        let shared_genres: Vec<String> = b
+        let shared_genres: Vec<Arc<str>> = b
             .genres
             .iter()
             .filter(|g| a.genres.contains(g))

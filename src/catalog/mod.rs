@@ -10,7 +10,8 @@ use crate::{Error, Result};
 pub use filter::{CompiledFilter, MovieFilter};
 use search::{TitleEntry, TitleSearch};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// A cleaned movie.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -18,15 +19,16 @@ use std::collections::HashMap;
 pub struct Movie {
     /// MovieLens id.
     pub movie_id: u32,
-    /// Clean title: year removed, trailing article moved to the front (`The Matrix`).
-    pub title: String,
+    /// Clean title: year removed, trailing article moved to the front (`The Matrix`). Shared
+    /// (`Arc`) with every answer that shows the movie, so answering copies no text.
+    pub title: Arc<str>,
     /// Alternative titles (`a.k.a.` and original-language titles).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
     /// Release year, when the title has one.
     pub year: Option<u16>,
-    /// Genres (empty for `(no genres listed)`).
-    pub genres: Vec<String>,
+    /// Genres (empty for `(no genres listed)`); each genre's text is shared by all movies.
+    pub genres: Arc<[Arc<str>]>,
     /// IMDb numeric id.
     pub imdb_id: Option<u32>,
     /// TMDb id.
@@ -64,7 +66,7 @@ impl Movie {
     pub fn display_title(&self) -> String {
         match self.year {
             Some(year) => format!("{} ({year})", self.title),
-            None => self.title.clone(),
+            None => self.title.to_string(),
         }
     }
 
@@ -91,11 +93,13 @@ pub struct MovieView {
     /// MovieLens id.
     pub movie_id: u32,
     /// Clean title.
-    pub title: String,
+    #[schema(value_type = String)]
+    pub title: Arc<str>,
     /// Release year.
     pub year: Option<u16>,
     /// Genres.
-    pub genres: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub genres: Arc<[Arc<str>]>,
     /// IMDb page.
     pub imdb_url: Option<String>,
     /// TMDb page.
@@ -136,7 +140,7 @@ pub struct Catalog {
     titles: TitleSearch,
     /// Every genre, in order of first appearance; a genre's bit in [`Catalog::genre_mask`] is
     /// its position (the first 64 genres; MovieLens releases have at most 20).
-    genres: Vec<String>,
+    genres: Vec<Arc<str>>,
     genre_masks: Vec<u64>,
 }
 
@@ -168,10 +172,10 @@ impl Catalog {
                 let (count, sum) = stats.get(&m.movie_id).copied().unwrap_or_default();
                 Movie {
                     movie_id: m.movie_id,
-                    title: clean.title,
+                    title: clean.title.into(),
                     aliases: clean.aliases,
                     year: clean.year,
-                    genres: m.genres.clone(),
+                    genres: m.genres.iter().map(|g| Arc::from(g.as_str())).collect(),
                     imdb_id: link.imdb_id,
                     tmdb_id: link.tmdb_id,
                     rating_count: count,
@@ -188,7 +192,22 @@ impl Catalog {
 
     /// Builds a catalog from movies already in internal-index order (as stored in a model
     /// directory). Fails if a movie id appears twice.
-    pub fn from_movies(movies: Vec<Movie>) -> Catalog {
+    pub fn from_movies(mut movies: Vec<Movie>) -> Catalog {
+        // One shared text per genre (the catalog file spells each out per movie).
+        let mut interned: HashSet<Arc<str>> = HashSet::new();
+        for movie in &mut movies {
+            movie.genres = movie
+                .genres
+                .iter()
+                .map(|g| match interned.get(&**g) {
+                    Some(shared) => shared.clone(),
+                    None => {
+                        interned.insert(g.clone());
+                        g.clone()
+                    }
+                })
+                .collect();
+        }
         let by_id = movies
             .iter()
             .enumerate()
@@ -200,7 +219,7 @@ impl Catalog {
             year: m.year,
             popularity: m.rating_count,
         }));
-        let mut genres: Vec<String> = Vec::new();
+        let mut genres: Vec<Arc<str>> = Vec::new();
         let genre_masks = movies
             .iter()
             .map(|m| {
@@ -226,7 +245,7 @@ impl Catalog {
     }
 
     /// Every genre of the catalog, in order of first appearance.
-    pub fn genre_names(&self) -> &[String] {
+    pub fn genre_names(&self) -> &[Arc<str>] {
         &self.genres
     }
 
@@ -344,10 +363,10 @@ pub(crate) fn numbered_catalog(n: u32) -> Catalog {
         (1..=n)
             .map(|id| Movie {
                 movie_id: id,
-                title: format!("Movie {id}"),
+                title: format!("Movie {id}").into(),
                 aliases: Vec::new(),
                 year: None,
-                genres: Vec::new(),
+                genres: Arc::new([]),
                 imdb_id: None,
                 tmdb_id: None,
                 rating_count: 0,
@@ -355,4 +374,39 @@ pub(crate) fn numbered_catalog(n: u32) -> Catalog {
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn movies_share_one_text_per_genre() {
+        let movie = |id: u32, genres: &[&str]| Movie {
+            movie_id: id,
+            title: format!("Movie {id}").into(),
+            aliases: Vec::new(),
+            year: Some(1995),
+            genres: genres.iter().map(|&g| Arc::from(g)).collect(),
+            imdb_id: None,
+            tmdb_id: None,
+            rating_count: 0,
+            rating_mean: 0.0,
+        };
+        // As read from catalog.json: every movie has its own copy of each genre's text.
+        let catalog = Catalog::from_movies(vec![
+            movie(1, &["Comedy", "Drama"]),
+            movie(2, &["Drama"]),
+            movie(3, &["Comedy"]),
+        ]);
+        let genre = |item: u32, i: usize| catalog.movie(item).genres[i].clone();
+        assert!(Arc::ptr_eq(&genre(0, 0), &genre(2, 0)), "Comedy");
+        assert!(Arc::ptr_eq(&genre(0, 1), &genre(1, 0)), "Drama");
+        assert_eq!(&*genre(0, 1), "Drama");
+        // A view of a movie shares the catalog's texts instead of copying them.
+        let view = catalog.movie(0).view();
+        assert!(Arc::ptr_eq(&view.title, &catalog.movie(0).title));
+        assert_eq!(view.genres.len(), 2);
+        assert_eq!(catalog.genre_names().len(), 2);
+    }
 }

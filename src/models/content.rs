@@ -91,7 +91,7 @@ pub fn feature_names(catalog: &Catalog) -> Vec<String> {
     let mut genres: Vec<String> = catalog
         .movies()
         .iter()
-        .flat_map(|m| m.genres.iter().cloned())
+        .flat_map(|m| m.genres.iter().map(|g| g.to_string()))
         .collect();
     genres.sort();
     genres.dedup();

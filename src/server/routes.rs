@@ -306,7 +306,12 @@ pub(super) async fn health(State(engine): AppState) -> Json<Health> {
             })
             .collect(),
         indexes: IndexKind::ALL.to_vec(),
-        genres: engine.catalog().genre_names().to_vec(),
+        genres: engine
+            .catalog()
+            .genre_names()
+            .iter()
+            .map(|g| g.to_string())
+            .collect(),
         defaults: Defaults {
             model: DEFAULT_MODEL,
             index: DEFAULT_INDEX,
@@ -366,7 +371,7 @@ pub(super) async fn movie_titles(State(engine): AppState) -> Json<MovieTitles> {
     let movies = engine.catalog().movies();
     Json(MovieTitles {
         movie_ids: movies.iter().map(|m| m.movie_id).collect(),
-        titles: movies.iter().map(|m| m.title.clone()).collect(),
+        titles: movies.iter().map(|m| m.title.to_string()).collect(),
         years: movies.iter().map(|m| m.year).collect(),
     })
 }
@@ -675,7 +680,7 @@ pub(super) async fn seed_recommendation(
         .results
         .iter()
         .map(|r| SeedMovie {
-            title: r.movie.title.clone(),
+            title: r.movie.title.to_string(),
             year: r.movie.year,
             url: r
                 .movie
@@ -685,7 +690,7 @@ pub(super) async fn seed_recommendation(
         })
         .collect();
     Ok(Json(SeedRecommendations {
-        movie_title: answer.query.title.clone(),
+        movie_title: answer.query.title.to_string(),
         recommendations,
         answer,
     }))
