@@ -33,9 +33,22 @@ impl SavedModel {
     /// directory, which [`load`] does not. The files are read through a buffer rather than
     /// through their mappings, so verifying does not make the whole directory resident in this
     /// process (at ml-latest scale, over a gigabyte that serving mostly never touches).
+    ///
+    /// Largest file first (else the largest, listed last, is read alone at the end), after
+    /// asking the kernel to start reading all of them: on a cold or half-evicted page cache the
+    /// check waits on the disk, which answers faster with many reads in flight than with two.
     pub fn verify(&self, dir: &Path) -> Result<()> {
         use rayon::prelude::*;
-        self.files.par_iter().try_for_each(|(name, _)| {
+        let mut names: Vec<&String> = self.files.keys().collect();
+        names.sort_by_key(|name| std::cmp::Reverse(self.files[*name].len()));
+        #[cfg(target_os = "linux")]
+        for name in &names {
+            if let Ok(file) = File::open(dir.join(name)) {
+                // Advice only: a failure just leaves the reads below to fetch the pages.
+                let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::WillNeed);
+            }
+        }
+        names.par_iter().try_for_each(|&name| {
             let entry = &self.manifest.files[name];
             let found = checksum_of_file(&dir.join(name)).map_err(|e| {
                 artifact_error(dir, format!("{name} cannot be read to verify it: {e}"))
