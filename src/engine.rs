@@ -2,7 +2,7 @@
 //! maps in memory, answering "movies like X" for the CLI and the server alike.
 
 use crate::artifact::section_file::SectionFile;
-use crate::artifact::{self, Manifest, CATALOG_FILE};
+use crate::artifact::{self, Manifest, SavedModel, CATALOG_FILE};
 use crate::catalog::{Catalog, CompiledFilter, Movie, MovieFilter, MovieQuery, MovieView};
 use crate::embeddings::ItemEmbeddings;
 use crate::index::{ExactIndex, ForestIndex, HnswIndex, IndexKind, VectorIndex};
@@ -200,16 +200,46 @@ impl Engine {
     /// Opens the model directory `dir`, checking its checksums or not (see [`Verify`]).
     pub fn open_with(dir: &Path, verify: Verify) -> Result<Engine> {
         let saved = artifact::load(dir)?;
-        if verify == Verify::Checksums {
-            saved.verify(dir)?;
+        if verify == Verify::StructureOnly {
+            let catalog = Engine::decode_catalog(dir, &saved)?;
+            return Engine::assemble(dir, &saved, catalog);
         }
+        // Hashing the files waits on the disk, decoding the catalog (and building its title
+        // index) on the CPU: both at once. The index structures are checked afterwards, on
+        // pages the hashing has just read (checking them during it made a cold start slower:
+        // their scattered page faults competed with its sequential reads).
+        let (verified, catalog) =
+            rayon::join(|| saved.verify(dir), || Engine::decode_catalog(dir, &saved));
+        verified?;
+        Engine::assemble(dir, &saved, catalog?)
+    }
+
+    /// The catalog, decoded from `catalog.json`: read whole, in one go, not through its mapping
+    /// (which is advised for random access: on a cold page cache it would fault in page by page).
+    fn decode_catalog(dir: &Path, saved: &SavedModel) -> Result<Catalog> {
         let bad = |message: String| Error::Artifact {
             dir: dir.to_path_buf(),
             message,
         };
-        let movies: Vec<Movie> = serde_json::from_slice(&saved.file(dir, CATALOG_FILE)?)
+        let mapped = saved.file(dir, CATALOG_FILE)?;
+        let path = dir.join(CATALOG_FILE);
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        if bytes.len() != mapped.len() {
+            return Err(bad(format!(
+                "{CATALOG_FILE} changed while it was being read"
+            )));
+        }
+        let movies: Vec<Movie> = serde_json::from_slice(&bytes)
             .map_err(|e| bad(format!("{CATALOG_FILE} is malformed: {e}")))?;
-        let catalog = Catalog::from_movies(movies);
+        Ok(Catalog::from_movies(movies))
+    }
+
+    /// The engine over the files of `saved` and their `catalog`, their structures checked.
+    fn assemble(dir: &Path, saved: &SavedModel, catalog: Catalog) -> Result<Engine> {
+        let bad = |message: String| Error::Artifact {
+            dir: dir.to_path_buf(),
+            message,
+        };
         let mut models = BTreeMap::new();
         for kind in ModelKind::EMBEDDINGS {
             let entry = saved
@@ -342,7 +372,7 @@ impl Engine {
         }
         Ok(Engine {
             dir: dir.to_path_buf(),
-            manifest: saved.manifest,
+            manifest: saved.manifest.clone(),
             catalog,
             models,
             lists,

@@ -280,11 +280,26 @@ fn a_corrupt_or_foreign_model_directory_is_refused_with_the_reason() {
         "{}",
         stderr(&output)
     );
+    std::fs::write(&path, &original).unwrap();
+    // A catalog that no longer parses (it is decoded while the files are hashed): the checksum
+    // names the file, not the JSON error.
+    let catalog = copy.join("catalog.json");
+    let catalog_bytes = std::fs::read(&catalog).unwrap();
+    let mut broken = catalog_bytes.clone();
+    broken[0] = b'!';
+    std::fs::write(&catalog, &broken).unwrap();
+    let output = run();
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("catalog.json is corrupt"),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::write(&catalog, &catalog_bytes).unwrap();
     // A truncated index is refused by its size alone.
     let hnsw = copy.join("svd.hnsw");
     let hnsw_bytes = std::fs::read(&hnsw).unwrap();
     std::fs::write(&hnsw, &hnsw_bytes[..hnsw_bytes.len() - 1]).unwrap();
-    std::fs::write(&path, &original).unwrap();
     let output = run();
     assert!(
         stderr(&output).contains("svd.hnsw is corrupt: expected"),
