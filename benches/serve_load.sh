@@ -27,12 +27,10 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 script=$(mktemp --suffix=.lua)
-run() {
-  local label=$1 body=$2
-  cat >"$script" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '$body'
+# Appends the function printing the figures to the Lua script, then runs wrk with it.
+load() {
+  local label=$1
+  cat >>"$script" <<LUA
 done = function(summary, latency, requests)
   io.write(string.format("RESULT %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %d errors (%d non-2xx)\n",
     "$label", summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1e3,
@@ -41,10 +39,19 @@ done = function(summary, latency, requests)
     summary.errors.status))
 end
 LUA
-  # One check request first: the body must be answered with 200.
-  curl -sf -H 'Content-Type: application/json' -d "$body" "http://127.0.0.1:$port/api/recommendations" >/dev/null
   wrk -t 2 -c "$connections" -d "${seconds}s" --latency -s "$script" \
     "http://127.0.0.1:$port/api/recommendations" | grep RESULT
+}
+run() {
+  local label=$1 body=$2
+  cat >"$script" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '$body'
+LUA
+  # One check request first: the body must be answered with 200.
+  curl -sf -H 'Content-Type: application/json' -d "$body" "http://127.0.0.1:$port/api/recommendations" >/dev/null
+  load "$label"
 }
 # A different movie on every request: the Lua script draws an id from the catalog's
 # (`/api/movies/titles`), seeded so the sequence is the same on every run.
@@ -63,16 +70,8 @@ request = function()
     ids[math.random(#ids)])
   return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
 end
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %d errors (%d non-2xx)\n",
-    "$label", summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1e3,
-    latency:percentile(99) / 1e3, latency.max / 1e3,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.errors.status))
-end
 LUA
-  wrk -t 2 -c "$connections" -d "${seconds}s" --latency -s "$script" \
-    "http://127.0.0.1:$port/api/recommendations" | grep RESULT
+  load "$label"
 }
 run "content, exact, movie id" '{"movie": 1, "k": 10, "model": "content", "index": "exact"}'
 run "svd, exact, movie id" '{"movie": 1, "k": 10, "model": "svd", "index": "exact"}'
