@@ -98,6 +98,17 @@ impl SharedSlice<u8> {
         })
     }
 
+    /// Tells the kernel this slice's file mapping is about to be read once, front to back, so
+    /// it reads ahead instead of faulting in page by page (the mappings default to random
+    /// access, see [`SharedSlice::map_file`]); does nothing for owned memory.
+    pub fn advise_sequential(&self) {
+        #[cfg(unix)]
+        if let Some(map) = (*self.owner).downcast_ref::<memmap2::Mmap>() {
+            // Only a hint: refusing it changes nothing.
+            let _ = map.advise(memmap2::Advice::Sequential);
+        }
+    }
+
     /// Lets the kernel drop the pages of this slice's file mapping from the process (they stay
     /// in the page cache and are read again on the next access); does nothing for owned memory.
     /// Opening a model checks every index structure, which touches whole graphs and forests:

@@ -41,18 +41,24 @@ impl SavedModel {
         use rayon::prelude::*;
         let mut names: Vec<&String> = self.files.keys().collect();
         names.sort_by_key(|name| std::cmp::Reverse(self.files[*name].len()));
+        let cannot_read = |name: &str, e: std::io::Error| {
+            artifact_error(dir, format!("{name} cannot be read to verify it: {e}"))
+        };
+        let opened = names
+            .into_iter()
+            .map(|name| match File::open(dir.join(name)) {
+                Ok(file) => Ok((name, file)),
+                Err(e) => Err(cannot_read(name, e)),
+            })
+            .collect::<Result<Vec<_>>>()?;
         #[cfg(target_os = "linux")]
-        for name in &names {
-            if let Ok(file) = File::open(dir.join(name)) {
-                // Advice only: a failure just leaves the reads below to fetch the pages.
-                let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::WillNeed);
-            }
+        for (_, file) in &opened {
+            // Advice only: a failure just leaves the reads below to fetch the pages.
+            let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::WillNeed);
         }
-        names.par_iter().try_for_each(|&name| {
+        opened.into_par_iter().try_for_each(|(name, file)| {
             let entry = &self.manifest.files[name];
-            let found = checksum_of_file(&dir.join(name)).map_err(|e| {
-                artifact_error(dir, format!("{name} cannot be read to verify it: {e}"))
-            })?;
+            let found = checksum_of_file(file).map_err(|e| cannot_read(name, e))?;
             if found == entry.xxh3 {
                 Ok(())
             } else {
@@ -68,10 +74,9 @@ impl SavedModel {
     }
 }
 
-/// The manifest's checksum of the file at `path`, read in 1 MiB blocks.
-fn checksum_of_file(path: &Path) -> std::io::Result<String> {
+/// The manifest's checksum of `file`'s contents, read in 1 MiB blocks.
+fn checksum_of_file(mut file: File) -> std::io::Result<String> {
     use std::io::Read;
-    let mut file = File::open(path)?;
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     let mut block = vec![0u8; 1 << 20];
     loop {

@@ -234,7 +234,8 @@ pub struct MovieTitles {
     /// MovieLens ids.
     pub movie_ids: Vec<u32>,
     /// Titles.
-    pub titles: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub titles: Vec<std::sync::Arc<str>>,
     /// Release years (null when unknown).
     pub years: Vec<Option<u16>>,
 }

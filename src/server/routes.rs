@@ -371,7 +371,7 @@ pub(super) async fn movie_titles(State(engine): AppState) -> Json<MovieTitles> {
     let movies = engine.catalog().movies();
     Json(MovieTitles {
         movie_ids: movies.iter().map(|m| m.movie_id).collect(),
-        titles: movies.iter().map(|m| m.title.to_string()).collect(),
+        titles: movies.iter().map(|m| m.title.clone()).collect(),
         years: movies.iter().map(|m| m.year).collect(),
     })
 }
