@@ -82,15 +82,18 @@ pub enum Command {
         /// Number of recommendations (1 to 100).
         #[arg(short, long, default_value_t = 10)]
         k: usize,
-        /// Model: collaborative (the best-evaluated of item_knn, ease, als, svd), content (genres,
-        /// decade), hybrid, or one of item_knn, ease, als, svd by name.
-        #[arg(long, default_value = "collaborative")]
+        /// Model: similar ("more like this": films a person would call similar; the default),
+        /// collaborative ("fans also liked": what people who liked it watched next, the
+        /// best-evaluated of item_knn, ease, als, svd), content (genres, decade, tags), hybrid,
+        /// or one of item_knn, ease, als, svd by name.
+        #[arg(long, default_value = "similar")]
         model: String,
         /// Which movies may be returned.
         #[command(flatten)]
         filter: FilterArgs,
-        /// Nearest-neighbour index: exact, annoy or hnsw (annoy and hnsw search the embedding
-        /// models content, als, svd and hybrid; item_knn and ease answer exactly).
+        /// Nearest-neighbour index: exact, annoy or hnsw (they search the embedding models
+        /// content, als, svd and hybrid; similar, item_knn and ease answer from lists computed
+        /// exactly at training time, whatever the index, and report `lists`).
         #[arg(long, default_value = "exact")]
         index: String,
         /// Ask a running movierec server (`http://host:port`) instead of reading a model
@@ -315,9 +318,10 @@ pub struct FilterArgs {
     /// Only movies released in or before this year.
     #[arg(long, value_name = "YEAR")]
     pub year_max: Option<u16>,
-    /// Only movies with at least this many ratings.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub min_ratings: u32,
+    /// Only movies with at least this many ratings (default: 5 for movies like a well-known
+    /// movie, one with 20 ratings or more, else 0; 0 asks for every movie).
+    #[arg(long, value_name = "N")]
+    pub min_ratings: Option<u32>,
     /// Never these movies (MovieLens ids; repeat or comma-separate).
     #[arg(long, value_name = "MOVIE_ID", value_delimiter = ',')]
     pub exclude: Vec<u32>,

@@ -80,8 +80,8 @@ impl Client {
                             .join(","),
                     ),
                 ];
-                if filter.min_ratings > 0 {
-                    pairs.push(("min_ratings", filter.min_ratings.to_string()));
+                if let Some(min_ratings) = filter.min_ratings {
+                    pairs.push(("min_ratings", min_ratings.to_string()));
                 }
                 pairs.extend(filter.year_min.map(|y| ("year_min", y.to_string())));
                 pairs.extend(filter.year_max.map(|y| ("year_max", y.to_string())));

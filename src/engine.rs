@@ -24,8 +24,15 @@ pub const MIN_K: usize = 1;
 pub const MAX_K: usize = 100;
 /// Number of recommendations when none is given.
 pub const DEFAULT_K: usize = 10;
-/// Model used when none is given.
-pub const DEFAULT_MODEL: ModelKind = ModelKind::Collaborative;
+/// Model used when none is given: "more like this" (films a person would call similar). The
+/// next-liked answer, "fans also liked", is `collaborative`.
+pub const DEFAULT_MODEL: ModelKind = ModelKind::Similar;
+/// A query movie with at least this many ratings is well known: unless the request sets
+/// `min_ratings` itself, its results must have at least [`KNOWN_MIN_RATINGS`] ratings, so that
+/// obscure films never fill the list of a well-known one by accident.
+pub const KNOWN_QUERY_RATINGS: u32 = 20;
+/// See [`KNOWN_QUERY_RATINGS`].
+pub const KNOWN_MIN_RATINGS: u32 = 5;
 /// Model whose 2-D map the plot shows when none is asked for (an embedding model).
 pub const DEFAULT_PLOT_MODEL: ModelKind = ModelKind::Hybrid;
 /// Index used when none is given.
@@ -93,7 +100,7 @@ pub struct Recommendations {
     pub query: MovieView,
     /// The model used (`collaborative` resolved to the model it stands for).
     pub model: ModelKind,
-    /// The index used.
+    /// The index used (`lists` when a neighbour-list model answered: no index applies).
     pub index: IndexKind,
     /// The index's recall@10 against exact search, measured when it was built.
     pub recall: f32,
@@ -409,29 +416,29 @@ impl Engine {
         }
     }
 
-    /// The searcher for `model` (already resolved) and `index`: an index over its embeddings, or
-    /// its neighbour lists (exact only).
-    fn searcher(&self, model: ModelKind, index: IndexKind) -> Result<Searcher<'_>> {
+    /// The searcher for `model` (already resolved) and `index`, and the index that answers: an
+    /// index over its embeddings, or its neighbour lists whatever index was asked for (they
+    /// were computed exactly at training time, so no index applies: reported as `lists`).
+    fn searcher(&self, model: ModelKind, index: IndexKind) -> Result<(Searcher<'_>, IndexKind)> {
         if let Some(lists) = self.lists.get(&model) {
-            if index != IndexKind::Exact {
-                return Err(Error::invalid(
-                    "index",
-                    format!(
-                        "{model} answers from neighbour lists computed exactly at training time, \
-                         so the index must be exact; annoy and hnsw search the embedding \
-                         models ({})",
-                        ModelKind::EMBEDDINGS.map(ModelKind::as_str).join(", ")
-                    ),
-                ));
-            }
-            return Ok(Searcher::Lists(lists));
+            return Ok((Searcher::Lists(lists), IndexKind::Lists));
         }
         let served = &self.models[&model];
-        Ok(Searcher::Index(match index {
+        let found: &dyn VectorIndex = match index {
             IndexKind::Exact => &served.exact,
             IndexKind::Annoy => &served.annoy,
             IndexKind::Hnsw => &served.hnsw,
-        }))
+            IndexKind::Lists => {
+                return Err(Error::invalid(
+                    "index",
+                    format!(
+                        "{model} is an embedding model: choose its index among exact, annoy, \
+                         hnsw (lists is what neighbour-list models answer from)"
+                    ),
+                ))
+            }
+        };
+        Ok((Searcher::Index(found), index))
     }
 
     /// The recall@10 of `index` over `model`, as measured at build time (1 for exact search and
@@ -470,7 +477,7 @@ impl Engine {
             ));
         }
         let model = self.resolve_model(request.model);
-        let searcher = self.searcher(model, request.index)?;
+        let (searcher, index) = self.searcher(model, request.index)?;
         let resolved = self.catalog.resolve(&request.movie)?;
         let mut queries = vec![resolved.item];
         for query in &request.also {
@@ -479,19 +486,31 @@ impl Engine {
                 queries.push(item);
             }
         }
-        let filter = CompiledFilter::new(&self.catalog, &request.filter)?;
+        let mut filter = request.filter.clone();
+        let known = queries
+            .iter()
+            .any(|&q| self.catalog.movie(q).rating_count >= KNOWN_QUERY_RATINGS);
+        if known && filter.min_ratings.is_none() {
+            filter.min_ratings = Some(KNOWN_MIN_RATINGS);
+        }
+        let filter = CompiledFilter::new(&self.catalog, &filter)?;
         let view = |item: u32| self.catalog.movie(item).view();
         let allow = |row: u32| filter.allows(row) && !queries.contains(&row);
-        let found = if queries.len() == 1 {
-            searcher.neighbours(resolved.item, k, &allow)
+        // A few more than asked for, so that equal scores at the cut are ordered by popularity
+        // (never by id) before the list is cut to `k`.
+        let wanted = (k + k / 2 + 5).min(MAX_K + MAX_K / 2 + 5);
+        let mut found = if queries.len() == 1 {
+            searcher.neighbours(resolved.item, wanted, &allow)
         } else {
-            searcher.near_all(&queries, k, &allow)
+            searcher.near_all(&queries, wanted, &allow)
         };
+        self.order_ties_by_popularity(&mut found);
+        found.truncate(k);
         Ok(Recommendations {
             query: view(resolved.item),
             model,
-            index: request.index,
-            recall: self.recall(model, request.index),
+            index,
+            recall: self.recall(model, index),
             also: queries[1..].iter().map(|&i| view(i)).collect(),
             results: found
                 .into_iter()
@@ -507,6 +526,23 @@ impl Engine {
                 .collect(),
             alternatives: resolved.alternatives.iter().map(|&i| view(i)).collect(),
         })
+    }
+
+    /// Sorts `(row, score)` best first, equal scores (to the four decimals answers show) by
+    /// popularity, then by row.
+    fn order_ties_by_popularity(&self, found: &mut [(u32, f32)]) {
+        let shown = |s: f32| (s * 10_000.0).round() as i64;
+        found.sort_by(|a, b| {
+            shown(b.1)
+                .cmp(&shown(a.1))
+                .then(
+                    self.catalog
+                        .movie(b.0)
+                        .rating_count
+                        .cmp(&self.catalog.movie(a.0).rating_count),
+                )
+                .then(a.0.cmp(&b.0))
+        });
     }
 
     /// How many users liked both `a` and `b`, if `b` is among `a`'s collaborative neighbours
@@ -600,7 +636,7 @@ impl Engine {
             })
             .collect::<Result<_>>()?;
         let model = self.resolve_model(model);
-        let searcher = self.searcher(model, index)?;
+        let (searcher, index) = self.searcher(model, index)?;
         if let (Some(served), IndexKind::Exact) = (self.models.get(&model), index) {
             // Many exact queries at once: one matrix product per block of rows.
             let embeddings = served.exact.embeddings();

@@ -270,6 +270,39 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         serde_json::to_string(&report.personal_params)?
                     );
                 }
+                println!(
+                    "similarity (\"more like this\"; {} held-out judged triples; see \
+                     docs/EVALUATION.md):",
+                    report.judged_triples
+                );
+                println!(
+                    "{:<14} {:>10} {:>8} {:>12} {:>9} {:>10} {:>10} {:>9}",
+                    "model",
+                    "franchise",
+                    "judged",
+                    "judged (pop.",
+                    "obscure",
+                    "duplicate",
+                    "with cold",
+                    "max cold"
+                );
+                println!(
+                    "{:<14} {:>10} {:>8} {:>12} {:>9} {:>10} {:>10} {:>9}",
+                    "", "R@10", "AUC", "matched)", "share", "share", "share", "share"
+                );
+                for s in &report.similarity {
+                    println!(
+                        "{:<14} {:>10.4} {:>8.4} {:>12.4} {:>9.4} {:>10.4} {:>10.4} {:>9.4}",
+                        s.model,
+                        s.franchise_recall_at_10,
+                        s.judged_auc,
+                        s.judged_auc_matched,
+                        s.obscure_share,
+                        s.duplicate_share,
+                        s.cold_share,
+                        s.max_cold_share
+                    );
+                }
             }
             report_run(&run);
             Ok(())

@@ -15,6 +15,7 @@ use crate::models::als::{self, AlsParams};
 use crate::models::ease::{self, EaseParams};
 use crate::models::item_knn::{self, ItemKnnParams, Weighting};
 use crate::models::personal::PersonalParams;
+use crate::models::similar::{self, SimilarParams};
 use crate::models::{content, hybrid, projection, svd, ModelKind, TrainedLists, TrainedModel};
 use crate::Result;
 use std::collections::BTreeMap;
@@ -112,12 +113,14 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
     let stage = Instant::now();
     let dataset = data::load_with(data_dir, &options.load)?;
     tracing::info!("loaded {} in {:.2?}", data_dir.display(), stage.elapsed());
+    let models = train_models(&dataset)?;
+    let mut lists = train_lists(&models.matrix)?;
+    lists.push(train_similar(&models, SimilarParams::default())?);
     let TrainedModels {
         catalog,
         matrix,
         models: trained,
-    } = train_models(&dataset)?;
-    let lists = train_lists(&matrix)?;
+    } = models;
 
     let mut files: ModelFiles = vec![(
         CATALOG_FILE.to_string(),
@@ -286,6 +289,28 @@ pub fn train_lists(matrix: &RatingMatrix) -> Result<Vec<TrainedLists>> {
         }),
     };
     Ok(vec![knn, ease])
+}
+
+/// Trains the "more like this" lists (see [`similar`]) from the content and collaborative
+/// embeddings of `models`.
+pub fn train_similar(models: &TrainedModels, params: SimilarParams) -> Result<TrainedLists> {
+    let stage = Instant::now();
+    let lists = similar::build(
+        &models.catalog,
+        models.embeddings(ModelKind::Content),
+        models.embeddings(params.collaborative),
+        params,
+    )?;
+    tracing::info!("more-like-this lists in {:.2?}", stage.elapsed());
+    Ok(TrainedLists {
+        kind: ModelKind::Similar,
+        lists,
+        neighbours: params.neighbours,
+        details: serde_json::json!({
+            "method": "content and collaborative cosines blended, shrunk by confidence, same franchise first",
+            "params": params,
+        }),
+    })
 }
 
 /// Builds the indexes and projection of one model and encodes its files.

@@ -103,6 +103,7 @@ async fn health_reports_the_catalog_and_choices() {
     assert_eq!(
         body["models"],
         json!([
+            "similar",
             "collaborative",
             "content",
             "hybrid",
@@ -117,6 +118,11 @@ async fn health_reports_the_catalog_and_choices() {
         json!({"model": "item_knn", "shape": "neighbour_lists"})
     );
     assert_eq!(body["modelShapes"]["hybrid"]["shape"], "embeddings");
+    assert_eq!(
+        body["modelShapes"]["similar"],
+        json!({"model": "similar", "shape": "neighbour_lists"})
+    );
+    assert_eq!(body["defaults"]["model"], "similar");
     assert_eq!(body["indexes"], json!(["exact", "annoy", "hnsw"]));
 }
 
@@ -437,33 +443,41 @@ async fn recommendations_default_to_k_10_and_accept_every_model_and_index() {
             assert_eq!(body["index"], index);
         }
     }
-    // Neighbour-list models answer exactly; `collaborative` names the default one.
+    // Neighbour-list models answer from their lists whatever index is asked for, and say so;
+    // `collaborative` names the default one.
     for (model, served) in [
+        ("similar", "similar"),
         ("item_knn", "item_knn"),
         ("ease", "ease"),
         ("collaborative", "item_knn"),
     ] {
-        let (status, body) = post(
-            "/api/recommendations",
-            json!({"movie": "heat", "model": model}),
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(body["results"].as_array().unwrap().len(), 10);
-        assert_eq!(body["model"], served);
-        assert_eq!(body["index"], "exact");
-        assert_eq!(body["recall"], 1.0);
-        let (status, body) = post(
-            "/api/recommendations",
-            json!({"movie": "heat", "model": model, "index": "hnsw"}),
-        )
-        .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-        assert!(
-            error_of(&body).contains("the index must be exact"),
-            "{body}"
-        );
+        let mut first = None;
+        for index in [None, Some("exact"), Some("annoy"), Some("hnsw")] {
+            let mut request = json!({"movie": "heat", "model": model});
+            if let Some(index) = index {
+                request["index"] = json!(index);
+            }
+            let (status, body) = post("/api/recommendations", request).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body["results"].as_array().unwrap().len(), 10);
+            assert_eq!(body["model"], served);
+            assert_eq!(body["index"], "lists");
+            assert_eq!(body["recall"], 1.0);
+            let first = first.get_or_insert_with(|| body["results"].clone());
+            assert_eq!(&body["results"], first, "{model}/{index:?}");
+        }
     }
+    // `lists` is no index of an embedding model.
+    let (status, body) = post(
+        "/api/recommendations",
+        json!({"movie": "heat", "model": "svd", "index": "lists"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        error_of(&body).contains("svd is an embedding model"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -635,8 +649,9 @@ async fn the_seed_endpoint_keeps_its_body_and_maps_its_models() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["model"], "content");
-    assert_eq!(body["index"], "exact");
+    // Both seed choices answer "more like this", from its lists.
+    assert_eq!(body["model"], "similar");
+    assert_eq!(body["index"], "lists");
     assert_eq!(body["recommendations"].as_array().unwrap().len(), 5);
     assert!(body["recommendations"][0]["url"]
         .as_str()
@@ -648,9 +663,30 @@ async fn the_seed_endpoint_keeps_its_body_and_maps_its_models() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    // The seed's ANNOY served its SVD model.
-    assert_eq!(body["model"], "svd");
-    assert_eq!(body["index"], "annoy");
+    assert_eq!(body["model"], "similar");
+    assert_eq!(body["index"], "lists");
+    // The seed's own request: eight films like Rocky, its sequels among them and none of them
+    // obscure (today's content model gave eight 1970s dramas with 1–4 ratings each).
+    let (status, body) = post(
+        "/recommendation",
+        json!({"model": "faiss", "n_recommendations": 8, "movie_title": "Rocky"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 8);
+    assert!(
+        results
+            .iter()
+            .all(|r| r["ratingCount"].as_u64().unwrap() >= 5),
+        "{body}"
+    );
+    assert!(
+        results
+            .iter()
+            .any(|r| r["title"].as_str().unwrap().starts_with("Rocky ")),
+        "{body}"
+    );
     for (bad, needle) in [
         (
             json!({"model": "KNN", "n_recommendations": 3, "movie_title": "heat"}),

@@ -95,7 +95,8 @@ fn toy_story_2_is_a_collaborative_neighbour_of_toy_story() {
 #[test]
 fn the_godfather_part_ii_is_a_neighbour_of_the_godfather_in_every_model() {
     for (model, indexes) in [
-        ("collaborative", &["exact"][..]),
+        ("similar", &["exact", "annoy", "hnsw"][..]),
+        ("collaborative", &["exact", "annoy"]),
         ("item_knn", &["exact"]),
         ("ease", &["exact"]),
         ("content", &["exact", "annoy", "hnsw"]),
@@ -202,16 +203,15 @@ fn bad_arguments_are_refused_with_the_allowed_values() {
         (vec!["-k", "101"], "k must be between 1 and 100"),
         (
             vec!["--model", "faiss"],
-            "expected one of: collaborative, content, hybrid, item_knn, ease, als, svd",
+            "expected one of: similar, collaborative, content, hybrid, item_knn, ease, als, svd",
         ),
         (
             vec!["--index", "hnsw9"],
-            "expected one of: exact, annoy, hnsw",
+            "expected one of: exact, annoy, hnsw, lists",
         ),
         (
-            vec!["--model", "item_knn", "--index", "annoy"],
-            "item_knn answers from neighbour lists computed exactly at training time, so the \
-             index must be exact",
+            vec!["--model", "content", "--index", "lists"],
+            "content is an embedding model",
         ),
     ] {
         let mut all = vec!["recommend", "toy story", "--model-dir", model];
@@ -311,7 +311,10 @@ fn a_corrupt_or_foreign_model_directory_is_refused_with_the_reason() {
     // A manifest from a future version.
     let manifest_path = copy.join("manifest.json");
     let manifest = std::fs::read_to_string(&manifest_path).unwrap();
-    let future = manifest.replace("\"format_version\": 4", "\"format_version\": 99");
+    let future = manifest.replace(
+        &format!("\"format_version\": {}", movierec::artifact::FORMAT_VERSION),
+        "\"format_version\": 99",
+    );
     assert_ne!(future, manifest);
     std::fs::write(&manifest_path, future).unwrap();
     let output = run();
@@ -1043,4 +1046,73 @@ fn load_prints_the_report_as_text_or_json() {
         "{}",
         stderr(&missing)
     );
+}
+
+#[test]
+fn more_like_this_is_the_default_answer_and_puts_the_franchise_first() {
+    for (query, title, expected) in [
+        (
+            "toy story",
+            "Toy Story",
+            &["Toy Story 2", "Toy Story 3"][..],
+        ),
+        ("rocky", "Rocky", &["Rocky II", "Rocky III", "Rocky IV"]),
+        ("alien", "Alien", &["Aliens"]),
+    ] {
+        let answer = recommend_json(&[query, "-k", "10"]);
+        assert_eq!(answer["model"], "similar");
+        assert_eq!(answer["index"], "lists");
+        assert_eq!(answer["query"]["title"], title);
+        let found = titles(&answer);
+        for want in expected {
+            let rank = found.iter().position(|t| t == want);
+            assert!(rank.is_some_and(|r| r < 5), "{want} in {found:?}");
+        }
+    }
+    // "Fans also liked" keeps its name.
+    let answer = recommend_json(&["toy story", "--model", "collaborative"]);
+    assert_eq!(answer["model"], "item_knn");
+}
+
+#[test]
+fn well_known_movies_get_no_obscure_results_unless_asked_for() {
+    let count = |r: &Value| r["ratingCount"].as_u64().unwrap();
+    for model in [
+        "similar",
+        "collaborative",
+        "ease",
+        "content",
+        "svd",
+        "als",
+        "hybrid",
+    ] {
+        for query in ["rocky", "heat", "toy story", "amelie", "jaws", "the matrix"] {
+            let answer = recommend_json(&[query, "--model", model, "-k", "20"]);
+            assert!(count(&answer["query"]) >= 20, "{query}");
+            let results = answer["results"].as_array().unwrap();
+            assert_eq!(results.len(), 20, "{model}/{query}");
+            assert!(
+                results.iter().all(|r| count(r) >= 5),
+                "{model}/{query}: {answer}"
+            );
+        }
+    }
+    // Hidden gems on request: the content model's closest films to Rocky include rarely rated
+    // ones, and equal scores come most-rated first.
+    let answer = recommend_json(&[
+        "rocky",
+        "--model",
+        "content",
+        "--min-ratings",
+        "0",
+        "-k",
+        "30",
+    ]);
+    let results = answer["results"].as_array().unwrap();
+    assert!(results.iter().any(|r| count(r) < 5), "{answer}");
+    for pair in results.windows(2) {
+        if pair[0]["score"] == pair[1]["score"] {
+            assert!(count(&pair[0]) >= count(&pair[1]), "{pair:?}");
+        }
+    }
 }

@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 /// The `format` field every manifest carries.
 pub const FORMAT_NAME: &str = "movierec-model";
 /// The on-disk format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// File name of the manifest inside a model directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// File name of the catalog inside a model directory.

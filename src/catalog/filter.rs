@@ -22,9 +22,11 @@ pub struct MovieFilter {
     pub year_min: Option<u16>,
     /// Latest release year (inclusive).
     pub year_max: Option<u16>,
-    /// Keep movies with at least this many ratings in the training data.
+    /// Keep movies with at least this many ratings in the training data. When it is not given,
+    /// "movies like" a well-known movie keep only movies with a few ratings
+    /// ([`crate::engine::KNOWN_MIN_RATINGS`]); `0` asks for every movie (hidden gems).
     #[serde(default)]
-    pub min_ratings: u32,
+    pub min_ratings: Option<u32>,
     /// Movies never to return (MovieLens ids).
     #[serde(default)]
     pub exclude: Vec<u32>,
@@ -101,8 +103,12 @@ impl<'a> CompiledFilter<'a> {
             include,
             exclude,
             years,
-            min_ratings: filter.min_ratings,
-            allows_all: filter.is_empty(),
+            min_ratings: filter.min_ratings.unwrap_or(0),
+            allows_all: MovieFilter {
+                min_ratings: filter.min_ratings.filter(|&n| n > 0),
+                ..filter.clone()
+            }
+            .is_empty(),
             excluded_rows,
         })
     }

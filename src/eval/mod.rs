@@ -16,6 +16,8 @@
 //! NDCG@10), and only the chosen setting is trained on the whole training part and scored on the
 //! test targets.
 
+pub mod similarity;
+
 use crate::data::{Dataset, Rating};
 use crate::index::{ExactIndex, Metric, VectorIndex};
 use crate::interactions::UserHistories;
@@ -23,11 +25,13 @@ use crate::models::als::{self, AlsParams};
 use crate::models::ease::{self, EaseParams};
 use crate::models::item_knn::{self, ItemKnnParams, NeighbourLists, Weighting};
 use crate::models::personal::{score_history, HistoryEntry, PersonalParams};
+use crate::models::similar::{SimilarParams, SimilarScorer};
 use crate::models::{content, hybrid, ModelKind};
 use crate::train::{train_models, DEFAULT_COLLABORATIVE};
 use crate::Result;
 use rayon::prelude::*;
 use serde::Serialize;
+use similarity::{JudgedSets, SimilarityReport};
 use std::collections::{HashMap, HashSet};
 
 /// Ratings at or above this are "liked".
@@ -123,6 +127,61 @@ pub struct EvaluationReport {
     pub personal_model: Option<ModelKind>,
     /// The scoring chosen for them.
     pub personal_params: PersonalParams,
+    /// Every "more like this" setting tried on the validation split, with its similarity
+    /// metrics there.
+    pub validation_similar: Vec<SimilarTrial>,
+    /// The similarity section on the test split ([`similarity`]), one row per model.
+    pub similarity: Vec<SimilarityReport>,
+    /// Number of held-out judged triples behind `judged_auc`.
+    pub judged_triples: usize,
+}
+
+/// One "more like this" setting tried on the validation split.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SimilarTrial {
+    /// The setting.
+    pub params: SimilarParams,
+    /// Its similarity metrics on the validation split.
+    pub report: SimilarityReport,
+    /// Its item-to-item HR@10 on the validation split.
+    pub hr_at_10: f64,
+    /// The score the setting is chosen by ([`similar_objective`]).
+    pub objective: f64,
+}
+
+/// What a "more like this" setting is chosen by on the validation split: the judged AUC (the
+/// mean of all triples and of the popularity-matched ones), half the franchise recall, less the
+/// share of obscure results.
+pub fn similar_objective(report: &SimilarityReport) -> f64 {
+    (report.judged_auc + report.judged_auc_matched) / 2.0 + 0.5 * report.franchise_recall_at_10
+        - report.obscure_share
+}
+
+/// The content weights of "more like this" tried on the validation split. Held-out behaviour
+/// (the judged AUC) always prefers less content — it measures what the person liked next, not
+/// what they would call similar — so the range is that of an answer about the kind of film:
+/// content is at least a third of the blend, at most two thirds.
+pub const SIMILAR_CONTENT_WEIGHTS: [f32; 3] = [0.35, 0.5, 0.65];
+
+/// The "more like this" settings tried on the validation split.
+pub fn similar_grid() -> Vec<SimilarParams> {
+    let mut grid = Vec::new();
+    for collaborative in [ModelKind::Svd, ModelKind::Als] {
+        for content_weight in SIMILAR_CONTENT_WEIGHTS {
+            for confidence in [20.0, 50.0, 150.0] {
+                for franchise in [0.3, 0.6] {
+                    grid.push(SimilarParams {
+                        content_weight,
+                        collaborative,
+                        confidence,
+                        franchise,
+                        ..SimilarParams::default()
+                    });
+                }
+            }
+        }
+    }
+    grid
 }
 
 /// One personal-scoring setting tried on the validation split.
@@ -344,6 +403,12 @@ fn score_item_knn(prepared: &Prepared, params: &ItemKnnParams) -> ModelReport {
     report
 }
 
+/// The item-kNN lists with the chosen item-to-item setting (10 neighbours kept: what the
+/// item-to-item metrics read).
+fn test_lists_knn(prepared: &Prepared, params: &ItemKnnParams) -> NeighbourLists {
+    item_knn::build(&prepared.trained.matrix, params)
+}
+
 /// Item-to-item metrics of neighbour lists.
 fn score_lists(name: &str, prepared: &Prepared, lists: &NeighbourLists) -> ModelReport {
     score(name, &prepared.pairs, &prepared.popularity, |query| {
@@ -403,7 +468,11 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
     let train_ratings = split.train.len();
 
     let validation_split = hold_out(&split.train);
-    let validation = prepare(dataset, validation_split.train, &validation_split.pairs)?;
+    let validation = prepare(
+        dataset,
+        validation_split.train.clone(),
+        &validation_split.pairs,
+    )?;
     let tried: Vec<ModelReport> = if wanted(ModelKind::ItemKnn) {
         item_knn_grid()
             .iter()
@@ -472,6 +541,40 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
     }
     let als_params = best_setting(&als_tried).unwrap_or_default();
 
+    // "More like this", by its similarity objective on validation (judged on the validation
+    // split's own held-out ratings, never on the test split's).
+    let mut similar_tried = Vec::new();
+    if wanted(ModelKind::Similar) {
+        let catalog = &validation.trained.catalog;
+        let judged = JudgedSets::new(catalog, &validation_split.train, &split.train);
+        for params in similar_grid() {
+            let scorer = SimilarScorer::new(
+                catalog,
+                validation.trained.embeddings(ModelKind::Content),
+                validation.trained.embeddings(params.collaborative),
+                params,
+            )?;
+            let lists = scorer.lists();
+            let report = judged.report(
+                "similar",
+                catalog,
+                &|q| lists.of(q).take(CUTOFF).map(|(j, _)| j).collect(),
+                &|a, b| Some(scorer.score(a, b)),
+            );
+            similar_tried.push(SimilarTrial {
+                params,
+                objective: similar_objective(&report),
+                hr_at_10: score_lists("similar", &validation, &lists).hr_at_10,
+                report,
+            });
+        }
+    }
+    let similar_params = similar_tried
+        .iter()
+        .max_by(|a, b| a.objective.total_cmp(&b.objective))
+        .map(|t| t.params)
+        .unwrap_or_default();
+
     // Which neighbour lists score users, and how, by per-user NDCG@10 on validation.
     let validation_users = UserCases::new(&validation, &validation_split.pairs);
     let mut validation_lists = Vec::new();
@@ -533,7 +636,7 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         best_setting(&hybrid_tried).unwrap_or((ModelKind::Svd, hybrid::DEFAULT_CONTENT_WEIGHT));
     let hybrid_tried: Vec<ModelReport> = hybrid_tried.into_iter().map(|t| t.1).collect();
 
-    let test = prepare(dataset, split.train, &split.pairs)?;
+    let test = prepare(dataset, split.train.clone(), &split.pairs)?;
     let users_test = UserCases::new(&test, &split.pairs);
     let (pairs, popularity) = (&test.pairs, &test.popularity);
     let mut by_popularity: Vec<u32> = (0..popularity.len() as u32).collect();
@@ -594,6 +697,7 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
             hybrid_weight,
         )?;
     }
+    let mut indexes = Vec::new();
     for model in test_models.iter().filter(|m| wanted(m.kind)) {
         let index = ExactIndex::build(&model.embeddings, Metric::Cosine);
         let mut report = score_embeddings(model.kind.as_str(), &test, &index);
@@ -604,7 +708,9 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
             *features = serde_json::json!(features.as_array().map_or(0, Vec::len));
         }
         models.push(report);
+        indexes.push((model.kind, index));
     }
+    let mut lists_tested = Vec::new();
     if wanted(ModelKind::ItemKnn) {
         let mut knn_report = score_item_knn(&test, &best);
         let test_lists = item_knn::build(&test.trained.matrix, &knn_for_users);
@@ -613,6 +719,7 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
             score_users_with_lists(&users_test, &test_lists, &knn_personal);
         knn_report.params = serde_json::json!({"item_to_item": best, "personal": knn_personal});
         models.push(knn_report);
+        lists_tested.push((ModelKind::ItemKnn, test_lists_knn(&test, &best)));
     }
     if wanted(ModelKind::Ease) {
         let ease_model = ease::train(&test.trained.matrix, &ease_params)?;
@@ -626,6 +733,71 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
             "personal": ease_personal,
         });
         models.push(ease_report);
+        lists_tested.push((ModelKind::Ease, ease_model.lists));
+    }
+    let catalog = &test.trained.catalog;
+    let similar_scorer = if wanted(ModelKind::Similar) {
+        let scorer = SimilarScorer::new(
+            catalog,
+            test.trained.embeddings(ModelKind::Content),
+            test.trained.embeddings(similar_params.collaborative),
+            similar_params,
+        )?;
+        let lists = scorer.lists();
+        let mut report = score_lists("similar", &test, &lists);
+        let (_, knn_personal) = best_personal(Some(ModelKind::ItemKnn));
+        (report.user_recall_at_10, report.user_ndcg_at_10) =
+            score_users_with_lists(&users_test, &lists, &knn_personal);
+        report.params = serde_json::to_value(similar_params).expect("serialisable");
+        models.push(report);
+        lists_tested.push((ModelKind::Similar, lists));
+        Some(scorer)
+    } else {
+        None
+    };
+
+    // The similarity section: every model against the judged sets of the test split.
+    let judged = JudgedSets::new(catalog, &split.train, &dataset.ratings);
+    let mut similarity = vec![judged.report(
+        "popularity",
+        catalog,
+        &|q| {
+            by_popularity
+                .iter()
+                .copied()
+                .filter(|&i| i != q)
+                .take(CUTOFF)
+                .collect()
+        },
+        &|_, b| Some(popularity[b as usize] as f32),
+    )];
+    for (kind, lists) in &lists_tested {
+        let scorer = similar_scorer
+            .as_ref()
+            .filter(|_| *kind == ModelKind::Similar);
+        similarity.push(judged.report(
+            kind.as_str(),
+            catalog,
+            &|q| lists.of(q).take(CUTOFF).map(|(j, _)| j).collect(),
+            &|a, b| match scorer {
+                Some(scorer) => Some(scorer.score(a, b)),
+                None => lists.of(a).find(|&(j, _)| j == b).map(|(_, s)| s),
+            },
+        ));
+    }
+    for (kind, index) in &indexes {
+        similarity.push(judged.report(
+            kind.as_str(),
+            catalog,
+            &|q| {
+                index
+                    .search_item(q, CUTOFF, &|_| true)
+                    .iter()
+                    .map(|n| n.item)
+                    .collect()
+            },
+            &|a, b| Some(index.similarity(a, b)),
+        ));
     }
     Ok(EvaluationReport {
         pairs: test.pairs.len(),
@@ -642,6 +814,9 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         validation_personal: personal_tried,
         personal_model,
         personal_params: personal,
+        validation_similar: similar_tried,
+        judged_triples: judged.triples(),
+        similarity,
     })
 }
 

@@ -167,6 +167,9 @@ pub enum IndexKind {
     Annoy,
     /// Hierarchical navigable small-world graph.
     Hnsw,
+    /// No index: a neighbour-list model answered from the lists it computed exactly at
+    /// training time (reported in answers; asking for it is the same as asking for `exact`).
+    Lists,
 }
 
 impl IndexKind {
@@ -179,6 +182,7 @@ impl IndexKind {
             IndexKind::Exact => "exact",
             IndexKind::Annoy => "annoy",
             IndexKind::Hnsw => "hnsw",
+            IndexKind::Lists => "lists",
         }
     }
 
@@ -188,9 +192,10 @@ impl IndexKind {
             "exact" => Ok(IndexKind::Exact),
             "annoy" => Ok(IndexKind::Annoy),
             "hnsw" => Ok(IndexKind::Hnsw),
+            "lists" => Ok(IndexKind::Lists),
             _ => Err(crate::Error::invalid(
                 "index",
-                format!("unknown index {name:?}; expected one of: exact, annoy, hnsw"),
+                format!("unknown index {name:?}; expected one of: exact, annoy, hnsw, lists"),
             )),
         }
     }

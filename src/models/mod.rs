@@ -8,6 +8,8 @@
 //!   chosen by the Gavish–Donoho optimal hard threshold; unrated movies borrow the position of
 //!   their content neighbours.
 //! - [`hybrid`]: the two blended, weight chosen by evaluation (cold start).
+//! - [`similar`]: "more like this", the films a person would call similar (content and
+//!   collaborative cosines blended, shrunk by confidence, same franchise first), as lists.
 //! - [`item_knn`] and [`personal`]: item-kNN neighbour lists and personalised scoring.
 //! - [`projection`]: the 2-D map of a model's embeddings shown on the Plot tab.
 
@@ -19,6 +21,7 @@ pub mod item_knn;
 mod linalg;
 pub mod personal;
 pub mod projection;
+pub mod similar;
 pub mod svd;
 
 use crate::embeddings::ItemEmbeddings;
@@ -42,6 +45,8 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
+    /// "More like this": films a person would call similar (neighbour lists).
+    Similar,
     /// Genres and decade.
     Content,
     /// The default collaborative model (an alias, resolved through the manifest).
@@ -69,7 +74,8 @@ pub enum ModelShape {
 
 impl ModelKind {
     /// Every stored model, in the order they are listed to users.
-    pub const ALL: [ModelKind; 6] = [
+    pub const ALL: [ModelKind; 7] = [
+        ModelKind::Similar,
         ModelKind::Content,
         ModelKind::ItemKnn,
         ModelKind::Ease,
@@ -87,7 +93,8 @@ impl ModelKind {
     ];
 
     /// Every name a user may give, aliases first.
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
+        "similar",
         "collaborative",
         "content",
         "hybrid",
@@ -100,6 +107,7 @@ impl ModelKind {
     /// The name used on the command line, in the API and on disk.
     pub fn as_str(self) -> &'static str {
         match self {
+            ModelKind::Similar => "similar",
             ModelKind::Content => "content",
             ModelKind::Collaborative => "collaborative",
             ModelKind::Hybrid => "hybrid",
@@ -113,7 +121,7 @@ impl ModelKind {
     /// Embeddings or neighbour lists.
     pub fn shape(self) -> ModelShape {
         match self {
-            ModelKind::ItemKnn | ModelKind::Ease => ModelShape::NeighbourLists,
+            ModelKind::Similar | ModelKind::ItemKnn | ModelKind::Ease => ModelShape::NeighbourLists,
             _ => ModelShape::Embeddings,
         }
     }
@@ -130,6 +138,7 @@ impl ModelKind {
     /// Parses a user-supplied name (case-insensitive; `item-knn` and `itemknn` also work).
     pub fn parse(name: &str) -> crate::Result<Self> {
         match name.to_ascii_lowercase().replace('-', "_").as_str() {
+            "similar" | "more_like_this" | "morelikethis" => Ok(ModelKind::Similar),
             "content" => Ok(ModelKind::Content),
             "collaborative" => Ok(ModelKind::Collaborative),
             "hybrid" => Ok(ModelKind::Hybrid),

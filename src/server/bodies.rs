@@ -71,8 +71,8 @@ pub struct LikesBody {
 /// `POST /recommendation`: the seed demo's request, kept so its clients keep working.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SeedBody {
-    /// `FAISS` (content model, exact index) or `ANNOY` (SVD, annoy index); the server also
-    /// accepts them in lower case.
+    /// `FAISS` (exact index) or `ANNOY` (annoy index), both answered by "more like this"; the
+    /// server also accepts them in lower case.
     #[schema(value_type = SeedModel)]
     pub model: String,
     /// How many results.
@@ -88,9 +88,9 @@ pub struct SeedBody {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum SeedModel {
-    /// The content model with the exact index.
+    /// "More like this" with the exact index.
     Faiss,
-    /// The SVD model with the annoy index.
+    /// "More like this" with the annoy index.
     Annoy,
 }
 

@@ -558,7 +558,7 @@ impl PersonalParams {
             exclude_genres: list(&self.exclude_genres),
             year_min: self.year_min,
             year_max: self.year_max,
-            min_ratings: self.min_ratings.unwrap_or(0),
+            min_ratings: self.min_ratings,
             exclude,
         })
     }
@@ -629,8 +629,10 @@ pub(super) async fn for_likes(
     Ok(JsonAnswer(answer))
 }
 
-/// The seed demo's endpoint, kept so its clients keep working: `FAISS` is the content model
-/// with the exact index, `ANNOY` the SVD model with the annoy index.
+/// The seed demo's endpoint, kept so its clients keep working: both choices answer "more like
+/// this" (the default answer to "movies like X"); `FAISS` asks for the exact index and `ANNOY`
+/// for the annoy one, and since "more like this" answers from lists computed exactly at
+/// training time, both report `"index": "lists"`.
 #[utoipa::path(
     post,
     path = "/recommendation",
@@ -651,8 +653,8 @@ pub(super) async fn seed_recommendation(
     let body: SeedBody = parse_body(body)?;
     // The seed's two choices map onto a model and an index each.
     let (model, index) = match body.model.to_ascii_uppercase().as_str() {
-        "FAISS" => (ModelKind::Content, IndexKind::Exact),
-        "ANNOY" => (ModelKind::Svd, IndexKind::Annoy),
+        "FAISS" => (DEFAULT_MODEL, IndexKind::Exact),
+        "ANNOY" => (DEFAULT_MODEL, IndexKind::Annoy),
         _ => {
             return Err(ApiError::bad_request(format!(
                 "model: unknown model {:?}; expected FAISS or ANNOY",

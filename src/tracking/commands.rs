@@ -163,6 +163,16 @@ pub fn evaluate_run(
             run = run.param(format!("{name}.params"), shown);
         }
     }
+    for s in &report.similarity {
+        let name = &s.model;
+        run = run
+            .metric(
+                format!("{name}.franchise_recall_at_10"),
+                s.franchise_recall_at_10,
+            )
+            .metric(format!("{name}.judged_auc"), s.judged_auc)
+            .metric(format!("{name}.obscure_share"), s.obscure_share);
+    }
     run.finish(RunStatus::Finished)
 }
 
