@@ -271,9 +271,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
                 println!(
-                    "similarity (\"more like this\"; {} held-out judged triples; see \
-                     docs/EVALUATION.md):",
-                    report.judged_triples
+                    "similarity (\"more like this\"; {} franchises, {} held-out judged triples; \
+                     see docs/EVALUATION.md):",
+                    report.franchises, report.judged_triples
                 );
                 println!(
                     "{:<14} {:>10} {:>8} {:>12} {:>9} {:>10} {:>10} {:>9}",
@@ -558,8 +558,11 @@ fn train_and_report(
         eprintln!("  {kind}: {} neighbours per movie", lists.neighbours);
     }
     eprintln!(
-        "  collaborative = {}; personal recommendations from {}",
-        manifest.default_collaborative, manifest.personal.model
+        "  more like this = {}; fans also liked (collaborative) = {}; personal recommendations \
+         from {}",
+        movierec::engine::DEFAULT_MODEL,
+        manifest.default_collaborative,
+        manifest.personal.model
     );
     report_run(&run);
     Ok(())

@@ -134,6 +134,8 @@ pub struct EvaluationReport {
     pub similarity: Vec<SimilarityReport>,
     /// Number of held-out judged triples behind `judged_auc`.
     pub judged_triples: usize,
+    /// Number of franchises behind `franchise_recall_at_10`.
+    pub franchises: usize,
 }
 
 /// One "more like this" setting tried on the validation split.
@@ -816,6 +818,7 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         personal_params: personal,
         validation_similar: similar_tried,
         judged_triples: judged.triples(),
+        franchises: judged.franchises(),
         similarity,
     })
 }

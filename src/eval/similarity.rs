@@ -130,6 +130,11 @@ impl JudgedSets {
         }
     }
 
+    /// Number of franchises (groups of at least two different titles).
+    pub fn franchises(&self) -> usize {
+        self.franchises.groups().len()
+    }
+
     /// Number of judged `(anchor, good, bad)` triples.
     pub fn triples(&self) -> usize {
         self.triples.len()

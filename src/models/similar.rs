@@ -184,10 +184,18 @@ impl Franchises {
     /// Groups the catalog's movies; only stems shared by at least two different titles count.
     pub fn new(catalog: &Catalog) -> Franchises {
         let mut groups: HashMap<String, Vec<u32>> = HashMap::new();
+        // Titles compared without a leading article: *The Hunger* and *Hunger* are one title
+        // twice (remakes or namesakes), not a sequel.
         let titles: Vec<String> = catalog
             .movies()
             .iter()
-            .map(|m| normalise(&m.title))
+            .map(|m| {
+                let title = normalise(&m.title);
+                match title.split_once(' ') {
+                    Some(("the" | "a" | "an", rest)) => rest.to_string(),
+                    _ => title,
+                }
+            })
             .collect();
         for (i, movie) in catalog.movies().iter().enumerate() {
             if let Some(key) = franchise_key(&movie.title) {

@@ -37,11 +37,15 @@ pub struct RecommendationBody {
     /// How many results (default 10).
     #[schema(minimum = 1, maximum = 100, example = 10)]
     pub k: Option<i64>,
-    /// Which model (default `collaborative`).
+    /// Which model: `similar` ("more like this": films a person would call similar; the
+    /// default) or `collaborative` ("fans also liked": what people who liked it watched next),
+    /// or any other model by name.
     #[schema(value_type = Option<ModelKind>)]
     pub model: Option<String>,
-    /// Which index (default `exact`); `annoy` and `hnsw` need an embedding model (not
-    /// `item_knn`, `ease` or a `collaborative` that stands for one of them).
+    /// Which index (default `exact`) searches an embedding model; a neighbour-list model
+    /// (`similar`, `item_knn`, `ease`, or a `collaborative` that stands for one of them)
+    /// answers from its lists whatever is asked and reports `lists`; `lists` with an
+    /// embedding model is an error.
     #[schema(value_type = Option<IndexKind>)]
     pub index: Option<String>,
     /// Which movies may be returned (default: any).
@@ -190,7 +194,7 @@ pub struct Health {
 pub struct ModelShapeView {
     /// The stored model the name stands for.
     pub model: ModelKind,
-    /// Embeddings (any index) or neighbour lists (exact only).
+    /// Embeddings (any index) or neighbour lists (no index applies: `lists`).
     pub shape: ShapeName,
 }
 

@@ -469,7 +469,7 @@ fn k_value(k: Option<i64>) -> Result<usize, ApiError> {
     request_body(content = RecommendationBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The query movie, the results (most similar first) and the other movies matching the title (the `recommend --json` shape)", body = Recommendations),
-        (status = 400, description = "A bad argument: `k` outside 1–100, an unknown model, index or genre, an index a neighbour-list model cannot use, an empty title, an unknown field (`invalid_argument`); or a body that is not a JSON object (`malformed_body`)", body = ErrorBody),
+        (status = 400, description = "A bad argument: `k` outside 1–100, an unknown model, index or genre, the index `lists` with an embedding model, an empty title, an unknown field (`invalid_argument`); or a body that is not a JSON object (`malformed_body`)", body = ErrorBody),
         (status = 404, description = "No movie matches the title or id (`movie_not_found`, with `suggestions`)", body = ErrorBody),
         BodyErrors,
         ServerErrors,
