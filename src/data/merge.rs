@@ -103,9 +103,9 @@ pub(crate) fn merge_same_films(
         let mut apart: Vec<(Vec<u32>, Option<u32>)> = Vec::new();
         for id in ids {
             let tmdb = tmdb_of(id);
-            let joins = apart.iter_mut().find(|(_, film_tmdb)| {
-                film_tmdb.is_none() || tmdb.is_none() || *film_tmdb == tmdb
-            });
+            let joins = apart
+                .iter_mut()
+                .find(|(_, film_tmdb)| film_tmdb.is_none() || tmdb.is_none() || *film_tmdb == tmdb);
             match joins {
                 Some((members, film_tmdb)) => {
                     members.push(id);
@@ -130,7 +130,12 @@ pub(crate) fn merge_same_films(
                 and_list(&ids),
                 and_list(&tmdbs)
             );
-            findings.push((last_line, Reason::SameTitleKeptApart, ids.len() as u64 - 1, what));
+            findings.push((
+                last_line,
+                Reason::SameTitleKeptApart,
+                ids.len() as u64 - 1,
+                what,
+            ));
         }
         for (members, _) in apart {
             if members.len() < 2 {
@@ -310,7 +315,11 @@ fn fold_genome(parts: &mut Parts, canonical_of: &HashMap<u32, u32>) {
     let Some(genome) = &mut parts.genome else {
         return;
     };
-    if !genome.movie_ids.iter().any(|id| canonical_of.contains_key(id)) {
+    if !genome
+        .movie_ids
+        .iter()
+        .any(|id| canonical_of.contains_key(id))
+    {
         return;
     }
     let has_row: HashSet<u32> = genome.movie_ids.iter().copied().collect();

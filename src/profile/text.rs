@@ -44,6 +44,22 @@ pub fn render(profile: &Profile) -> String {
         }
     }
 
+    if !profile.same_title.is_empty() {
+        let _ = writeln!(out, "\nSame title and year under two ids");
+        for (what, n) in &profile.same_title {
+            let _ = writeln!(out, "  {}: {}", what, count(*n as u64));
+        }
+        for film in &profile.merged {
+            let _ = writeln!(
+                out,
+                "  {}: movieId {} (merged: {})",
+                film.title,
+                film.movie_id,
+                ids(&film.merged_ids)
+            );
+        }
+    }
+
     let r = &profile.ratings;
     let _ = writeln!(out, "\nRatings — {} (mean {:.2})", count(r.count), r.mean);
     let most = r.histogram.iter().map(|h| h.1).max().unwrap_or(0);
@@ -322,4 +338,10 @@ mod tests {
             assert!(text.contains(needle), "{needle}\n{text}");
         }
     }
+}
+
+/// `26958, 30001`.
+fn ids(ids: &[u32]) -> String {
+    let ids: Vec<String> = ids.iter().map(u32::to_string).collect();
+    ids.join(", ")
 }
