@@ -50,12 +50,13 @@ pub fn render(profile: &Profile) -> String {
             let _ = writeln!(out, "  {}: {}", what, count(*n as u64));
         }
         for film in &profile.merged {
+            let merged: Vec<String> = film.merged_ids.iter().map(u32::to_string).collect();
             let _ = writeln!(
                 out,
                 "  {}: movieId {} (merged: {})",
                 film.title,
                 film.movie_id,
-                ids(&film.merged_ids)
+                merged.join(", ")
             );
         }
     }
@@ -338,10 +339,4 @@ mod tests {
             assert!(text.contains(needle), "{needle}\n{text}");
         }
     }
-}
-
-/// `26958, 30001`.
-fn ids(ids: &[u32]) -> String {
-    let ids: Vec<String> = ids.iter().map(u32::to_string).collect();
-    ids.join(", ")
 }
