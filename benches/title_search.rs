@@ -52,6 +52,7 @@ fn main() {
                 tmdb_id: m.tmdb_id,
                 rating_count: model.expected_ratings(index).round() as u32,
                 rating_mean: 3.5,
+                merged_ids: Vec::new(),
             }
         })
         .collect();

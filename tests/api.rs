@@ -99,7 +99,7 @@ async fn health_reports_the_catalog_and_choices() {
     let (status, body) = get("/api/health").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ok");
-    assert_eq!(body["movies"], 9742);
+    assert_eq!(body["movies"], 9739);
     assert_eq!(
         body["models"],
         json!([
@@ -814,9 +814,9 @@ async fn projection_has_one_point_per_movie_for_each_model() {
         let (status, body) = get(&format!("/api/projection?model={model}")).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["model"], model);
-        assert_eq!(body["x"].as_array().unwrap().len(), 9742);
-        assert_eq!(body["y"].as_array().unwrap().len(), 9742);
-        assert_eq!(body["movieIds"].as_array().unwrap().len(), 9742);
+        assert_eq!(body["x"].as_array().unwrap().len(), 9739);
+        assert_eq!(body["y"].as_array().unwrap().len(), 9739);
+        assert_eq!(body["movieIds"].as_array().unwrap().len(), 9739);
     }
     let (status, body) = get("/api/projection").await;
     assert_eq!(status, StatusCode::OK);
@@ -832,7 +832,7 @@ async fn projection_has_one_point_per_movie_for_each_model() {
     assert!(error_of(&body).contains("unknown model"));
     let (status, body) = get("/api/movies/titles").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["titles"].as_array().unwrap().len(), 9742);
+    assert_eq!(body["titles"].as_array().unwrap().len(), 9739);
 }
 
 #[tokio::test]
@@ -961,7 +961,7 @@ async fn runs_lists_the_recorded_training_and_filters_by_kind() {
         .iter()
         .find(|r| r["kind"] == "train" && r["status"] == "finished")
         .unwrap_or_else(|| panic!("no training run in {body}"));
-    assert_eq!(train["metrics"]["movies"], 9742.0);
+    assert_eq!(train["metrics"]["movies"], 9739.0);
     assert!(train["metrics"]["item_knn.annoy.recall_at_10"].is_null());
     assert!(train["metrics"]["svd.annoy.recall_at_10"].as_f64().unwrap() > 0.9);
     let (status, body) = get("/api/runs?kind=evaluate&limit=5").await;

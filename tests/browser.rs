@@ -765,7 +765,7 @@ fn the_plot_tab_draws_every_movie_and_highlights_the_query_and_its_recommendatio
     );
     assert_eq!(
         status,
-        json!("9,742 movies, hybrid model. Highlighting Toy Story (1995) and 10 recommendations from the item_knn model.")
+        json!("9,739 movies, hybrid model. Highlighting Toy Story (1995) and 10 recommendations from the item_knn model.")
     );
 
     // The query's dot (radius 7 and a ring) and ten recommendation dots (radius 4.5) are drawn in

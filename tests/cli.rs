@@ -405,8 +405,8 @@ fn training_the_same_data_twice_gives_the_same_fingerprint_and_replaces_the_mode
         serde_json::from_slice(&std::fs::read(trained_model().join("manifest.json")).unwrap())
             .unwrap();
     assert_eq!(manifest["format"], "movierec-model");
-    assert_eq!(manifest["dataset"]["movies"], 9742);
-    assert_eq!(manifest["dataset"]["ratings"], 100836);
+    assert_eq!(manifest["dataset"]["movies"], 9739);
+    assert_eq!(manifest["dataset"]["ratings"], 100835);
     assert_eq!(manifest["dataset"]["users"], 610);
     let fingerprint = manifest["dataset"]["fingerprint"].as_str().unwrap();
     assert!(fingerprint.starts_with("xxh3:"));
@@ -1115,4 +1115,65 @@ fn well_known_movies_get_no_obscure_results_unless_asked_for() {
             assert!(count(&pair[0]) >= count(&pair[1]), "{pair:?}");
         }
     }
+
+fn a_film_listed_under_two_ids_is_one_movie_that_either_id_asks_for_and_never_its_own_neighbour() {
+    let model = trained_model();
+    let catalog: Value =
+        serde_json::from_slice(&std::fs::read(model.join("catalog.json")).unwrap()).unwrap();
+    let movies = catalog.as_array().unwrap();
+    assert_eq!(movies.len(), 9_739);
+    let merged: Vec<(u64, Vec<u64>)> = movies
+        .iter()
+        .filter_map(|m| {
+            let ids = m.get("mergedIds")?.as_array()?;
+            let ids = ids.iter().map(|id| id.as_u64().unwrap()).collect();
+            Some((m["movieId"].as_u64().unwrap(), ids))
+        })
+        .collect();
+    assert_eq!(
+        merged,
+        [
+            (2851, vec![168358]),
+            (6003, vec![144606]),
+            (32600, vec![147002])
+        ]
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ids.txt");
+    let queries = ["2851", "168358", "6003", "144606", "32600", "147002"];
+    std::fs::write(&file, queries.join("\n")).unwrap();
+    let output = movierec(&[
+        "recommend",
+        "--batch",
+        file.to_str().unwrap(),
+        "-k",
+        "20",
+        "--model-dir",
+        model.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let mut answers: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+    for row in text.lines().skip(1) {
+        let fields: Vec<&str> = row.split(',').collect();
+        answers.entry(fields[0]).or_default().push(fields[2]);
+    }
+    for pair in queries.chunks(2) {
+        let (kept, merged) = (pair[0], pair[1]);
+        assert_eq!(answers[kept].len(), 20, "{text}");
+        // The merged id asks for the same film, and neither id is among its neighbours.
+        assert_eq!(answers[kept], answers[merged], "{kept} and {merged}");
+        for id in pair {
+            assert!(
+                !answers[kept].contains(id),
+                "{kept}'s answer holds {id}: {text}"
+            );
+        }
+    }
+
+    // By title too: Saturn 3's answer has no Saturn 3.
+    let answer = recommend_json(&["Saturn 3 (1980)", "-k", "20"]);
+    assert_eq!(answer["query"]["movieId"], 2851, "{answer}");
+    assert!(!titles(&answer).iter().any(|t| t == "Saturn 3"), "{answer}");
 }

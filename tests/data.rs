@@ -3,7 +3,7 @@
 //! mark, CRLF, quoted commas, a Latin-1 title and one bad row of every kind, ml-10m, ml-1m and
 //! ml-100k), on variations of them, on zips built from them, and on random and mutated inputs.
 
-use movierec::catalog::Catalog;
+use movierec::catalog::{Catalog, CompiledFilter, Movie, MovieFilter, MovieQuery};
 use movierec::data::{load, load_from_memory, load_with, Dataset, Layout, LoadOptions, Reason};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -767,4 +767,146 @@ fn no_input_makes_any_parser_panic() {
 /// A movie's genres as plain strings, to compare with a list.
 fn names(genres: &[std::sync::Arc<str>]) -> Vec<&str> {
     genres.iter().map(|g| &**g).collect()
+}
+
+#[test]
+fn one_film_listed_under_two_ids_is_merged_into_the_best_rated_with_the_latest_rating_kept() {
+    let dataset = load(&fixture("same-film")).unwrap();
+    let ids: Vec<u32> = dataset.movies.iter().map(|m| m.movie_id).collect();
+    // 7 is folded into 2 (three ratings against two); War of the Worlds 8 and 9 are two films
+    // by their TMDb ids; the Hamlets of 1990, 1996 and no year are three.
+    assert_eq!(ids, [1, 2, 3, 4, 5, 6, 8, 9]);
+    let amy = &dataset.movies[1];
+    assert_eq!(amy.merged_ids, [7]);
+    assert_eq!(amy.genres, ["Comedy", "Romance", "Drama"]);
+    let link = dataset.links[&2];
+    assert_eq!((link.imdb_id, link.tmdb_id), (Some(118842), Some(2255)));
+    assert!(!dataset.links.contains_key(&7));
+
+    assert!(dataset.ratings.iter().all(|r| r.movie_id != 7));
+    let of_amy: Vec<(u32, f32)> = dataset
+        .ratings
+        .iter()
+        .filter(|r| r.movie_id == 2)
+        .map(|r| (r.user_id, r.rating))
+        .collect();
+    // User 1 rated 2 (3.0) and later 7 (5.0): the latest counts, once.
+    assert_eq!(of_amy, [(1, 5.0), (2, 4.0), (3, 2.5), (4, 4.5)]);
+    assert_eq!(dataset.ratings.len(), 10);
+    let tags: Vec<(u32, u32, &str)> = dataset
+        .tags
+        .iter()
+        .map(|t| (t.user_id, t.movie_id, t.tag.as_str()))
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            (1, 2, "kevin smith"),
+            (2, 2, "comic books"),
+            (5, 3, "heist")
+        ]
+    );
+
+    let report = &dataset.report;
+    let merged = report.issue("movies.csv", Reason::MergedMovie).unwrap();
+    assert_eq!(merged.count, 1);
+    let location = fixture("same-film").join("movies.csv");
+    assert_eq!(
+        merged.examples,
+        [format!(
+            "{}:8: \"Chasing Amy (1997)\" movieId 2 and 7 merged into 2",
+            location.display()
+        )]
+    );
+    let apart = report
+        .issue("movies.csv", Reason::SameTitleKeptApart)
+        .unwrap();
+    assert_eq!(apart.count, 1);
+    assert!(
+        apart.examples[0].ends_with(
+            ":10: \"War of the Worlds (2005)\" movieId 8 and 9 kept apart: different films by \
+             their TMDb ids 74 and 34812"
+        ),
+        "{:?}",
+        apart.examples
+    );
+    let twice = report
+        .issue("ratings.csv", Reason::DuplicateRating)
+        .unwrap();
+    assert_eq!(twice.count, 1);
+    assert!(twice.examples[0].contains("userId 1 rated movieId 2 and 7, one film"));
+    let ratings_file = report
+        .files
+        .iter()
+        .find(|f| f.file == "ratings.csv")
+        .unwrap();
+    assert_eq!((ratings_file.rows, ratings_file.kept), (11, 10));
+    // Merging is not a skipped row, and not an error in strict mode; the rating of both is.
+    assert_eq!(report.skipped_rows(), 1);
+    let text = report.to_string();
+    assert!(
+        text.contains("movies.csv: 1 × same title and year listed under two ids (merged)"),
+        "{text}"
+    );
+    assert!(load_with(&fixture("same-film"), &STRICT).is_ok());
+
+    // The merged id still names the film, in the catalog and in a saved catalog.json.
+    let catalog = Catalog::from_dataset(&dataset);
+    assert_eq!(catalog.len(), 8);
+    let item = catalog.item_of(2).unwrap();
+    assert_eq!(catalog.item_of(7), Some(item));
+    let resolved = catalog.resolve(&MovieQuery::Id(7)).unwrap();
+    assert_eq!(resolved.item, item);
+    assert_eq!(catalog.movie(item).rating_count, 4);
+    let json = serde_json::to_value(catalog.movies()).unwrap();
+    assert_eq!(json[1]["mergedIds"], serde_json::json!([7]));
+    assert!(json[0].get("mergedIds").is_none(), "absent when empty");
+    let movies: Vec<Movie> = serde_json::from_value(json).unwrap();
+    let reopened = Catalog::from_movies(movies);
+    assert_eq!(reopened.item_of(7), Some(item));
+    let exclude = MovieFilter {
+        exclude: vec![7],
+        ..MovieFilter::default()
+    };
+    let compiled = CompiledFilter::new(&reopened, &exclude).unwrap();
+    assert!(!compiled.allows(item));
+}
+
+#[test]
+fn the_bundled_release_merges_its_three_films_listed_twice_and_keeps_two_pairs_apart() {
+    let dataset =
+        load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/ml-latest-small")).unwrap();
+    assert_eq!(dataset.movies.len(), 9_739);
+    let merged: Vec<(u32, &[u32])> = dataset
+        .movies
+        .iter()
+        .filter(|m| !m.merged_ids.is_empty())
+        .map(|m| (m.movie_id, m.merged_ids.as_slice()))
+        .collect();
+    assert_eq!(
+        merged,
+        [
+            (2851, &[168358][..]),
+            (6003, &[144606][..]),
+            (32600, &[147002][..])
+        ]
+    );
+    let report = &dataset.report;
+    assert_eq!(
+        report
+            .issue("movies.csv", Reason::MergedMovie)
+            .unwrap()
+            .count,
+        3
+    );
+    // Emma (1996): the film and the TV film; War of the Worlds (2005): Spielberg's and The
+    // Asylum's.
+    let apart = report
+        .issue("movies.csv", Reason::SameTitleKeptApart)
+        .unwrap();
+    assert_eq!(apart.count, 2);
+    assert!(apart.examples[0].contains("\"Emma (1996)\" movieId 838 and 26958"));
+    assert!(apart.examples[1].contains("\"War of the Worlds (2005)\" movieId 34048 and 64997"));
+    // User 111 rated both listings of Confessions of a Dangerous Mind.
+    assert_eq!(dataset.ratings.len(), 100_835);
 }

@@ -20,17 +20,20 @@ fn profile_prints_tables_and_writes_a_self_contained_report() {
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
     for needle in [
-        "movies.csv — 9,742 rows",
-        "ratings.csv — 100,836 rows",
+        "movies.csv — 9,739 rows",
+        "ratings.csv — 100,835 rows",
         "userId",
         "most frequent",
         "4.0 (26.6%)",
         "Ratings per user — 610 users",
-        "Ratings per movie — 9,742 movies, 18 without ratings",
+        "Ratings per movie — 9,739 movies, 18 without ratings",
         "Drama",
         "1990s",
         "Ratings per year",
         "in netflix queue",
+        "Same title and year under two ids",
+        "movies.csv: same title and year listed under two ids (merged): 3",
+        "Saturn 3 (1980): movieId 2851 (merged: 168358)",
     ] {
         assert!(text.contains(needle), "{needle}\n{text}");
     }

@@ -37,6 +37,11 @@ pub struct Movie {
     pub rating_count: u32,
     /// Mean rating (0 when unrated).
     pub rating_mean: f32,
+    /// Other MovieLens ids the release listed this same film under (same title and year),
+    /// merged into this movie when loading: they name it too ([`Catalog::item_of`]). Absent
+    /// from `catalog.json` when empty, and read as empty from catalogs written before it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_ids: Vec<u32>,
 }
 
 impl Movie {
@@ -184,6 +189,7 @@ impl Catalog {
                     } else {
                         0.0
                     },
+                    merged_ids: m.merged_ids.clone(),
                 }
             })
             .collect();
@@ -208,11 +214,18 @@ impl Catalog {
                 })
                 .collect();
         }
-        let by_id = movies
+        let mut by_id: HashMap<u32, u32> = movies
             .iter()
             .enumerate()
             .map(|(i, m)| (m.movie_id, i as u32))
             .collect();
+        // A merged id names its movie too, unless it is some movie's own id (only a hand-edited
+        // catalog could have that).
+        for (i, m) in movies.iter().enumerate() {
+            for &id in &m.merged_ids {
+                by_id.entry(id).or_insert(i as u32);
+            }
+        }
         let titles = TitleSearch::build(movies.iter().map(|m| TitleEntry {
             title: &m.title,
             aliases: &m.aliases,
@@ -284,7 +297,8 @@ impl Catalog {
         &self.movies[item as usize]
     }
 
-    /// Internal index of a MovieLens id.
+    /// Internal index of a MovieLens id: a movie's own id or one merged into it
+    /// ([`Movie::merged_ids`]).
     pub fn item_of(&self, movie_id: u32) -> Option<u32> {
         self.by_id.get(&movie_id).copied()
     }
@@ -371,6 +385,7 @@ pub(crate) fn numbered_catalog(n: u32) -> Catalog {
                 tmdb_id: None,
                 rating_count: 0,
                 rating_mean: 0.0,
+                merged_ids: Vec::new(),
             })
             .collect(),
     )
@@ -392,6 +407,7 @@ mod tests {
             tmdb_id: None,
             rating_count: 0,
             rating_mean: 0.0,
+            merged_ids: Vec::new(),
         };
         // As read from catalog.json: every movie has its own copy of each genre's text.
         let catalog = Catalog::from_movies(vec![

@@ -24,7 +24,7 @@ pub(crate) const RATINGS: RatingFormat = RatingFormat {
 
 /// Reads a CSV release.
 pub(crate) fn load(loader: &mut Loader) -> Result<Parts> {
-    let movies = read_movies(loader)?;
+    let (movies, movie_lines) = read_movies(loader)?;
     let known = KnownMovies::new(&movies);
     let links = if loader.source.has("links.csv") {
         read_links(loader, &known)?
@@ -40,6 +40,7 @@ pub(crate) fn load(loader: &mut Loader) -> Result<Parts> {
     let genome = genome::read(loader, &known)?;
     Ok(Parts {
         movies,
+        movie_lines,
         links,
         ratings,
         tags,
@@ -47,7 +48,8 @@ pub(crate) fn load(loader: &mut Loader) -> Result<Parts> {
     })
 }
 
-fn read_movies(loader: &mut Loader) -> Result<Vec<RawMovie>> {
+/// The movies, and the line of each.
+fn read_movies(loader: &mut Loader) -> Result<(Vec<RawMovie>, HashMap<u32, u64>)> {
     let file = loader.file("movies.csv");
     let mut movies = Vec::new();
     let mut first_line: HashMap<u32, u64> = HashMap::new();
@@ -68,12 +70,13 @@ fn read_movies(loader: &mut Loader) -> Result<Vec<RawMovie>> {
                 movie_id,
                 title,
                 genres: genres(&genre_text),
+                merged_ids: Vec::new(),
             });
             Ok(())
         })
     })?;
     loader.summary("movies.csv", read, movies.len() as u64);
-    Ok(movies)
+    Ok((movies, first_line))
 }
 
 fn read_links(loader: &mut Loader, known: &KnownMovies) -> Result<HashMap<u32, Link>> {

@@ -40,7 +40,7 @@ pub(crate) fn load(loader: &mut Loader, layout: Layout) -> Result<Parts> {
         Layout::Ml1m => (Encoding::Latin1, &RATINGS_1M),
         _ => (Encoding::Utf8, &RATINGS_10M),
     };
-    let movies = read_movies(loader, encoding)?;
+    let (movies, movie_lines) = read_movies(loader, encoding)?;
     let known = KnownMovies::new(&movies);
     let ratings = ratings::read(loader, format, &known, "movies.dat")?;
     let tags = if layout == Layout::Ml10m && loader.source.has("tags.dat") {
@@ -50,6 +50,7 @@ pub(crate) fn load(loader: &mut Loader, layout: Layout) -> Result<Parts> {
     };
     Ok(Parts {
         movies,
+        movie_lines,
         ratings,
         tags,
         ..Parts::default()
@@ -68,7 +69,11 @@ fn separators(line: &[u8]) -> usize {
     text::split_fields(line, b"::", &mut fields)
 }
 
-fn read_movies(loader: &mut Loader, encoding: Encoding) -> Result<Vec<RawMovie>> {
+/// The movies, and the line of each.
+fn read_movies(
+    loader: &mut Loader,
+    encoding: Encoding,
+) -> Result<(Vec<RawMovie>, HashMap<u32, u64>)> {
     let file = loader.file("movies.dat");
     let mut movies = Vec::new();
     let mut first_line: HashMap<u32, u64> = HashMap::new();
@@ -96,12 +101,13 @@ fn read_movies(loader: &mut Loader, encoding: Encoding) -> Result<Vec<RawMovie>>
                 movie_id,
                 title,
                 genres: genres(&genre_text),
+                merged_ids: Vec::new(),
             });
             Ok(())
         })
     })?;
     loader.summary("movies.dat", read, movies.len() as u64);
-    Ok(movies)
+    Ok((movies, first_line))
 }
 
 fn read_tags(loader: &mut Loader, known: &KnownMovies, encoding: Encoding) -> Result<Vec<Tag>> {

@@ -55,6 +55,24 @@ impl Layout {
         }
     }
 
+    /// The file listing the movies.
+    pub fn movies_file(self) -> &'static str {
+        match self {
+            Layout::Csv => "movies.csv",
+            Layout::Ml10m | Layout::Ml1m => "movies.dat",
+            Layout::Ml100k => "u.item",
+        }
+    }
+
+    /// The file of ratings.
+    pub fn ratings_file(self) -> &'static str {
+        match self {
+            Layout::Csv => "ratings.csv",
+            Layout::Ml10m | Layout::Ml1m => "ratings.dat",
+            Layout::Ml100k => "u.data",
+        }
+    }
+
     /// Every file that is read when present.
     pub fn files(self) -> &'static [&'static str] {
         match self {

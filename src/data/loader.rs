@@ -16,6 +16,8 @@ use xxhash_rust::xxh3::Xxh3;
 #[derive(Default)]
 pub(crate) struct Parts {
     pub movies: Vec<RawMovie>,
+    /// The line of each movie in the movies file (for the report's examples).
+    pub movie_lines: HashMap<u32, u64>,
     pub links: HashMap<u32, Link>,
     pub ratings: Vec<Rating>,
     pub tags: Vec<Tag>,
@@ -134,15 +136,20 @@ pub(crate) enum KnownMovies {
 
 impl KnownMovies {
     pub(crate) fn new(movies: &[RawMovie]) -> KnownMovies {
-        let max = movies.iter().map(|m| m.movie_id).max().unwrap_or(0);
+        KnownMovies::of_ids(movies.iter().map(|m| m.movie_id))
+    }
+
+    /// The set of `ids`.
+    pub(crate) fn of_ids(ids: impl Iterator<Item = u32> + Clone) -> KnownMovies {
+        let max = ids.clone().max().unwrap_or(0);
         if max < 1 << 26 {
             let mut bits = vec![0u64; max as usize / 64 + 1];
-            for m in movies {
-                bits[m.movie_id as usize / 64] |= 1 << (m.movie_id % 64);
+            for id in ids {
+                bits[id as usize / 64] |= 1 << (id % 64);
             }
             KnownMovies::Bits(bits)
         } else {
-            let mut ids: Vec<u32> = movies.iter().map(|m| m.movie_id).collect();
+            let mut ids: Vec<u32> = ids.collect();
             ids.sort_unstable();
             KnownMovies::Sorted(ids)
         }

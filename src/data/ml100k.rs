@@ -32,11 +32,12 @@ const ITEM_FIELDS: usize = 5;
 /// Reads an ml-100k release.
 pub(crate) fn load(loader: &mut Loader) -> Result<Parts> {
     let genre_names = read_genres(loader)?;
-    let movies = read_items(loader, &genre_names)?;
+    let (movies, movie_lines) = read_items(loader, &genre_names)?;
     let known = KnownMovies::new(&movies);
     let ratings = ratings::read(loader, &RATINGS, &known, "u.item")?;
     Ok(Parts {
         movies,
+        movie_lines,
         ratings,
         ..Parts::default()
     })
@@ -83,7 +84,11 @@ fn release_year(date: &[u8]) -> Option<u16> {
     u16::try_from(year).ok()
 }
 
-fn read_items(loader: &mut Loader, genre_names: &[String]) -> Result<Vec<RawMovie>> {
+/// The movies, and the line of each.
+fn read_items(
+    loader: &mut Loader,
+    genre_names: &[String],
+) -> Result<(Vec<RawMovie>, HashMap<u32, u64>)> {
     let file = loader.file("u.item");
     let mut movies = Vec::new();
     let mut first_line: HashMap<u32, u64> = HashMap::new();
@@ -133,12 +138,13 @@ fn read_items(loader: &mut Loader, genre_names: &[String]) -> Result<Vec<RawMovi
                 movie_id,
                 title,
                 genres,
+                merged_ids: Vec::new(),
             });
             Ok(())
         })
     })?;
     loader.summary("u.item", read, movies.len() as u64);
-    Ok(movies)
+    Ok((movies, first_line))
 }
 
 #[cfg(test)]

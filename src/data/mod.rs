@@ -16,6 +16,13 @@
 //! meant; text that is not valid UTF-8 is read as Latin-1 and counted. No input panics (see the
 //! fuzz target in `fuzz/` and the robustness test in `tests/data.rs`).
 //!
+//! **One film, one entry.** A film listed under two ids with the same title and year is merged
+//! into one movie under the id with the most ratings, the other ids kept in
+//! [`RawMovie::merged_ids`]; ratings, tags, links, genres and genome follow, and the merge is
+//! counted in the report. Pairs whose TMDb links name two different films stay apart, counted
+//! too (ml-latest-small has five pairs: three merged, and two pairs of different films such as
+//! Spielberg's and The Asylum's *War of the Worlds (2005)*). See `merge.rs`.
+//!
 //! **Speed.** Ratings, the bulk of a release (33.8M rows in ml-latest), are streamed in blocks
 //! and parsed on all cores (`chunked.rs`, `ratings.rs`) into 16-byte [`Rating`]s; the other files
 //! are small and read sequentially. See docs/BENCHMARKS.md for the figures.
@@ -31,6 +38,7 @@ mod dat_release;
 mod genome;
 mod layout;
 mod loader;
+mod merge;
 mod ml100k;
 mod ratings;
 mod report;
@@ -59,6 +67,9 @@ pub struct RawMovie {
     pub title: String,
     /// Genres, `(no genres listed)` already turned into none.
     pub genres: Vec<String>,
+    /// Other ids the same film is listed under, merged into this one (ascending; see
+    /// "One film, one entry" in the module docs). Empty for almost every movie.
+    pub merged_ids: Vec<u32>,
 }
 
 /// External ids of a movie from `links.csv`.
@@ -206,18 +217,24 @@ fn load_source(source: &Source, dir: PathBuf, options: &LoadOptions) -> Result<D
         strict: options.strict,
         file_started: Instant::now(),
     };
-    let parts = match layout {
+    let mut parts = match layout {
         Layout::Csv => csv_release::load(&mut loader)?,
         Layout::Ml10m | Layout::Ml1m => dat_release::load(&mut loader, layout)?,
         Layout::Ml100k => ml100k::load(&mut loader)?,
     };
     loader.progress.finish();
+    let (movies_file, ratings_file) = (
+        loader.file(layout.movies_file()),
+        loader.file(layout.ratings_file()),
+    );
+    merge::merge_same_films(&mut parts, &movies_file, &ratings_file, &mut loader.report);
     let Parts {
         movies,
         links,
         ratings,
         tags,
         genome,
+        ..
     } = parts;
     let mut report = loader.report;
     report.seconds = started.elapsed().as_secs_f64();

@@ -502,6 +502,7 @@ mod tests {
             movie_id: 7,
             title: String::new(),
             genres: Vec::new(),
+            merged_ids: Vec::new(),
         }]);
         for format in [
             &crate::data::csv_release::RATINGS,

@@ -10,7 +10,8 @@ use std::fmt;
 /// How many examples of each reason are kept.
 pub const EXAMPLES: usize = 3;
 
-/// Why a row was skipped (or, for [`Reason::NotUtf8`], repaired).
+/// Why a row was skipped (or, for the reasons that [keep the row](Reason::keeps_row), repaired,
+/// merged or noted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
@@ -43,11 +44,17 @@ pub enum Reason {
     LongLine,
     /// Text that is not valid UTF-8 in a UTF-8 release: read as Latin-1 and the row kept.
     NotUtf8,
+    /// One film listed under two (or more) ids, with the same title and year: merged into one
+    /// entry under the id with most ratings (counted once per id folded in).
+    MergedMovie,
+    /// The same title and year under two ids whose links name two different films (two TMDb
+    /// ids): kept as two movies (counted once per id kept apart).
+    SameTitleKeptApart,
 }
 
 impl Reason {
     /// Every reason, in report order.
-    pub const ALL: [Reason; 14] = [
+    pub const ALL: [Reason; 16] = [
         Reason::FieldCount,
         Reason::BadNumber,
         Reason::RatingRange,
@@ -62,6 +69,8 @@ impl Reason {
         Reason::BadGenre,
         Reason::LongLine,
         Reason::NotUtf8,
+        Reason::MergedMovie,
+        Reason::SameTitleKeptApart,
     ];
 
     /// A short description for the summary.
@@ -81,12 +90,19 @@ impl Reason {
             Reason::BadGenre => "malformed genre",
             Reason::LongLine => "line too long",
             Reason::NotUtf8 => "text not valid UTF-8 (read as Latin-1, row kept)",
+            Reason::MergedMovie => "same title and year listed under two ids (merged)",
+            Reason::SameTitleKeptApart => {
+                "same title and year under two ids, kept apart (their links name two films)"
+            }
         }
     }
 
     /// Whether rows with this problem are still used.
     pub fn keeps_row(self) -> bool {
-        matches!(self, Reason::NotUtf8)
+        matches!(
+            self,
+            Reason::NotUtf8 | Reason::MergedMovie | Reason::SameTitleKeptApart
+        )
     }
 
     pub(crate) fn index(self) -> usize {
@@ -161,6 +177,16 @@ impl LoadReport {
         self.issues
             .iter()
             .find(|i| i.file == file && i.reason == reason)
+    }
+
+    /// Counts `count` findings that are not malformed rows (so not an error in strict mode
+    /// either), keeping `example` (`file:line: what`) while there are fewer than [`EXAMPLES`].
+    pub(crate) fn note(&mut self, file: &str, reason: Reason, count: u64, example: String) {
+        let issue = self.issue_mut(file, reason);
+        issue.count += count;
+        if issue.examples.len() < EXAMPLES {
+            issue.examples.push(example);
+        }
     }
 
     fn issue_mut(&mut self, file: &str, reason: Reason) -> &mut Issue {

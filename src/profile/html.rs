@@ -134,6 +134,30 @@ fn files(out: &mut String, profile: &Profile) {
         }
         out.push_str("</table>");
     }
+    if !profile.same_title.is_empty() {
+        out.push_str(
+            "<h3>Same title and year under two ids</h3><table><tr><th>what</th><th>ids</th></tr>",
+        );
+        for (what, n) in &profile.same_title {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td class=\"n\">{}</td></tr>",
+                escape(what),
+                count(*n as u64)
+            );
+        }
+        for film in &profile.merged {
+            let merged: Vec<String> = film.merged_ids.iter().map(u32::to_string).collect();
+            let _ = write!(
+                out,
+                "<tr><td>{}: movieId {}</td><td class=\"n\">merged: {}</td></tr>",
+                escape(&film.title),
+                film.movie_id,
+                merged.join(", ")
+            );
+        }
+        out.push_str("</table>");
+    }
 }
 
 fn ratings(out: &mut String, profile: &Profile) {

@@ -21,7 +21,7 @@ mod svg;
 pub mod text;
 
 use crate::data::title::clean_title;
-use crate::data::{Dataset, Rating};
+use crate::data::{Dataset, Rating, Reason};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -48,6 +48,10 @@ pub struct Profile {
     pub files: Vec<FileProfile>,
     /// Rows the loader skipped: `(reason, count)`.
     pub skipped: Vec<(String, usize)>,
+    /// Titles and years listed under two ids: `(what, count)`, merged and kept apart.
+    pub same_title: Vec<(String, usize)>,
+    /// Every film merged from several listings, by kept id.
+    pub merged: Vec<MergedFilm>,
     /// Ratings by value.
     pub ratings: RatingsView,
     /// How many ratings each user gave.
@@ -62,6 +66,17 @@ pub struct Profile {
     pub years: Vec<YearRow>,
     /// Tags, when the release has `tags.csv`.
     pub tags: Option<TagsView>,
+}
+
+/// A film the release listed under several ids, merged into one movie when loading.
+#[derive(Clone, Debug, Serialize)]
+pub struct MergedFilm {
+    /// The id kept (the listing with the most ratings).
+    pub movie_id: u32,
+    /// The title as listed.
+    pub title: String,
+    /// The other ids, merged into it.
+    pub merged_ids: Vec<u32>,
 }
 
 /// One file's columns.
@@ -286,13 +301,16 @@ pub fn profile(dataset: &Dataset) -> Profile {
         dir: dataset.dir.clone(),
         fingerprint: dataset.fingerprint.clone(),
         files,
-        skipped: dataset
-            .report
-            .issues
+        skipped: issues(dataset, false),
+        same_title: issues(dataset, true),
+        merged: dataset
+            .movies
             .iter()
-            .map(|issue| {
-                let what = format!("{}: {}", issue.file, issue.reason.describe());
-                (what, issue.count as usize)
+            .filter(|m| !m.merged_ids.is_empty())
+            .map(|m| MergedFilm {
+                movie_id: m.movie_id,
+                title: m.title.clone(),
+                merged_ids: m.merged_ids.clone(),
             })
             .collect(),
         ratings: pass.ratings_view(),
@@ -303,6 +321,26 @@ pub fn profile(dataset: &Dataset) -> Profile {
         years,
         tags,
     }
+}
+
+/// The loader's findings as `(file: reason, count)`: titles listed under two ids (`same_title`),
+/// or the others.
+fn issues(dataset: &Dataset, same_title: bool) -> Vec<(String, usize)> {
+    dataset
+        .report
+        .issues
+        .iter()
+        .filter(|issue| {
+            matches!(
+                issue.reason,
+                Reason::MergedMovie | Reason::SameTitleKeptApart
+            ) == same_title
+        })
+        .map(|issue| {
+            let what = format!("{}: {}", issue.file, issue.reason.describe());
+            (what, issue.count as usize)
+        })
+        .collect()
 }
 
 /// `part / whole`, 0 when `whole` is 0.

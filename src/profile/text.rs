@@ -44,6 +44,23 @@ pub fn render(profile: &Profile) -> String {
         }
     }
 
+    if !profile.same_title.is_empty() {
+        let _ = writeln!(out, "\nSame title and year under two ids");
+        for (what, n) in &profile.same_title {
+            let _ = writeln!(out, "  {}: {}", what, count(*n as u64));
+        }
+        for film in &profile.merged {
+            let merged: Vec<String> = film.merged_ids.iter().map(u32::to_string).collect();
+            let _ = writeln!(
+                out,
+                "  {}: movieId {} (merged: {})",
+                film.title,
+                film.movie_id,
+                merged.join(", ")
+            );
+        }
+    }
+
     let r = &profile.ratings;
     let _ = writeln!(out, "\nRatings — {} (mean {:.2})", count(r.count), r.mean);
     let most = r.histogram.iter().map(|h| h.1).max().unwrap_or(0);
