@@ -307,15 +307,20 @@ impl Session {
         self.click(&format!("#sugg-{i}"));
     }
 
-    /// Waits until recommendations for `query` (a label) are shown with the `index` index and
-    /// returns the summary line.
+    /// Waits until recommendations for `query` (a label) are shown with the `index` index (or,
+    /// for `lists`, from a neighbour-list model's lists) and returns the summary line.
     fn wait_for_results(&self, query: &str, index: &str) -> String {
+        let how = if index == "lists" {
+            " model, from its lists".to_string()
+        } else {
+            format!(", {index} index")
+        };
         let expr = format!(
             "!$('results').hasAttribute('aria-busy') && $('rec-list').children.length > 0 && \
              $('summary').textContent.startsWith({}) && \
              $('summary').textContent.includes({}) && $('summary').textContent",
             json!(format!("Because you picked {query} — ")),
-            json!(format!(", {index} index")),
+            json!(how),
         );
         let summary = self.wait_for(&format!("recommendations for {query}"), &expr);
         summary.as_str().unwrap().to_string()
@@ -563,24 +568,44 @@ fn a_misspelled_title_suggests_the_movie_and_picking_it_lists_k_imdb_links() {
         "the best suggestion for \"toy stroy\" should be Toy Story: {labels:?}"
     );
     s.pick_suggestion("Toy Story (1995)");
-    let summary = s.wait_for_results("Toy Story (1995)", "exact");
-    // `collaborative` is served by the best-evaluated collaborative model, named in the summary.
+    let summary = s.wait_for_results("Toy Story (1995)", "lists");
+    // "More like this" (`similar`) is the default answer, from its lists.
     assert!(
-        summary.ends_with("item_knn model, exact index · 7 movies"),
+        summary.ends_with("similar model, from its lists · 7 movies"),
         "{summary}"
+    );
+    assert_eq!(
+        s.eval("$('rec-heading').textContent"),
+        json!("More like this")
     );
     assert_eq!(s.eval("$('movie').value"), json!("Toy Story"));
 
     let shown = s.results();
     assert_eq!(shown.len(), 7, "{shown:?}");
-    let answer = s.api_recommendations(
-        json!({"movie": 1, "k": 7, "model": "collaborative", "index": "exact"}),
-    );
+    let answer = s.api_recommendations(json!({"movie": 1, "k": 7}));
+    assert_eq!(answer["model"], "similar");
     assert_shows(&shown, &answer);
     assert!(
         shown.iter().any(|m| m.label == "Toy Story 2 (1999)"),
         "{shown:?}"
     );
+    // The second answer, "fans also liked", is the collaborative model's, beside it.
+    let fans = s.wait_for(
+        "the fans-also-liked row",
+        "!$('fans').hidden && $('fans-list').children.length === 7 && \
+         $('fans-summary').textContent.includes('watched next') && \
+         Array.from(document.querySelectorAll('#fans-list > li .rec-title'), \
+           (t) => t.textContent.replace(' (opens in a new tab)', ''))",
+    );
+    let collaborative =
+        s.api_recommendations(json!({"movie": 1, "k": 7, "model": "collaborative"}));
+    let expected: Vec<String> = collaborative["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| format!("{} ({})", m["title"].as_str().unwrap(), m["year"]))
+        .collect();
+    assert_eq!(fans, json!(expected));
     assert_eq!(s.eval("$('error').textContent"), json!(""));
 }
 
@@ -714,11 +739,13 @@ fn switching_the_index_to_annoy_reruns_the_query_with_the_same_k() {
 
     // Back to a list model: the index goes to exact and is locked; back again restores annoy.
     s.set_control("model", "ease");
-    let summary = s.wait_for_results("Toy Story (1995)", "exact");
+    let summary = s.wait_for_results("Toy Story (1995)", "lists");
     assert!(
-        summary.ends_with("ease model, exact index · 7 movies"),
+        summary.ends_with("ease model, from its lists · 7 movies"),
         "{summary}"
     );
+    // Only "more like this" has the second row.
+    assert_eq!(s.eval("$('fans').hidden"), json!(true));
     assert_eq!(s.eval("$('index').disabled"), json!(true));
     s.set_control("model", "als");
     let summary = s.wait_for_results("Toy Story (1995)", "annoy");
@@ -756,7 +783,7 @@ fn the_plot_tab_draws_every_movie_and_highlights_the_query_and_its_recommendatio
     s.click_tab("tab-rec");
     s.type_title("toy stroy");
     s.pick_suggestion("Toy Story (1995)");
-    s.wait_for_results("Toy Story (1995)", "exact");
+    s.wait_for_results("Toy Story (1995)", "lists");
     assert_eq!(s.results().len(), 10);
     s.click_tab("tab-plot");
     let status = s.wait_for(
@@ -765,7 +792,7 @@ fn the_plot_tab_draws_every_movie_and_highlights_the_query_and_its_recommendatio
     );
     assert_eq!(
         status,
-        json!("9,739 movies, hybrid model. Highlighting Toy Story (1995) and 10 recommendations from the item_knn model.")
+        json!("9,739 movies, hybrid model. Highlighting Toy Story (1995) and 10 recommendations from the similar model.")
     );
 
     // The query's dot (radius 7 and a ring) and ten recommendation dots (radius 4.5) are drawn in
@@ -835,7 +862,7 @@ fn titles_containing_html_are_shown_as_text_and_never_run() {
     let labels = s.suggestions();
     assert!(labels.iter().any(|l| l == script), "{labels:?}");
     s.pick_suggestion(script);
-    let summary = s.wait_for_results(script, "exact");
+    let summary = s.wait_for_results(script, "lists");
     assert!(summary.contains(script), "{summary}");
     let shown = s.results();
     assert_eq!(shown[0].label, img, "{shown:?}");
@@ -860,7 +887,7 @@ fn titles_containing_html_are_shown_as_text_and_never_run() {
     // The other one, as the query this time.
     s.type_title("img src");
     s.pick_suggestion(img);
-    s.wait_for_results(img, "exact");
+    s.wait_for_results(img, "lists");
     assert!(s.results().iter().any(|m| m.label == script));
     assert_eq!(
         s.eval(injected),
@@ -1086,7 +1113,7 @@ fn full_page_screenshots_of_the_results_and_the_plot_are_saved_as_pngs() {
     let s = Session::open("screenshots", common::trained_model());
     s.type_title("toy stroy");
     s.pick_suggestion("Toy Story (1995)");
-    s.wait_for_results("Toy Story (1995)", "exact");
+    s.wait_for_results("Toy Story (1995)", "lists");
     let page_height = s
         .eval("document.documentElement.scrollHeight")
         .as_u64()
@@ -1152,7 +1179,7 @@ fn the_page_fits_a_390_px_wide_phone_screen() {
     };
     s.type_title("toy stroy");
     s.pick_suggestion("Toy Story (1995)");
-    s.wait_for_results("Toy Story (1995)", "exact");
+    s.wait_for_results("Toy Story (1995)", "lists");
     fits("Recommender");
     let (w, _) = png_size(&s.screenshot("phone-results"));
     assert_eq!(w, PHONE);

@@ -123,7 +123,7 @@ $('filters-clear').addEventListener('click', () => {
 kRange.addEventListener('input', () => { kOut.textContent = kRange.value; });
 // Neighbour-list models answer from lists computed exactly at training time: no index to pick.
 // /api/health says which names are lists (collaborative depends on the model directory).
-let listModels = new Set(['collaborative', 'item_knn', 'ease']);
+let listModels = new Set(['similar', 'collaborative', 'item_knn', 'ease']);
 let chosenIndex = indexSel.value;
 function syncIndex() {
   const lists = listModels.has(modelSel.value);
@@ -314,7 +314,9 @@ function renderResults(r, p, typed, altFallback) {
   // An approximate index says how good it is: its recall@10 against exact, measured at build time.
   const recall = typeof r.recall === 'number' && Number.isFinite(r.recall) && r.recall < 1
     ? ' (recall ≈ ' + r.recall.toFixed(2) + ')' : '';
-  s.push(' — ' + model + ' model, ' + index + ' index' + recall + (recs.length ? ' · ' + plural(recs.length, 'movie') : ''));
+  // A neighbour-list model answers from lists computed when it was trained: no index applies.
+  const how = index === 'lists' ? ' model, from its lists' : ' model, ' + index + ' index';
+  s.push(' — ' + model + how + recall + (recs.length ? ' · ' + plural(recs.length, 'movie') : ''));
   summary.replaceChildren(...s);
 
   let alt = Array.isArray(r.alternatives) ? r.alternatives.filter((m) => m && m.movieId != null) : [];
@@ -340,7 +342,37 @@ function renderResults(r, p, typed, altFallback) {
   }
 
   recList.replaceChildren(...recs.map(renderItem));
+  secondRow(q, p, model);
   plot.update();
+}
+
+// Two answers for two questions: under "More like this", what fans of the movie also liked
+// (the `collaborative` model), asked for separately with the same k and filters.
+const fansBox = $('fans'), fansSummary = $('fans-summary'), fansList = $('fans-list');
+let fansSeq = 0;
+async function secondRow(q, p, model) {
+  const seq = ++fansSeq;
+  $('rec-heading').textContent = model === 'similar' ? 'More like this'
+    : p.model === 'collaborative' ? 'Fans also liked' : 'Movies like this';
+  if (!q || model !== 'similar') { fansBox.hidden = true; fansList.replaceChildren(); return; }
+  fansBox.hidden = false;
+  fansSummary.replaceChildren(spinner(), 'Finding what fans also liked…');
+  try {
+    const r = await api('/api/recommendations', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ movie: q.movieId, k: p.k, model: 'collaborative', filter: filterBody() }),
+    });
+    if (seq !== fansSeq) return;
+    const recs = Array.isArray(r.results) ? r.results.filter((m) => m && typeof m === 'object') : [];
+    fansSummary.replaceChildren('What people who liked ', el('strong', null, label(q)),
+      ' watched next — ' + str(r.model) + ' model · ' + plural(recs.length, 'movie'));
+    fansList.replaceChildren(...recs.map(renderItem));
+  } catch (e) {
+    if (seq !== fansSeq) return;
+    fansSummary.textContent = 'No "fans also liked" answer: ' + e.message;
+    fansList.replaceChildren();
+  }
 }
 
 function extLink(url, text, aria) {
