@@ -2,7 +2,7 @@
 //!
 //! [`TitleSearch::build`] indexes each movie's title and aliases (as prepared by
 //! [`crate::data::title::clean_title`]); [`TitleSearch::search`] answers a free-text query with
-//! the best matching movies, best first.
+//! the best matching movies, best first, each with how it matched ([`MatchKind`]).
 //!
 //! # Normalisation
 //! Titles, aliases and queries are compared in a normalised form: lower case; Latin diacritics
@@ -17,27 +17,50 @@
 //! `le`, `la`, `les`, `l'`, `il`, `el`, `los`, `las`, `das`, `der`, `gli`, `het`, `une`, `una`,
 //! `uno`, `ein`, `eine`, `det`) is also matched without it; so is a query beginning or ending
 //! with one (`matrix, the`). Articles that are also common words (`die`, `i`, `o`, `de`, ...)
-//! are never stripped, so `hard` does not equal `Die Hard`.
+//! are never stripped, so `hard` does not equal `Die Hard`. A `:`, `;` or a dash between
+//! spaces ends a *part* of a name (`Star Wars: Episode V - The Empire Strikes Back`).
 //!
-//! # Quality
-//! Each movie gets the best quality over its names and over the readings of the query:
+//! # Sequel numbers
+//! Titles and queries are read for a sequel or part number by the same rules (module
+//! `sequel`): `2`, `II`, `part 2`, `part ii`, `chapter 2`, `episode v`, `vol. 2`, `volume 2`,
+//! `two`, `the third`, `x2`; never the first word (`12 Angry Men`, `Seven`, `I, Robot`) nor a
+//! number above 99 (`Blade Runner 2049`). A name whose number is written otherwise than in
+//! arabic digits is also indexed in that canonical form (`The Godfather: Part II` as `the
+//! godfather 2`, `Shrek the Third` as `shrek 3`), and so is the query (`godfather part ii`,
+//! `shrek three`). A query number that a movie neither carries nor spells in its name costs
+//! [`NUMBER_MISSING_FACTOR`] (0.8), so `terminator 2` finds *Terminator 2: Judgment Day*, not
+//! *The Terminator*. When no title carries the number, the franchise does: the movies whose
+//! name (or a later part of it, `X2: X-Men United`) begins with the query's words before the
+//! number, rated at least a tenth as often as the best-known of them, ordered by year; the
+//! one at that position gets [`FRANCHISE_QUALITY`] (0.9): `die hard 3` → *Die Hard: With a
+//! Vengeance*, `x-men 2` → *X2: X-Men United*, `indiana jones 3` → *Indiana Jones and the Last
+//! Crusade*.
 //!
-//! | match | quality |
-//! | --- | --- |
-//! | normalised query equals the title, with or without its article | 1.0 |
-//! | query is a prefix of the title (`toy st`, `star wars`) | [`PREFIX_QUALITY`] (0.9) |
-//! | typo: `1 - d / max(len)` for the optimal-string-alignment distance `d` (a swap of two neighbouring letters is one edit) between compact forms | e.g. 0.889 for `godfahter` |
-//! | typo in a prefix (queries of ≥ 4 letters): `0.9 × (1 - d / len(query))` against the closest prefix of the title | e.g. 0.847 for `the lord of the rigns` → `The Lord of the Rings: The Two Towers` |
-//! | words: `0.85 ×` the letter-weighted share of the query's words found among the title's words (exactly, as a prefix for the last word being typed, or with ≤ 1 edit per 4 letters) | ≤ 0.85 |
+//! # Quality and kind
+//! Each movie gets the best quality over its names and over the readings of the query, and
+//! the kind of that match ([`MatchKind`]: exact, close or loose):
+//!
+//! | match | quality | kind |
+//! | --- | --- | --- |
+//! | normalised query equals the title or an alias, with or without its article | 1.0 | exact |
+//! | query equals the first part of the title, of two words or more (`lord of the rings` → *The Lord of the Rings: The Fellowship of the Ring*) | 1.0 | close |
+//! | query equals the title with the sequel number written another way (`rocky 2` → *Rocky II*) | 1.0 | close |
+//! | query is a prefix of the title (`star wars`, `toy st`) | [`PREFIX_QUALITY`] (0.9) | close when it ends on a whole word, else loose |
+//! | the film at the asked position of the franchise (`die hard 3`) | [`FRANCHISE_QUALITY`] (0.9) | close |
+//! | typo: `1 - d / max(len)` for the optimal-string-alignment distance `d` (a swap of two neighbouring letters is one edit) between compact forms | e.g. 0.889 for `godfahter` | close from [`CLOSE_TYPO_QUALITY`] (0.8), else loose |
+//! | typo in a prefix (queries of ≥ 4 letters): `0.9 × (1 - d / len(query))` against the closest prefix of the title | e.g. 0.847 for `the lord of the rigns` → `The Lord of the Rings: The Two Towers` | as typos |
+//! | words: `0.85 ×` the letter-weighted share of the query's words found among the title's words (exactly, as a prefix for the last word being typed, or with ≤ 1 edit per 4 letters) | ≤ 0.85 | close when two or more words are all found, else loose (`barbie` → *Barb Wire*) |
+//! | any of these without the query's sequel number (`inception 2` → *Inception*) | × 0.8 | loose |
 //!
 //! If the query ends with a year in 1870..=2035 (`hamlet 1996`, `hamlet (1990)`), it is also
 //! read as title + year: that reading's quality is multiplied by 1.0 when the movie's year
 //! matches, 0.95 when it is one off, 0.93 when the movie has no year and 0.9 otherwise — so
-//! the film of that year wins over the same title from another year. The query is always
+//! the film of that year wins over the same title from another year; one year off or no year
+//! makes the match at best close, another year loose. The query is always
 //! read without a year as well (`Blade Runner 2049` stays an exact match).
 //! A match through an alias is multiplied by 0.98, so a movie whose own title matches wins a
 //! tie. Qualities are rounded to three decimals, so equal matches tie exactly and then
-//! popularity decides. Matches below [`MIN_QUALITY`] (0.7) are dropped: `xqzwv` gives nothing,
+//! popularity decides (`lord of the rings` → the 2001 film, not the 1978 one). Matches below [`MIN_QUALITY`] (0.7) are dropped: `xqzwv` gives nothing,
 //! while one typo in four letters (`amlie`, 0.833) or two in seven still match.
 //!
 //! # How it is fast
@@ -2112,6 +2135,11 @@ mod tests {
             "s",
             "the man who",
             "pulp fictoin",
+            "die hard 3",
+            "star wars episode v",
+            "godfather part ii",
+            "x-men 2",
+            "shrek three",
         ];
         let ml = movielens();
         let (titles, popularity) = synthetic_full_size();
