@@ -71,10 +71,16 @@
 //! scored precisely. Edit distances against a query (or query word) of up to 64 characters
 //! are computed bit-parallel (Myers' algorithm with Hyyrö's transposition term: a few word
 //! operations per character of the name, exact); longer queries use a table restricted to a
-//! diagonal band and abandoned as soon as the threshold is out of reach. In a release build on
+//! diagonal band and abandoned as soon as the threshold is out of reach. A query with a sequel
+//! number written otherwise than in digits is read twice (as typed and canonical), so it costs
+//! about twice as much; the franchise look-up is one more binary search. In a release build on
 //! the 2-core dev machine (busy): about 11 µs per query on average (slowest ~35 µs) at 9,742
 //! titles and 32 µs (slowest ~75 µs) at 86,537 real-word titles (see
-//! `timing_at_full_movielens_size`); building takes about 10 ms and 90 ms. Synthetic ml-latest
+//! `timing_at_full_movielens_size`); building takes about 10 ms and 90 ms. Measured again
+//! with sequel numbers, under a heavier load (load average 2.4 on the 2 cores, where the
+//! previous code measured 17 µs and 65–76 µs): 16–19 µs on average (`shrek three` 47 µs,
+//! `godfather part ii` 42 µs, `die hard 3` 30 µs) and 61–75 µs; building 15 ms and 110 ms
+//! (names are also read for sequel numbers). Synthetic ml-latest
 //! titles (`movierec synth`, built from a few hundred words, so trigram lists are long) are
 //! the harder case: 62 µs on average, 99th percentile 170 µs (`cargo bench --bench
 //! title_search`, docs/BENCHMARKS.md).
