@@ -674,7 +674,11 @@ impl TitleSearch {
     /// The franchise: every movie one of whose names begins with the stem as whole words,
     /// with or without an article (`Die Hard`, `Die Hard 2`, `Die Hard: With a Vengeance`), or
     /// has a later part that does (`X2: X-Men United`, `The Lost World: Jurassic Park`),
-    /// rated at least a tenth as often as its best-known film, ordered by year.
+    /// rated at least a tenth as often as its best-known film (or carrying its own number after
+    /// the stem), ordered by year. If a member
+    /// that carries its own number after the same stem is not at that position (`Star Wars:
+    /// Episode IV` is the first by year; *The Rocky Horror Picture Show* comes before *Rocky*),
+    /// the year order is not the numbering and nothing is guessed.
     fn franchise_member(&self, query: &FranchiseQuery) -> Option<u32> {
         let stem = query.stem.as_slice();
         if stem.len() < 2 {
@@ -687,15 +691,21 @@ impl TitleSearch {
             return None;
         }
         let mut members: Vec<u32> = Vec::new();
+        let mut numbered: Vec<(u32, u8)> = Vec::new();
         for &variant in &self.sorted[variants] {
             let name = &self.names[(variant / 2) as usize];
             let offset = if variant % 2 == 1 { name.core } else { 0 } as usize;
             let end = offset + stem.len();
-            if !self.ends_word_at(name, end) {
+            // Where the name's own number starts is a boundary too (`alien3` of *Alien³*).
+            let numbered_here = name.number > 0 && name.stem_end as usize == end;
+            if !numbered_here && !self.ends_word_at(name, end) {
                 continue;
             }
-            if name.number == query.number && name.stem_end as usize == end {
-                return None;
+            if numbered_here {
+                if name.number == query.number {
+                    return None;
+                }
+                numbered.push((name.item, name.number));
             }
             members.push(name.item);
         }
@@ -712,11 +722,22 @@ impl TitleSearch {
             .iter()
             .map(|&item| self.items[item as usize].popularity)
             .max()?;
+        // A title with its own number is a sequel however rarely rated.
         members.retain(|&item| {
             u64::from(self.items[item as usize].popularity) * u64::from(FRANCHISE_MIN_SHARE)
                 >= u64::from(best_known)
+                || numbered.iter().any(|&(i, _)| i == item)
         });
         members.sort_by_key(|&item| (self.items[item as usize].year, item));
+        let numbered_elsewhere = numbered.iter().any(|&(item, number)| {
+            members
+                .iter()
+                .position(|&m| m == item)
+                .is_some_and(|p| p + 1 != usize::from(number))
+        });
+        if numbered_elsewhere {
+            return None;
+        }
         members.get(usize::from(query.number) - 1).copied()
     }
 
