@@ -3,7 +3,9 @@
 
 use crate::artifact::section_file::SectionFile;
 use crate::artifact::{self, Manifest, SavedModel, CATALOG_FILE};
-use crate::catalog::{Catalog, CompiledFilter, Movie, MovieFilter, MovieQuery, MovieView};
+use crate::catalog::{
+    Catalog, CompiledFilter, MatchKind, Movie, MovieFilter, MovieQuery, MovieView,
+};
 use crate::embeddings::ItemEmbeddings;
 use crate::index::{ExactIndex, ForestIndex, HnswIndex, IndexKind, VectorIndex};
 use crate::interactions::UserHistories;
@@ -111,6 +113,10 @@ pub struct Recommendations {
     pub results: Vec<ScoredMovie>,
     /// Other movies that matched the query text as well as the chosen one.
     pub alternatives: Vec<MovieView>,
+    /// How the query text matched `query`: `exact`, `close` or `loose` (a guess, to be shown as
+    /// one with the `alternatives`); `exact` for an id.
+    #[serde(rename = "match")]
+    pub r#match: MatchKind,
 }
 
 /// Most query movies one similar-movies request may name.
@@ -525,6 +531,7 @@ impl Engine {
                 })
                 .collect(),
             alternatives: resolved.alternatives.iter().map(|&i| view(i)).collect(),
+            r#match: resolved.kind,
         })
     }
 

@@ -4,7 +4,7 @@ mod cli;
 
 use clap::Parser;
 use cli::{Cli, Command};
-use movierec::catalog::MovieQuery;
+use movierec::catalog::{MatchKind, MovieQuery};
 use movierec::engine::{
     Engine, PersonalRecommendations, PersonalTarget, Recommendations, ScoredMovie, SimilarRequest,
 };
@@ -684,6 +684,10 @@ fn print_table(answer: &Recommendations) {
         answer.model,
         answer.index
     );
+    let loose = answer.r#match == MatchKind::Loose;
+    if loose {
+        println!("(a loose match for the title typed; it may not be the film meant)");
+    }
     print_results(&answer.results);
     if !answer.alternatives.is_empty() {
         let names: Vec<String> = answer
@@ -691,7 +695,12 @@ fn print_table(answer: &Recommendations) {
             .iter()
             .map(|m| format!("{}{}", m.title, year(m.year)))
             .collect();
-        println!("Also matching: {}", names.join("; "));
+        let lead = if loose {
+            "Not what you meant? Try"
+        } else {
+            "Also matching"
+        };
+        println!("{lead}: {}", names.join("; "));
     }
 }
 

@@ -178,6 +178,12 @@ async fn recommendations_by_title_and_by_id_agree() {
     )
     .await;
     assert_eq!(by_title["results"], by_id["results"]);
+    // Each answer says how the title matched: a typo is close, an id exact, a guess loose.
+    assert_eq!(by_title["match"], "close", "{by_title}");
+    assert_eq!(by_id["match"], "exact");
+    let (_, guess) = post("/api/recommendations", json!({"movie": "inception 2"})).await;
+    assert_eq!(guess["query"]["title"], "Inception", "{guess}");
+    assert_eq!(guess["match"], "loose", "{guess}");
     let titles: Vec<&str> = by_id["results"]
         .as_array()
         .unwrap()

@@ -922,6 +922,35 @@ fn titles_containing_html_are_shown_as_text_and_never_run() {
 }
 
 #[test]
+fn a_loose_match_is_shown_as_a_guess_with_the_alternatives_to_choose() {
+    let s = Session::open("loose-match", common::trained_model());
+    s.type_title("barbie");
+    s.tab.press_key("Enter").expect("press Enter");
+    let banner = s.wait_for(
+        "the loose-match banner",
+        "!$('results').hasAttribute('aria-busy') && $('rec-list').children.length > 0 && \
+         $('alternatives').classList.contains('loose') && !$('alternatives').hidden && \
+         $('alternatives').textContent",
+    );
+    let answer = s.api_recommendations(json!({"movie": "barbie"}));
+    assert_eq!(answer["match"], "loose", "{answer}");
+    let banner = banner.as_str().unwrap();
+    assert!(
+        banner.starts_with("Showing results for Barb Wire (1996) — not what you meant? Try: "),
+        "{banner}"
+    );
+    // What was typed stays; the alternatives are buttons (keyboard reachable).
+    assert_eq!(s.eval("$('movie').value"), json!("barbie"));
+    let choices = s.eval("$('alternatives').querySelectorAll('button').length");
+    assert!(choices.as_u64().unwrap() >= 1, "{choices}");
+    s.eval("$('alternatives').querySelector('button').click()");
+    s.wait_for(
+        "a chosen alternative, no longer a guess",
+        "!$('results').hasAttribute('aria-busy') && !$('alternatives').classList.contains('loose')",
+    );
+}
+
+#[test]
 fn an_unknown_title_shows_the_servers_error_in_the_alert_region() {
     let s = Session::open("unknown-title", common::trained_model());
     s.type_title("qwzxv kjhgf");

@@ -1115,7 +1115,9 @@ fn well_known_movies_get_no_obscure_results_unless_asked_for() {
             assert!(count(&pair[0]) >= count(&pair[1]), "{pair:?}");
         }
     }
+}
 
+#[test]
 fn a_film_listed_under_two_ids_is_one_movie_that_either_id_asks_for_and_never_its_own_neighbour() {
     let model = trained_model();
     let catalog: Value =

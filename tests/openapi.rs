@@ -184,8 +184,13 @@ async fn the_document_describes_the_filter_the_explanations_and_recall() {
         "recall",
         "results",
         "alternatives",
+        "match",
     ] {
         assert!(answer["properties"].get(key).is_some(), "{key}: {answer}");
+    }
+    let kind = serde_json::to_string(&schemas["MatchKind"]).unwrap();
+    for value in ["exact", "close", "loose"] {
+        assert!(kind.contains(&format!("\"{value}\"")), "{kind}");
     }
     let why = &schemas["Explanation"];
     for key in [

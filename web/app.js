@@ -111,7 +111,7 @@ function genreChecks(box, genres, prefix) {
 }
 function filtersChanged() {
   filterBody();
-  if (state.last && state.last.query) recommend(state.last.query.movieId, input.value, state.alts);
+  if (state.last && state.last.query) recommend(state.last.query.movieId, input.value, state.alts, state.last.loose);
 }
 $('filters').addEventListener('change', filtersChanged);
 $('filters-clear').addEventListener('click', () => {
@@ -138,7 +138,7 @@ for (const c of [modelSel, indexSel, kRange]) {
     touched.add(c.id);
     if (c === modelSel) syncIndex();
     // Re-run the current pick with the new settings.
-    if (state.last && state.last.query) recommend(state.last.query.movieId, input.value, state.alts);
+    if (state.last && state.last.query) recommend(state.last.query.movieId, input.value, state.alts, state.last.loose);
   });
 }
 
@@ -267,7 +267,8 @@ function submit() {
   recommend(movie, input.value);
 }
 
-async function recommend(movie, typed, altFallback) {
+// `guessed`: a re-run (new settings or filters) of a movie that was a loose match, still a guess.
+async function recommend(movie, typed, altFallback, guessed) {
   const p = params();
   const seq = ++state.seq;
   clearError();
@@ -280,7 +281,7 @@ async function recommend(movie, typed, altFallback) {
       body: JSON.stringify({ movie, k: p.k, model: p.model, index: p.index, filter: filterBody() }),
     });
     if (seq !== state.seq) return;
-    renderResults(r, p, typed, altFallback);
+    renderResults(r, p, typed, altFallback, guessed);
   } catch (e) {
     if (seq !== state.seq) return;
     showError(e.message);
@@ -297,15 +298,17 @@ function spinner() {
   return s;
 }
 
-function renderResults(r, p, typed, altFallback) {
+function renderResults(r, p, typed, altFallback, guessed) {
   const q = r.query && typeof r.query === 'object' ? r.query : null;
   const recs = Array.isArray(r.results) ? r.results.filter((m) => m && typeof m === 'object') : [];
   const model = str(r.model || p.model), index = str(r.index || p.index);
-  state.last = { query: q, results: recs, model };
+  // A loose match is a guess: never shown as certain, and what was typed stays in the box.
+  const loose = !!q && (r.match === 'loose' || guessed === true);
+  state.last = { query: q, results: recs, model, loose };
   if (q) {
     // Show what the (fuzzy) title resolved to, unless the user kept typing meanwhile.
-    if (input.value === typed) input.value = str(q.title);
-    state.chosen = { movieId: q.movieId, title: input.value };
+    if (!loose && input.value === typed) input.value = str(q.title);
+    state.chosen = loose ? null : { movieId: q.movieId, title: input.value };
     document.title = label(q) + ' · movierec';
   }
   const s = [];
@@ -324,9 +327,13 @@ function renderResults(r, p, typed, altFallback) {
   if (!alt.length && altFallback) alt = altFallback.filter((m) => !q || m.movieId !== q.movieId);
   state.alts = alt;
   alts.replaceChildren();
-  alts.hidden = !alt.length;
+  alts.hidden = !alt.length && !loose;
+  alts.classList.toggle('loose', loose);
+  if (loose) {
+    alts.append('Showing results for ', el('strong', null, label(q)), ' — not what you meant?');
+    if (alt.length) alts.append(' Try: ');
+  } else if (alt.length) alts.append('Did you mean: ');
   if (alt.length) {
-    alts.append('Did you mean: ');
     alt.forEach((m, i) => {
       const b = el('button', 'linkish', label(m)), w = el('span', 'nowrap');
       b.type = 'button';
@@ -336,7 +343,7 @@ function renderResults(r, p, typed, altFallback) {
         input.focus();
         recommend(m.movieId, input.value, q ? [q, ...state.alts] : state.alts);
       });
-      w.append(b, i < alt.length - 1 ? ',' : '?');
+      w.append(b, i < alt.length - 1 ? ',' : loose ? '' : '?');
       alts.append(w, ' ');
     });
   }

@@ -8,6 +8,7 @@ use crate::data::title::{clean_title, decade_label};
 use crate::data::Dataset;
 use crate::{Error, Result};
 pub use filter::{CompiledFilter, MovieFilter};
+pub use search::MatchKind;
 use search::{TitleEntry, TitleSearch};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -126,17 +127,23 @@ pub enum MovieQuery {
     Title(String),
 }
 
-/// The movie a query resolved to, and the other movies that matched it as well.
+/// The movie a query resolved to, how, and the other movies that matched it as well.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resolved {
     /// Internal index of the chosen movie.
     pub item: u32,
-    /// Other movies that matched equally well (e.g. other films called *Hamlet*), best-known first.
+    /// How the title matched (always [`MatchKind::Exact`] for an id). A loose match is a
+    /// guess to be shown as one, with the alternatives.
+    pub kind: MatchKind,
+    /// Other movies that matched equally well (e.g. other films called *Hamlet*), best-known
+    /// first; for a loose match, also the next best guesses.
     pub alternatives: Vec<u32>,
 }
 
 /// Matches whose quality is within this of the best count as "also matching".
 const ALTERNATIVE_QUALITY_GAP: f32 = 0.02;
+/// Alternatives named at most for a loose match (any match at all may be the one meant).
+const LOOSE_ALTERNATIVES: usize = 4;
 
 /// All movies in internal-index order, with lookup by id and by title.
 pub struct Catalog {
@@ -314,12 +321,14 @@ impl Catalog {
 
     /// Resolves a query to one movie. For a title, the best match wins; among equally good
     /// matches the best-known (most rated) wins and the others are returned as alternatives.
+    /// The answer says how the title matched (see [`MatchKind`]).
     pub fn resolve(&self, query: &MovieQuery) -> Result<Resolved> {
         match query {
             MovieQuery::Id(id) => self
                 .item_of(*id)
                 .map(|item| Resolved {
                     item,
+                    kind: MatchKind::Exact,
                     alternatives: Vec::new(),
                 })
                 .ok_or_else(|| Error::MovieNotFound {
@@ -338,13 +347,19 @@ impl Catalog {
                         suggestions: self.suggestions(title),
                     });
                 };
+                // Equally good matches are named; after a loose guess, the next guesses too.
                 let alternatives = matches[1..]
                     .iter()
-                    .filter(|m| best.quality - m.quality <= ALTERNATIVE_QUALITY_GAP)
-                    .map(|m| m.item)
+                    .enumerate()
+                    .filter(|(i, m)| {
+                        best.quality - m.quality <= ALTERNATIVE_QUALITY_GAP
+                            || (best.kind == MatchKind::Loose && *i < LOOSE_ALTERNATIVES)
+                    })
+                    .map(|(_, m)| m.item)
                     .collect();
                 Ok(Resolved {
                     item: best.item,
+                    kind: best.kind,
                     alternatives,
                 })
             }

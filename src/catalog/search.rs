@@ -2,7 +2,7 @@
 //!
 //! [`TitleSearch::build`] indexes each movie's title and aliases (as prepared by
 //! [`crate::data::title::clean_title`]); [`TitleSearch::search`] answers a free-text query with
-//! the best matching movies, best first.
+//! the best matching movies, best first, each with how it matched ([`MatchKind`]).
 //!
 //! # Normalisation
 //! Titles, aliases and queries are compared in a normalised form: lower case; Latin diacritics
@@ -17,27 +17,50 @@
 //! `le`, `la`, `les`, `l'`, `il`, `el`, `los`, `las`, `das`, `der`, `gli`, `het`, `une`, `una`,
 //! `uno`, `ein`, `eine`, `det`) is also matched without it; so is a query beginning or ending
 //! with one (`matrix, the`). Articles that are also common words (`die`, `i`, `o`, `de`, ...)
-//! are never stripped, so `hard` does not equal `Die Hard`.
+//! are never stripped, so `hard` does not equal `Die Hard`. A `:`, `;` or a dash between
+//! spaces ends a *part* of a name (`Star Wars: Episode V - The Empire Strikes Back`).
 //!
-//! # Quality
-//! Each movie gets the best quality over its names and over the readings of the query:
+//! # Sequel numbers
+//! Titles and queries are read for a sequel or part number by the same rules (module
+//! `sequel`): `2`, `II`, `part 2`, `part ii`, `chapter 2`, `episode v`, `vol. 2`, `volume 2`,
+//! `two`, `the third`, `x2`; never the first word (`12 Angry Men`, `Seven`, `I, Robot`) nor a
+//! number above 99 (`Blade Runner 2049`). A name whose number is written otherwise than in
+//! arabic digits is also indexed in that canonical form (`The Godfather: Part II` as `the
+//! godfather 2`, `Shrek the Third` as `shrek 3`), and so is the query (`godfather part ii`,
+//! `shrek three`). A query number that a movie neither carries nor spells in its name costs
+//! [`NUMBER_MISSING_FACTOR`] (0.8), so `terminator 2` finds *Terminator 2: Judgment Day*, not
+//! *The Terminator*. When no title carries the number, the franchise does: the movies whose
+//! name (or a later part of it, `X2: X-Men United`) begins with the query's words before the
+//! number, rated at least a tenth as often as the best-known of them, ordered by year; the
+//! one at that position gets [`FRANCHISE_QUALITY`] (0.9): `die hard 3` → *Die Hard: With a
+//! Vengeance*, `x-men 2` → *X2: X-Men United*, `indiana jones 3` → *Indiana Jones and the Last
+//! Crusade*.
 //!
-//! | match | quality |
-//! | --- | --- |
-//! | normalised query equals the title, with or without its article | 1.0 |
-//! | query is a prefix of the title (`toy st`, `star wars`) | [`PREFIX_QUALITY`] (0.9) |
-//! | typo: `1 - d / max(len)` for the optimal-string-alignment distance `d` (a swap of two neighbouring letters is one edit) between compact forms | e.g. 0.889 for `godfahter` |
-//! | typo in a prefix (queries of ≥ 4 letters): `0.9 × (1 - d / len(query))` against the closest prefix of the title | e.g. 0.847 for `the lord of the rigns` → `The Lord of the Rings: The Two Towers` |
-//! | words: `0.85 ×` the letter-weighted share of the query's words found among the title's words (exactly, as a prefix for the last word being typed, or with ≤ 1 edit per 4 letters) | ≤ 0.85 |
+//! # Quality and kind
+//! Each movie gets the best quality over its names and over the readings of the query, and
+//! the kind of that match ([`MatchKind`]: exact, close or loose):
+//!
+//! | match | quality | kind |
+//! | --- | --- | --- |
+//! | normalised query equals the title or an alias, with or without its article | 1.0 | exact |
+//! | query equals the first part of the title, of two words or more (`lord of the rings` → *The Lord of the Rings: The Fellowship of the Ring*) | 1.0 | close |
+//! | query equals the title with the sequel number written another way (`rocky 2` → *Rocky II*) | 1.0 | close |
+//! | query is a prefix of the title (`star wars`, `toy st`) | [`PREFIX_QUALITY`] (0.9) | close when it ends on a whole word, else loose |
+//! | the film at the asked position of the franchise (`die hard 3`) | [`FRANCHISE_QUALITY`] (0.9) | close |
+//! | typo: `1 - d / max(len)` for the optimal-string-alignment distance `d` (a swap of two neighbouring letters is one edit) between compact forms | e.g. 0.889 for `godfahter` | close from [`CLOSE_TYPO_QUALITY`] (0.8), else loose |
+//! | typo in a prefix (queries of ≥ 4 letters): `0.9 × (1 - d / len(query))` against the closest prefix of the title | e.g. 0.847 for `the lord of the rigns` → `The Lord of the Rings: The Two Towers` | as typos |
+//! | words: `0.85 ×` the letter-weighted share of the query's words found among the title's words (exactly, as a prefix for the last word being typed, or with ≤ 1 edit per 4 letters) | ≤ 0.85 | close when two or more words are all found, else loose (`barbie` → *Barb Wire*) |
+//! | any of these without the query's sequel number (`inception 2` → *Inception*) | × 0.8 | loose |
 //!
 //! If the query ends with a year in 1870..=2035 (`hamlet 1996`, `hamlet (1990)`), it is also
 //! read as title + year: that reading's quality is multiplied by 1.0 when the movie's year
 //! matches, 0.95 when it is one off, 0.93 when the movie has no year and 0.9 otherwise — so
-//! the film of that year wins over the same title from another year. The query is always
+//! the film of that year wins over the same title from another year; one year off or no year
+//! makes the match at best close, another year loose. The query is always
 //! read without a year as well (`Blade Runner 2049` stays an exact match).
 //! A match through an alias is multiplied by 0.98, so a movie whose own title matches wins a
 //! tie. Qualities are rounded to three decimals, so equal matches tie exactly and then
-//! popularity decides. Matches below [`MIN_QUALITY`] (0.7) are dropped: `xqzwv` gives nothing,
+//! popularity decides (`lord of the rings` → the 2001 film, not the 1978 one). Matches below [`MIN_QUALITY`] (0.7) are dropped: `xqzwv` gives nothing,
 //! while one typo in four letters (`amlie`, 0.833) or two in seven still match.
 //!
 //! # How it is fast
@@ -48,13 +71,21 @@
 //! scored precisely. Edit distances against a query (or query word) of up to 64 characters
 //! are computed bit-parallel (Myers' algorithm with Hyyrö's transposition term: a few word
 //! operations per character of the name, exact); longer queries use a table restricted to a
-//! diagonal band and abandoned as soon as the threshold is out of reach. In a release build on
+//! diagonal band and abandoned as soon as the threshold is out of reach. A query with a sequel
+//! number written otherwise than in digits is read twice (as typed and canonical), so it costs
+//! about twice as much; the franchise look-up is one more binary search. In a release build on
 //! the 2-core dev machine (busy): about 11 µs per query on average (slowest ~35 µs) at 9,742
 //! titles and 32 µs (slowest ~75 µs) at 86,537 real-word titles (see
-//! `timing_at_full_movielens_size`); building takes about 10 ms and 90 ms. Synthetic ml-latest
+//! `timing_at_full_movielens_size`); building takes about 10 ms and 90 ms. Measured again
+//! with sequel numbers, under a heavier load (load average 2.4 on the 2 cores, where the
+//! previous code measured 17 µs and 65–76 µs): 16–19 µs on average (`shrek three` 47 µs,
+//! `godfather part ii` 42 µs, `die hard 3` 30 µs) and 61–75 µs; building 15 ms and 110 ms
+//! (names are also read for sequel numbers). Synthetic ml-latest
 //! titles (`movierec synth`, built from a few hundred words, so trigram lists are long) are
 //! the harder case: 62 µs on average, 99th percentile 170 µs (`cargo bench --bench
 //! title_search`, docs/BENCHMARKS.md).
+
+mod sequel;
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -69,6 +100,19 @@ pub const PREFIX_QUALITY: f32 = 0.9;
 const WORDS_QUALITY: f32 = 0.85;
 /// Factor for a match through an alias rather than the title.
 const ALIAS_FACTOR: f32 = 0.98;
+/// Factor for a query whose sequel number the movie lacks (`terminator 2` against *The
+/// Terminator*, `inception 2` against *Inception*): such a match is at best loose.
+const NUMBER_MISSING_FACTOR: f32 = 0.8;
+/// Quality of the film a franchise's position names when no title carries the number
+/// (`die hard 3` → *Die Hard: With a Vengeance*, the third *Die Hard* film by year).
+const FRANCHISE_QUALITY: f32 = 0.9;
+/// A typo match (whole title or prefix) is close from this quality on, loose below.
+const CLOSE_TYPO_QUALITY: f32 = 0.8;
+/// Franchise members rated less than this share of the franchise's best-known film (specials,
+/// shorts) do not take a position.
+const FRANCHISE_MIN_SHARE: u32 = 10;
+/// Franchise look-ups that would scan more names than this are skipped (a stem like `the`).
+const FRANCHISE_SCAN: usize = 4096;
 /// Year factors: same year, one year off, movie without a year, any other year.
 const YEAR_SAME: f32 = 1.0;
 const YEAR_OFF_BY_ONE: f32 = 0.95;
@@ -100,6 +144,33 @@ pub struct TitleEntry<'a> {
     pub popularity: u32,
 }
 
+/// How a title was matched, as a person would judge it.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchKind {
+    /// A weak match: some of the words, a partial word, a number the film lacks, another year
+    /// (`inception 2` → *Inception*, `barbie` → *Barb Wire*). Not to be shown as certain.
+    Loose,
+    /// What a person would accept: a typo, a whole-word prefix, the title before its subtitle,
+    /// the sequel number written another way or found through the franchise (`godfahter`,
+    /// `star wars`, `lord of the rings`, `rocky 2`, `die hard 3`).
+    Close,
+    /// The normalised title or an alias, equal (with the year, if one was given).
+    Exact,
+}
+
 /// One search result.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TitleMatch {
@@ -107,6 +178,8 @@ pub struct TitleMatch {
     pub item: u32,
     /// Match quality in `[MIN_QUALITY, 1]`; 1 is an exact (normalised) title match.
     pub quality: f32,
+    /// How it matched.
+    pub kind: MatchKind,
 }
 
 /// A fuzzy title index over a fixed list of movies. Immutable once built, `Send + Sync`;
@@ -126,6 +199,10 @@ pub struct TitleSearch {
     sorted: Vec<u32>,
     /// Popularity of each entry of `sorted`.
     sorted_popularity: Vec<u32>,
+    /// Parts of names after the first (`x men united` of `X2: X-Men United`), with and without
+    /// a leading article, as (name, offset of the part in the compact form), sorted by text:
+    /// franchise members are found by them too.
+    parts: Vec<(u32, u32)>,
     /// Trigram id -> its range of `postings`. Ids below [`ASCII_TRIGRAMS`] are computed from
     /// the characters; the others are in `extra_trigrams`.
     trigram_offsets: Vec<u32>,
@@ -151,13 +228,25 @@ impl std::fmt::Debug for TitleSearch {
 struct ItemInfo {
     year: Option<u16>,
     popularity: u32,
+    /// Bit `n` for each sequel number `n` a name of the item carries.
+    numbers: u128,
 }
 
-/// A title or an alias of one item.
+/// A title or an alias of one item, or the canonical sequel-number form of one of them.
 #[derive(Clone, Copy, Debug)]
 struct Name {
     item: u32,
     alias: bool,
+    /// A canonical sequel-number form (`the godfather 2` for `The Godfather: Part II`): a match
+    /// through it is at best close.
+    numbered: bool,
+    /// The sequel number of the name in this form (0 for none), and where it starts.
+    number: u8,
+    stem_end: u32,
+    /// Length of the compact form before the first part break when that first part has two
+    /// words or more besides an article (`the lord of the rings` in *The Lord of the Rings:
+    /// The Fellowship of the Ring*); 0 otherwise.
+    main_len: u32,
     /// The item's popularity, copied here for the candidate stage.
     popularity: u32,
     /// Range of the compact form in `TitleSearch::chars`.
@@ -180,16 +269,24 @@ impl TitleSearch {
     /// If there are more than `u32::MAX` entries.
     pub fn build<'a>(entries: impl IntoIterator<Item = TitleEntry<'a>>) -> TitleSearch {
         let mut search = TitleSearch::default();
+        let mut numbered = Vec::new();
         for (position, entry) in entries.into_iter().enumerate() {
             let item = u32::try_from(position).expect("at most u32::MAX titles");
             search.items.push(ItemInfo {
                 year: entry.year,
                 popularity: entry.popularity,
+                numbers: 0,
             });
             let first_name = search.names.len();
-            search.add_name(item, entry.title, false, entry.popularity, first_name);
+            numbered.clear();
+            search.add_name(item, entry.title, false, first_name, &mut numbered);
             for alias in entry.aliases {
-                search.add_name(item, alias, true, entry.popularity, first_name);
+                search.add_name(item, alias, true, first_name, &mut numbered);
+            }
+            // After the names as written, so that a name equal to another's canonical form
+            // (`Ocean's 11` beside `Ocean's Eleven`) keeps its own, exact standing.
+            for (form, spec) in &numbered {
+                search.push_name(item, form, *spec, first_name);
             }
         }
 
@@ -206,24 +303,29 @@ impl TitleSearch {
         if limit == 0 || self.names.is_empty() {
             return Vec::new();
         }
-        let readings = read_query(query);
+        let (readings, franchise) = read_query(query);
         if readings.is_empty() {
             return Vec::new();
         }
         SCRATCH.with(|scratch| {
             let scratch = &mut *scratch.borrow_mut();
             let candidates = self.candidates(&readings, scratch);
-            let mut scored: Vec<(u32, f32)> = Vec::with_capacity(candidates.len());
+            let mut scored: Vec<(u32, f32, MatchKind)> = Vec::with_capacity(candidates.len() + 1);
             for &name_index in &candidates {
                 let name = &self.names[name_index as usize];
-                let quality = self.score_name(name, &readings, &mut scratch.dp);
+                let (quality, kind) = self.score_name(name, &readings, &mut scratch.dp);
                 let quality = (quality * 1000.0).round() / 1000.0;
                 if quality >= MIN_QUALITY {
-                    scored.push((name.item, quality));
+                    scored.push((name.item, quality, kind));
                 }
             }
+            if let Some(item) = franchise.and_then(|f| self.franchise_member(&f)) {
+                scored.push((item, FRANCHISE_QUALITY, MatchKind::Close));
+            }
             // Best name per item.
-            scored.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+            scored.sort_unstable_by(|a, b| {
+                a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)).then(b.2.cmp(&a.2))
+            });
             scored.dedup_by_key(|s| s.0);
             scored.sort_unstable_by(|a, b| {
                 b.1.total_cmp(&a.1)
@@ -237,7 +339,11 @@ impl TitleSearch {
             scored.truncate(limit);
             scored
                 .into_iter()
-                .map(|(item, quality)| TitleMatch { item, quality })
+                .map(|(item, quality, kind)| TitleMatch {
+                    item,
+                    quality,
+                    kind,
+                })
                 .collect()
         })
     }
@@ -266,6 +372,9 @@ impl TitleSearch {
                 .then_with(|| self.variant(a.1).cmp(self.variant(b.1)))
         });
         self.sorted = keyed.iter().map(|e| e.1).collect();
+        let mut parts = std::mem::take(&mut self.parts);
+        parts.sort_unstable_by(|a, b| self.part(*a).cmp(self.part(*b)));
+        self.parts = parts;
         self.sorted_popularity = self
             .sorted
             .iter()
@@ -333,36 +442,89 @@ impl TitleSearch {
     }
 
     /// Normalises `text` and stores it as a name of `item`, unless it is empty or equal to a
-    /// name the item already has (names of the item start at `first_name`).
-    fn add_name(&mut self, item: u32, text: &str, alias: bool, popularity: u32, first_name: usize) {
+    /// name the item already has (names of the item start at `first_name`). Its sequel number
+    /// is noted; a canonical form that differs from it is added to `numbered`, for later.
+    fn add_name(
+        &mut self,
+        item: u32,
+        text: &str,
+        alias: bool,
+        first_name: usize,
+        numbered: &mut Vec<(Normalised, NameSpec)>,
+    ) {
         let mut normalised = std::mem::take(&mut self.buffer);
         normalise_into(text, &mut normalised);
-        self.push_name(item, &normalised, alias, popularity, first_name);
+        let mut spec = NameSpec {
+            alias,
+            main_len: main_part_len(&normalised),
+            ..NameSpec::default()
+        };
+        if let Some(sequel) = sequel::read(&normalised.chars, &normalised.ends, &normalised.breaks)
+        {
+            self.items[item as usize].numbers |= 1u128 << sequel.number.min(127);
+            let numbered_spec = NameSpec {
+                alias,
+                numbered: true,
+                number: sequel.number,
+                stem_end: sequel.stem_end,
+                main_len: 0,
+            };
+            if sequel.chars == normalised.chars {
+                spec.number = sequel.number;
+                spec.stem_end = sequel.stem_end;
+            } else {
+                let form = Normalised {
+                    chars: sequel.chars,
+                    ends: sequel.ends,
+                    breaks: Vec::new(),
+                };
+                numbered.push((form, numbered_spec));
+            }
+        }
+        if self.push_name(item, &normalised, spec, first_name) {
+            // The later parts, for franchise look-ups (`X2: X-Men United` is an X-Men film).
+            let name = self.names.len() as u32 - 1;
+            for &part in &normalised.breaks {
+                let part = part as usize;
+                if part == 0 || part >= normalised.ends.len() {
+                    continue;
+                }
+                self.parts.push((name, normalised.ends[part - 1]));
+                let first_word = normalised.ends[part - 1] as usize..normalised.ends[part] as usize;
+                if part + 1 < normalised.ends.len() && is_article(&normalised.chars[first_word]) {
+                    self.parts.push((name, normalised.ends[part]));
+                }
+            }
+        }
         self.buffer = normalised;
     }
 
+    /// Stores a name unless it is empty or the item has it already; true if stored.
     fn push_name(
         &mut self,
         item: u32,
         normalised: &Normalised,
-        alias: bool,
-        popularity: u32,
+        spec: NameSpec,
         first_name: usize,
-    ) {
+    ) -> bool {
         if normalised.chars.is_empty() {
-            return;
+            return false;
         }
         let duplicate = self.names[first_name..]
             .iter()
             .any(|n| self.name_chars(n) == normalised.chars.as_slice());
         if duplicate {
-            return;
+            return false;
         }
         let core = article_end(&normalised.chars, &normalised.ends);
         self.names.push(Name {
             item,
-            alias,
-            popularity,
+            alias: spec.alias,
+            numbered: spec.numbered,
+            number: spec.number,
+            stem_end: spec.stem_end,
+            main_len: spec.main_len,
+            popularity: self.items[item as usize].popularity,
             start: self.chars.len() as u32,
             len: normalised.chars.len() as u32,
             core: core as u32,
@@ -371,6 +533,7 @@ impl TitleSearch {
         });
         self.chars.extend_from_slice(&normalised.chars);
         self.word_ends.extend_from_slice(&normalised.ends);
+        true
     }
 
     fn name_chars(&self, name: &Name) -> &[char] {
@@ -379,6 +542,16 @@ impl TitleSearch {
 
     fn name_word_ends(&self, name: &Name) -> &[u32] {
         &self.word_ends[name.words_start as usize..(name.words_start + name.words_len) as usize]
+    }
+
+    /// Compact form of a name from a part on.
+    fn part(&self, (name, offset): (u32, u32)) -> &[char] {
+        &self.name_chars(&self.names[name as usize])[offset as usize..]
+    }
+
+    /// Whether `offset` is where a word of `name` ends (or the name itself does).
+    fn ends_word_at(&self, name: &Name, offset: usize) -> bool {
+        offset == name.len as usize || self.name_word_ends(name).contains(&(offset as u32))
     }
 
     /// Compact form of a name variant from `sorted`.
@@ -463,9 +636,7 @@ impl TitleSearch {
         for reading in readings {
             for form in &reading.forms {
                 let q = form.chars.as_slice();
-                let lo = self.sorted.partition_point(|&v| self.variant(v) < q);
-                let hi =
-                    lo + self.sorted[lo..].partition_point(|&v| self.variant(v).starts_with(q));
+                let std::ops::Range { start: lo, end: hi } = self.prefix_range(q);
                 if hi - lo <= PREFIX_CANDIDATES {
                     result.extend(self.sorted[lo..hi].iter().map(|v| v / 2));
                 } else {
@@ -490,36 +661,176 @@ impl TitleSearch {
         result
     }
 
-    /// Quality of one name for the query: best over readings and forms (see the module docs).
-    fn score_name(&self, name: &Name, readings: &[Reading], dp: &mut Vec<u32>) -> f32 {
-        let chars = self.name_chars(name);
-        let core = &chars[name.core as usize..];
-        let word_ends = self.name_word_ends(name);
-        let item_year = self.items[name.item as usize].year;
-        let mut best = 0.0f32;
-        for reading in readings {
-            let mut quality = 0.0f32;
-            for (form, pattern) in reading.forms.iter().zip(&reading.patterns) {
-                let q = (form.chars.as_slice(), pattern.whole.as_ref());
-                quality = quality.max(string_quality(q, chars, dp));
-                if name.core > 0 {
-                    quality = quality.max(string_quality(q, core, dp));
+    /// The entries of `sorted` whose variant starts with `q`.
+    fn prefix_range(&self, q: &[char]) -> std::ops::Range<usize> {
+        let lo = self.sorted.partition_point(|&v| self.variant(v) < q);
+        let hi = lo + self.sorted[lo..].partition_point(|&v| self.variant(v).starts_with(q));
+        lo..hi
+    }
+
+    /// The film at the asked position of the franchise named by the query's stem, when no
+    /// title of the franchise carries the number itself (then scoring finds that title).
+    ///
+    /// The franchise: every movie one of whose names begins with the stem as whole words,
+    /// with or without an article (`Die Hard`, `Die Hard 2`, `Die Hard: With a Vengeance`), or
+    /// has a later part that does (`X2: X-Men United`, `The Lost World: Jurassic Park`),
+    /// rated at least a tenth as often as its best-known film (or carrying its own number after
+    /// the stem), ordered by year. If a member
+    /// that carries its own number after the same stem is not at that position (`Star Wars:
+    /// Episode IV` is the first by year; *The Rocky Horror Picture Show* comes before *Rocky*),
+    /// the year order is not the numbering and nothing is guessed.
+    fn franchise_member(&self, query: &FranchiseQuery) -> Option<u32> {
+        let stem = query.stem.as_slice();
+        if stem.len() < 2 {
+            return None;
+        }
+        let variants = self.prefix_range(stem);
+        let lo = self.parts.partition_point(|&p| self.part(p) < stem);
+        let hi = lo + self.parts[lo..].partition_point(|&p| self.part(p).starts_with(stem));
+        if variants.len() + (hi - lo) > FRANCHISE_SCAN {
+            return None;
+        }
+        let mut members: Vec<u32> = Vec::new();
+        let mut numbered: Vec<(u32, u8)> = Vec::new();
+        for &variant in &self.sorted[variants] {
+            let name = &self.names[(variant / 2) as usize];
+            let offset = if variant % 2 == 1 { name.core } else { 0 } as usize;
+            let end = offset + stem.len();
+            // Where the name's own number starts is a boundary too (`alien3` of *Alien³*).
+            let numbered_here = name.number > 0 && name.stem_end as usize == end;
+            if !numbered_here && !self.ends_word_at(name, end) {
+                continue;
+            }
+            if numbered_here {
+                if name.number == query.number {
+                    return None;
                 }
-                if quality >= 1.0 {
+                numbered.push((name.item, name.number));
+            }
+            members.push(name.item);
+        }
+        for &(name_index, offset) in &self.parts[lo..hi] {
+            let name = &self.names[name_index as usize];
+            if self.ends_word_at(name, offset as usize + stem.len()) {
+                members.push(name.item);
+            }
+        }
+        members.sort_unstable();
+        members.dedup();
+        members.retain(|&item| self.items[item as usize].year.is_some());
+        let best_known = members
+            .iter()
+            .map(|&item| self.items[item as usize].popularity)
+            .max()?;
+        // A title with its own number is a sequel however rarely rated.
+        members.retain(|&item| {
+            u64::from(self.items[item as usize].popularity) * u64::from(FRANCHISE_MIN_SHARE)
+                >= u64::from(best_known)
+                || numbered.iter().any(|&(i, _)| i == item)
+        });
+        members.sort_by_key(|&item| (self.items[item as usize].year, item));
+        let numbered_elsewhere = numbered.iter().any(|&(item, number)| {
+            members
+                .iter()
+                .position(|&m| m == item)
+                .is_some_and(|p| p + 1 != usize::from(number))
+        });
+        if numbered_elsewhere {
+            return None;
+        }
+        members.get(usize::from(query.number) - 1).copied()
+    }
+
+    /// Quality of one name for the query and how it matched: best over readings and forms
+    /// (see the module docs).
+    fn score_name(&self, name: &Name, readings: &[Reading], dp: &mut Vec<u32>) -> (f32, MatchKind) {
+        let chars = self.name_chars(name);
+        let core_offset = name.core as usize;
+        let word_ends = self.name_word_ends(name);
+        let info = &self.items[name.item as usize];
+        let main = &chars[..name.main_len as usize];
+        let mut best = (0.0f32, MatchKind::Loose);
+        for reading in readings {
+            let mut found = (0.0f32, MatchKind::Loose);
+            for (form, pattern) in reading.forms.iter().zip(&reading.patterns) {
+                let q = form.chars.as_slice();
+                let offsets: &[usize] = if core_offset > 0 {
+                    &[0, core_offset]
+                } else {
+                    &[0]
+                };
+                for &offset in offsets {
+                    let n = &chars[offset..];
+                    let quality = string_quality((q, pattern.whole.as_ref()), n, dp);
+                    let kind = if quality >= 1.0 {
+                        MatchKind::Exact
+                    } else if quality == PREFIX_QUALITY && n.starts_with(q) {
+                        if self.ends_word_at(name, offset + q.len()) {
+                            MatchKind::Close
+                        } else {
+                            MatchKind::Loose
+                        }
+                    } else if quality >= CLOSE_TYPO_QUALITY {
+                        MatchKind::Close
+                    } else {
+                        MatchKind::Loose
+                    };
+                    improve(&mut found, (quality, kind));
+                }
+                // The title before its subtitle counts as much as a whole title.
+                if !main.is_empty() && (q == main || (core_offset > 0 && q == &main[core_offset..]))
+                {
+                    improve(&mut found, (1.0, MatchKind::Close));
+                }
+                if found.1 == MatchKind::Exact {
                     break;
                 }
             }
-            if quality < WORDS_QUALITY {
+            if found.0 < WORDS_QUALITY {
                 for (form, pattern) in reading.forms.iter().zip(&reading.patterns) {
-                    quality = quality.max(word_quality(form, &pattern.words, chars, word_ends, dp));
+                    let quality = word_quality(form, &pattern.words, chars, word_ends, dp);
+                    // Every word found, and more than one: close; else loose.
+                    let kind = if quality >= WORDS_QUALITY - 1e-4 && form.ends.len() >= 2 {
+                        MatchKind::Close
+                    } else {
+                        MatchKind::Loose
+                    };
+                    improve(&mut found, (quality, kind));
                 }
             }
-            best = best.max(quality * year_factor(reading.year, item_year));
+            let (mut quality, mut kind) = found;
+            if reading.canonical || name.numbered {
+                kind = kind.min(MatchKind::Close);
+            }
+            let year = year_factor(reading.year, info.year);
+            quality *= year;
+            if year < YEAR_SAME {
+                kind = kind.min(if year > YEAR_OTHER {
+                    MatchKind::Close
+                } else {
+                    MatchKind::Loose
+                });
+            }
+            if let Some((number, digits)) = &reading.number {
+                let carried = info.numbers & (1u128 << (*number).min(127)) != 0;
+                if !carried && !chars.windows(digits.len()).any(|w| w == digits.as_slice()) {
+                    quality *= NUMBER_MISSING_FACTOR;
+                    kind = MatchKind::Loose;
+                }
+            }
+            improve(&mut best, (quality, kind));
         }
         if name.alias {
-            best *= ALIAS_FACTOR;
+            best.0 *= ALIAS_FACTOR;
         }
         best
+    }
+}
+
+/// Keeps the better of two (quality, kind): higher quality, then the closer kind.
+fn improve(best: &mut (f32, MatchKind), candidate: (f32, MatchKind)) {
+    if candidate.0 > best.0 || (candidate.0 == best.0 && candidate.1 > best.1) {
+        *best = candidate;
     }
 }
 
@@ -557,11 +868,15 @@ impl Hasher for KeyHasher {
     }
 }
 
-/// A normalised string: compact characters and the end offset of each word.
+/// A normalised string: compact characters, the end offset of each word, and where a new part
+/// of it begins (after `:`, `;` or a dash between spaces: `Star Wars: Episode V - The Empire
+/// Strikes Back` has three parts).
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Normalised {
     chars: Vec<char>,
     ends: Vec<u32>,
+    /// Index of each word that begins a new part (never 0).
+    breaks: Vec<u32>,
 }
 
 impl Normalised {
@@ -591,7 +906,19 @@ fn normalise(text: &str) -> Normalised {
 fn normalise_into(text: &str, out: &mut Normalised) {
     out.chars.clear();
     out.ends.clear();
+    out.breaks.clear();
+    let mut after_space = false;
     for c in text.chars() {
+        let part_break = matches!(c, ':' | ';' | '–' | '—') || (c == '-' && after_space);
+        after_space = c.is_whitespace();
+        if part_break {
+            end_word(out);
+            let next = out.ends.len() as u32;
+            if next > 0 && out.breaks.last() != Some(&next) {
+                out.breaks.push(next);
+            }
+            continue;
+        }
         if c.is_ascii() {
             push_normalised(out, c.to_ascii_lowercase());
         } else {
@@ -676,6 +1003,33 @@ fn fold(c: char) -> Option<&'static str> {
     })
 }
 
+/// How a name is stored besides its text.
+#[derive(Clone, Copy, Debug, Default)]
+struct NameSpec {
+    alias: bool,
+    numbered: bool,
+    number: u8,
+    stem_end: u32,
+    main_len: u32,
+}
+
+/// See [`Name::main_len`].
+fn main_part_len(name: &Normalised) -> u32 {
+    let Some(&part) = name.breaks.first() else {
+        return 0;
+    };
+    let part = part as usize;
+    if part == 0 || part >= name.ends.len() {
+        return 0;
+    }
+    let article = usize::from(is_article(&name.chars[..name.ends[0] as usize]));
+    if part - article >= 2 {
+        name.ends[part - 1]
+    } else {
+        0
+    }
+}
+
 /// Offset where a name's compact form continues after a leading article, or 0.
 fn article_end(chars: &[char], ends: &[u32]) -> usize {
     if ends.len() < 2 {
@@ -733,17 +1087,26 @@ fn trigram_keys(chars: &[char], start: usize, keys: &mut Vec<u64>) {
 }
 
 /// One way of reading the query: its normalised forms (as typed, and without a leading or
-/// trailing article) and the year it asks for, if any.
+/// trailing article), the year it asks for, if any, and its sequel number, if any.
 #[derive(Debug)]
 struct Reading {
     forms: Vec<Normalised>,
     /// The bit-parallel patterns of each form (same order as `forms`).
     patterns: Vec<FormPatterns>,
     year: Option<u16>,
+    /// The query's sequel number and its digits: a movie that carries neither matches loosely.
+    number: Option<(u8, Vec<char>)>,
+    /// The forms are the canonical sequel-number form (`rocky 2` for `rocky two`): at best close.
+    canonical: bool,
 }
 
 impl Reading {
-    fn new(forms: Vec<Normalised>, year: Option<u16>) -> Reading {
+    fn new(
+        forms: Vec<Normalised>,
+        year: Option<u16>,
+        number: Option<u8>,
+        canonical: bool,
+    ) -> Reading {
         let patterns = forms
             .iter()
             .map(|form| FormPatterns {
@@ -755,8 +1118,18 @@ impl Reading {
             forms,
             patterns,
             year,
+            number: number.map(|n| (n, n.to_string().chars().collect())),
+            canonical,
         }
     }
+}
+
+/// The query's stem and sequel number, for a franchise look-up (`die hard`, 3).
+#[derive(Debug)]
+struct FranchiseQuery {
+    /// Compact stem, without a leading article.
+    stem: Vec<char>,
+    number: u8,
 }
 
 /// A query form and each of its words prepared for [`Pattern::distances`] (`None` where longer
@@ -767,29 +1140,69 @@ struct FormPatterns {
     words: Vec<Option<Pattern>>,
 }
 
-/// The readings of a query: as typed, and, if it ends with a year, title + year.
-fn read_query(query: &str) -> Vec<Reading> {
+/// The readings of a query: as typed, and, if it ends with a year, title + year; each also in
+/// its canonical sequel-number form when that differs. Also the franchise look-up it asks for.
+fn read_query(query: &str) -> (Vec<Reading>, Option<FranchiseQuery>) {
     let normalised = normalise(query);
     if normalised.chars.is_empty() {
-        return Vec::new();
+        return (Vec::new(), None);
     }
-    let mut readings = vec![Reading::new(query_forms(normalised.clone()), None)];
+    let mut bases = Vec::with_capacity(2);
     let words: Vec<&[char]> = normalised.words().collect();
+    let mut year = None;
     if let [.., _, last] = words.as_slice() {
-        let year = (last.len() == 4 && last.iter().all(char::is_ascii_digit))
+        year = (last.len() == 4 && last.iter().all(char::is_ascii_digit))
             .then(|| last.iter().collect::<String>().parse::<u16>().ok())
             .flatten()
             .filter(|y| QUERY_YEARS.contains(y));
-        if year.is_some() {
-            let cut = normalised.ends[normalised.ends.len() - 2];
-            let without_year = Normalised {
-                chars: normalised.chars[..cut as usize].to_vec(),
-                ends: normalised.ends[..normalised.ends.len() - 1].to_vec(),
-            };
-            readings.push(Reading::new(query_forms(without_year), year));
-        }
     }
-    readings
+    if year.is_some() {
+        let count = normalised.ends.len() - 1;
+        let cut = normalised.ends[count - 1];
+        let without_year = Normalised {
+            chars: normalised.chars[..cut as usize].to_vec(),
+            ends: normalised.ends[..count].to_vec(),
+            breaks: normalised
+                .breaks
+                .iter()
+                .copied()
+                .filter(|&b| (b as usize) < count)
+                .collect(),
+        };
+        bases.push((normalised, None));
+        bases.push((without_year, year));
+    } else {
+        bases.push((normalised, None));
+    }
+    let mut readings = Vec::with_capacity(4);
+    let mut franchise = None;
+    for (base, year) in bases {
+        let sequel = sequel::read(&base.chars, &base.ends, &base.breaks);
+        let number = sequel.as_ref().map(|s| s.number);
+        if let Some(sequel) = sequel {
+            if franchise.is_none() {
+                let stem_words = &sequel.ends[..sequel.stem_words as usize];
+                let mut from = 0;
+                if stem_words.len() >= 2 && is_article(&sequel.chars[..stem_words[0] as usize]) {
+                    from = stem_words[0] as usize;
+                }
+                franchise = Some(FranchiseQuery {
+                    stem: sequel.chars[from..sequel.stem_end as usize].to_vec(),
+                    number: sequel.number,
+                });
+            }
+            if sequel.chars != base.chars {
+                let form = Normalised {
+                    chars: sequel.chars,
+                    ends: sequel.ends,
+                    breaks: Vec::new(),
+                };
+                readings.push(Reading::new(query_forms(form), year, number, true));
+            }
+        }
+        readings.push(Reading::new(query_forms(base), year, number, false));
+    }
+    (readings, franchise)
 }
 
 /// A normalised query, plus the same without a leading (`the matrix`) or trailing
@@ -807,11 +1220,23 @@ fn query_forms(full: Normalised) -> Vec<Normalised> {
                     .iter()
                     .map(|e| e - first_end as u32)
                     .collect(),
+                breaks: full
+                    .breaks
+                    .iter()
+                    .filter(|&&b| b > 1)
+                    .map(|b| b - 1)
+                    .collect(),
             });
         } else if is_article(&full.chars[last_start..]) {
             stripped = Some(Normalised {
                 chars: full.chars[..last_start].to_vec(),
                 ends: full.ends[..count - 1].to_vec(),
+                breaks: full
+                    .breaks
+                    .iter()
+                    .copied()
+                    .filter(|&b| (b as usize) < count - 1)
+                    .collect(),
             });
         }
     }
@@ -1085,6 +1510,20 @@ mod tests {
 
     fn assert_send_sync<T: Send + Sync>() {}
 
+    /// (item, quality) of a match, to compare with [`at`].
+    trait Pair {
+        fn pair(&self) -> (u32, f32);
+    }
+    impl Pair for TitleMatch {
+        fn pair(&self) -> (u32, f32) {
+            (self.item, self.quality)
+        }
+    }
+
+    fn at(item: u32, quality: f32) -> (u32, f32) {
+        (item, quality)
+    }
+
     #[test]
     fn title_search_is_send_and_sync() {
         assert_send_sync::<TitleSearch>();
@@ -1135,24 +1574,11 @@ mod tests {
             "matrix the",
             "THE MATRIX!",
         ] {
-            assert_eq!(
-                top(q)[0],
-                TitleMatch {
-                    item: 0,
-                    quality: 1.0
-                },
-                "{q}"
-            );
+            assert_eq!(top(q)[0].pair(), at(0, 1.0), "{q}");
         }
         // The other Matrix film is a prefix match; the Animatrix is not a match at all.
         let matrix = top("matrix");
-        assert_eq!(
-            matrix[1],
-            TitleMatch {
-                item: 1,
-                quality: PREFIX_QUALITY
-            }
-        );
+        assert_eq!(matrix[1].pair(), at(1, PREFIX_QUALITY));
         assert!(matrix.iter().all(|m| m.item != 2));
         assert_eq!(top("animatrix")[0].item, 2);
         // L'Atalante with and without its elided article.
@@ -1163,53 +1589,20 @@ mod tests {
             "latalante",
             "l atalante",
         ] {
-            assert_eq!(
-                top(q)[0],
-                TitleMatch {
-                    item: 8,
-                    quality: 1.0
-                },
-                "{q}"
-            );
+            assert_eq!(top(q)[0].pair(), at(8, 1.0), "{q}");
         }
         // "Die" is not stripped: "hard" is a prefix of Hard Target, a word of Die Hard.
         let hard = top("hard");
-        assert_eq!(
-            hard[0],
-            TitleMatch {
-                item: 10,
-                quality: PREFIX_QUALITY
-            }
-        );
-        assert_eq!(
-            hard[1],
-            TitleMatch {
-                item: 9,
-                quality: WORDS_QUALITY
-            }
-        );
+        assert_eq!(hard[0].pair(), at(10, PREFIX_QUALITY));
+        assert_eq!(hard[1].pair(), at(9, WORDS_QUALITY));
+        // A whole-word prefix is close; one word of a longer title, loose.
+        assert_eq!(hard[0].kind, MatchKind::Close);
+        assert_eq!(hard[1].kind, MatchKind::Loose);
+        assert_eq!(top("matrix")[0].kind, MatchKind::Exact);
         // "&" reads as "and".
-        assert_eq!(
-            top("dumb and dumber")[0],
-            TitleMatch {
-                item: 11,
-                quality: 1.0
-            }
-        );
-        assert_eq!(
-            top("dumb & dumber")[0],
-            TitleMatch {
-                item: 11,
-                quality: 1.0
-            }
-        );
-        assert_eq!(
-            top("babylon 5")[0],
-            TitleMatch {
-                item: 12,
-                quality: 1.0
-            }
-        );
+        assert_eq!(top("dumb and dumber")[0].pair(), at(11, 1.0));
+        assert_eq!(top("dumb & dumber")[0].pair(), at(11, 1.0));
+        assert_eq!(top("babylon 5")[0].pair(), at(12, 1.0));
     }
 
     #[test]
@@ -1224,53 +1617,17 @@ mod tests {
         assert!(hamlet[..3].iter().all(|m| m.quality == 1.0));
         assert_eq!(hamlet[3].quality, PREFIX_QUALITY);
         // With a year, that year's film.
-        assert_eq!(
-            top("hamlet 1990")[0],
-            TitleMatch {
-                item: 4,
-                quality: 1.0
-            }
-        );
-        assert_eq!(
-            top("Hamlet (2000)")[0],
-            TitleMatch {
-                item: 5,
-                quality: 1.0
-            }
-        );
+        assert_eq!(top("hamlet 1990")[0].pair(), at(4, 1.0));
+        assert_eq!(top("Hamlet (2000)")[0].pair(), at(5, 1.0));
         let hamlet_1996 = top("hamlet 1996");
-        assert_eq!(
-            hamlet_1996[0],
-            TitleMatch {
-                item: 3,
-                quality: 1.0
-            }
-        );
+        assert_eq!(hamlet_1996[0].pair(), at(3, 1.0));
         assert_eq!(hamlet_1996[1].quality, YEAR_OTHER);
         // One year off is closer than further off.
         let hamlet_1991 = top("hamlet 1991");
-        assert_eq!(
-            hamlet_1991[0],
-            TitleMatch {
-                item: 4,
-                quality: YEAR_OFF_BY_ONE
-            }
-        );
+        assert_eq!(hamlet_1991[0].pair(), at(4, YEAR_OFF_BY_ONE));
         // A year for a movie without one, and a year that is part of a title.
-        assert_eq!(
-            top("babylon 5 1994")[0],
-            TitleMatch {
-                item: 12,
-                quality: YEAR_UNKNOWN
-            }
-        );
-        assert_eq!(
-            top("hamlet 2")[0],
-            TitleMatch {
-                item: 6,
-                quality: 1.0
-            }
-        );
+        assert_eq!(top("babylon 5 1994")[0].pair(), at(12, YEAR_UNKNOWN));
+        assert_eq!(top("hamlet 2")[0].pair(), at(6, 1.0));
     }
 
     #[test]
@@ -1279,22 +1636,12 @@ mod tests {
         let search = build(&titles, &pop);
         let top = |q: &str| search.search(q, 10);
         for q in ["amelie", "Amélie", "AMÉLIE", "ame\u{301}lie"] {
-            assert_eq!(
-                top(q)[0],
-                TitleMatch {
-                    item: 7,
-                    quality: 1.0
-                },
-                "{q}"
-            );
+            assert_eq!(top(q)[0].pair(), at(7, 1.0), "{q}");
         }
         // Through the alias, a little below a title match.
         assert_eq!(
-            top("le fabuleux destin d'amélie poulain")[0],
-            TitleMatch {
-                item: 7,
-                quality: ALIAS_FACTOR
-            }
+            top("le fabuleux destin d'amélie poulain")[0].pair(),
+            at(7, ALIAS_FACTOR)
         );
         assert_eq!(top("fabuleux destin")[0].item, 7);
         assert!((top("fabuleux destin")[0].quality - PREFIX_QUALITY * ALIAS_FACTOR).abs() < 1e-3);
@@ -1339,11 +1686,12 @@ mod tests {
         ];
         let search = TitleSearch::build(entries);
         assert_eq!(
-            search.search("foo", 5),
-            [TitleMatch {
-                item: 0,
-                quality: ALIAS_FACTOR
-            }]
+            search
+                .search("foo", 5)
+                .iter()
+                .map(Pair::pair)
+                .collect::<Vec<_>>(),
+            [at(0, ALIAS_FACTOR)]
         );
         assert!(search.search("...", 5).is_empty());
     }
@@ -1814,6 +2162,11 @@ mod tests {
             "s",
             "the man who",
             "pulp fictoin",
+            "die hard 3",
+            "star wars episode v",
+            "godfather part ii",
+            "x-men 2",
+            "shrek three",
         ];
         let ml = movielens();
         let (titles, popularity) = synthetic_full_size();
