@@ -156,9 +156,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             tracking,
         } => {
             let tracking = tracking.tracking();
-            if !model_dir.exists() {
+            // A model directory an older movierec trained from the same data is trained again
+            // (atomically replaced), so upgrading and running `serve` just works.
+            let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => a == b,
+            };
+            let outdated = movierec::artifact::outdated_dataset(&model_dir)
+                .is_some_and(|path| same(Path::new(&path), &data));
+            if !model_dir.exists() || outdated {
                 eprintln!(
-                    "movierec: no model at {}; training on {} first",
+                    "movierec: {} at {}; training on {} first",
+                    if outdated {
+                        "a model of an older format"
+                    } else {
+                        "no model"
+                    },
                     model_dir.display(),
                     data.display()
                 );

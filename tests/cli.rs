@@ -1179,3 +1179,81 @@ fn a_film_listed_under_two_ids_is_one_movie_that_either_id_asks_for_and_never_it
     assert_eq!(answer["query"]["movieId"], 2851, "{answer}");
     assert!(!titles(&answer).iter().any(|t| t == "Saturn 3"), "{answer}");
 }
+
+#[test]
+fn serve_trains_again_a_model_of_an_older_format_from_the_same_data_and_refuses_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("model");
+    std::fs::create_dir(&copy).unwrap();
+    for entry in std::fs::read_dir(trained_model()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    let manifest_path = copy.join("manifest.json");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let older = movierec::artifact::FORMAT_VERSION - 1;
+    manifest["format_version"] = json!(older);
+    let write = |manifest: &Value| {
+        std::fs::write(&manifest_path, serde_json::to_vec(manifest).unwrap()).unwrap()
+    };
+    // Trained by an older movierec from other data: refused, naming the version.
+    manifest["dataset"]["path"] = json!("/some/other/release");
+    write(&manifest);
+    let refused = movierec(&[
+        "serve",
+        "--port",
+        "0",
+        "--model-dir",
+        copy.to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains(&format!("format version {older} is not supported")),
+        "{}",
+        stderr(&refused)
+    );
+    // From the data `serve` would train on: trained again, then served.
+    manifest["dataset"]["path"] = json!(bundled_data().to_str().unwrap());
+    write(&manifest);
+    // Training first takes a few seconds: wait for the address line longer than the shared
+    // server helper does.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_movierec"))
+        .args(["serve", "--port", "0", "--model-dir"])
+        .arg(&copy)
+        .env("MOVIEREC_RUNS_DIR", common::runs_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr_pipe = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut log = String::new();
+        for line in std::io::BufReader::new(stderr_pipe)
+            .lines()
+            .map_while(Result::ok)
+        {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("serving on") {
+                tx.send(log.clone()).ok();
+            }
+        }
+        tx.send(log).ok();
+    });
+    let log = rx.recv_timeout(std::time::Duration::from_secs(180));
+    child.kill().ok();
+    child.wait().ok();
+    let log = log.expect("movierec serve reported nothing");
+    assert!(
+        log.contains("a model of an older format at") && log.contains("serving on"),
+        "{log}"
+    );
+    let retrained: Value = serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    assert_eq!(
+        retrained["format_version"],
+        json!(movierec::artifact::FORMAT_VERSION)
+    );
+}

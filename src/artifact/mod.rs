@@ -29,7 +29,7 @@ pub mod section_file;
 mod store;
 
 pub use matrix_file::{encode_matrix, open_matrix};
-pub use store::{load, remove_stale_temporaries, save, ModelFiles, SavedModel};
+pub use store::{load, outdated_dataset, remove_stale_temporaries, save, ModelFiles, SavedModel};
 
 use crate::index::IndexKind;
 use crate::models::ModelKind;

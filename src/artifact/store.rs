@@ -237,6 +237,23 @@ pub fn remove_stale_temporaries(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The data set path recorded by a movierec model directory of an *older* format version than
+/// this build reads, if `dir` is one (`None` for anything else: current, newer, unreadable or
+/// not a model directory). `serve` retrains such a directory from the same data instead of
+/// refusing it.
+pub fn outdated_dataset(dir: &Path) -> Option<String> {
+    let bytes = fs::read(dir.join(MANIFEST_FILE)).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    if value.get("format").and_then(|v| v.as_str()) != Some(FORMAT_NAME) {
+        return None;
+    }
+    let version = value.get("format_version")?.as_u64()?;
+    if version >= u64::from(FORMAT_VERSION) {
+        return None;
+    }
+    Some(value.get("dataset")?.get("path")?.as_str()?.to_string())
+}
+
 /// Opens the model directory `dir`: reads and checks its manifest and maps every file it lists,
 /// checking each one's size (a truncated or missing file is refused here). The contents are not
 /// hashed: [`SavedModel::verify`] does that.

@@ -344,7 +344,7 @@ mod tests {
             ..SimilarParams::default()
         };
         assert!(p.confidence_of(0) < 0.05);
-        assert!(p.confidence_of(4) < 0.2);
+        assert!(p.confidence_of(3) < 0.2);
         assert!(p.confidence_of(200) > 0.9);
         // Shrinkage off: every movie counts fully.
         let off = SimilarParams {
