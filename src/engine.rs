@@ -879,8 +879,8 @@ impl Searcher<'_> {
 
 /// The discount of a movie whose reason (the query movie it is nearest) already explains results
 /// of a several-movie "more like this" request ([`pick_balanced`]). No held-out metric judges
-/// such requests, so it is set by the rule of thumb that the second result for the same query
-/// movie must be nearly twice as near as one for another query movie.
+/// such requests, so it is a rule of thumb: a second result explained by the same query movie
+/// must score 1/0.6 ≈ 1.7 times as much as one explained by a query movie not yet used.
 pub const NEAR_ALL_BALANCE: f32 = 0.6;
 
 /// How many times `k` candidates the embedding models' several-movie search draws for the
