@@ -10,7 +10,7 @@ use crate::embeddings::ItemEmbeddings;
 use crate::index::{ExactIndex, ForestIndex, HnswIndex, IndexKind, VectorIndex};
 use crate::interactions::UserHistories;
 use crate::models::item_knn::NeighbourLists;
-use crate::models::personal::{score_history, HistoryEntry, PersonalParams};
+use crate::models::personal::{pick_balanced, score_history, HistoryEntry, PersonalParams, Pick};
 use crate::models::{ModelKind, ModelShape};
 use crate::shared_slice::SharedSlice;
 use crate::{Error, Result};
@@ -505,10 +505,14 @@ impl Engine {
         // A few more than asked for, so that equal scores at the cut are ordered by popularity
         // (never by id) before the list is cut to `k`.
         let wanted = (k + k / 2 + 5).min(MAX_K + MAX_K / 2 + 5);
+        // Several movies: each result's reason (the query it is nearest) explains it.
+        let mut reasons = BTreeMap::new();
         let mut found = if queries.len() == 1 {
             searcher.neighbours(resolved.item, wanted, &allow)
         } else {
-            searcher.near_all(&queries, wanted, &allow)
+            let picks = searcher.near_all(&queries, wanted, &allow);
+            reasons.extend(picks.iter().map(|p| (p.item, p.reason)));
+            picks.into_iter().map(|p| (p.item, p.score)).collect()
         };
         self.order_ties_by_popularity(&mut found);
         found.truncate(k);
@@ -523,10 +527,10 @@ impl Engine {
                 .map(|(item, score)| ScoredMovie {
                     movie: view(item),
                     score: (score * 10_000.0).round() / 10_000.0,
-                    why: if queries.len() == 1 {
-                        Some(self.explain(resolved.item, item))
-                    } else {
-                        self.explain_personal(&queries, item)
+                    why: match reasons.get(&item) {
+                        _ if queries.len() == 1 => Some(self.explain(resolved.item, item)),
+                        Some(&reason) => Some(self.explain(reason, item)),
+                        None => self.explain_personal(&queries, item),
                     },
                 })
                 .collect(),
@@ -754,10 +758,16 @@ impl Engine {
             model: personal.model,
             results: scored
                 .iter()
-                .map(|&(item, score)| ScoredMovie {
-                    movie: view(item),
-                    score: (score * 10_000.0).round() / 10_000.0,
-                    why: self.explain_personal(&explaining, item),
+                .map(|pick| ScoredMovie {
+                    movie: view(pick.item),
+                    score: (pick.score * 10_000.0).round() / 10_000.0,
+                    // The movie whose vote was the largest (what the balance counted), if it is
+                    // among the liked ones; else the liked movie it is most co-liked with.
+                    why: if explaining.contains(&pick.reason) {
+                        Some(self.explain(pick.reason, pick.item))
+                    } else {
+                        self.explain_personal(&explaining, pick.item)
+                    },
                 })
                 .collect(),
         })
@@ -801,44 +811,88 @@ impl Searcher<'_> {
         }
     }
 
-    /// The `k` movies nearest to all of `items` together, best first, as `(row, score)`: from
-    /// the mean of their unit vectors (the score is the cosine to that mean), or the mean of
-    /// their list scores (a movie missing from a list scores 0 there).
-    fn near_all(&self, items: &[u32], k: usize, allow: &dyn Fn(u32) -> bool) -> Vec<(u32, f32)> {
+    /// The `k` movies nearest to all of `items` together, best first, each with its reason (the
+    /// query it is nearest): from the mean of their unit vectors (the score is the cosine to that
+    /// mean; the reason the query of highest cosine), or the mean of their list scores, each list
+    /// divided by its best score (a movie missing from a list scores 0 there; the reason is the
+    /// list giving it the most). Then balanced as personal recommendations are
+    /// ([`pick_balanced`], discount [`NEAR_ALL_BALANCE`]), so that every query explains some.
+    fn near_all(&self, items: &[u32], k: usize, allow: &dyn Fn(u32) -> bool) -> Vec<Pick> {
         let n = items.len() as f32;
-        match self {
+        let candidates = match self {
             Searcher::Index(index) => {
                 let embeddings = index.embeddings();
-                let mut mean = vec![0f32; embeddings.dim()];
-                for &item in items {
+                let unit = |item: u32| {
                     let row = embeddings.row(item as usize);
                     let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-                    if norm > 0.0 {
-                        mean.iter_mut()
-                            .zip(row)
-                            .for_each(|(m, x)| *m += x / (norm * n));
-                    }
+                    (row, if norm > 0.0 { 1.0 / norm } else { 0.0 })
+                };
+                let mut mean = vec![0f32; embeddings.dim()];
+                for &item in items {
+                    let (row, scale) = unit(item);
+                    mean.iter_mut()
+                        .zip(row)
+                        .for_each(|(m, x)| *m += x * scale / n);
                 }
+                // A larger pool than asked for, for the balance to choose from.
                 index
-                    .search(&mean, k, allow)
+                    .search(&mean, k * NEAR_ALL_POOL, allow)
                     .iter()
-                    .map(|found| (found.item, found.score))
+                    .map(|found| {
+                        let (row, scale) = unit(found.item);
+                        let cosine = |&q: &u32| {
+                            let (query, q_scale) = unit(q);
+                            row.iter().zip(query).map(|(a, b)| a * b).sum::<f32>() * scale * q_scale
+                        };
+                        let reason = items
+                            .iter()
+                            .max_by(|a, b| cosine(a).total_cmp(&cosine(b)))
+                            .copied()
+                            .unwrap_or(items[0]);
+                        Pick {
+                            item: found.item,
+                            score: found.score,
+                            reason,
+                        }
+                    })
                     .collect()
             }
             Searcher::Lists(lists) => {
-                let mut scores: BTreeMap<u32, f32> = BTreeMap::new();
+                let mut scores: BTreeMap<u32, (f32, f32, u32)> = BTreeMap::new();
                 for &item in items {
+                    let top = lists.of(item).map(|(_, s)| s).fold(0.0, f32::max);
+                    let scale = if top > 0.0 { 1.0 / (top * n) } else { 1.0 / n };
                     for (j, s) in lists.of(item).filter(|&(j, _)| allow(j)) {
-                        *scores.entry(j).or_default() += s / n;
+                        let entry = scores.entry(j).or_insert((0.0, f32::NEG_INFINITY, item));
+                        entry.0 += s * scale;
+                        if s * scale > entry.1 {
+                            (entry.1, entry.2) = (s * scale, item);
+                        }
                     }
                 }
-                let mut scored: Vec<(u32, f32)> = scores.into_iter().collect();
-                crate::models::item_knn::keep_best(&mut scored, k);
-                scored
+                scores
+                    .into_iter()
+                    .map(|(item, (score, _, reason))| Pick {
+                        item,
+                        score,
+                        reason,
+                    })
+                    .collect()
             }
-        }
+        };
+        pick_balanced(candidates, NEAR_ALL_BALANCE, k)
     }
 }
+
+/// The discount of a movie whose reason (the query movie it is nearest) already explains results
+/// of a several-movie "more like this" request ([`pick_balanced`]). No held-out metric judges
+/// such requests, so it is a rule of thumb: a second result explained by the same query movie
+/// must score 1/0.6 ≈ 1.7 times as much as one explained by a query movie not yet used.
+pub const NEAR_ALL_BALANCE: f32 = 0.6;
+
+/// How many times `k` candidates the embedding models' several-movie search draws for the
+/// balance to choose from.
+const NEAR_ALL_POOL: usize = 3;
 
 /// `collaborative (item_knn)` for an alias, the model's name otherwise.
 fn describe(asked: ModelKind, resolved: ModelKind) -> String {

@@ -752,6 +752,45 @@ async fn personalised_recommendations_for_a_user_and_for_likes() {
         .all(|r| ![1, 2571, 6].contains(&r["movieId"].as_u64().unwrap())));
 }
 
+/// The `why.becauseOf` of every result of an answer.
+fn reasons(body: &Value) -> Vec<u64> {
+    body["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no results in {body}"))
+        .iter()
+        .map(|r| r["why"]["becauseOf"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn several_liked_films_each_explain_some_of_one_balanced_list() {
+    // Toy Story, The Matrix and Amélie: The Matrix's large similarities alone used to explain
+    // the whole top 10.
+    let (status, body) = post(
+        "/api/recommendations/for-likes",
+        json!({"likes": [1, 2571, 4973], "k": 10}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["results"].as_array().unwrap().len(), 10);
+    let because = reasons(&body);
+    for liked in [1, 2571, 4973] {
+        assert!(because.contains(&liked), "{liked} explains none: {body}");
+    }
+    // The same for "more like these" with the collaborative lists.
+    let (status, body) = post(
+        "/api/recommendations",
+        json!({"movies": [1, 2571, 4973], "k": 10, "model": "collaborative"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["results"].as_array().unwrap().len(), 10);
+    let because = reasons(&body);
+    for query in [1, 2571, 4973] {
+        assert!(because.contains(&query), "{query} explains none: {body}");
+    }
+}
+
 #[tokio::test]
 async fn personalised_request_errors_name_the_problem() {
     for (uri, status, needle) in [

@@ -477,7 +477,8 @@ fn evaluate_reports_every_model_against_popularity_with_parameters_tuned_on_vali
     assert!(hr("item_knn") > hr("popularity") && hr("svd") > hr("content"));
     // 72 item-kNN settings, 5 EASE regularisations, 6 ALS settings, 4 content tag weights.
     assert_eq!(report["validation"].as_array().unwrap().len(), 87);
-    assert_eq!(report["validation_personal"].as_array().unwrap().len(), 16);
+    // Per list model: 8 pivot and half-life settings, then 6 balance settings.
+    assert_eq!(report["validation_personal"].as_array().unwrap().len(), 28);
     let user_recall = |name: &str| {
         models.iter().find(|m| m["model"] == name).unwrap()["user_recall_at_10"]
             .as_f64()

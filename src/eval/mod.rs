@@ -197,6 +197,9 @@ pub struct PersonalTrial {
     pub user_recall_at_10: f64,
     /// Per-user NDCG@10.
     pub user_ndcg_at_10: f64,
+    /// The standard error of the mean per-user difference in NDCG@10 from the best setting of
+    /// the same lists (0 for the best itself): what [`choose_personal`] compares with.
+    pub ndcg_gap_se: f64,
 }
 
 /// Scores every (query, target) pair with `top10(query item)`.
@@ -261,8 +264,20 @@ impl UserCases {
 
     /// Per-user Recall@10 and NDCG@10 of `recommend(history)` (which must exclude the history).
     fn score(&self, recommend: impl Fn(&[HistoryEntry]) -> Vec<u32> + Sync) -> (f64, f64) {
-        let per_user: Vec<(f64, f64)> = self
-            .cases
+        let per_user = self.score_each(recommend);
+        let n = per_user.len().max(1) as f64;
+        (
+            per_user.iter().map(|p| p.0).sum::<f64>() / n,
+            per_user.iter().map(|p| p.1).sum::<f64>() / n,
+        )
+    }
+
+    /// Each user's Recall@10 and NDCG@10 of `recommend(history)`, in user order.
+    fn score_each(
+        &self,
+        recommend: impl Fn(&[HistoryEntry]) -> Vec<u32> + Sync,
+    ) -> Vec<(f64, f64)> {
+        self.cases
             .par_iter()
             .map(|(history, targets)| {
                 let top = recommend(history);
@@ -281,12 +296,7 @@ impl UserCases {
                     dcg / idcg.max(f64::MIN_POSITIVE),
                 )
             })
-            .collect();
-        let n = per_user.len().max(1) as f64;
-        (
-            per_user.iter().map(|p| p.0).sum::<f64>() / n,
-            per_user.iter().map(|p| p.1).sum::<f64>() / n,
-        )
+            .collect()
     }
 }
 
@@ -298,10 +308,47 @@ pub fn personal_grid() -> Vec<PersonalParams> {
             grid.push(PersonalParams {
                 pivot,
                 recency_half_life,
+                ..PersonalParams::default()
             });
         }
     }
     grid
+}
+
+/// The balance settings tried, on validation, with the best pivot and half-life of each list
+/// model's [`personal_grid`]: discount γ ∈ {0.95, 0.9, 0.8, 0.6} on raw similarities, and γ ∈
+/// {1, 0.9} with each list normalised by its best similarity. Chosen by [`choose_personal`].
+pub fn balance_grid(best: PersonalParams) -> Vec<PersonalParams> {
+    let raw = [0.95, 0.9, 0.8, 0.6].map(|balance| (balance, false));
+    let normalised = [1.0, 0.9].map(|balance| (balance, true));
+    raw.into_iter()
+        .chain(normalised)
+        .map(|(balance, normalise)| PersonalParams {
+            balance,
+            normalise,
+            ..best
+        })
+        .collect()
+}
+
+/// The setting chosen among `tried` (one list model's): the most balanced (lowest γ, then
+/// normalised) whose validation per-user NDCG@10 is within one standard error of the per-user
+/// difference (`ndcg_gap_se`) of the best's, so that balance costs nothing measurable.
+pub fn choose_personal(tried: &[&PersonalTrial]) -> Option<PersonalParams> {
+    let best = tried
+        .iter()
+        .max_by(|a, b| a.user_ndcg_at_10.total_cmp(&b.user_ndcg_at_10))?;
+    tried
+        .iter()
+        .filter(|t| t.user_ndcg_at_10 >= best.user_ndcg_at_10 - t.ndcg_gap_se)
+        .min_by(|a, b| {
+            a.params
+                .balance
+                .total_cmp(&b.params.balance)
+                .then(b.params.normalise.cmp(&a.params.normalise))
+                .then(b.user_ndcg_at_10.total_cmp(&a.user_ndcg_at_10))
+        })
+        .map(|t| t.params)
 }
 
 /// A user's taste vector in an embedding space: the history's unit rows weighted as in
@@ -427,9 +474,35 @@ fn score_users_with_lists(
     users.score(|history| {
         score_history(lists, history, params, CUTOFF, &|_| true)
             .iter()
-            .map(|s| s.0)
+            .map(|s| s.item)
             .collect()
     })
+}
+
+/// Each user's Recall@10 and NDCG@10 of scoring histories with `lists`, in user order.
+fn each_user_with_lists(
+    users: &UserCases,
+    lists: &NeighbourLists,
+    params: &PersonalParams,
+) -> Vec<(f64, f64)> {
+    users.score_each(|history| {
+        score_history(lists, history, params, CUTOFF, &|_| true)
+            .iter()
+            .map(|s| s.item)
+            .collect()
+    })
+}
+
+/// The standard error of the mean of `b − a` (per user).
+fn paired_se(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    if n < 2 {
+        return 0.0;
+    }
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| y - x).collect();
+    let mean = d.iter().sum::<f64>() / n as f64;
+    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    (var / n as f64).sqrt()
 }
 
 /// The setting whose validation report has the best item-to-item NDCG@10.
@@ -592,24 +665,69 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
             ease::train(&validation.trained.matrix, &ease_params)?.lists,
         ));
     }
+    // First pivot and half-life unbalanced, then the balance settings with the best of those;
+    // for each list model the most balanced setting no measurably worse than its best.
     let mut personal_tried = Vec::new();
     for (model, lists) in &validation_lists {
+        let mut tried: Vec<(PersonalTrial, Vec<f64>)> = Vec::new();
+        let run = |params: PersonalParams, tried: &mut Vec<(PersonalTrial, Vec<f64>)>| {
+            let each = each_user_with_lists(&validation_users, lists, &params);
+            let n = each.len().max(1) as f64;
+            let recall = each.iter().map(|p| p.0).sum::<f64>() / n;
+            let ndcg = each.iter().map(|p| p.1).sum::<f64>() / n;
+            let ndcgs = each.into_iter().map(|p| p.1).collect();
+            tried.push((
+                PersonalTrial {
+                    model: *model,
+                    params,
+                    user_recall_at_10: recall,
+                    user_ndcg_at_10: ndcg,
+                    ndcg_gap_se: 0.0,
+                },
+                ndcgs,
+            ));
+        };
         for params in personal_grid() {
-            let (recall, ndcg) = score_users_with_lists(&validation_users, lists, &params);
-            personal_tried.push(PersonalTrial {
-                model: *model,
-                params,
-                user_recall_at_10: recall,
-                user_ndcg_at_10: ndcg,
-            });
+            run(params, &mut tried);
         }
+        let best = |tried: &[(PersonalTrial, Vec<f64>)]| {
+            tried
+                .iter()
+                .max_by(|a, b| a.0.user_ndcg_at_10.total_cmp(&b.0.user_ndcg_at_10))
+                .map(|t| (t.0.params, t.1.clone()))
+                .expect("a non-empty grid")
+        };
+        for params in balance_grid(best(&tried).0) {
+            run(params, &mut tried);
+        }
+        let (_, best_ndcgs) = best(&tried);
+        for (trial, ndcgs) in &mut tried {
+            trial.ndcg_gap_se = paired_se(&best_ndcgs, ndcgs);
+        }
+        personal_tried.extend(tried.into_iter().map(|t| t.0));
     }
+    // The chosen setting of each list model, and the list model whose chosen setting scores best.
+    let chosen: Vec<(ModelKind, PersonalParams, f64)> = validation_lists
+        .iter()
+        .filter_map(|(model, _)| {
+            let tried: Vec<&PersonalTrial> = personal_tried
+                .iter()
+                .filter(|t| t.model == *model)
+                .collect();
+            let params = choose_personal(&tried)?;
+            let ndcg = tried
+                .iter()
+                .find(|t| t.params == params)
+                .map_or(0.0, |t| t.user_ndcg_at_10);
+            Some((*model, params, ndcg))
+        })
+        .collect();
     let best_personal = |model: Option<ModelKind>| {
-        personal_tried
+        chosen
             .iter()
-            .filter(|t| model.is_none_or(|m| t.model == m))
-            .max_by(|a, b| a.user_ndcg_at_10.total_cmp(&b.user_ndcg_at_10))
-            .map(|t| (t.model, t.params))
+            .filter(|t| model.is_none_or(|m| t.0 == m))
+            .max_by(|a, b| a.2.total_cmp(&b.2))
+            .map(|t| (t.0, t.1))
             .unwrap_or((ModelKind::ItemKnn, PersonalParams::default()))
     };
     let (personal_model, personal) = best_personal(None);

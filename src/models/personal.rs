@@ -5,6 +5,12 @@
 //! `w(i) = (rating − pivot) · 2^(−age / half_life)`, `age` being how many ratings the user made
 //! after `i`. Ratings below the pivot vote against their neighbours; for an ad-hoc list of liked
 //! and disliked movies, a like counts as 5 stars and a dislike as 1, all of the same age.
+//!
+//! Balance: each candidate's *reason* is the history movie whose vote for it is the largest. The
+//! top `k` is picked greedily, a candidate's score multiplied by `balance^n` where `n` is how many
+//! movies already picked have the same reason (xQuAD/MMR-like), so that several liked films each
+//! explain some of the list instead of the one with the largest similarities explaining all of it.
+//! With `normalise`, each history movie's similarities are first divided by its best one.
 
 use super::item_knn::NeighbourLists;
 use serde::{Deserialize, Serialize};
@@ -16,6 +22,19 @@ pub struct PersonalParams {
     pub pivot: f32,
     /// Half-life of a rating's weight, in ratings made after it; `None` weighs all alike.
     pub recency_half_life: Option<f32>,
+    /// Discount γ ∈ [0, 1] of a candidate whose reason already explains picked movies: its score
+    /// is multiplied by `γ^n` for `n` such movies. 1 (the default, and what manifests without it
+    /// mean) ranks by score alone.
+    #[serde(default = "no_balance")]
+    pub balance: f32,
+    /// Divide each history movie's similarities by its best one, so that a movie with large raw
+    /// similarities does not outvote the others.
+    #[serde(default)]
+    pub normalise: bool,
+}
+
+fn no_balance() -> f32 {
+    1.0
 }
 
 impl Default for PersonalParams {
@@ -23,6 +42,8 @@ impl Default for PersonalParams {
         PersonalParams {
             pivot: 0.0,
             recency_half_life: None,
+            balance: 1.0,
+            normalise: false,
         }
     }
 }
@@ -52,29 +73,112 @@ pub struct HistoryEntry {
     pub position: u32,
 }
 
+/// A recommended movie: catalog row, score, and its reason (the catalog row whose vote or
+/// similarity for it was the largest).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pick {
+    /// Catalog row.
+    pub item: u32,
+    /// Score, after the balance discount.
+    pub score: f32,
+    /// The history (or query) movie that contributed most to it.
+    pub reason: u32,
+}
+
+/// The `k` best of `candidates` (any order; scores undiscounted), picked greedily: each time the
+/// candidate with the best `score · balance^n`, `n` being how many picks so far share its reason.
+/// Returned best first with the discounted scores (which never increase down the list); with
+/// `balance` 1 this is the top `k` by score. Equal scores go to the lower row.
+pub fn pick_balanced(mut candidates: Vec<Pick>, balance: f32, k: usize) -> Vec<Pick> {
+    let order = |a: &Pick, b: &Pick| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item));
+    if balance >= 1.0 || candidates.len() <= 1 {
+        if k < candidates.len() {
+            candidates.select_nth_unstable_by(k, order);
+            candidates.truncate(k);
+        }
+        candidates.sort_by(order);
+        return candidates;
+    }
+    let balance = balance.max(0.0);
+    candidates.sort_by(order);
+    let mut used: std::collections::HashMap<u32, i32> = std::collections::HashMap::new();
+    let mut taken = vec![false; candidates.len()];
+    let mut picked = Vec::with_capacity(k.min(candidates.len()));
+    let mut first = 0;
+    while picked.len() < k {
+        while first < candidates.len() && taken[first] {
+            first += 1;
+        }
+        let mut best: Option<(usize, f32)> = None;
+        for (i, c) in candidates.iter().enumerate().skip(first) {
+            // Discounts only lower scores: nothing below the best discounted score can win.
+            if best.is_some_and(|(_, b)| c.score <= b) {
+                break;
+            }
+            if taken[i] {
+                continue;
+            }
+            let n = used.get(&c.reason).copied().unwrap_or(0);
+            let adjusted = c.score * balance.powi(n);
+            if best.is_none_or(|(_, b)| adjusted > b) {
+                best = Some((i, adjusted));
+            }
+        }
+        let Some((i, score)) = best else { break };
+        taken[i] = true;
+        *used.entry(candidates[i].reason).or_default() += 1;
+        picked.push(Pick {
+            score,
+            ..candidates[i]
+        });
+    }
+    picked
+}
+
 /// The `k` best movies for a history, best first, never one of the history's movies nor one for
-/// which `allow` is false.
+/// which `allow` is false, each with its reason (see the module's description of balance).
 pub fn score_history(
     lists: &NeighbourLists,
     history: &[HistoryEntry],
     params: &PersonalParams,
     k: usize,
     allow: &dyn Fn(u32) -> bool,
-) -> Vec<(u32, f32)> {
-    let mut scores: std::collections::HashMap<u32, f32> = std::collections::HashMap::new();
+) -> Vec<Pick> {
+    // Per candidate: the summed score, its largest single vote and whose vote that was.
+    let mut scores: std::collections::HashMap<u32, (f32, f32, u32)> =
+        std::collections::HashMap::new();
     for (h, weight) in history.iter().zip(params.vote_weights(history)) {
+        let scale = if params.normalise {
+            let top = lists.of(h.item).map(|(_, s)| s).fold(0.0, f32::max);
+            if top > 0.0 {
+                1.0 / top
+            } else {
+                1.0
+            }
+        } else {
+            1.0
+        };
+        let weight = weight * scale;
         for (j, sim) in lists.of(h.item) {
-            *scores.entry(j).or_default() += weight * sim;
+            let vote = weight * sim;
+            let entry = scores.entry(j).or_insert((0.0, f32::NEG_INFINITY, h.item));
+            entry.0 += vote;
+            if vote > entry.1 {
+                (entry.1, entry.2) = (vote, h.item);
+            }
         }
     }
     let seen: std::collections::HashSet<u32> = history.iter().map(|h| h.item).collect();
-    let mut ranked: Vec<(u32, f32)> = scores
+    let candidates: Vec<Pick> = scores
         .into_iter()
-        .filter(|&(j, s)| s > 0.0 && !seen.contains(&j) && allow(j))
+        .filter(|&(j, (s, _, _))| s > 0.0 && !seen.contains(&j) && allow(j))
+        .map(|(item, (score, _, reason))| Pick {
+            item,
+            score,
+            reason,
+        })
         .collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    ranked.truncate(k);
-    ranked
+    pick_balanced(candidates, params.balance, k)
 }
 
 #[cfg(test)]
@@ -107,13 +211,16 @@ mod tests {
             true
         });
         // Movie 2 collects 5·0.5 + 5·0.8 = 6.5, movie 1 4.5, movie 4 2.0.
-        let items: Vec<u32> = top.iter().map(|t| t.0).collect();
+        let items: Vec<u32> = top.iter().map(|t| t.item).collect();
         assert_eq!(items, vec![2, 1, 4]);
-        assert!((top[0].1 - 6.5).abs() < 1e-5);
+        assert!((top[0].score - 6.5).abs() < 1e-5);
         let filtered = score_history(&lists(), &history, &PersonalParams::default(), 10, &|j| {
             j != 2
         });
-        assert_eq!(filtered.iter().map(|t| t.0).collect::<Vec<_>>(), vec![1, 4]);
+        assert_eq!(
+            filtered.iter().map(|t| t.item).collect::<Vec<_>>(),
+            vec![1, 4]
+        );
     }
 
     #[test]
@@ -121,21 +228,76 @@ mod tests {
         let params = PersonalParams {
             pivot: 3.0,
             recency_half_life: None,
+            ..PersonalParams::default()
         };
         // Disliking movie 3 pushes its neighbours 2 and 4 below zero: only 1 remains.
         let history = [entry(0, 5.0, 0), entry(3, 1.0, 1)];
         let top = score_history(&lists(), &history, &params, 10, &|_| true);
-        assert_eq!(top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(top.iter().map(|t| t.item).collect::<Vec<_>>(), vec![1]);
         // With a short half-life, the recent like of 3 outweighs the old like of 0.
         let recent = PersonalParams {
             pivot: 0.0,
             recency_half_life: Some(1.0),
+            ..PersonalParams::default()
         };
         let history = [entry(0, 5.0, 0), entry(3, 5.0, 10)];
         let top = score_history(&lists(), &history, &recent, 1, &|_| true);
-        assert_eq!(top[0].0, 2);
+        assert_eq!(top[0].item, 2);
         let history = [entry(0, 5.0, 10), entry(3, 5.0, 0)];
         let top = score_history(&lists(), &history, &recent, 1, &|_| true);
-        assert_eq!(top[0].0, 1);
+        assert_eq!(top[0].item, 1);
+    }
+
+    /// Movie 0 ("blockbuster") has large similarities to 10..20, movie 1 small ones to 20..25.
+    fn lopsided() -> NeighbourLists {
+        let mut lists = vec![Vec::new(); 25];
+        lists[0] = (10..20).map(|j| (j, 3.0 - 0.1 * (j - 10) as f32)).collect();
+        lists[1] = (20..25)
+            .map(|j| (j, 0.5 - 0.05 * (j - 20) as f32))
+            .collect();
+        NeighbourLists::from_lists(lists)
+    }
+
+    #[test]
+    fn balance_lets_every_liked_movie_explain_some_of_the_list() {
+        let history = [entry(0, 5.0, 0), entry(1, 5.0, 0)];
+        let plain = PersonalParams::default();
+        let top = score_history(&lopsided(), &history, &plain, 5, &|_| true);
+        // Without balance the blockbuster's neighbours fill the list, in score order.
+        assert_eq!(
+            top.iter().map(|t| t.item).collect::<Vec<_>>(),
+            vec![10, 11, 12, 13, 14]
+        );
+        assert!(top.iter().all(|t| t.reason == 0));
+        let balance_one = PersonalParams {
+            balance: 1.0,
+            ..plain
+        };
+        assert_eq!(
+            score_history(&lopsided(), &history, &balance_one, 5, &|_| true),
+            top
+        );
+        // With balance, the other liked movie's neighbours come in, explained by it.
+        for params in [
+            PersonalParams {
+                balance: 0.5,
+                ..plain
+            },
+            PersonalParams {
+                balance: 0.8,
+                normalise: true,
+                ..plain
+            },
+        ] {
+            let balanced = score_history(&lopsided(), &history, &params, 5, &|_| true);
+            assert_eq!(balanced.len(), 5);
+            assert!(balanced.iter().any(|t| t.reason == 1), "{params:?}");
+            assert!(balanced
+                .iter()
+                .all(|t| (t.reason == 1) == (20..25).contains(&t.item)));
+            assert!(balanced.windows(2).all(|w| w[0].score >= w[1].score));
+            // Each movie's own neighbours keep their order.
+            assert_eq!(balanced[0].item, 10);
+        }
     }
 }
