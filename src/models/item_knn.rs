@@ -177,13 +177,33 @@ impl NeighbourLists {
 
 /// Builds the neighbour lists of every movie.
 pub fn build(matrix: &RatingMatrix, params: &ItemKnnParams) -> NeighbourLists {
-    let ItemKnnParams {
-        weighting,
-        neighbours,
-        half_life,
-        popularity_exponent,
-        backward_weight: backward,
-    } = *params;
+    let variant = (params.popularity_exponent, params.backward_weight);
+    build_variants(
+        matrix,
+        params.weighting,
+        params.half_life,
+        params.neighbours,
+        &[variant],
+        None,
+    )
+    .pop()
+    .expect("one variant asked, one built")
+}
+
+/// The lists of several settings that share their weighting and half-life, from one pass over
+/// the co-ratings: one list set per `(popularity_exponent, backward_weight)` of `variants`. The
+/// co-ratings in which the candidate came after the query movie and those in which it came
+/// before are summed apart, so the backward weight and the popularity exponent only enter when
+/// candidates are scored. With `queries`, only those movies get lists (the others are empty):
+/// what tuning needs, since a trial only reads the lists of its validation queries.
+pub fn build_variants(
+    matrix: &RatingMatrix,
+    weighting: Weighting,
+    half_life: Option<f32>,
+    neighbours: usize,
+    variants: &[(f32, f32)],
+    queries: Option<&[u32]>,
+) -> Vec<NeighbourLists> {
     let (n_items, n_users) = (matrix.n_items(), matrix.n_users());
     // Weighted values, then the transpose (user → items) for co-occurrence counting.
     let weights: Vec<f32> = match weighting {
@@ -218,14 +238,8 @@ pub fn build(matrix: &RatingMatrix, params: &ItemKnnParams) -> NeighbourLists {
     // computed: an `exp` per co-rated pair would dominate the build.
     let decay_rate = half_life.map_or(0.0, |h| std::f32::consts::LN_2 / h.max(1e-3));
     let longest = by_user.iter().map(Vec::len).max().unwrap_or(0);
-    // Indexed by `longest + (candidate position − query position)`, so the backward weight
-    // costs no branch in the inner loop.
-    let decay: Vec<f32> = (0..=2 * longest)
-        .map(|i| {
-            let signed = i as i64 - longest as i64;
-            let direction = if signed < 0 { backward } else { 1.0 };
-            direction * (-decay_rate * signed.unsigned_abs() as f32).exp()
-        })
+    let decay: Vec<f32> = (0..=longest)
+        .map(|gap| (-decay_rate * gap as f32).exp())
         .collect();
     let norms: Vec<f32> = (0..n_items)
         .map(|i| {
@@ -236,39 +250,75 @@ pub fn build(matrix: &RatingMatrix, params: &ItemKnnParams) -> NeighbourLists {
                 .sqrt()
         })
         .collect();
-    let lists: Vec<Vec<(u32, f32)>> = (0..n_items)
+    // The candidates' norms raised to each variant's exponent, once.
+    let powered: Vec<Vec<f32>> = variants
+        .iter()
+        .map(|&(exponent, _)| norms.iter().map(|n| n.powf(exponent)).collect())
+        .collect();
+    let rows: Vec<u32> = match queries {
+        Some(queries) => queries.to_vec(),
+        None => (0..n_items as u32).collect(),
+    };
+    // Per row: its list under each variant.
+    type Lists = Vec<Vec<(u32, f32)>>;
+    let built: Vec<(u32, Lists)> = rows
         .into_par_iter()
         .map_init(
-            || (vec![0f32; n_items], Vec::new()),
+            // `acc[2j]`: co-ratings where j came at or after the query; `acc[2j + 1]`: before.
+            || (vec![0f32; 2 * n_items], Vec::new()),
             |(acc, touched), i| {
+                let i = i as usize;
                 for e in matrix.indptr[i]..matrix.indptr[i + 1] {
                     let (w, p) = (weights[e], matrix.positions[e]);
                     for &(j, wj, pj) in &by_user[matrix.users[e] as usize] {
-                        if acc[j as usize] == 0.0 {
+                        let slot = 2 * j as usize;
+                        if acc[slot] == 0.0 && acc[slot + 1] == 0.0 {
                             touched.push(j);
                         }
-                        acc[j as usize] += w * wj * decay[longest + pj as usize - p as usize];
+                        let before = usize::from(pj < p);
+                        acc[slot + before] += w * wj * decay[pj.abs_diff(p) as usize];
                     }
                 }
-                let mut scored: Vec<(u32, f32)> = touched
-                    .drain(..)
-                    .filter(|&j| j as usize != i)
-                    .map(|j| {
-                        let denominator = norms[i] * norms[j as usize].powf(popularity_exponent);
-                        let s = acc[j as usize] / denominator.max(f32::MIN_POSITIVE);
-                        (j, s)
+                touched.retain(|&j| j as usize != i);
+                let lists = variants
+                    .iter()
+                    .zip(&powered)
+                    .map(|(&(_, backward), powered)| {
+                        let scored = touched.iter().map(|&j| {
+                            let slot = 2 * j as usize;
+                            let sum = acc[slot] + backward * acc[slot + 1];
+                            let denominator = norms[i] * powered[j as usize];
+                            (j, sum / denominator.max(f32::MIN_POSITIVE))
+                        });
+                        if neighbours <= SMALL_K {
+                            best_few(scored, neighbours)
+                        } else {
+                            let mut scored: Vec<(u32, f32)> = scored.collect();
+                            keep_best(&mut scored, neighbours);
+                            scored
+                        }
                     })
                     .collect();
-                for &(j, _) in &scored {
-                    acc[j as usize] = 0.0;
+                for j in touched.drain(..) {
+                    acc[2 * j as usize] = 0.0;
+                    acc[2 * j as usize + 1] = 0.0;
                 }
-                acc[i] = 0.0;
-                keep_best(&mut scored, neighbours);
-                scored
+                acc[2 * i] = 0.0;
+                acc[2 * i + 1] = 0.0;
+                (i as u32, lists)
             },
         )
         .collect();
-    NeighbourLists::from_lists(lists)
+    let mut per_variant: Vec<Lists> = vec![vec![Vec::new(); n_items]; variants.len()];
+    for (i, lists) in built {
+        for (v, list) in lists.into_iter().enumerate() {
+            per_variant[v][i as usize] = list;
+        }
+    }
+    per_variant
+        .into_iter()
+        .map(NeighbourLists::from_lists)
+        .collect()
 }
 
 /// For every entry of `lists` (movie `i`, neighbour `j`), how many users rated both `i` and `j`
@@ -314,6 +364,31 @@ pub fn co_likes(matrix: &RatingMatrix, lists: &NeighbourLists, liked: f32) -> Ve
         )
         .collect();
     per_item.concat()
+}
+
+/// Up to this many neighbours, [`best_few`] picks them (tuning keeps 10 per list).
+const SMALL_K: usize = 32;
+
+/// The `k` best of `scored` in the order of [`keep_best`], for a small `k`: kept sorted in a
+/// buffer of `k`, so most candidates cost one comparison with the worst kept and nothing is
+/// collected (tuning scores every candidate of every query for nine settings at once).
+fn best_few(scored: impl Iterator<Item = (u32, f32)>, k: usize) -> Vec<(u32, f32)> {
+    let better = |a: &(u32, f32), b: &(u32, f32)| {
+        b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)) == std::cmp::Ordering::Less
+    };
+    let mut kept: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
+    if k == 0 {
+        return kept;
+    }
+    for candidate in scored {
+        if kept.len() == k && !better(&candidate, &kept[k - 1]) {
+            continue;
+        }
+        let at = kept.partition_point(|kept| better(kept, &candidate));
+        kept.insert(at, candidate);
+        kept.truncate(k);
+    }
+    kept
 }
 
 /// Keeps the `k` highest-scoring `(item, score)` pairs, best first (ties: lower item first), and
@@ -464,5 +539,69 @@ mod tests {
         let without = build(&matrix, &ItemKnnParams::default());
         let flat: Vec<(u32, f32)> = without.of(0).collect();
         assert!((flat[0].1 - flat[1].1).abs() < 1e-6);
+    }
+
+    #[test]
+    fn variants_from_one_pass_match_separate_builds_and_queries_restrict_the_rows() {
+        // Three users rating overlapping movies in different orders, so forward and backward
+        // co-ratings, weights and popularity all matter.
+        let mut ratings = Vec::new();
+        for (u, order) in [
+            (1, [1, 2, 3, 4, 5]),
+            (2, [5, 3, 1, 6, 2]),
+            (3, [2, 6, 4, 1, 7]),
+        ] {
+            for (t, m) in order.into_iter().enumerate() {
+                let r = 1.0 + (m as f32 * 0.7 + u as f32) % 4.0;
+                ratings.push(Rating {
+                    rating: r,
+                    ..rating(u, m, t as u32)
+                });
+            }
+        }
+        let matrix = RatingMatrix::build(&catalog(8), &ratings);
+        let variants = [(1.0, 1.0), (0.6, 0.5), (0.8, 0.25)];
+        for weighting in [Weighting::Rating, Weighting::Bm25 { k1: 1.2, b: 0.75 }] {
+            let half_life = Some(2.0);
+            let all = build_variants(&matrix, weighting, half_life, 4, &variants, None);
+            let some = build_variants(&matrix, weighting, half_life, 4, &variants, Some(&[2, 5]));
+            for (v, &(popularity_exponent, backward_weight)) in variants.iter().enumerate() {
+                let alone = build(
+                    &matrix,
+                    &ItemKnnParams {
+                        weighting,
+                        neighbours: 4,
+                        half_life,
+                        popularity_exponent,
+                        backward_weight,
+                    },
+                );
+                assert_eq!(all[v], alone, "variant {v}");
+                for item in 0..8 {
+                    let expected: Vec<(u32, f32)> = if [2, 5].contains(&item) {
+                        alone.of(item).collect()
+                    } else {
+                        Vec::new()
+                    };
+                    assert_eq!(some[v].of(item).collect::<Vec<_>>(), expected);
+                }
+                assert!(!alone.of(2).collect::<Vec<_>>().is_empty());
+            }
+            // The variants differ: the backward weight and the exponent change the scores.
+            assert_ne!(all[0], all[1]);
+        }
+    }
+
+    #[test]
+    fn the_small_top_k_keeps_what_keep_best_keeps() {
+        // Scores with many ties (quantised), so the id order of equal scores is exercised.
+        let scored: Vec<(u32, f32)> = (0..500u32)
+            .map(|j| (j * 7 % 500, ((j * 2_654_435_761u32) >> 24) as f32 / 16.0))
+            .collect();
+        for k in [0, 1, 2, 10, 32, 499, 500, 600] {
+            let mut expected = scored.clone();
+            keep_best(&mut expected, k);
+            assert_eq!(best_few(scored.iter().copied(), k), expected, "k = {k}");
+        }
     }
 }

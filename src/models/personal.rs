@@ -100,6 +100,14 @@ pub fn pick_balanced(mut candidates: Vec<Pick>, balance: f32, k: usize) -> Vec<P
         return candidates;
     }
     let balance = balance.max(0.0);
+    // A candidate scoring below `s_k · balance^(k−1)` (`s_k` the k-th best score) never wins a
+    // pick: until k are picked one of the k best is left, discounted at most that much. Only
+    // the others are sorted (a long history has thousands of candidates).
+    if k > 0 && k < candidates.len() {
+        candidates.select_nth_unstable_by(k - 1, order);
+        let floor = candidates[k - 1].score * balance.powi(k as i32 - 1);
+        candidates.retain(|c| c.score >= floor);
+    }
     candidates.sort_by(order);
     let mut used: std::collections::HashMap<u32, i32> = std::collections::HashMap::new();
     let mut taken = vec![false; candidates.len()];
@@ -144,9 +152,29 @@ pub fn score_history(
     k: usize,
     allow: &dyn Fn(u32) -> bool,
 ) -> Vec<Pick> {
-    // Per candidate: the summed score, its largest single vote and whose vote that was.
-    let mut scores: std::collections::HashMap<u32, (f32, f32, u32)> =
+    // Per candidate: the summed score, its largest single vote and whose vote that was; in a
+    // map for a short history, in an array over the catalog for a long one (where the map's
+    // hashing would dominate).
+    let dense = history.len().saturating_mul(1_600) > lists.len();
+    accumulate(lists, history, params, k, allow, dense)
+}
+
+/// [`score_history`] with its votes summed in an array over the catalog (`dense`) or a map.
+fn accumulate(
+    lists: &NeighbourLists,
+    history: &[HistoryEntry],
+    params: &PersonalParams,
+    k: usize,
+    allow: &dyn Fn(u32) -> bool,
+    dense: bool,
+) -> Vec<Pick> {
+    let mut sparse: std::collections::HashMap<u32, (f32, f32, u32)> =
         std::collections::HashMap::new();
+    let mut array: Vec<(f32, f32, u32)> = if dense {
+        vec![(0.0, f32::NEG_INFINITY, u32::MAX); lists.len()]
+    } else {
+        Vec::new()
+    };
     for (h, weight) in history.iter().zip(params.vote_weights(history)) {
         let scale = if params.normalise {
             let top = lists.of(h.item).map(|(_, s)| s).fold(0.0, f32::max);
@@ -161,7 +189,11 @@ pub fn score_history(
         let weight = weight * scale;
         for (j, sim) in lists.of(h.item) {
             let vote = weight * sim;
-            let entry = scores.entry(j).or_insert((0.0, f32::NEG_INFINITY, h.item));
+            let entry = if dense {
+                &mut array[j as usize]
+            } else {
+                sparse.entry(j).or_insert((0.0, f32::NEG_INFINITY, h.item))
+            };
             entry.0 += vote;
             if vote > entry.1 {
                 (entry.1, entry.2) = (vote, h.item);
@@ -169,8 +201,14 @@ pub fn score_history(
         }
     }
     let seen: std::collections::HashSet<u32> = history.iter().map(|h| h.item).collect();
-    let candidates: Vec<Pick> = scores
+    let touched = array
         .into_iter()
+        .enumerate()
+        .filter(|(_, e)| e.2 != u32::MAX)
+        .map(|(j, e)| (j as u32, e));
+    let candidates: Vec<Pick> = sparse
+        .into_iter()
+        .chain(touched)
         .filter(|&(j, (s, _, _))| s > 0.0 && !seen.contains(&j) && allow(j))
         .map(|(item, (score, _, reason))| Pick {
             item,
@@ -298,6 +336,22 @@ mod tests {
             assert!(balanced.windows(2).all(|w| w[0].score >= w[1].score));
             // Each movie's own neighbours keep their order.
             assert_eq!(balanced[0].item, 10);
+        }
+    }
+
+    #[test]
+    fn the_array_and_the_map_sum_votes_alike() {
+        let history = [entry(0, 5.0, 0), entry(3, 2.0, 1), entry(1, 4.0, 2)];
+        for balance in [1.0, 0.9, 0.5] {
+            let params = PersonalParams {
+                balance,
+                pivot: 3.0,
+                ..PersonalParams::default()
+            };
+            let dense = accumulate(&lists(), &history, &params, 3, &|j| j != 1, true);
+            let sparse = accumulate(&lists(), &history, &params, 3, &|j| j != 1, false);
+            assert_eq!(dense, sparse);
+            assert!(!dense.is_empty());
         }
     }
 }

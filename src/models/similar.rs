@@ -119,46 +119,82 @@ impl<'a> SimilarScorer<'a> {
 
     /// Every movie's best neighbours (never itself), best first.
     pub fn lists(&self) -> NeighbourLists {
+        let all: Vec<u32> = (0..self.catalog.len() as u32).collect();
+        self.lists_of(&all, &self.candidates(&all))
+    }
+
+    /// The same settings with another shrinkage `β` and franchise bonus: the candidates (which
+    /// depend on the blend only) can be reused, which is how tuning tries them.
+    pub fn set_shrinkage(&mut self, confidence: f32, franchise: f32) {
+        self.params.confidence = confidence;
+        self.params.franchise = franchise;
+    }
+
+    /// The settings.
+    pub fn params(&self) -> SimilarParams {
+        self.params
+    }
+
+    /// The candidates of each of `queries`: its nearest movies under the blended cosine (one
+    /// batched exact search per 1,024 queries) and its franchise, never itself.
+    pub fn candidates(&self, queries: &[u32]) -> Vec<Vec<u32>> {
         use rayon::prelude::*;
         let n = self.catalog.len();
         let want = self.params.candidates.min(n.saturating_sub(1)).max(1);
         let embeddings = self.blended.embeddings();
-        let popularity = |i: u32| self.catalog.movie(i).rating_count;
-        let lists: Vec<Vec<(u32, f32)>> = (0..n as u32)
-            .collect::<Vec<_>>()
+        queries
             .par_chunks(1024)
             .flat_map_iter(|chunk| {
                 let rows: Vec<f32> = chunk
                     .iter()
                     .flat_map(|&i| embeddings.row(i as usize).iter().copied())
                     .collect();
-                let queries =
-                    ItemEmbeddings::new(embeddings.dim(), rows).expect("rows of the index");
+                let batch = ItemEmbeddings::new(embeddings.dim(), rows).expect("rows of the index");
                 let found = self
                     .blended
-                    .search_batch(&queries, want, &|q, row| row == chunk[q]);
+                    .search_batch(&batch, want, &|q, row| row == chunk[q]);
                 chunk
                     .iter()
                     .zip(found)
-                    .map(|(&query, candidates)| {
-                        let mut scored: Vec<(u32, f32)> = candidates
+                    .map(|(&query, nearest)| {
+                        nearest
                             .iter()
                             .map(|c| c.item)
                             .chain(self.franchises.members(query).filter(|&j| j != query))
-                            .map(|c| (c, self.score(query, c)))
-                            .collect();
-                        scored.sort_by(|a, b| {
-                            b.1.total_cmp(&a.1)
-                                .then(popularity(b.0).cmp(&popularity(a.0)))
-                                .then(a.0.cmp(&b.0))
-                        });
-                        scored.dedup_by_key(|s| s.0);
-                        scored.truncate(self.params.neighbours);
-                        scored
+                            .collect()
                     })
                     .collect::<Vec<_>>()
             })
+            .collect()
+    }
+
+    /// The lists of `queries` (every other movie's is empty) from their `candidates`: rescored,
+    /// the best [`SimilarParams::neighbours`] kept, equal scores ordered by popularity, then id.
+    pub fn lists_of(&self, queries: &[u32], candidates: &[Vec<u32>]) -> NeighbourLists {
+        use rayon::prelude::*;
+        let popularity = |i: u32| self.catalog.movie(i).rating_count;
+        let scored: Vec<Vec<(u32, f32)>> = queries
+            .par_iter()
+            .zip(candidates)
+            .map(|(&query, candidates)| {
+                let mut scored: Vec<(u32, f32)> = candidates
+                    .iter()
+                    .map(|&c| (c, self.score(query, c)))
+                    .collect();
+                scored.sort_by(|a, b| {
+                    b.1.total_cmp(&a.1)
+                        .then(popularity(b.0).cmp(&popularity(a.0)))
+                        .then(a.0.cmp(&b.0))
+                });
+                scored.dedup_by_key(|s| s.0);
+                scored.truncate(self.params.neighbours);
+                scored
+            })
             .collect();
+        let mut lists = vec![Vec::new(); self.catalog.len()];
+        for (&query, list) in queries.iter().zip(scored) {
+            lists[query as usize] = list;
+        }
         NeighbourLists::from_lists(lists)
     }
 }
