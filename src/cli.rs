@@ -52,6 +52,14 @@ pub enum Command {
         /// HNSW: beam width while searching (at least k is used).
         #[arg(long)]
         ef_search: Option<usize>,
+        /// Seconds the settings may be tuned for first, on a validation split of the data (the
+        /// tuning `evaluate` runs; its stages in order: fans also liked, more like this, personal
+        /// scoring, content, ALS, hybrid, EASE; a stage starts only while the budget lasts).
+        #[arg(long, value_name = "SECONDS", default_value_t = movierec::train::DEFAULT_TUNE_BUDGET.as_secs_f64(), value_parser = tune_budget, allow_hyphen_values = true, conflicts_with = "no_tune")]
+        tune_budget: f64,
+        /// Train with the stored default settings (those chosen on the bundled data), no tuning.
+        #[arg(long)]
+        no_tune: bool,
         /// Where the run is recorded.
         #[command(flatten)]
         tracking: TrackingArgs,
@@ -365,4 +373,16 @@ impl TrackingArgs {
             experiment: self.experiment.clone(),
         }
     }
+}
+
+/// `--tune-budget`: a number of seconds, 0 to 86,400.
+fn tune_budget(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(0.0..=86_400.0).contains(&seconds) {
+        return Err(format!("{seconds} is outside 0–86400 seconds"));
+    }
+    Ok(seconds)
 }

@@ -22,6 +22,7 @@ pub mod embeddings;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod fit;
 pub mod index;
 pub mod interactions;
 pub mod models;

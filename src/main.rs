@@ -16,6 +16,7 @@ use movierec::train::{train, TrainOptions};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 // The server answers tens of thousands of small requests a second, each building a few dozen small
 // strings and vectors; glibc's malloc took about 13% of its time (perf, docs/BENCHMARKS.md), mimalloc
@@ -52,6 +53,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             hnsw_m,
             ef_construction,
             ef_search,
+            tune_budget,
+            no_tune,
             tracking,
         } => {
             let forest = ForestParams::default();
@@ -71,6 +74,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 load: validation.load_options(),
                 fixed_search_k: search_k.is_some(),
                 fixed_ef_search: ef_search.is_some(),
+                tune_budget: (!no_tune).then(|| Duration::from_secs_f64(tune_budget)),
             };
             train_and_report(&data, &out, &options, &tracking.tracking())
         }
@@ -177,6 +181,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 let options = TrainOptions {
                     load: validation.load_options(),
+                    tune_budget: Some(movierec::train::DEFAULT_TUNE_BUDGET),
                     ..TrainOptions::default()
                 };
                 train_and_report(&data, &model_dir, &options, &tracking)?;
@@ -539,6 +544,41 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The tuning stages of a manifest, one line each (nothing for `--no-tune`).
+fn print_tuning(tuning: &serde_json::Value) {
+    let Some(stages) = tuning["stages"].as_array() else {
+        eprintln!("  settings: the stored defaults (--no-tune)");
+        return;
+    };
+    eprintln!(
+        "  settings tuned on a validation split ({} ratings, {} pairs) in {:.2} s of a {:.1} s \
+         budget:",
+        tuning["validation_ratings"],
+        tuning["validation_pairs"],
+        tuning["seconds"].as_f64().unwrap_or(0.0),
+        tuning["budget_seconds"].as_f64().unwrap_or(0.0)
+    );
+    for stage in stages {
+        let name = stage["stage"].as_str().unwrap_or("?");
+        if stage["tuned"].as_bool() == Some(true) {
+            let score = stage["score"]
+                .as_f64()
+                .map_or(String::new(), |s| format!(", {s:.4}"));
+            eprintln!(
+                "    {name:<9} {} settings in {:.2} s ({}{score})",
+                stage["tried"],
+                stage["seconds"].as_f64().unwrap_or(0.0),
+                stage["criterion"].as_str().unwrap_or("")
+            );
+        } else {
+            eprintln!(
+                "    {name:<9} default kept: {}",
+                stage["skipped"].as_str().unwrap_or("not tuned")
+            );
+        }
+    }
+}
+
 fn train_and_report(
     data: &Path,
     out: &Path,
@@ -570,6 +610,7 @@ fn train_and_report(
     for (kind, lists) in &manifest.neighbour_lists {
         eprintln!("  {kind}: {} neighbours per movie", lists.neighbours);
     }
+    print_tuning(&manifest.tuning);
     eprintln!(
         "  more like this = {}; fans also liked (collaborative) = {}; personal recommendations \
          from {}",

@@ -6,21 +6,21 @@ use crate::artifact::{
     PersonalEntry, CATALOG_FILE, FORMAT_NAME, FORMAT_VERSION,
 };
 use crate::catalog::Catalog;
-use crate::data::{self, Dataset};
+use crate::data;
+use crate::eval::tune;
+pub use crate::fit::{
+    train_lists, train_models, train_similar, Settings, TrainedModels, DEFAULT_COLLABORATIVE,
+};
 use crate::index::{
     recall_at_k, ExactIndex, ForestIndex, ForestParams, HnswIndex, HnswParams, IndexKind, Metric,
 };
-use crate::interactions::{RatingMatrix, UserHistories};
-use crate::models::als::{self, AlsParams};
-use crate::models::ease::{self, EaseParams};
-use crate::models::item_knn::{self, ItemKnnParams, Weighting};
-use crate::models::personal::PersonalParams;
-use crate::models::similar::{self, SimilarParams};
-use crate::models::{content, hybrid, projection, svd, ModelKind, TrainedLists, TrainedModel};
+use crate::interactions::UserHistories;
+use crate::models::item_knn;
+use crate::models::{projection, ModelKind, TrainedModel};
 use crate::Result;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How many movies (at most) are used as queries when measuring an index's recall at build time.
 /// 500 queries × 10 neighbours put the standard error of a recall near 0.95 at about 0.003.
@@ -32,59 +32,6 @@ pub const RECALL_SAMPLE: usize = 500;
 pub const RECALL_TARGET: f32 = 0.95;
 /// The widest `ef_search` training raises HNSW to.
 pub const MAX_EF_SEARCH: usize = 512;
-
-/// The item-kNN model: the parameters `movierec evaluate` chose on the bundled data's validation
-/// split (docs/EVALUATION.md), with 100 neighbours per movie kept for scoring users.
-pub const ITEM_KNN: ItemKnnParams = ItemKnnParams {
-    weighting: Weighting::Rating,
-    neighbours: item_knn::DEFAULT_NEIGHBOURS,
-    half_life: Some(100.0),
-    popularity_exponent: 0.6,
-    backward_weight: 0.5,
-};
-
-/// The EASE model: λ as chosen by `movierec evaluate` (docs/EVALUATION.md).
-pub const EASE: EaseParams = EaseParams {
-    lambda: 500.0,
-    max_items: 3_000,
-    neighbours: item_knn::DEFAULT_NEIGHBOURS,
-};
-
-/// The ALS model: the setting `movierec evaluate` chose (docs/EVALUATION.md).
-pub const ALS: AlsParams = AlsParams {
-    factors: 32,
-    iterations: 15,
-    regularization: 0.01,
-    alpha: 1.0,
-    cg_steps: 3,
-    seed: 42,
-};
-
-/// Weight of the tags beside genres and decade in the content model, as chosen by
-/// `movierec evaluate` (docs/EVALUATION.md).
-pub const CONTENT_TAG_WEIGHT: f64 = 2.0;
-
-/// The model `collaborative` stands for: the best item-to-item model of `movierec evaluate`.
-pub const DEFAULT_COLLABORATIVE: ModelKind = ModelKind::ItemKnn;
-
-/// The collaborative embedding the hybrid blends with content, as chosen by `movierec evaluate`.
-pub const HYBRID_BASE: ModelKind = ModelKind::Svd;
-
-/// The neighbour lists that score users, as chosen by `movierec evaluate`.
-pub const PERSONAL_MODEL: ModelKind = ModelKind::ItemKnn;
-
-/// How a user's history is scored, as chosen by `movierec evaluate` (docs/EVALUATION.md). The
-/// balance is the most balanced setting within one standard error of the best on validation
-/// per-user NDCG@10: γ 0.95 scored 0.1175 against 0.1189 unbalanced (standard error of the
-/// per-user difference 0.0018); γ 0.9 0.1163 (0.0023) and 0.8 0.1107 (0.0027) fell outside, and
-/// normalised lists cost 0.005 (0.1138). On the test split per-user Recall@10 / NDCG@10 went from
-/// 0.1082 / 0.0942 to 0.1088 / 0.0936.
-pub const PERSONAL_SCORING: PersonalParams = PersonalParams {
-    pivot: 0.0,
-    recency_half_life: Some(10.0),
-    balance: 0.95,
-    normalise: false,
-};
 
 /// File name of the user histories in a model directory.
 pub const USERS_FILE: &str = "users.ratings";
@@ -111,7 +58,17 @@ pub struct TrainOptions {
     pub fixed_search_k: bool,
     /// Keep `hnsw.ef_search` as given (by default it is raised towards [`RECALL_TARGET`]).
     pub fixed_ef_search: bool,
+    /// Choose the settings on a validation split of the data first, within this time budget
+    /// ([`tune::tune`]); `None` trains with the defaults of [`crate::fit`] (`--no-tune`).
+    pub tune_budget: Option<Duration>,
 }
+
+/// The default `--tune-budget`. A stage starts only while the budget lasts, so on the bundled
+/// data on two cores this tunes "fans also liked" and "more like this" (about 7 s of the 16 s
+/// the whole tuning takes there); a larger release tunes what fits, in the order of
+/// [`tune`]. `--tune-budget 0` tunes nothing but still reports the validation split;
+/// `--no-tune` skips it.
+pub const DEFAULT_TUNE_BUDGET: Duration = Duration::from_secs(3);
 
 /// Trains every model on the MovieLens release in `data_dir` and writes the model directory
 /// `out_dir` atomically. Returns the manifest that was written.
@@ -120,9 +77,17 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
     let stage = Instant::now();
     let dataset = data::load_with(data_dir, &options.load)?;
     tracing::info!("loaded {} in {:.2?}", data_dir.display(), stage.elapsed());
-    let models = train_models(&dataset)?;
-    let mut lists = train_lists(&models.matrix)?;
-    lists.push(train_similar(&models, SimilarParams::default())?);
+    let (settings, tuning) = match options.tune_budget {
+        Some(budget) => {
+            let all = |_| true;
+            let tuning = tune::tune(&dataset, &dataset.ratings, &all, Some(budget))?;
+            (tuning.settings, Some(tuning))
+        }
+        None => (Settings::default(), None),
+    };
+    let models = train_models(&dataset, &settings)?;
+    let mut lists = train_lists(&models.matrix, &settings)?;
+    lists.push(train_similar(&models, settings.similar)?);
     let TrainedModels {
         catalog,
         matrix,
@@ -176,9 +141,9 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
     let users = UserHistories::from_matrix(&matrix);
     files.push((USERS_FILE.to_string(), users.to_bytes()));
     let personal = PersonalEntry {
-        model: PERSONAL_MODEL,
+        model: settings.personal_model,
         users_file: USERS_FILE.to_string(),
-        scoring: PERSONAL_SCORING,
+        scoring: settings.personal,
         users: users.user_ids.len(),
     };
     let manifest = Manifest {
@@ -200,124 +165,15 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         explanations,
         default_collaborative: DEFAULT_COLLABORATIVE,
         personal,
+        // Through text, so that f32 settings read as written (0.35, not 0.3499999940395355).
+        tuning: serde_json::from_str(&serde_json::to_string(&tuning).expect("serialisable"))
+            .expect("JSON just written"),
         files: BTreeMap::new(),
     };
     let stage = Instant::now();
     artifact::save(out_dir, manifest.clone(), files)?;
     tracing::info!("saved {} in {:.2?}", out_dir.display(), stage.elapsed());
     artifact::load(out_dir).map(|saved| saved.manifest)
-}
-
-/// Everything training learns from a dataset, before indexes are built.
-pub struct TrainedModels {
-    /// The cleaned catalog (internal movie order).
-    pub catalog: Catalog,
-    /// The rating matrix in catalog order.
-    pub matrix: RatingMatrix,
-    /// The embedding models: content, svd, als, hybrid.
-    pub models: Vec<TrainedModel>,
-}
-
-impl TrainedModels {
-    /// The embeddings of `kind` (an embedding model).
-    pub fn embeddings(&self, kind: ModelKind) -> &crate::embeddings::ItemEmbeddings {
-        &self
-            .models
-            .iter()
-            .find(|m| m.kind == kind)
-            .unwrap_or_else(|| panic!("{kind} is not an embedding model"))
-            .embeddings
-    }
-}
-
-/// Trains the embedding models on an in-memory dataset (used by `train` and by offline
-/// evaluation, which builds the neighbour lists itself with the settings it tries).
-pub fn train_models(dataset: &Dataset) -> Result<TrainedModels> {
-    let catalog = Catalog::from_dataset(dataset);
-    let matrix = RatingMatrix::build(&catalog, &dataset.ratings);
-    let timed = |name: &str, stage: Instant| tracing::info!("{name} in {:.2?}", stage.elapsed());
-    let stage = Instant::now();
-    let content = content::train(
-        &catalog,
-        &dataset.tags,
-        dataset.genome.as_ref(),
-        CONTENT_TAG_WEIGHT,
-    )?;
-    timed("content model", stage);
-    let stage = Instant::now();
-    let svd = svd::train(&matrix, &content.embeddings)?;
-    timed("SVD model", stage);
-    let stage = Instant::now();
-    let als = als::train_embeddings(&matrix, &content.embeddings, &ALS)?;
-    timed("ALS model", stage);
-    let base = if HYBRID_BASE == ModelKind::Als {
-        &als
-    } else {
-        &svd
-    };
-    let hybrid = hybrid::blend(
-        &content.embeddings,
-        &base.embeddings,
-        HYBRID_BASE,
-        hybrid::DEFAULT_CONTENT_WEIGHT,
-    )?;
-    Ok(TrainedModels {
-        catalog,
-        matrix,
-        models: vec![content, svd, als, hybrid],
-    })
-}
-
-/// Trains the neighbour-list models (item-kNN and EASE) on the rating matrix.
-pub fn train_lists(matrix: &RatingMatrix) -> Result<Vec<TrainedLists>> {
-    let timed = |name: &str, stage: Instant| tracing::info!("{name} in {:.2?}", stage.elapsed());
-    let stage = Instant::now();
-    let knn = TrainedLists {
-        kind: ModelKind::ItemKnn,
-        lists: item_knn::build(matrix, &ITEM_KNN),
-        neighbours: ITEM_KNN.neighbours,
-        details: serde_json::json!({
-            "method": "item-kNN on co-occurrence",
-            "params": ITEM_KNN,
-        }),
-    };
-    timed("item-kNN lists", stage);
-    let stage = Instant::now();
-    let ease = ease::train(matrix, &EASE)?;
-    timed("EASE model", stage);
-    let ease = TrainedLists {
-        kind: ModelKind::Ease,
-        lists: ease.lists,
-        neighbours: EASE.neighbours,
-        details: serde_json::json!({
-            "method": "EASE (closed form) on the binary rating matrix",
-            "params": EASE,
-            "covered_movies": ease.covered,
-        }),
-    };
-    Ok(vec![knn, ease])
-}
-
-/// Trains the "more like this" lists (see [`similar`]) from the content and collaborative
-/// embeddings of `models`.
-pub fn train_similar(models: &TrainedModels, params: SimilarParams) -> Result<TrainedLists> {
-    let stage = Instant::now();
-    let lists = similar::build(
-        &models.catalog,
-        models.embeddings(ModelKind::Content),
-        models.embeddings(params.collaborative),
-        params,
-    )?;
-    tracing::info!("more-like-this lists in {:.2?}", stage.elapsed());
-    Ok(TrainedLists {
-        kind: ModelKind::Similar,
-        lists,
-        neighbours: params.neighbours,
-        details: serde_json::json!({
-            "method": "content and collaborative cosines blended, shrunk by confidence, same franchise first",
-            "params": params,
-        }),
-    })
 }
 
 /// Builds the indexes and projection of one model and encodes its files.

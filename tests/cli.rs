@@ -17,6 +17,25 @@ fn recommend_json(args: &[&str]) -> Value {
     serde_json::from_str(&stdout(&output)).expect("JSON output")
 }
 
+/// Equal JSON, numbers compared as the f32 settings they were written from.
+fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            (x - y).abs() <= 1e-6 * x.abs().max(1.0)
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same_json(v, w))
+        }
+        _ => a == b,
+    }
+}
+
 fn titles(answer: &Value) -> Vec<String> {
     answer["results"]
         .as_array()
@@ -490,6 +509,72 @@ fn evaluate_reports_every_model_against_popularity_with_parameters_tuned_on_vali
         user_recall("item_knn")
     );
     assert!(user_recall("item_knn") > user_recall("popularity"));
+
+    // `train` tunes as `evaluate` does: trained on evaluate's training part (the ratings before
+    // the test cut), it carves the same validation split from it and must choose the same
+    // settings, and train its models with them.
+    let dataset = movierec::data::load(&bundled_data()).unwrap();
+    let split = movierec::eval::hold_out(&dataset.ratings);
+    let dir = tempfile::tempdir().unwrap();
+    let part = dir.path().join("training-part");
+    std::fs::create_dir(&part).unwrap();
+    for file in ["movies.csv", "links.csv", "tags.csv"] {
+        std::fs::copy(bundled_data().join(file), part.join(file)).unwrap();
+    }
+    let mut ratings = String::from("userId,movieId,rating,timestamp\n");
+    for r in &split.train {
+        ratings += &format!(
+            "{},{},{},{}\n",
+            r.user_id, r.movie_id, r.rating, r.timestamp
+        );
+    }
+    std::fs::write(part.join("ratings.csv"), ratings).unwrap();
+    let out = dir.path().join("model");
+    let output = movierec(&[
+        "train",
+        "--data",
+        part.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--tune-budget",
+        "86400",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("settings tuned on a validation split"));
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let tuning = &manifest["tuning"];
+    assert!(
+        same_json(&tuning["settings"], &report["settings"]),
+        "{tuning}\n{report}"
+    );
+    let stages = tuning["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 7);
+    assert!(stages.iter().all(|s| s["tuned"] == true), "{tuning}");
+    assert_eq!(report["tuning"].as_array().unwrap().len(), 7);
+    // The trained models are the chosen ones.
+    let settings = &report["settings"];
+    let lists = &manifest["neighbour_lists"];
+    let mut knn = settings["item_knn"].clone();
+    knn["neighbours"] = json!(100);
+    assert!(same_json(&lists["item_knn"]["details"]["params"], &knn));
+    assert!(same_json(
+        &lists["similar"]["details"]["params"],
+        &settings["similar"]
+    ));
+    assert!(same_json(
+        &lists["ease"]["details"]["params"]["lambda"],
+        &settings["ease"]["lambda"]
+    ));
+    assert_eq!(manifest["personal"]["model"], settings["personal_model"]);
+    assert!(same_json(
+        &manifest["personal"]["scoring"],
+        &settings["personal"]
+    ));
+    assert_eq!(
+        manifest["models"]["als"]["dim"], settings["als"]["factors"],
+        "ALS trained with the chosen factors"
+    );
 }
 
 #[test]
@@ -1257,4 +1342,58 @@ fn serve_trains_again_a_model_of_an_older_format_from_the_same_data_and_refuses_
         retrained["format_version"],
         json!(movierec::artifact::FORMAT_VERSION)
     );
+}
+
+#[test]
+fn train_tunes_only_what_its_data_and_budget_allow_and_no_tune_keeps_the_defaults() {
+    let small = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/browser");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--data",
+            small.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let output = movierec(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let manifest: Value =
+            serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        (stderr(&output), manifest)
+    };
+    // Too few validation pairs to choose on: every stage keeps its default, and says why.
+    let (text, manifest) = train(&[]);
+    let stages = manifest["tuning"]["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 7);
+    for stage in stages {
+        assert_eq!(stage["tuned"], false, "{stage}");
+        assert!(stage["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("fewer than 200"));
+    }
+    assert!(text.contains("default kept"), "{text}");
+    // --no-tune: no tuning at all, the stored defaults.
+    let (text, manifest) = train(&["--no-tune"]);
+    assert!(manifest.get("tuning").is_none(), "{manifest}");
+    assert!(text.contains("--no-tune"), "{text}");
+    assert_eq!(
+        manifest["neighbour_lists"]["similar"]["details"]["params"]["confidence"],
+        150.0
+    );
+    // A budget outside its range is refused with the range named.
+    for bad in ["-1", "abc", "100000"] {
+        let output = movierec(&["train", "--tune-budget", bad, "--out", "/nonexistent/x"]);
+        assert!(!output.status.success());
+        assert!(
+            stderr(&output).contains("--tune-budget"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    let both = movierec(&["train", "--tune-budget", "2", "--no-tune"]);
+    assert!(!both.status.success());
 }

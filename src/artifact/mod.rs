@@ -70,6 +70,10 @@ pub struct Manifest {
     pub personal: PersonalEntry,
     /// What explanations of results count on.
     pub explanations: ExplanationsEntry,
+    /// How the settings were chosen: the tuning on a validation split of the training data
+    /// (stages, what each tried and scored, the chosen settings), or null for `--no-tune`.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub tuning: serde_json::Value,
     /// Size and checksum of every file besides the manifest.
     pub files: BTreeMap<String, FileEntry>,
 }

@@ -17,22 +17,28 @@
 //! test targets.
 
 pub mod similarity;
+pub mod tune;
 
 use crate::data::{Dataset, Rating};
+use crate::fit::{train_models, Settings, DEFAULT_COLLABORATIVE};
 use crate::index::{ExactIndex, Metric, VectorIndex};
 use crate::interactions::UserHistories;
-use crate::models::als::{self, AlsParams};
-use crate::models::ease::{self, EaseParams};
-use crate::models::item_knn::{self, ItemKnnParams, NeighbourLists, Weighting};
+use crate::models::als;
+use crate::models::ease;
+use crate::models::item_knn::{self, ItemKnnParams, NeighbourLists};
 use crate::models::personal::{score_history, HistoryEntry, PersonalParams};
-use crate::models::similar::{SimilarParams, SimilarScorer};
+use crate::models::similar::SimilarScorer;
 use crate::models::{content, hybrid, ModelKind};
-use crate::train::{train_models, DEFAULT_COLLABORATIVE};
 use crate::Result;
 use rayon::prelude::*;
 use serde::Serialize;
 use similarity::{JudgedSets, SimilarityReport};
 use std::collections::{HashMap, HashSet};
+pub use tune::{
+    als_grid, balance_grid, choose_personal, item_knn_grid, personal_grid, similar_grid,
+    similar_objective, PersonalTrial, SimilarTrial, Tuning, CONTENT_TAG_WEIGHTS, EASE_LAMBDAS,
+    HYBRID_WEIGHTS, SIMILAR_CONTENT_WEIGHTS,
+};
 
 /// Ratings at or above this are "liked".
 pub const LIKED_THRESHOLD: f32 = 4.0;
@@ -115,6 +121,11 @@ pub struct EvaluationReport {
     pub users: usize,
     /// Ratings left for training.
     pub train_ratings: usize,
+    /// The settings chosen on the validation split (what `train` would choose on the training
+    /// part).
+    pub settings: Settings,
+    /// What each tuning stage tried and how long it took.
+    pub tuning: Vec<tune::StageOutcome>,
     /// One row per model on the test targets, popularity first.
     pub models: Vec<ModelReport>,
     /// Every item-to-item setting tried on the validation split, with its validation metrics.
@@ -136,70 +147,6 @@ pub struct EvaluationReport {
     pub judged_triples: usize,
     /// Number of franchises behind `franchise_recall_at_10`.
     pub franchises: usize,
-}
-
-/// One "more like this" setting tried on the validation split.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SimilarTrial {
-    /// The setting.
-    pub params: SimilarParams,
-    /// Its similarity metrics on the validation split.
-    pub report: SimilarityReport,
-    /// Its item-to-item HR@10 on the validation split.
-    pub hr_at_10: f64,
-    /// The score the setting is chosen by ([`similar_objective`]).
-    pub objective: f64,
-}
-
-/// What a "more like this" setting is chosen by on the validation split: the judged AUC (the
-/// mean of all triples and of the popularity-matched ones), half the franchise recall, less the
-/// share of obscure results.
-pub fn similar_objective(report: &SimilarityReport) -> f64 {
-    (report.judged_auc + report.judged_auc_matched) / 2.0 + 0.5 * report.franchise_recall_at_10
-        - report.obscure_share
-}
-
-/// The content weights of "more like this" tried on the validation split. Held-out behaviour
-/// (the judged AUC) always prefers less content — it measures what the person liked next, not
-/// what they would call similar — so the range is that of an answer about the kind of film:
-/// content is at least a third of the blend, at most two thirds.
-pub const SIMILAR_CONTENT_WEIGHTS: [f32; 3] = [0.35, 0.5, 0.65];
-
-/// The "more like this" settings tried on the validation split.
-pub fn similar_grid() -> Vec<SimilarParams> {
-    let mut grid = Vec::new();
-    for collaborative in [ModelKind::Svd, ModelKind::Als] {
-        for content_weight in SIMILAR_CONTENT_WEIGHTS {
-            for confidence in [20.0, 50.0, 150.0] {
-                for franchise in [0.3, 0.6] {
-                    grid.push(SimilarParams {
-                        content_weight,
-                        collaborative,
-                        confidence,
-                        franchise,
-                        ..SimilarParams::default()
-                    });
-                }
-            }
-        }
-    }
-    grid
-}
-
-/// One personal-scoring setting tried on the validation split.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct PersonalTrial {
-    /// The neighbour lists that scored users.
-    pub model: ModelKind,
-    /// How histories were scored.
-    pub params: PersonalParams,
-    /// Per-user Recall@10.
-    pub user_recall_at_10: f64,
-    /// Per-user NDCG@10.
-    pub user_ndcg_at_10: f64,
-    /// The standard error of the mean per-user difference in NDCG@10 from the best setting of
-    /// the same lists (0 for the best itself): what [`choose_personal`] compares with.
-    pub ndcg_gap_se: f64,
 }
 
 /// Scores every (query, target) pair with `top10(query item)`.
@@ -300,57 +247,6 @@ impl UserCases {
     }
 }
 
-/// The personal-scoring settings tried on the validation split.
-pub fn personal_grid() -> Vec<PersonalParams> {
-    let mut grid = Vec::new();
-    for pivot in [0.0, 3.0] {
-        for recency_half_life in [None, Some(10.0), Some(30.0), Some(100.0)] {
-            grid.push(PersonalParams {
-                pivot,
-                recency_half_life,
-                ..PersonalParams::default()
-            });
-        }
-    }
-    grid
-}
-
-/// The balance settings tried, on validation, with the best pivot and half-life of each list
-/// model's [`personal_grid`]: discount γ ∈ {0.95, 0.9, 0.8, 0.6} on raw similarities, and γ ∈
-/// {1, 0.9} with each list normalised by its best similarity. Chosen by [`choose_personal`].
-pub fn balance_grid(best: PersonalParams) -> Vec<PersonalParams> {
-    let raw = [0.95, 0.9, 0.8, 0.6].map(|balance| (balance, false));
-    let normalised = [1.0, 0.9].map(|balance| (balance, true));
-    raw.into_iter()
-        .chain(normalised)
-        .map(|(balance, normalise)| PersonalParams {
-            balance,
-            normalise,
-            ..best
-        })
-        .collect()
-}
-
-/// The setting chosen among `tried` (one list model's): the most balanced (lowest γ, then
-/// normalised) whose validation per-user NDCG@10 is within one standard error of the per-user
-/// difference (`ndcg_gap_se`) of the best's, so that balance costs nothing measurable.
-pub fn choose_personal(tried: &[&PersonalTrial]) -> Option<PersonalParams> {
-    let best = tried
-        .iter()
-        .max_by(|a, b| a.user_ndcg_at_10.total_cmp(&b.user_ndcg_at_10))?;
-    tried
-        .iter()
-        .filter(|t| t.user_ndcg_at_10 >= best.user_ndcg_at_10 - t.ndcg_gap_se)
-        .min_by(|a, b| {
-            a.params
-                .balance
-                .total_cmp(&b.params.balance)
-                .then(b.params.normalise.cmp(&a.params.normalise))
-                .then(b.user_ndcg_at_10.total_cmp(&a.user_ndcg_at_10))
-        })
-        .map(|t| t.params)
-}
-
 /// A user's taste vector in an embedding space: the history's unit rows weighted as in
 /// [`crate::models::personal`], then the nearest unseen movies.
 fn embedding_user_top(
@@ -373,9 +269,6 @@ fn embedding_user_top(
         .collect()
 }
 
-/// The hybrid content weights tried on the validation split.
-pub const HYBRID_WEIGHTS: [f32; 6] = [0.0, 0.05, 0.1, 0.2, 0.3, 0.5];
-
 /// Item-to-item metrics of an embedding model searched exactly.
 fn score_embeddings(name: &str, prepared: &Prepared, index: &ExactIndex) -> ModelReport {
     score(name, &prepared.pairs, &prepared.popularity, |query| {
@@ -387,51 +280,15 @@ fn score_embeddings(name: &str, prepared: &Prepared, index: &ExactIndex) -> Mode
     })
 }
 
-/// The ALS settings tried on the validation split.
-pub fn als_grid() -> Vec<AlsParams> {
-    let mut grid = Vec::new();
-    for factors in [32, 64] {
-        for alpha in [1.0, 4.0, 16.0] {
-            grid.push(AlsParams {
-                factors,
-                alpha,
-                ..AlsParams::default()
-            });
-        }
-    }
-    grid
-}
-
-/// The item-kNN settings tried on the validation split.
-pub fn item_knn_grid() -> Vec<ItemKnnParams> {
-    let mut grid = Vec::new();
-    for weighting in [Weighting::Rating, Weighting::Bm25 { k1: 1.2, b: 0.75 }] {
-        for half_life in [None, Some(100.0), Some(300.0), Some(1000.0)] {
-            for popularity_exponent in [0.6, 0.8, 1.0] {
-                for backward_weight in [1.0, 0.5, 0.25] {
-                    grid.push(ItemKnnParams {
-                        weighting,
-                        neighbours: CUTOFF,
-                        half_life,
-                        popularity_exponent,
-                        backward_weight,
-                    });
-                }
-            }
-        }
-    }
-    grid
-}
-
 /// Ratings and (query, target) pairs resolved to catalog rows, with popularity per row.
 struct Prepared {
-    trained: crate::train::TrainedModels,
+    trained: crate::fit::TrainedModels,
     pairs: Vec<(u32, u32)>,
     popularity: Vec<u32>,
 }
 
 fn prepare(dataset: &Dataset, train: Vec<Rating>, pairs: &[(u32, u32, u32)]) -> Result<Prepared> {
-    let trained = train_models(&dataset.with_ratings(train))?;
+    let trained = train_models(&dataset.with_ratings(train), &Settings::default())?;
     let catalog = &trained.catalog;
     let pairs = pairs
         .iter()
@@ -513,9 +370,6 @@ fn best_setting<P: Copy>(tried: &[(P, ModelReport)]) -> Option<P> {
         .map(|t| t.0)
 }
 
-/// The content model's tag weights tried on the validation split (0: genres and decade only).
-pub const CONTENT_TAG_WEIGHTS: [f64; 4] = [0.0, 0.5, 1.0, 2.0];
-
 /// `details` without its arrays (spectra, feature names), for reports and run records.
 pub fn json_without_arrays(details: &serde_json::Value) -> serde_json::Value {
     let mut shown = details.clone();
@@ -524,9 +378,6 @@ pub fn json_without_arrays(details: &serde_json::Value) -> serde_json::Value {
     }
     shown
 }
-
-/// The EASE regularisations tried on the validation split.
-pub const EASE_LAMBDAS: [f32; 5] = [50.0, 100.0, 200.0, 500.0, 1000.0];
 
 /// Trains every model on the training part of `dataset` and evaluates those in `models` (all
 /// when empty; `collaborative` stands for the default collaborative model), with popularity as
@@ -542,219 +393,21 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
     let users: HashSet<u32> = split.pairs.iter().map(|p| p.0).collect();
     let train_ratings = split.train.len();
 
-    let validation_split = hold_out(&split.train);
-    let validation = prepare(
-        dataset,
-        validation_split.train.clone(),
-        &validation_split.pairs,
-    )?;
-    let tried: Vec<ModelReport> = if wanted(ModelKind::ItemKnn) {
-        item_knn_grid()
-            .iter()
-            .map(|params| score_item_knn(&validation, params))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let best = tried
-        .iter()
-        .max_by(|a, b| a.ndcg_at_10.total_cmp(&b.ndcg_at_10))
-        .map(|r| serde_json::from_value(r.params.clone()).expect("params round-trip"))
-        .unwrap_or_default();
-
+    let tuning = tune::tune(dataset, &split.train, &wanted, None)?;
+    let settings = tuning.settings;
+    let best = settings.item_knn;
     let knn_for_users = ItemKnnParams {
         neighbours: item_knn::DEFAULT_NEIGHBOURS,
         ..best
     };
-
-    // EASE's λ, by item-to-item NDCG@10 on validation.
-    let mut ease_tried = Vec::new();
-    for lambda in EASE_LAMBDAS.into_iter().filter(|_| wanted(ModelKind::Ease)) {
-        let params = EaseParams {
-            lambda,
-            ..EaseParams::default()
-        };
-        let model = ease::train(&validation.trained.matrix, &params)?;
-        let mut report = score_lists("ease", &validation, &model.lists);
-        report.params = serde_json::json!({"lambda": lambda, "covered": model.covered});
-        ease_tried.push((params, report));
-    }
-    let ease_params = best_setting(&ease_tried).unwrap_or_default();
-
-    // The content model's tag weight, by item-to-item NDCG@10 on validation.
-    let mut content_tried = Vec::new();
-    for weight in CONTENT_TAG_WEIGHTS
-        .into_iter()
-        .filter(|_| wanted(ModelKind::Content))
-    {
-        let model = content::train(
-            &validation.trained.catalog,
-            &dataset.tags,
-            dataset.genome.as_ref(),
-            weight,
-        )?;
-        let index = ExactIndex::build(&model.embeddings, Metric::Cosine);
-        let mut report = score_embeddings("content", &validation, &index);
-        report.params = json_without_arrays(&model.details);
-        content_tried.push((weight, report));
-    }
-    let content_weight = best_setting(&content_tried).unwrap_or(crate::train::CONTENT_TAG_WEIGHT);
-
-    // ALS's setting, by item-to-item NDCG@10 on validation.
-    let mut als_tried = Vec::new();
-    let tune_als = wanted(ModelKind::Als) || wanted(ModelKind::Hybrid);
-    for params in als_grid().into_iter().filter(|_| tune_als) {
-        let model = als::train_embeddings(
-            &validation.trained.matrix,
-            validation.trained.embeddings(ModelKind::Content),
-            &params,
-        )?;
-        let index = ExactIndex::build(&model.embeddings, Metric::Cosine);
-        let mut report = score_embeddings("als", &validation, &index);
-        report.params = serde_json::to_value(params).expect("serialisable");
-        als_tried.push((params, report));
-    }
-    let als_params = best_setting(&als_tried).unwrap_or_default();
-
-    // "More like this", by its similarity objective on validation (judged on the validation
-    // split's own held-out ratings, never on the test split's).
-    let mut similar_tried = Vec::new();
-    if wanted(ModelKind::Similar) {
-        let catalog = &validation.trained.catalog;
-        let judged = JudgedSets::new(catalog, &validation_split.train, &split.train);
-        for params in similar_grid() {
-            let scorer = SimilarScorer::new(
-                catalog,
-                validation.trained.embeddings(ModelKind::Content),
-                validation.trained.embeddings(params.collaborative),
-                params,
-            )?;
-            let lists = scorer.lists();
-            let report = judged.report(
-                "similar",
-                catalog,
-                &|q| lists.of(q).take(CUTOFF).map(|(j, _)| j).collect(),
-                &|a, b| Some(scorer.score(a, b)),
-            );
-            similar_tried.push(SimilarTrial {
-                params,
-                objective: similar_objective(&report),
-                hr_at_10: score_lists("similar", &validation, &lists).hr_at_10,
-                report,
-            });
-        }
-    }
-    let similar_params = similar_tried
-        .iter()
-        .max_by(|a, b| a.objective.total_cmp(&b.objective))
-        .map(|t| t.params)
-        .unwrap_or_default();
-
-    // Which neighbour lists score users, and how, by per-user NDCG@10 on validation.
-    let validation_users = UserCases::new(&validation, &validation_split.pairs);
-    let mut validation_lists = Vec::new();
-    if wanted(ModelKind::ItemKnn) {
-        validation_lists.push((
-            ModelKind::ItemKnn,
-            item_knn::build(&validation.trained.matrix, &knn_for_users),
-        ));
-    }
-    if wanted(ModelKind::Ease) {
-        validation_lists.push((
-            ModelKind::Ease,
-            ease::train(&validation.trained.matrix, &ease_params)?.lists,
-        ));
-    }
-    // First pivot and half-life unbalanced, then the balance settings with the best of those;
-    // for each list model the most balanced setting no measurably worse than its best.
-    let mut personal_tried = Vec::new();
-    for (model, lists) in &validation_lists {
-        let mut tried: Vec<(PersonalTrial, Vec<f64>)> = Vec::new();
-        let run = |params: PersonalParams, tried: &mut Vec<(PersonalTrial, Vec<f64>)>| {
-            let each = each_user_with_lists(&validation_users, lists, &params);
-            let n = each.len().max(1) as f64;
-            let recall = each.iter().map(|p| p.0).sum::<f64>() / n;
-            let ndcg = each.iter().map(|p| p.1).sum::<f64>() / n;
-            let ndcgs = each.into_iter().map(|p| p.1).collect();
-            tried.push((
-                PersonalTrial {
-                    model: *model,
-                    params,
-                    user_recall_at_10: recall,
-                    user_ndcg_at_10: ndcg,
-                    ndcg_gap_se: 0.0,
-                },
-                ndcgs,
-            ));
-        };
-        for params in personal_grid() {
-            run(params, &mut tried);
-        }
-        let best = |tried: &[(PersonalTrial, Vec<f64>)]| {
-            tried
-                .iter()
-                .max_by(|a, b| a.0.user_ndcg_at_10.total_cmp(&b.0.user_ndcg_at_10))
-                .map(|t| (t.0.params, t.1.clone()))
-                .expect("a non-empty grid")
-        };
-        for params in balance_grid(best(&tried).0) {
-            run(params, &mut tried);
-        }
-        let (_, best_ndcgs) = best(&tried);
-        for (trial, ndcgs) in &mut tried {
-            trial.ndcg_gap_se = paired_se(&best_ndcgs, ndcgs);
-        }
-        personal_tried.extend(tried.into_iter().map(|t| t.0));
-    }
-    // The chosen setting of each list model, and the list model whose chosen setting scores best.
-    let chosen: Vec<(ModelKind, PersonalParams, f64)> = validation_lists
-        .iter()
-        .filter_map(|(model, _)| {
-            let tried: Vec<&PersonalTrial> = personal_tried
-                .iter()
-                .filter(|t| t.model == *model)
-                .collect();
-            let params = choose_personal(&tried)?;
-            let ndcg = tried
-                .iter()
-                .find(|t| t.params == params)
-                .map_or(0.0, |t| t.user_ndcg_at_10);
-            Some((*model, params, ndcg))
-        })
-        .collect();
-    let best_personal = |model: Option<ModelKind>| {
-        chosen
-            .iter()
-            .filter(|t| model.is_none_or(|m| t.0 == m))
-            .max_by(|a, b| a.2.total_cmp(&b.2))
-            .map(|t| (t.0, t.1))
-            .unwrap_or((ModelKind::ItemKnn, PersonalParams::default()))
-    };
+    let ease_params = settings.ease;
+    let content_weight = settings.content_tag_weight;
+    let als_params = settings.als;
+    let similar_params = settings.similar;
+    let best_personal = |model: Option<ModelKind>| tuning.personal_for(model);
     let (personal_model, personal) = best_personal(None);
-    let personal_model = (!personal_tried.is_empty()).then_some(personal_model);
-
-    // The hybrid's collaborative side and content weight, by item-to-item NDCG@10 on validation.
-    let mut hybrid_tried = Vec::new();
-    for base in [ModelKind::Svd, ModelKind::Als] {
-        for weight in HYBRID_WEIGHTS
-            .into_iter()
-            .filter(|_| wanted(ModelKind::Hybrid))
-        {
-            let model = hybrid::blend(
-                validation.trained.embeddings(ModelKind::Content),
-                validation.trained.embeddings(base),
-                base,
-                weight,
-            )?;
-            let index = ExactIndex::build(&model.embeddings, Metric::Cosine);
-            let mut report = score_embeddings("hybrid", &validation, &index);
-            report.params = model.details;
-            hybrid_tried.push(((base, weight), report));
-        }
-    }
-    let (hybrid_base, hybrid_weight) =
-        best_setting(&hybrid_tried).unwrap_or((ModelKind::Svd, hybrid::DEFAULT_CONTENT_WEIGHT));
-    let hybrid_tried: Vec<ModelReport> = hybrid_tried.into_iter().map(|t| t.1).collect();
+    let personal_model = tuning.personal_tried().then_some(personal_model);
+    let (hybrid_base, hybrid_weight) = (settings.hybrid_base, settings.hybrid_weight);
 
     let test = prepare(dataset, split.train.clone(), &split.pairs)?;
     let users_test = UserCases::new(&test, &split.pairs);
@@ -923,18 +576,15 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         pairs: test.pairs.len(),
         users: users.len(),
         train_ratings,
+        settings,
+        tuning: tuning.stages,
         models,
-        validation: tried
-            .into_iter()
-            .chain(ease_tried.into_iter().map(|t| t.1))
-            .chain(als_tried.into_iter().map(|t| t.1))
-            .chain(content_tried.into_iter().map(|t| t.1))
-            .collect(),
-        validation_hybrid: hybrid_tried,
-        validation_personal: personal_tried,
+        validation: tuning.validation,
+        validation_hybrid: tuning.validation_hybrid,
+        validation_personal: tuning.validation_personal,
         personal_model,
         personal_params: personal,
-        validation_similar: similar_tried,
+        validation_similar: tuning.validation_similar,
         judged_triples: judged.triples(),
         franchises: judged.franchises(),
         similarity,

@@ -135,6 +135,18 @@ impl JudgedSets {
         self.franchises.groups().len()
     }
 
+    /// The franchise members franchise recall is measured on (those with at least
+    /// [`FRANCHISE_MIN_RATINGS`] ratings).
+    pub fn franchise_queries(&self, catalog: &Catalog) -> Vec<u32> {
+        self.franchises
+            .groups()
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|&m| catalog.movie(m).rating_count >= FRANCHISE_MIN_RATINGS)
+            .collect()
+    }
+
     /// Number of judged `(anchor, good, bad)` triples.
     pub fn triples(&self) -> usize {
         self.triples.len()
