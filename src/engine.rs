@@ -709,6 +709,18 @@ impl Engine {
                         "likes: name at least one movie the person liked",
                     ));
                 }
+                // Bounded work: each movie named costs a title search and a list walk.
+                for (field, named) in [("likes", likes), ("dislikes", dislikes)] {
+                    if named.len() > MAX_QUERY_MOVIES {
+                        return Err(Error::invalid(
+                            field,
+                            format!(
+                                "{field}: at most {MAX_QUERY_MOVIES} movies, got {}",
+                                named.len()
+                            ),
+                        ));
+                    }
+                }
                 let resolve = |queries: &[MovieQuery]| -> Result<Vec<u32>> {
                     queries
                         .iter()

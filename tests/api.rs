@@ -700,7 +700,11 @@ async fn the_seed_endpoint_keeps_its_body_and_maps_its_models() {
         ),
         (
             json!({"model": "FAISS", "n_recommendations": 0, "movie_title": "heat"}),
-            "k must be",
+            "n_recommendations must be between 1 and 100, got 0",
+        ),
+        (
+            json!({"model": "FAISS", "n_recommendations": 3, "movie_title": "heat", "k": 3}),
+            "unknown field",
         ),
         (
             json!({"model": "FAISS", "n_recommendations": 3, "movie_title": ""}),
@@ -715,6 +719,53 @@ async fn the_seed_endpoint_keeps_its_body_and_maps_its_models() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad} → {body}");
         assert!(error_of(&body).contains(needle), "{bad} → {body}");
     }
+    // The field named is the one the client sent.
+    let (_, body) = post(
+        "/recommendation",
+        json!({"model": "FAISS", "n_recommendations": 101, "movie_title": "heat"}),
+    )
+    .await;
+    assert_eq!(body["error"]["field"], "n_recommendations", "{body}");
+}
+
+#[tokio::test]
+async fn an_overlong_title_is_refused_and_a_long_unmatched_one_stays_cheap() {
+    let long = "x".repeat(301);
+    let (status, body) = post("/api/recommendations", json!({"movie": long})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        error_of(&body).contains("at most 300 characters, got 301"),
+        "{body}"
+    );
+    // 300 characters of words that match nothing: an answer with suggestions, quickly.
+    let words = "qzxv ".repeat(60);
+    let started = std::time::Instant::now();
+    let (status, body) = post("/api/recommendations", json!({"movie": words.trim()})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn likes_and_dislikes_are_capped_like_query_movies() {
+    let many: Vec<u32> = (0..101).map(|_| 1).collect();
+    for field in ["likes", "dislikes"] {
+        let mut body = json!({"likes": [1], "k": 5});
+        body[field] = json!(many);
+        let (status, answer) = post("/api/recommendations/for-likes", body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(
+            error_of(&answer).contains(&format!("{field}: at most 100 movies, got 101")),
+            "{answer}"
+        );
+        assert_eq!(answer["error"]["field"], field, "{answer}");
+    }
+    let hundred: Vec<u32> = (0..100).map(|_| 1).collect();
+    let (status, answer) = post(
+        "/api/recommendations/for-likes",
+        json!({"likes": hundred, "k": 5}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
 }
 
 #[tokio::test]

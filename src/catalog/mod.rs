@@ -145,6 +145,13 @@ const ALTERNATIVE_QUALITY_GAP: f32 = 0.02;
 /// Alternatives named at most for a loose match (any match at all may be the one meant).
 const LOOSE_ALTERNATIVES: usize = 4;
 
+/// Words of an unmatched title that suggestions are searched for.
+const SUGGESTION_WORDS: usize = 8;
+
+/// The longest movie title a query may be (characters): a query longer than any title costs
+/// search work without any chance of a better match.
+pub const MAX_TITLE_CHARS: usize = 300;
+
 /// All movies in internal-index order, with lookup by id and by title.
 pub struct Catalog {
     movies: Vec<Movie>,
@@ -340,6 +347,16 @@ impl Catalog {
                 if title.is_empty() {
                     return Err(Error::invalid("movie", "the movie title is empty"));
                 }
+                // Bounded work: the longest title in a MovieLens release is under 200 characters.
+                let length = title.chars().count();
+                if length > MAX_TITLE_CHARS {
+                    return Err(Error::invalid(
+                        "movie",
+                        format!(
+                            "a movie title is at most {MAX_TITLE_CHARS} characters, got {length}"
+                        ),
+                    ));
+                }
                 let matches = self.titles.search(title, 10);
                 let Some(best) = matches.first() else {
                     return Err(Error::MovieNotFound {
@@ -370,7 +387,9 @@ impl Catalog {
     /// search on the query's words.
     fn suggestions(&self, query: &str) -> Vec<String> {
         let mut items = Vec::new();
-        for word in query.split_whitespace().filter(|w| w.chars().count() >= 3) {
+        // The first few words are enough to suggest from, and keep the work bounded.
+        let words = query.split_whitespace().filter(|w| w.chars().count() >= 3);
+        for word in words.take(SUGGESTION_WORDS) {
             for item in self.search(word, 3) {
                 if !items.contains(&item) {
                     items.push(item);

@@ -58,11 +58,12 @@ pub struct RecommendationBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LikesBody {
-    /// Movies the person liked (at least one).
-    #[schema(min_items = 1)]
+    /// Movies the person liked (1–100).
+    #[schema(min_items = 1, max_items = 100)]
     pub likes: Vec<MovieField>,
-    /// Movies the person disliked (excluded, and their neighbours count against).
+    /// Movies the person disliked (excluded, and their neighbours count against; at most 100).
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub dislikes: Vec<MovieField>,
     /// How many results (default 10).
     #[schema(minimum = 1, maximum = 100, example = 10)]
@@ -72,8 +73,10 @@ pub struct LikesBody {
     pub filter: MovieFilter,
 }
 
-/// `POST /recommendation`: the seed demo's request, kept so its clients keep working.
+/// `POST /recommendation`: the seed demo's request, kept so its clients keep working (an
+/// unknown field is an error, as everywhere).
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SeedBody {
     /// `FAISS` (exact index) or `ANNOY` (annoy index), both answered by "more like this"; the
     /// server also accepts them in lower case.

@@ -607,7 +607,7 @@ pub(super) async fn for_user(
     request_body(content = LikesBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The recommendations, best first, with `liked` and `disliked` resolved", body = PersonalRecommendations),
-        (status = 400, description = "No likes, `k` outside 1–100, an unknown genre, an empty title, an unknown field (`invalid_argument`); or a body that is not a JSON object (`malformed_body`)", body = ErrorBody),
+        (status = 400, description = "No likes or more than 100 likes or dislikes, `k` outside 1–100, an unknown genre, an empty title, an unknown field (`invalid_argument`); or a body that is not a JSON object (`malformed_body`)", body = ErrorBody),
         (status = 404, description = "A liked or disliked movie matches nothing (`movie_not_found`, with `suggestions`)", body = ErrorBody),
         BodyErrors,
         ServerErrors,
@@ -640,7 +640,7 @@ pub(super) async fn for_likes(
     request_body(content = SeedBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The `POST /api/recommendations` answer plus `movie_title` and `recommendations`", body = SeedRecommendations),
-        (status = 400, description = "A model other than FAISS or ANNOY, `n_recommendations` outside 1–100, an empty title, a missing field (`invalid_argument`); or a body that is not a JSON object (`malformed_body`)", body = ErrorBody),
+        (status = 400, description = "A model other than FAISS or ANNOY, `n_recommendations` outside 1–100, an empty title, a missing or unknown field (`invalid_argument`); or a body that is not a JSON object (`malformed_body`)", body = ErrorBody),
         (status = 404, description = "No movie matches the title (`movie_not_found`, with `suggestions`)", body = ErrorBody),
         BodyErrors,
         ServerErrors,
@@ -672,7 +672,14 @@ pub(super) async fn seed_recommendation(
     let request = SimilarRequest {
         movie: MovieQuery::Title(body.movie_title),
         also: Vec::new(),
-        k: k_value(Some(body.n_recommendations))?,
+        // The seed's own field is named in the error, not the `k` it stands for.
+        k: k_value(Some(body.n_recommendations)).map_err(|_| {
+            ApiError::bad_request(format!(
+                "n_recommendations must be between {MIN_K} and {MAX_K}, got {}",
+                body.n_recommendations
+            ))
+            .with_field("n_recommendations")
+        })?,
         model,
         index,
         filter: MovieFilter::default(),
