@@ -192,9 +192,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|_| anyhow::anyhow!("--host: {host:?} is not an IP address"))?;
             let runtime = tokio::runtime::Runtime::new()?;
             let config = movierec::server::ServerConfig {
-                admin_token: std::env::var(movierec::server::reload::ADMIN_TOKEN_ENV)
-                    .ok()
-                    .filter(|t| !t.is_empty()),
+                admin_token: admin_token()?,
                 cors_origins: cors_origin,
                 max_in_flight,
                 ..movierec::server::ServerConfig::new(model_dir, tracking.runs_dir())
@@ -541,6 +539,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("ok");
             Ok(())
         }
+    }
+}
+
+/// The reload token from the environment: unset or empty disables reloading over HTTP; a token
+/// of blanks is refused (no `Authorization` header could carry it, so the endpoint would be on
+/// with nothing able to use it).
+fn admin_token() -> anyhow::Result<Option<String>> {
+    let name = movierec::server::reload::ADMIN_TOKEN_ENV;
+    match std::env::var(name) {
+        Ok(token) if token.is_empty() => Ok(None),
+        Ok(token) if token.trim().is_empty() || token.trim() != token => Err(anyhow::anyhow!(
+            "{name} must be a token without leading or trailing blanks (or unset to disable \
+             reloading over HTTP)"
+        )),
+        Ok(token) => Ok(Some(token)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(anyhow::anyhow!("{name} is not valid UTF-8")),
     }
 }
 

@@ -20,6 +20,15 @@ fn app() -> axum::Router {
 async fn send(request: Request<Body>) -> (StatusCode, String, Vec<u8>) {
     let response = app().oneshot(request).await.unwrap();
     let status = response.status();
+    // Every answer tells browsers not to guess its type.
+    assert_eq!(
+        response
+            .headers()
+            .get("x-content-type-options")
+            .map(|v| v.as_bytes()),
+        Some(&b"nosniff"[..]),
+        "{status}"
+    );
     let content_type = response
         .headers()
         .get(header::CONTENT_TYPE)

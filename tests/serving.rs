@@ -295,7 +295,15 @@ fn reloads_under_load_fail_no_request() {
         std::thread::sleep(std::time::Duration::from_millis(150));
         let answer = agent
             .post(&format!("{base}/api/admin/reload"))
-            .header("Authorization", "Bearer secret")
+            // The scheme is case-insensitive.
+            .header(
+                "Authorization",
+                if i == 1 {
+                    "bearer secret"
+                } else {
+                    "Bearer secret"
+                },
+            )
             .header("Content-Type", "application/json")
             .send(json!({"model_dir": dir}).to_string())
             .unwrap_or_else(|e| panic!("reload {i}: {e}"))
@@ -399,4 +407,33 @@ fn recommend_with_server_prints_what_a_local_run_prints() {
         "{}",
         common::stderr(&unreachable)
     );
+}
+
+#[test]
+fn a_blank_admin_token_is_refused_at_start() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_movierec"))
+        .args(["serve", "--model-dir"])
+        .arg(trained_model())
+        .args(["--port", "0"])
+        .env("MOVIEREC_ADMIN_TOKEN", "   ")
+        .env("MOVIEREC_RUNS_DIR", common::runs_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("serve started with a blank admin token");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("MOVIEREC_ADMIN_TOKEN"), "{stderr}");
 }

@@ -32,11 +32,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 /// Largest accepted request body.
@@ -166,6 +168,13 @@ pub fn app(engine: Arc<Engine>, config: &ServerConfig) -> crate::Result<(Router,
                 metrics::track,
             ));
     let service = ServiceBuilder::new()
+        // Outermost: a panic anywhere below is answered 500 in the error shape (and logged)
+        // instead of dropping the connection.
+        .layer(CatchPanicLayer::custom(panic_answer))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(SetRequestIdLayer::x_request_id(RequestCounter::default()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
@@ -192,6 +201,18 @@ pub fn app(engine: Arc<Engine>, config: &ServerConfig) -> crate::Result<(Router,
         .service(routes);
     let router = Router::new().fallback_service(service);
     Ok((router, state))
+}
+
+/// The answer to a request whose handling panicked: 500 in the error shape, the panic logged
+/// (its message is not sent: it may quote internals).
+fn panic_answer(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!("a request's handling panicked: {message}");
+    error::ApiError::internal("the server failed while answering this request").into_response()
 }
 
 /// CORS off (no layer effect) when `origins` is empty; `*` allows any origin.
@@ -308,4 +329,36 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_500_in_the_error_shape() {
+        async fn boom() -> &'static str {
+            panic!("boom at {}", 42)
+        }
+        let service = ServiceBuilder::new()
+            .layer(CatchPanicLayer::custom(panic_answer))
+            .service(Router::new().route("/boom", get(boom)));
+        let request = axum::http::Request::get("/boom")
+            .body(Body::empty())
+            .unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = axum::body::to_bytes(Body::new(response.into_body()), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["error"]["code"], "internal", "{body}");
+        assert!(
+            !body.to_string().contains("boom"),
+            "the panic's text is not sent: {body}"
+        );
+    }
 }
