@@ -574,28 +574,42 @@ fn year_suffix(year: Option<u16>) -> String {
     year.map(|y| format!(" ({y})")).unwrap_or_default()
 }
 
-/// `value [low, high]`, the interval with one digit less than the value.
-fn with_interval(value: f64, interval: Option<&[f64; 2]>, digits: usize) -> String {
-    let shorter = digits.saturating_sub(1);
+/// `value [low, high]`, the bounds with `bound_digits` decimals.
+fn with_interval(
+    value: f64,
+    interval: Option<&[f64; 2]>,
+    digits: usize,
+    bound_digits: usize,
+) -> String {
     match interval {
-        Some([low, high]) => format!("{value:.digits$} [{low:.shorter$}, {high:.shorter$}]"),
+        Some([low, high]) => {
+            format!("{value:.digits$} [{low:.bound_digits$}, {high:.bound_digits$}]")
+        }
         None => format!("{value:.digits$}"),
     }
 }
 
 /// `+diff [low, high]`, starred when the interval excludes 0; `—` for none.
-fn difference(d: Option<&Difference>, digits: usize) -> String {
-    let shorter = digits.saturating_sub(1);
+fn difference(d: Option<&Difference>, digits: usize, bound_digits: usize) -> String {
     match d {
         Some(d) => format!(
-            "{:+.digits$} [{:+.shorter$}, {:+.shorter$}]{}",
+            "{:+.digits$} [{:+.bound_digits$}, {:+.bound_digits$}]{}",
             d.diff,
             d.ci[0],
             d.ci[1],
-            if d.excludes_zero() { "*" } else { " " }
+            if d.excludes_zero() { "*" } else { "" }
         ),
         None => "—".to_string(),
     }
+}
+
+/// Prints one table row: the first cell left-aligned in 14 columns, the others in `width`.
+fn print_row(first: &str, cells: impl IntoIterator<Item = String>, width: usize) {
+    let mut line = format!("{first:<14}");
+    for cell in cells {
+        line.push_str(&format!(" {cell:<width$}"));
+    }
+    println!("{}", line.trim_end());
 }
 
 /// The text report of `movierec evaluate`, in tables that fit 120 columns.
@@ -621,20 +635,11 @@ fn print_evaluation(report: &EvaluationReport) -> anyhow::Result<()> {
         "user_recall_at_10" => m.user_recall_at_10,
         _ => m.user_ndcg_at_10,
     };
-    print!("{:<14}", "model");
-    for (_, title) in next_liked {
-        print!(" {title:<22}");
-    }
-    println!();
+    print_row("model", next_liked.map(|(_, title)| title.to_string()), 22);
     for m in &report.models {
-        print!("{:<14}", m.model);
-        for (name, _) in next_liked {
-            print!(
-                " {:<22}",
-                with_interval(value(m, name), m.intervals.get(name), 4)
-            );
-        }
-        println!();
+        let cells =
+            next_liked.map(|(name, _)| with_interval(value(m, name), m.intervals.get(name), 4, 3));
+        print_row(&m.model, cells, 22);
     }
     let why = |reference: &str| match reference {
         "popularity" => "the baseline, the default was not evaluated",
@@ -646,37 +651,37 @@ fn print_evaluation(report: &EvaluationReport) -> anyhow::Result<()> {
         b.reference,
         why(&b.reference)
     );
-    print!("{:<14}", "model");
-    for (_, title) in next_liked {
-        print!(" {:<26}", format!("Δ {title}"));
-    }
-    println!();
-    for m in report.models.iter().filter(|m| m.model != b.reference) {
-        print!("{:<14}", m.model);
-        for (name, _) in next_liked {
-            print!(" {:<26}", difference(m.vs_default.get(name), 4));
-        }
-        println!();
-    }
-    println!(
-        "{:<14} {:>9} {:<26} {:<26}",
+    print_row(
         "model",
-        "coverage",
-        "mean popularity",
-        format!("Δ from {}", b.reference)
+        next_liked.map(|(_, title)| format!("Δ {title}")),
+        26,
+    );
+    for m in report.models.iter().filter(|m| m.model != b.reference) {
+        let cells = next_liked.map(|(name, _)| difference(m.vs_default.get(name), 4, 3));
+        print_row(&m.model, cells, 26);
+    }
+    print_row(
+        "model",
+        [
+            format!("{:>9}", "coverage"),
+            format!("{:<22}", "mean popularity"),
+            format!("Δ from {}", b.reference),
+        ],
+        9,
     );
     for m in &report.models {
-        println!(
-            "{:<14} {:>9.3} {:<26} {:<26}",
-            m.model,
-            m.coverage,
-            with_interval(m.mean_popularity, m.intervals.get("mean_popularity"), 1),
-            if m.model == b.reference {
-                String::new()
-            } else {
-                difference(m.vs_default.get("mean_popularity"), 1)
-            }
-        );
+        let popularity = m.intervals.get("mean_popularity");
+        let gap = if m.model == b.reference {
+            String::new()
+        } else {
+            difference(m.vs_default.get("mean_popularity"), 1, 1)
+        };
+        let cells = [
+            format!("{:>9.3}", m.coverage),
+            format!("{:<22}", with_interval(m.mean_popularity, popularity, 1, 1)),
+            gap,
+        ];
+        print_row(&m.model, cells, 9);
     }
     println!(
         "settings chosen on the validation split ({} item-to-item, {} hybrid and {} \
@@ -715,39 +720,25 @@ fn print_evaluation(report: &EvaluationReport) -> anyhow::Result<()> {
         "judged_auc" => s.judged_auc,
         _ => s.judged_auc_matched,
     };
-    print!("{:<14}", "model");
-    for (_, title) in judged {
-        print!(" {title:<21}");
-    }
-    println!();
+    print_row("model", judged.map(|(_, title)| title.to_string()), 21);
     for s in &report.similarity {
-        print!("{:<14}", s.model);
-        for (name, _) in judged {
-            let shown = with_interval(similarity_value(s, name), s.intervals.get(name), 3);
-            print!(" {shown:<21}");
-        }
-        println!();
+        let cells = judged
+            .map(|(name, _)| with_interval(similarity_value(s, name), s.intervals.get(name), 3, 3));
+        print_row(&s.model, cells, 21);
     }
     println!(
         "difference from {} ({}), paired 95% interval; * excludes 0:",
         b.similarity_reference,
         why(&b.similarity_reference)
     );
-    print!("{:<14}", "model");
-    for (_, title) in judged {
-        print!(" {:<23}", format!("Δ {title}"));
-    }
-    println!();
+    print_row("model", judged.map(|(_, title)| format!("Δ {title}")), 25);
     for s in report
         .similarity
         .iter()
         .filter(|s| s.model != b.similarity_reference)
     {
-        print!("{:<14}", s.model);
-        for (name, _) in judged {
-            print!(" {:<23}", difference(s.vs_default.get(name), 3));
-        }
-        println!();
+        let cells = judged.map(|(name, _)| difference(s.vs_default.get(name), 3, 3));
+        print_row(&s.model, cells, 25);
     }
     println!(
         "{:<14} {:>9} {:>10} {:>10} {:>9}   (shares: every rated movie's list, no interval)",
