@@ -654,11 +654,11 @@ fn print_evaluation(report: &EvaluationReport) -> anyhow::Result<()> {
     print_row(
         "model",
         next_liked.map(|(_, title)| format!("Δ {title}")),
-        26,
+        25,
     );
     for m in report.models.iter().filter(|m| m.model != b.reference) {
         let cells = next_liked.map(|(name, _)| difference(m.vs_default.get(name), 4, 3));
-        print_row(&m.model, cells, 26);
+        print_row(&m.model, cells, 25);
     }
     print_row(
         "model",
