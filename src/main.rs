@@ -8,6 +8,9 @@ use movierec::catalog::{MatchKind, MovieQuery};
 use movierec::engine::{
     Engine, PersonalRecommendations, PersonalTarget, Recommendations, ScoredMovie, SimilarRequest,
 };
+use movierec::eval::bootstrap::Difference;
+use movierec::eval::similarity::SimilarityReport;
+use movierec::eval::{EvaluationReport, ModelReport};
 use movierec::index::{ForestParams, HnswParams, IndexKind};
 use movierec::models::ModelKind;
 use movierec::tracking::commands;
@@ -242,83 +245,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                println!(
-                    "{} users, {} (query, target) pairs, {} training ratings",
-                    report.users, report.pairs, report.train_ratings
-                );
-                println!(
-                    "{:<14} {:>8} {:>8} {:>9} {:>10} {:>12} {:>11}",
-                    "model",
-                    "HR@10",
-                    "NDCG@10",
-                    "coverage",
-                    "mean pop.",
-                    "user Rec@10",
-                    "user NDCG"
-                );
-                for m in &report.models {
-                    println!(
-                        "{:<14} {:>8.4} {:>8.4} {:>9.3} {:>10.1} {:>12.4} {:>11.4}",
-                        m.model,
-                        m.hr_at_10,
-                        m.ndcg_at_10,
-                        m.coverage,
-                        m.mean_popularity,
-                        m.user_recall_at_10,
-                        m.user_ndcg_at_10
-                    );
-                }
-                println!(
-                    "settings chosen on the validation split ({} item-to-item, {} hybrid and {} \
-                     personal settings tried):",
-                    report.validation.len(),
-                    report.validation_hybrid.len(),
-                    report.validation_personal.len()
-                );
-                for m in report.models.iter().filter(|m| m.model != "popularity") {
-                    // The full details (spectra, feature names) are in --json.
-                    let shown = movierec::eval::json_without_arrays(&m.params);
-                    println!("  {:<13} {shown}", m.model);
-                }
-                if let Some(lists) = report.personal_model {
-                    println!(
-                        "  personal      {lists} lists, {}",
-                        serde_json::to_string(&report.personal_params)?
-                    );
-                }
-                println!(
-                    "similarity (\"more like this\"; {} franchises, {} held-out judged triples; \
-                     see docs/EVALUATION.md):",
-                    report.franchises, report.judged_triples
-                );
-                println!(
-                    "{:<14} {:>10} {:>8} {:>12} {:>9} {:>10} {:>10} {:>9}",
-                    "model",
-                    "franchise",
-                    "judged",
-                    "judged (pop.",
-                    "obscure",
-                    "duplicate",
-                    "with cold",
-                    "max cold"
-                );
-                println!(
-                    "{:<14} {:>10} {:>8} {:>12} {:>9} {:>10} {:>10} {:>9}",
-                    "", "R@10", "AUC", "matched)", "share", "share", "share", "share"
-                );
-                for s in &report.similarity {
-                    println!(
-                        "{:<14} {:>10.4} {:>8.4} {:>12.4} {:>9.4} {:>10.4} {:>10.4} {:>9.4}",
-                        s.model,
-                        s.franchise_recall_at_10,
-                        s.judged_auc,
-                        s.judged_auc_matched,
-                        s.obscure_share,
-                        s.duplicate_share,
-                        s.cold_share,
-                        s.max_cold_share
-                    );
-                }
+                print_evaluation(&report)?;
             }
             report_run(&run);
             Ok(())
@@ -701,6 +628,185 @@ fn run_batch(
 
 fn year_suffix(year: Option<u16>) -> String {
     year.map(|y| format!(" ({y})")).unwrap_or_default()
+}
+
+/// `value [low, high]`, the bounds with `bound_digits` decimals.
+fn with_interval(
+    value: f64,
+    interval: Option<&[f64; 2]>,
+    digits: usize,
+    bound_digits: usize,
+) -> String {
+    match interval {
+        Some([low, high]) => {
+            format!("{value:.digits$} [{low:.bound_digits$}, {high:.bound_digits$}]")
+        }
+        None => format!("{value:.digits$}"),
+    }
+}
+
+/// `+diff [low, high]`, starred when the interval excludes 0; `—` for none.
+fn difference(d: Option<&Difference>, digits: usize, bound_digits: usize) -> String {
+    match d {
+        Some(d) => format!(
+            "{:+.digits$} [{:+.bound_digits$}, {:+.bound_digits$}]{}",
+            d.diff,
+            d.ci[0],
+            d.ci[1],
+            if d.excludes_zero() { "*" } else { "" }
+        ),
+        None => "—".to_string(),
+    }
+}
+
+/// Prints one table row: the first cell left-aligned in 14 columns, the others in `width`.
+fn print_row(first: &str, cells: impl IntoIterator<Item = String>, width: usize) {
+    let mut line = format!("{first:<14}");
+    for cell in cells {
+        line.push_str(&format!(" {cell:<width$}"));
+    }
+    println!("{}", line.trim_end());
+}
+
+/// The text report of `movierec evaluate`, in tables that fit 120 columns.
+fn print_evaluation(report: &EvaluationReport) -> anyhow::Result<()> {
+    let b = &report.bootstrap;
+    println!(
+        "{} users, {} (query, target) pairs, {} training ratings",
+        report.users, report.pairs, report.train_ratings
+    );
+    println!(
+        "[95% intervals: paired bootstrap over the {} users, {} draws, seed {}; {:.2} s]",
+        b.user_units, b.draws, b.seed, b.seconds
+    );
+    let next_liked = [
+        ("hr_at_10", "HR@10"),
+        ("ndcg_at_10", "NDCG@10"),
+        ("user_recall_at_10", "user Rec@10"),
+        ("user_ndcg_at_10", "user NDCG@10"),
+    ];
+    let value = |m: &ModelReport, name: &str| match name {
+        "hr_at_10" => m.hr_at_10,
+        "ndcg_at_10" => m.ndcg_at_10,
+        "user_recall_at_10" => m.user_recall_at_10,
+        _ => m.user_ndcg_at_10,
+    };
+    print_row("model", next_liked.map(|(_, title)| title.to_string()), 22);
+    for m in &report.models {
+        let cells =
+            next_liked.map(|(name, _)| with_interval(value(m, name), m.intervals.get(name), 4, 3));
+        print_row(&m.model, cells, 22);
+    }
+    let why = |reference: &str| match reference {
+        "popularity" => "the baseline, the default was not evaluated",
+        "similar" => "\"more like this\", the default",
+        _ => "the default collaborative model",
+    };
+    println!(
+        "difference from {} ({}), paired 95% interval; * excludes 0:",
+        b.reference,
+        why(&b.reference)
+    );
+    print_row(
+        "model",
+        next_liked.map(|(_, title)| format!("Δ {title}")),
+        25,
+    );
+    for m in report.models.iter().filter(|m| m.model != b.reference) {
+        let cells = next_liked.map(|(name, _)| difference(m.vs_default.get(name), 4, 3));
+        print_row(&m.model, cells, 25);
+    }
+    print_row(
+        "model",
+        [
+            format!("{:>9}", "coverage"),
+            format!("{:<22}", "mean popularity"),
+            format!("Δ from {}", b.reference),
+        ],
+        9,
+    );
+    for m in &report.models {
+        let popularity = m.intervals.get("mean_popularity");
+        let gap = if m.model == b.reference {
+            String::new()
+        } else {
+            difference(m.vs_default.get("mean_popularity"), 1, 1)
+        };
+        let cells = [
+            format!("{:>9.3}", m.coverage),
+            format!("{:<22}", with_interval(m.mean_popularity, popularity, 1, 1)),
+            gap,
+        ];
+        print_row(&m.model, cells, 9);
+    }
+    println!(
+        "settings chosen on the validation split ({} item-to-item, {} hybrid and {} \
+         personal settings tried):",
+        report.validation.len(),
+        report.validation_hybrid.len(),
+        report.validation_personal.len()
+    );
+    for m in report.models.iter().filter(|m| m.model != "popularity") {
+        // The full details (spectra, feature names) are in --json.
+        let shown = movierec::eval::json_without_arrays(&m.params);
+        println!("  {:<13} {shown}", m.model);
+    }
+    if let Some(lists) = report.personal_model {
+        println!(
+            "  personal      {lists} lists, {}",
+            serde_json::to_string(&report.personal_params)?
+        );
+    }
+    println!(
+        "similarity (\"more like this\"; {} franchises, {} held-out judged triples of {} users; \
+         see docs/EVALUATION.md):",
+        report.franchises, report.judged_triples, b.judged_user_units
+    );
+    println!(
+        "[95% intervals: franchise recall resamples franchises, the AUCs users; differences from {}]",
+        b.similarity_reference
+    );
+    let judged = [
+        ("franchise_recall_at_10", "franchise R@10"),
+        ("judged_auc", "judged AUC"),
+        ("judged_auc_matched", "AUC (pop. matched)"),
+    ];
+    let similarity_value = |s: &SimilarityReport, name: &str| match name {
+        "franchise_recall_at_10" => s.franchise_recall_at_10,
+        "judged_auc" => s.judged_auc,
+        _ => s.judged_auc_matched,
+    };
+    print_row("model", judged.map(|(_, title)| title.to_string()), 21);
+    for s in &report.similarity {
+        let cells = judged
+            .map(|(name, _)| with_interval(similarity_value(s, name), s.intervals.get(name), 3, 3));
+        print_row(&s.model, cells, 21);
+    }
+    println!(
+        "difference from {} ({}), paired 95% interval; * excludes 0:",
+        b.similarity_reference,
+        why(&b.similarity_reference)
+    );
+    print_row("model", judged.map(|(_, title)| format!("Δ {title}")), 25);
+    for s in report
+        .similarity
+        .iter()
+        .filter(|s| s.model != b.similarity_reference)
+    {
+        let cells = judged.map(|(name, _)| difference(s.vs_default.get(name), 3, 3));
+        print_row(&s.model, cells, 25);
+    }
+    println!(
+        "{:<14} {:>9} {:>10} {:>10} {:>9}   (shares: every rated movie's list, no interval)",
+        "model", "obscure", "duplicate", "with cold", "max cold"
+    );
+    for s in &report.similarity {
+        println!(
+            "{:<14} {:>9.4} {:>10.4} {:>10.4} {:>9.4}",
+            s.model, s.obscure_share, s.duplicate_share, s.cold_share, s.max_cold_share
+        );
+    }
+    Ok(())
 }
 
 fn print_personal(answer: &PersonalRecommendations) {

@@ -510,6 +510,27 @@ fn evaluate_reports_every_model_against_popularity_with_parameters_tuned_on_vali
     );
     assert!(user_recall("item_knn") > user_recall("popularity"));
 
+    // 95% paired-bootstrap intervals, differences from "fans also liked" and "more like this".
+    assert_eq!(report["bootstrap"]["reference"], "item_knn");
+    assert_eq!(report["bootstrap"]["similarity_reference"], "similar");
+    assert_eq!(report["bootstrap"]["user_units"], 599);
+    assert_eq!(report["bootstrap"]["draws"], 1000);
+    assert_intervals(&report, "item_knn", "similar");
+    // Popularity is far below item-kNN: the paired interval of the difference says so.
+    let popularity = models.iter().find(|m| m["model"] == "popularity").unwrap();
+    let gap = &popularity["vs_default"]["hr_at_10"];
+    assert!(gap["ci"][1].as_f64().unwrap() < 0.0, "{gap}");
+    let width = |m: &Value, metric: &str| {
+        m["intervals"][metric][1].as_f64().unwrap() - m["intervals"][metric][0].as_f64().unwrap()
+    };
+    let knn = models.iter().find(|m| m["model"] == "item_knn").unwrap();
+    // About ±2 standard errors of an HR near 0.1 over 2,995 pairs (0.0055 each).
+    assert!(
+        (0.012..0.04).contains(&width(knn, "hr_at_10")),
+        "{}",
+        knn["intervals"]
+    );
+
     // `train` tunes as `evaluate` does: trained on evaluate's training part (the ratings before
     // the test cut), it carves the same validation split from it and must choose the same
     // settings, and train its models with them.
@@ -575,6 +596,54 @@ fn evaluate_reports_every_model_against_popularity_with_parameters_tuned_on_vali
         manifest["models"]["als"]["dim"], settings["als"]["factors"],
         "ALS trained with the chosen factors"
     );
+}
+
+/// Every model of `report` has a 95% interval around each metric, and a difference from the
+/// reference model of its section inside its own interval; the reference's from itself is 0.
+fn assert_intervals(report: &Value, reference: &str, similarity_reference: &str) {
+    let sections = [
+        (
+            "models",
+            reference,
+            &[
+                "hr_at_10",
+                "ndcg_at_10",
+                "user_recall_at_10",
+                "user_ndcg_at_10",
+                "mean_popularity",
+            ][..],
+        ),
+        (
+            "similarity",
+            similarity_reference,
+            &["franchise_recall_at_10", "judged_auc", "judged_auc_matched"][..],
+        ),
+    ];
+    for (section, reference, metrics) in sections {
+        for row in report[section].as_array().unwrap() {
+            let model = &row["model"];
+            for &metric in metrics {
+                let point = row[metric].as_f64().unwrap();
+                let ci = &row["intervals"][metric];
+                let (low, high) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+                assert!(
+                    low <= point + 1e-9 && point <= high + 1e-9,
+                    "{model} {metric}: {point} outside {ci}"
+                );
+                let d = &row["vs_default"][metric];
+                let diff = d["diff"].as_f64().unwrap();
+                let (low, high) = (d["ci"][0].as_f64().unwrap(), d["ci"][1].as_f64().unwrap());
+                assert!(
+                    low <= diff + 1e-9 && diff <= high + 1e-9,
+                    "{model} {metric}: {d}"
+                );
+                if row["model"] == reference {
+                    assert_eq!((diff, low, high), (0.0, 0.0, 0.0), "{model} {metric}");
+                }
+            }
+            assert!(row["intervals"].get("coverage").is_none());
+        }
+    }
 }
 
 #[test]
@@ -895,6 +964,10 @@ fn evaluate_models_restricts_what_is_trained_tuned_and_reported() {
         "only EASE's λ grid and the content tag weights"
     );
     assert_eq!(report["personal_model"], "ease");
+    // Neither default was evaluated: the differences are from popularity.
+    assert_eq!(report["bootstrap"]["reference"], "popularity");
+    assert_eq!(report["bootstrap"]["similarity_reference"], "popularity");
+    assert_intervals(&report, "popularity", "popularity");
 
     let bad = movierec(&["evaluate", "--models", "ease,faiss"]);
     assert!(!bad.status.success());

@@ -16,6 +16,7 @@
 //! NDCG@10), and only the chosen setting is trained on the whole training part and scored on the
 //! test targets.
 
+pub mod bootstrap;
 pub mod similarity;
 pub mod tune;
 
@@ -30,10 +31,11 @@ use crate::models::personal::{score_history, HistoryEntry, PersonalParams};
 use crate::models::similar::SimilarScorer;
 use crate::models::{content, hybrid, ModelKind};
 use crate::Result;
+use bootstrap::{BootstrapSummary, Difference};
 use rayon::prelude::*;
 use serde::Serialize;
 use similarity::{JudgedSets, SimilarityReport};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 pub use tune::{
     als_grid, balance_grid, choose_personal, item_knn_grid, personal_grid, similar_grid,
     similar_objective, PersonalTrial, SimilarTrial, Tuning, CONTENT_TAG_WEIGHTS, EASE_LAMBDAS,
@@ -110,6 +112,34 @@ pub struct ModelReport {
     pub coverage: f64,
     /// Mean number of training ratings of the recommended movies.
     pub mean_popularity: f64,
+    /// The 95% paired-bootstrap interval of each metric but coverage, by field name (test rows
+    /// only; see [`bootstrap`]).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub intervals: BTreeMap<String, [f64; 2]>,
+    /// Each metric's difference from the reference model (`EvaluationReport::bootstrap`) with
+    /// its paired 95% interval (test rows only).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub vs_default: BTreeMap<String, Difference>,
+    /// Each (query, target) pair's outcome, in the order of the pairs scored: what the bootstrap
+    /// resamples.
+    #[serde(skip)]
+    pub per_pair: Vec<PairOutcome>,
+    /// Each evaluated user's (Recall@10, NDCG@10), in user order (test rows only).
+    #[serde(skip)]
+    pub per_user: Vec<(f64, f64)>,
+}
+
+/// What one (query, target) pair contributed to a [`ModelReport`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PairOutcome {
+    /// 1 when the target is in the top 10.
+    pub hit: f64,
+    /// `1 / log2(rank + 2)` for a hit, else 0.
+    pub ndcg: f64,
+    /// The summed training ratings of the movies shown.
+    pub popularity: f64,
+    /// How many movies were shown.
+    pub shown: f64,
 }
 
 /// The whole evaluation.
@@ -147,6 +177,8 @@ pub struct EvaluationReport {
     pub judged_triples: usize,
     /// Number of franchises behind `franchise_recall_at_10`.
     pub franchises: usize,
+    /// How the intervals were drawn, and the reference models of the differences.
+    pub bootstrap: BootstrapSummary,
 }
 
 /// Scores every (query, target) pair with `top10(query item)`.
@@ -158,17 +190,26 @@ fn score(
 ) -> ModelReport {
     let (mut hits, mut ndcg, mut pop_sum, mut shown) = (0.0, 0.0, 0.0, 0usize);
     let mut recommended = HashSet::new();
+    let mut per_pair = Vec::with_capacity(pairs.len());
     for &(query, target) in pairs {
         let list = top10(query);
+        let mut outcome = PairOutcome {
+            shown: list.len() as f64,
+            ..PairOutcome::default()
+        };
         if let Some(rank) = list.iter().position(|&i| i == target) {
+            outcome.hit = 1.0;
+            outcome.ndcg = 1.0 / ((rank + 2) as f64).log2();
             hits += 1.0;
-            ndcg += 1.0 / ((rank + 2) as f64).log2();
+            ndcg += outcome.ndcg;
         }
         for &i in &list {
+            outcome.popularity += f64::from(popularity[i as usize]);
             pop_sum += f64::from(popularity[i as usize]);
             shown += 1;
             recommended.insert(i);
         }
+        per_pair.push(outcome);
     }
     let n = pairs.len().max(1) as f64;
     ModelReport {
@@ -180,11 +221,25 @@ fn score(
         user_ndcg_at_10: 0.0,
         coverage: recommended.len() as f64 / popularity.len().max(1) as f64,
         mean_popularity: pop_sum / shown.max(1) as f64,
+        intervals: BTreeMap::new(),
+        vs_default: BTreeMap::new(),
+        per_pair,
+        per_user: Vec::new(),
     }
+}
+
+/// Sets the per-user metrics of `report` from each user's (Recall@10, NDCG@10).
+fn set_per_user(report: &mut ModelReport, per_user: Vec<(f64, f64)>) {
+    let n = per_user.len().max(1) as f64;
+    report.user_recall_at_10 = per_user.iter().map(|p| p.0).sum::<f64>() / n;
+    report.user_ndcg_at_10 = per_user.iter().map(|p| p.1).sum::<f64>() / n;
+    report.per_user = per_user;
 }
 
 /// Each evaluated user's training history and held-out targets, as catalog rows.
 struct UserCases {
+    /// The users, sorted; `cases` is in this order.
+    users: Vec<u32>,
     cases: Vec<(Vec<HistoryEntry>, Vec<u32>)>,
 }
 
@@ -200,26 +255,17 @@ impl UserCases {
         let mut users: Vec<u32> = targets.keys().copied().collect();
         users.sort_unstable();
         let cases = users
-            .into_iter()
+            .iter()
             .map(|u| {
-                let history = histories.history(u).map(Iterator::collect);
-                (history.unwrap_or_default(), targets[&u].clone())
+                let history = histories.history(*u).map(Iterator::collect);
+                (history.unwrap_or_default(), targets[u].clone())
             })
             .collect();
-        UserCases { cases }
+        UserCases { users, cases }
     }
 
-    /// Per-user Recall@10 and NDCG@10 of `recommend(history)` (which must exclude the history).
-    fn score(&self, recommend: impl Fn(&[HistoryEntry]) -> Vec<u32> + Sync) -> (f64, f64) {
-        let per_user = self.score_each(recommend);
-        let n = per_user.len().max(1) as f64;
-        (
-            per_user.iter().map(|p| p.0).sum::<f64>() / n,
-            per_user.iter().map(|p| p.1).sum::<f64>() / n,
-        )
-    }
-
-    /// Each user's Recall@10 and NDCG@10 of `recommend(history)`, in user order.
+    /// Each user's Recall@10 and NDCG@10 of `recommend(history)` (which must exclude the
+    /// history), in user order.
     fn score_each(
         &self,
         recommend: impl Fn(&[HistoryEntry]) -> Vec<u32> + Sync,
@@ -284,20 +330,23 @@ fn score_embeddings(name: &str, prepared: &Prepared, index: &ExactIndex) -> Mode
 struct Prepared {
     trained: crate::fit::TrainedModels,
     pairs: Vec<(u32, u32)>,
+    /// The user of each of `pairs`.
+    pair_users: Vec<u32>,
     popularity: Vec<u32>,
 }
 
 fn prepare(dataset: &Dataset, train: Vec<Rating>, pairs: &[(u32, u32, u32)]) -> Result<Prepared> {
     let trained = train_models(&dataset.with_ratings(train), &Settings::default())?;
     let catalog = &trained.catalog;
-    let pairs = pairs
+    let (pair_users, pairs) = pairs
         .iter()
-        .filter_map(|&(_, q, t)| Some((catalog.item_of(q)?, catalog.item_of(t)?)))
-        .collect();
+        .filter_map(|&(u, q, t)| Some((u, (catalog.item_of(q)?, catalog.item_of(t)?))))
+        .unzip();
     let popularity = catalog.movies().iter().map(|m| m.rating_count).collect();
     Ok(Prepared {
         trained,
         pairs,
+        pair_users,
         popularity,
     })
 }
@@ -319,20 +368,6 @@ fn test_lists_knn(prepared: &Prepared, params: &ItemKnnParams) -> NeighbourLists
 fn score_lists(name: &str, prepared: &Prepared, lists: &NeighbourLists) -> ModelReport {
     score(name, &prepared.pairs, &prepared.popularity, |query| {
         lists.of(query).take(CUTOFF).map(|(j, _)| j).collect()
-    })
-}
-
-/// Per-user Recall@10 and NDCG@10 of scoring histories with `lists`.
-fn score_users_with_lists(
-    users: &UserCases,
-    lists: &NeighbourLists,
-    params: &PersonalParams,
-) -> (f64, f64) {
-    users.score(|history| {
-        score_history(lists, history, params, CUTOFF, &|_| true)
-            .iter()
-            .map(|s| s.item)
-            .collect()
     })
 }
 
@@ -422,7 +457,7 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
             .take(CUTOFF)
             .collect()
     })];
-    (models[0].user_recall_at_10, models[0].user_ndcg_at_10) = users_test.score(|history| {
+    let each = users_test.score_each(|history| {
         let seen: HashSet<u32> = history.iter().map(|h| h.item).collect();
         by_popularity
             .iter()
@@ -431,6 +466,7 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
             .take(CUTOFF)
             .collect()
     });
+    set_per_user(&mut models[0], each);
     // The tuned models with the settings chosen on validation (ALS first: the hybrid may use it).
     let mut test_models = test.trained.models.clone();
     for model in test_models
@@ -474,8 +510,8 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
     for model in test_models.iter().filter(|m| wanted(m.kind)) {
         let index = ExactIndex::build(&model.embeddings, Metric::Cosine);
         let mut report = score_embeddings(model.kind.as_str(), &test, &index);
-        (report.user_recall_at_10, report.user_ndcg_at_10) =
-            users_test.score(|history| embedding_user_top(&index, history, &personal));
+        let each = users_test.score_each(|history| embedding_user_top(&index, history, &personal));
+        set_per_user(&mut report, each);
         report.params = model.details.clone();
         if let Some(features) = report.params.get_mut("features") {
             *features = serde_json::json!(features.as_array().map_or(0, Vec::len));
@@ -488,8 +524,8 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         let mut knn_report = score_item_knn(&test, &best);
         let test_lists = item_knn::build(&test.trained.matrix, &knn_for_users);
         let (_, knn_personal) = best_personal(Some(ModelKind::ItemKnn));
-        (knn_report.user_recall_at_10, knn_report.user_ndcg_at_10) =
-            score_users_with_lists(&users_test, &test_lists, &knn_personal);
+        let each = each_user_with_lists(&users_test, &test_lists, &knn_personal);
+        set_per_user(&mut knn_report, each);
         knn_report.params = serde_json::json!({"item_to_item": best, "personal": knn_personal});
         models.push(knn_report);
         lists_tested.push((ModelKind::ItemKnn, test_lists_knn(&test, &best)));
@@ -498,8 +534,8 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         let ease_model = ease::train(&test.trained.matrix, &ease_params)?;
         let mut ease_report = score_lists("ease", &test, &ease_model.lists);
         let (_, ease_personal) = best_personal(Some(ModelKind::Ease));
-        (ease_report.user_recall_at_10, ease_report.user_ndcg_at_10) =
-            score_users_with_lists(&users_test, &ease_model.lists, &ease_personal);
+        let each = each_user_with_lists(&users_test, &ease_model.lists, &ease_personal);
+        set_per_user(&mut ease_report, each);
         ease_report.params = serde_json::json!({
             "ease": ease_params,
             "covered": ease_model.covered,
@@ -519,8 +555,8 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         let lists = scorer.lists();
         let mut report = score_lists("similar", &test, &lists);
         let (_, knn_personal) = best_personal(Some(ModelKind::ItemKnn));
-        (report.user_recall_at_10, report.user_ndcg_at_10) =
-            score_users_with_lists(&users_test, &lists, &knn_personal);
+        let each = each_user_with_lists(&users_test, &lists, &knn_personal);
+        set_per_user(&mut report, each);
         report.params = serde_json::to_value(similar_params).expect("serialisable");
         models.push(report);
         lists_tested.push((ModelKind::Similar, lists));
@@ -572,6 +608,33 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
             &|a, b| Some(index.similarity(a, b)),
         ));
     }
+
+    // Intervals: the same bootstrap draws of users (of franchises for franchise recall) for
+    // every model, and the differences from each question's default.
+    let started = std::time::Instant::now();
+    let reference = DEFAULT_COLLABORATIVE.as_str();
+    let reference = models
+        .iter()
+        .position(|m| m.model == reference)
+        .unwrap_or(0);
+    let user_units =
+        bootstrap::next_liked(&mut models, reference, &test.pair_users, &users_test.users);
+    let similarity_reference = similarity
+        .iter()
+        .position(|s| s.model == ModelKind::Similar.as_str())
+        .unwrap_or(0);
+    let judged_units = bootstrap::similarity(&mut similarity, similarity_reference);
+    let bootstrap = BootstrapSummary {
+        draws: bootstrap::DRAWS,
+        seed: bootstrap::SEED,
+        level: bootstrap::LEVEL,
+        reference: models[reference].model.clone(),
+        similarity_reference: similarity[similarity_reference].model.clone(),
+        user_units,
+        judged_user_units: judged_units.0,
+        franchise_units: judged_units.1,
+        seconds: started.elapsed().as_secs_f64(),
+    };
     Ok(EvaluationReport {
         pairs: test.pairs.len(),
         users: users.len(),
@@ -588,6 +651,7 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         judged_triples: judged.triples(),
         franchises: judged.franchises(),
         similarity,
+        bootstrap,
     })
 }
 

@@ -22,14 +22,20 @@
 //! share* (lists holding a movie with the query's own title and year) and the *cold share*
 //! (lists holding a movie with no training ratings, and the largest share of lists any one such
 //! movie appears in).
+//!
+//! Confidence intervals ([`super::bootstrap`]): the judged AUCs resample the users the triples
+//! belong to, franchise recall resamples franchises (a cluster bootstrap: the members of a
+//! franchise are queries about the same series); the shares are counts over every rated movie of
+//! the catalog, the whole population rather than a sample, and have none.
 
+use super::bootstrap::{Difference, UnitSums};
 use crate::catalog::Catalog;
 use crate::data::Rating;
 use crate::engine::{KNOWN_MIN_RATINGS, KNOWN_QUERY_RATINGS};
 use crate::models::similar::Franchises;
 use rayon::prelude::*;
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Franchise members with fewer ratings than this are not used as queries.
 pub const FRANCHISE_MIN_RATINGS: u32 = 5;
@@ -58,6 +64,27 @@ pub struct SimilarityReport {
     pub cold_share: f64,
     /// Largest share of lists that any one movie without training ratings appears in.
     pub max_cold_share: f64,
+    /// The 95% bootstrap interval of the franchise recall and the judged AUCs, by field name
+    /// (test rows only; the shares have none).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub intervals: BTreeMap<String, [f64; 2]>,
+    /// Their differences from the reference model with paired 95% intervals (test rows only).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub vs_default: BTreeMap<String, Difference>,
+    /// The per-unit sums the intervals are drawn from.
+    #[serde(skip)]
+    pub units: SimilarityUnits,
+}
+
+/// The per-unit sums behind a [`SimilarityReport`]'s intervals.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SimilarityUnits {
+    /// Franchise recall per franchise (the sum over its queries, and their number).
+    pub franchise_recall_at_10: UnitSums,
+    /// Judged AUC per user (won comparisons, and triples).
+    pub judged_auc: UnitSums,
+    /// Popularity-matched judged AUC per user.
+    pub judged_auc_matched: UnitSums,
 }
 
 /// The judged sets of one split.
@@ -65,8 +92,14 @@ pub struct JudgedSets {
     franchises: Franchises,
     /// `(anchor, good, bad)` catalog rows.
     triples: Vec<(u32, u32, u32)>,
+    /// The user each triple belongs to, numbered 0.. among the users with triples.
+    triple_users: Vec<u32>,
     /// The triples whose good and bad movies have rating counts within a factor of two.
     matched: Vec<(u32, u32, u32)>,
+    /// Their users, as `triple_users`.
+    matched_users: Vec<u32>,
+    /// How many users the triples belong to.
+    users: usize,
 }
 
 impl JudgedSets {
@@ -89,7 +122,8 @@ impl JudgedSets {
         let mut users: Vec<u32> = future.keys().copied().collect();
         users.sort_unstable();
         let row = |r: &&Rating| catalog.item_of(r.movie_id);
-        let mut triples = Vec::new();
+        let (mut triples, mut triple_users) = (Vec::new(), Vec::new());
+        let mut judged_users = 0;
         for user in users {
             let Some(anchors) = liked.get_mut(&user) else {
                 continue;
@@ -109,6 +143,7 @@ impl JudgedSets {
                 .filter_map(row)
                 .take(JUDGED_PER_USER)
                 .collect();
+            let before = triples.len();
             for anchor in anchors.iter().filter_map(row).take(ANCHORS_PER_USER) {
                 for &g in &good {
                     for &b in &bad {
@@ -116,17 +151,24 @@ impl JudgedSets {
                     }
                 }
             }
+            if triples.len() > before {
+                triple_users.resize(triples.len(), judged_users);
+                judged_users += 1;
+            }
         }
         let count = |i: u32| f64::from(catalog.movie(i).rating_count.max(1));
-        let matched = triples
+        let (matched, matched_users) = triples
             .iter()
-            .copied()
-            .filter(|&(_, g, b)| (count(g) / count(b)).log2().abs() <= 1.0)
-            .collect();
+            .zip(&triple_users)
+            .filter(|(&(_, g, b), _)| (count(g) / count(b)).log2().abs() <= 1.0)
+            .unzip();
         JudgedSets {
             franchises: Franchises::new(catalog),
             triples,
+            triple_users,
             matched,
+            matched_users,
+            users: judged_users as usize,
         }
     }
 
@@ -152,13 +194,20 @@ impl JudgedSets {
         self.triples.len()
     }
 
+    /// How many users the judged triples belong to (the units of the AUCs' intervals).
+    pub fn judged_users(&self) -> usize {
+        self.users
+    }
+
     /// The judged AUC of `score(anchor, movie)` (`None`: the model cannot score the pair) on
-    /// `triples`.
-    fn auc(triples: &[(u32, u32, u32)], score: &(dyn Fn(u32, u32) -> Option<f32> + Sync)) -> f64 {
-        if triples.is_empty() {
-            return 0.5;
-        }
-        let total: f64 = triples
+    /// `triples`, and each user's won comparisons and triples (`users`: the user of each triple).
+    fn auc(
+        &self,
+        triples: &[(u32, u32, u32)],
+        users: &[u32],
+        score: &(dyn Fn(u32, u32) -> Option<f32> + Sync),
+    ) -> (f64, UnitSums) {
+        let won: Vec<f64> = triples
             .par_iter()
             .map(|&(a, g, b)| match (score(a, g), score(a, b)) {
                 (Some(x), Some(y)) if x > y => 1.0,
@@ -167,8 +216,16 @@ impl JudgedSets {
                 (None, Some(_)) => 0.0,
                 _ => 0.5,
             })
-            .sum();
-        total / triples.len() as f64
+            .collect();
+        let mut per_user = UnitSums::new(self.users);
+        for (&user, &w) in users.iter().zip(&won) {
+            per_user.add(user as usize, w);
+        }
+        if triples.is_empty() {
+            return (0.5, per_user);
+        }
+        // Sums of halves are exact: the order of the sum does not matter.
+        (won.iter().sum::<f64>() / triples.len() as f64, per_user)
     }
 
     /// Every metric of a model given its top 10 per query (`top10(row)`, never the row itself)
@@ -194,7 +251,7 @@ impl JudgedSets {
                     .map(move |&m| (m, g))
             })
             .collect();
-        let recall: f64 = queries
+        let recalls: Vec<f64> = queries
             .par_iter()
             .map(|&(q, g)| {
                 let others: Vec<u32> = self.franchises.groups()[g]
@@ -209,7 +266,14 @@ impl JudgedSets {
                 let found = others.iter().filter(|m| top.contains(m)).count();
                 found as f64 / others.len().min(10) as f64
             })
-            .sum();
+            .collect();
+        let recall: f64 = recalls.iter().sum();
+        let mut franchise_recall = UnitSums::new(self.franchises());
+        for (&(_, g), &r) in queries.iter().zip(&recalls) {
+            franchise_recall.add(g, r);
+        }
+        let (judged_auc, judged) = self.auc(&self.triples, &self.triple_users, score);
+        let (judged_auc_matched, matched) = self.auc(&self.matched, &self.matched_users, score);
         // Lists of every rated movie.
         let rated: Vec<u32> = (0..catalog.len() as u32)
             .filter(|&i| count(i) > 0)
@@ -244,12 +308,19 @@ impl JudgedSets {
         SimilarityReport {
             model: model.to_string(),
             franchise_recall_at_10: recall / queries.len().max(1) as f64,
-            judged_auc: JudgedSets::auc(&self.triples, score),
-            judged_auc_matched: JudgedSets::auc(&self.matched, score),
+            judged_auc,
+            judged_auc_matched,
             obscure_share: obscure as f64 / shown_known.max(1) as f64,
             duplicate_share: duplicates as f64 / n,
             cold_share: cold_lists as f64 / n,
             max_cold_share: cold_counts.values().copied().max().unwrap_or(0) as f64 / n,
+            intervals: BTreeMap::new(),
+            vs_default: BTreeMap::new(),
+            units: SimilarityUnits {
+                franchise_recall_at_10: franchise_recall,
+                judged_auc: judged,
+                judged_auc_matched: matched,
+            },
         }
     }
 }

@@ -3,8 +3,10 @@
 
 use super::{record, MlflowClient, RunKind, RunRecord, RunStatus, RunStore};
 use crate::artifact::Manifest;
+use crate::eval::bootstrap::Difference;
 use crate::eval::EvaluationReport;
 use crate::index::IndexKind;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The environment variable naming the local run store's directory.
@@ -162,6 +164,7 @@ pub fn evaluate_run(
             let shown = crate::eval::json_without_arrays(&m.params);
             run = run.param(format!("{name}.params"), shown);
         }
+        run = intervals(run, name, &m.intervals, &m.vs_default);
     }
     for s in &report.similarity {
         let name = &s.model;
@@ -171,9 +174,39 @@ pub fn evaluate_run(
                 s.franchise_recall_at_10,
             )
             .metric(format!("{name}.judged_auc"), s.judged_auc)
+            .metric(format!("{name}.judged_auc_matched"), s.judged_auc_matched)
             .metric(format!("{name}.obscure_share"), s.obscure_share);
+        run = intervals(run, name, &s.intervals, &s.vs_default);
     }
-    run.finish(RunStatus::Finished)
+    let b = &report.bootstrap;
+    run.param("bootstrap.reference", &b.reference)
+        .param("bootstrap.similarity_reference", &b.similarity_reference)
+        .param("bootstrap.draws", b.draws)
+        .param("bootstrap.seed", b.seed)
+        .metric("bootstrap_seconds", b.seconds)
+        .finish(RunStatus::Finished)
+}
+
+/// A model's interval bounds (`{model}.{metric}.ci_low` / `.ci_high`) and its difference from
+/// the reference model with that difference's bounds (`.vs_default`, `.vs_default.ci_low`...).
+fn intervals(
+    mut run: RunRecord,
+    model: &str,
+    intervals: &BTreeMap<String, [f64; 2]>,
+    differences: &BTreeMap<String, Difference>,
+) -> RunRecord {
+    for (metric, [low, high]) in intervals {
+        run = run
+            .metric(format!("{model}.{metric}.ci_low"), *low)
+            .metric(format!("{model}.{metric}.ci_high"), *high);
+    }
+    for (metric, d) in differences {
+        run = run
+            .metric(format!("{model}.{metric}.vs_default"), d.diff)
+            .metric(format!("{model}.{metric}.vs_default.ci_low"), d.ci[0])
+            .metric(format!("{model}.{metric}.vs_default.ci_high"), d.ci[1]);
+    }
+    run
 }
 
 /// A new run of `kind` reading `data_dir`, starting now.
