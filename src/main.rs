@@ -27,6 +27,32 @@ use std::time::Duration;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `println!` without its panic on a failed write: output piped into a reader that stopped
+/// (`| head`) ends the program quietly with exit 0, and any other failure (`> /dev/full`) is a
+/// one-line error and exit 1 (nothing more can be said on standard output anyway).
+macro_rules! out {
+    () => {
+        write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Writes to standard output (see [`out!`]).
+fn write_stdout(text: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: writing to standard output: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -127,7 +153,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     None => Engine::open(&model_dir)?.personal(&target, k, &filter)?,
                 };
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&answer)?);
+                    out!("{}", serde_json::to_string_pretty(&answer)?);
                 } else {
                     print_personal(&answer);
                 }
@@ -146,7 +172,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 None => Engine::open(&model_dir)?.similar(&request)?,
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&answer)?);
+                out!("{}", serde_json::to_string_pretty(&answer)?);
             } else {
                 print_table(&answer);
             }
@@ -243,7 +269,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let report = result?;
             let run = recorded?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                out!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print_evaluation(&report)?;
             }
@@ -261,9 +287,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let dataset = movierec::data::load_with(&data, &options)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&dataset.report)?);
+                out!("{}", serde_json::to_string_pretty(&dataset.report)?);
             } else {
-                println!("{}", dataset.report);
+                out!("{}", dataset.report);
             }
             Ok(())
         }
@@ -287,7 +313,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("warning: skipped {skipped}");
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&listing.runs)?);
+                out!("{}", serde_json::to_string_pretty(&listing.runs)?);
             } else {
                 print_runs(&dir, &listing.runs);
             }
@@ -325,13 +351,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 bench::read_vectors(&queries, dim)?,
             );
             if !json {
-                println!(
+                out!(
                     "{} base and {} query vectors of dimension {dim}, {metric}, k = {k}, {threads} \
                      thread(s)",
                     b.len(),
                     q.len()
                 );
-                println!(
+                out!(
                     "{:<7} {:<52} {:>8} {:>10} {:>9} {:>11} {:>8} {:>9}",
                     "backend",
                     "params",
@@ -345,11 +371,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             bench::run(&b, &q, k, threads, metric, &mut |row| {
                 if json {
-                    println!("{}", serde_json::to_string(row).unwrap_or_default());
+                    out!("{}", serde_json::to_string(row).unwrap_or_default());
                 } else {
                     let ms =
                         |s: Option<f64>| s.map_or(String::new(), |s| format!("{:.2}", s * 1e3));
-                    println!(
+                    out!(
                         "{:<7} {:<52} {:>8.2} {:>10.0} {:>9.4} {:>11.1} {:>8} {:>9}",
                         row.backend,
                         row.params.to_string(),
@@ -369,7 +395,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let engine = Engine::open(&model_dir)?;
             let files = &engine.manifest().files;
             let bytes: u64 = files.values().map(|f| f.bytes).sum();
-            println!(
+            out!(
                 "ok: {} files, {:.1} MB verified in {:.0} ms",
                 files.len(),
                 bytes as f64 / 1e6,
@@ -388,7 +414,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let summary = movierec::download::download(&name, &dir, &options)?;
             if summary.already_present {
-                println!(
+                out!(
                     "{} is already there (remove it to download again)",
                     summary.dir.display()
                 );
@@ -405,7 +431,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     String::new()
                 };
-                println!(
+                out!(
                     "downloaded {name} into {}: {} files from a {:.1} MB zip ({check}{resumed}) in {:.1} s",
                     summary.dir.display(),
                     summary.files,
@@ -423,9 +449,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let profile = movierec::profile::profile(&dataset);
             let profiled = started.elapsed().as_secs_f64();
             if json {
-                println!("{}", serde_json::to_string_pretty(&profile)?);
+                out!("{}", serde_json::to_string_pretty(&profile)?);
             } else {
-                print!("{}", movierec::profile::text::render(&profile));
+                write_stdout(format_args!(
+                    "{}",
+                    movierec::profile::text::render(&profile)
+                ));
             }
             std::io::Write::flush(&mut std::io::stdout())?;
             let mut timing = format!("loaded in {loaded:.2} s, profiled in {profiled:.2} s");
@@ -448,7 +477,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &out,
                 &movierec::data::synth::SynthParams { scale, seed },
             )?;
-            println!(
+            out!(
                 "wrote {}: {} movies, {} users, {} ratings, {} tags, {:.1} MB in {:.1} s \
                  (synthetic, for benchmarks)",
                 out.display(),
@@ -463,7 +492,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Health { url } => {
             movierec::server::probe(&url)?;
-            println!("ok");
+            out!("ok");
             Ok(())
         }
     }
@@ -665,19 +694,24 @@ fn print_row(first: &str, cells: impl IntoIterator<Item = String>, width: usize)
     for cell in cells {
         line.push_str(&format!(" {cell:<width$}"));
     }
-    println!("{}", line.trim_end());
+    out!("{}", line.trim_end());
 }
 
 /// The text report of `movierec evaluate`, in tables that fit 120 columns.
 fn print_evaluation(report: &EvaluationReport) -> anyhow::Result<()> {
     let b = &report.bootstrap;
-    println!(
+    out!(
         "{} users, {} (query, target) pairs, {} training ratings",
-        report.users, report.pairs, report.train_ratings
+        report.users,
+        report.pairs,
+        report.train_ratings
     );
-    println!(
+    out!(
         "[95% intervals: paired bootstrap over the {} users, {} draws, seed {}; {:.2} s]",
-        b.user_units, b.draws, b.seed, b.seconds
+        b.user_units,
+        b.draws,
+        b.seed,
+        b.seconds
     );
     let next_liked = [
         ("hr_at_10", "HR@10"),
@@ -702,7 +736,7 @@ fn print_evaluation(report: &EvaluationReport) -> anyhow::Result<()> {
         "similar" => "\"more like this\", the default",
         _ => "the default collaborative model",
     };
-    println!(
+    out!(
         "difference from {} ({}), paired 95% interval; * excludes 0:",
         b.reference,
         why(&b.reference)
@@ -739,7 +773,7 @@ fn print_evaluation(report: &EvaluationReport) -> anyhow::Result<()> {
         ];
         print_row(&m.model, cells, 9);
     }
-    println!(
+    out!(
         "settings chosen on the validation split ({} item-to-item, {} hybrid and {} \
          personal settings tried):",
         report.validation.len(),
@@ -749,20 +783,22 @@ fn print_evaluation(report: &EvaluationReport) -> anyhow::Result<()> {
     for m in report.models.iter().filter(|m| m.model != "popularity") {
         // The full details (spectra, feature names) are in --json.
         let shown = movierec::eval::json_without_arrays(&m.params);
-        println!("  {:<13} {shown}", m.model);
+        out!("  {:<13} {shown}", m.model);
     }
     if let Some(lists) = report.personal_model {
-        println!(
+        out!(
             "  personal      {lists} lists, {}",
             serde_json::to_string(&report.personal_params)?
         );
     }
-    println!(
+    out!(
         "similarity (\"more like this\"; {} franchises, {} held-out judged triples of {} users; \
          see docs/EVALUATION.md):",
-        report.franchises, report.judged_triples, b.judged_user_units
+        report.franchises,
+        report.judged_triples,
+        b.judged_user_units
     );
-    println!(
+    out!(
         "[95% intervals: franchise recall resamples franchises, the AUCs users; differences from {}]",
         b.similarity_reference
     );
@@ -782,7 +818,7 @@ fn print_evaluation(report: &EvaluationReport) -> anyhow::Result<()> {
             .map(|(name, _)| with_interval(similarity_value(s, name), s.intervals.get(name), 3, 3));
         print_row(&s.model, cells, 21);
     }
-    println!(
+    out!(
         "difference from {} ({}), paired 95% interval; * excludes 0:",
         b.similarity_reference,
         why(&b.similarity_reference)
@@ -796,14 +832,22 @@ fn print_evaluation(report: &EvaluationReport) -> anyhow::Result<()> {
         let cells = judged.map(|(name, _)| difference(s.vs_default.get(name), 3, 3));
         print_row(&s.model, cells, 25);
     }
-    println!(
+    out!(
         "{:<14} {:>9} {:>10} {:>10} {:>9}   (shares: every rated movie's list, no interval)",
-        "model", "obscure", "duplicate", "with cold", "max cold"
+        "model",
+        "obscure",
+        "duplicate",
+        "with cold",
+        "max cold"
     );
     for s in &report.similarity {
-        println!(
+        out!(
             "{:<14} {:>9.4} {:>10.4} {:>10.4} {:>9.4}",
-            s.model, s.obscure_share, s.duplicate_share, s.cold_share, s.max_cold_share
+            s.model,
+            s.obscure_share,
+            s.duplicate_share,
+            s.cold_share,
+            s.max_cold_share
         );
     }
     Ok(())
@@ -811,9 +855,10 @@ fn print_evaluation(report: &EvaluationReport) -> anyhow::Result<()> {
 
 fn print_personal(answer: &PersonalRecommendations) {
     match answer.user {
-        Some(user) => println!(
+        Some(user) => out!(
             "Recommended for user {user} (who rated {} movies) — {} model",
-            answer.rated, answer.model
+            answer.rated,
+            answer.model
         ),
         None => {
             let names: Vec<String> = answer
@@ -821,7 +866,7 @@ fn print_personal(answer: &PersonalRecommendations) {
                 .iter()
                 .map(|m| format!("{}{}", m.title, year_suffix(m.year)))
                 .collect();
-            println!(
+            out!(
                 "Recommended for someone who liked {} — {} model",
                 names.join("; "),
                 answer.model
@@ -834,7 +879,7 @@ fn print_personal(answer: &PersonalRecommendations) {
 fn print_results(results: &[ScoredMovie]) {
     for (rank, r) in results.iter().enumerate() {
         let m = &r.movie;
-        println!(
+        out!(
             "{:>3}. {}{}  [{}]  {:.3}  {}",
             rank + 1,
             m.title,
@@ -844,7 +889,7 @@ fn print_results(results: &[ScoredMovie]) {
             m.imdb_url.as_deref().unwrap_or(&m.movielens_url)
         );
         if let Some(why) = &r.why {
-            println!("       why: {}", why.text);
+            out!("       why: {}", why.text);
         }
     }
 }
@@ -852,7 +897,7 @@ fn print_results(results: &[ScoredMovie]) {
 fn print_table(answer: &Recommendations) {
     let q = &answer.query;
     let year = |y: Option<u16>| y.map(|y| format!(" ({y})")).unwrap_or_default();
-    println!(
+    out!(
         "Movies like {}{} — {} model, {} index",
         q.title,
         year(q.year),
@@ -861,7 +906,7 @@ fn print_table(answer: &Recommendations) {
     );
     let loose = answer.r#match == MatchKind::Loose;
     if loose {
-        println!("(a loose match for the title typed; it may not be the film meant)");
+        out!("(a loose match for the title typed; it may not be the film meant)");
     }
     print_results(&answer.results);
     if !answer.alternatives.is_empty() {
@@ -875,7 +920,7 @@ fn print_table(answer: &Recommendations) {
         } else {
             "Also matching"
         };
-        println!("{lead}: {}", names.join("; "));
+        out!("{lead}: {}", names.join("; "));
     }
 }
 
@@ -893,12 +938,17 @@ fn report_run(run: &RunRecord) {
 /// The runs as a table: the headline metrics of each kind of run.
 fn print_runs(dir: &Path, runs: &[RunRecord]) {
     if runs.is_empty() {
-        println!("no runs recorded in {}", dir.display());
+        out!("no runs recorded in {}", dir.display());
         return;
     }
-    println!(
+    out!(
         "{:<12} {:<8} {:<20} {:>8} {:<8} {:<16} headline",
-        "run", "kind", "started (UTC)", "seconds", "status", "dataset"
+        "run",
+        "kind",
+        "started (UTC)",
+        "seconds",
+        "status",
+        "dataset"
     );
     for run in runs {
         let metric = |name: &str| run.metrics.get(name).copied();
@@ -927,7 +977,7 @@ fn print_runs(dir: &Path, runs: &[RunRecord]) {
             .as_ref()
             .map(|m| format!(" [MLflow {}]", m.run_id))
             .unwrap_or_default();
-        println!(
+        out!(
             "{:<12} {:<8} {:<20} {:>8.2} {:<8} {:<16} {headline}{mlflow}",
             &run.id[..run.id.len().min(12)],
             run.kind.as_str(),

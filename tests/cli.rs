@@ -1470,3 +1470,48 @@ fn train_tunes_only_what_its_data_and_budget_allow_and_no_tune_keeps_the_default
     let both = movierec(&["train", "--tune-budget", "2", "--no-tune"]);
     assert!(!both.status.success());
 }
+
+#[test]
+fn a_closed_pipe_ends_quietly_and_a_full_disk_is_a_one_line_error() {
+    let model = trained_model().to_str().unwrap();
+    for args in [
+        vec!["recommend", "heat", "--model-dir", model, "--json"],
+        vec!["recommend", "toy story", "--model-dir", model],
+        vec!["runs", "--json"],
+    ] {
+        // The reader goes away before anything is written (`| head -0`).
+        let mut child = Command::new(env!("CARGO_BIN_EXE_movierec"))
+            .args(&args)
+            .env("MOVIEREC_RUNS_DIR", common::runs_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let text = stderr(&output);
+        assert!(!text.contains("panicked"), "{args:?}: {text}");
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {text}");
+
+        #[cfg(target_os = "linux")]
+        {
+            let full = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap();
+            let output = Command::new(env!("CARGO_BIN_EXE_movierec"))
+                .args(&args)
+                .env("MOVIEREC_RUNS_DIR", common::runs_dir())
+                .stdout(full)
+                .output()
+                .unwrap();
+            let text = stderr(&output);
+            assert!(!text.contains("panicked"), "{args:?}: {text}");
+            assert!(!output.status.success(), "{args:?}");
+            assert!(
+                text.contains("error: writing to standard output"),
+                "{args:?}: {text}"
+            );
+        }
+    }
+}
