@@ -64,7 +64,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::FAILURE
         }
     }
@@ -197,6 +197,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let outdated = movierec::artifact::outdated_dataset(&model_dir)
                 .is_some_and(|path| same(Path::new(&path), &data));
+            if !model_dir.exists() && !data.exists() {
+                anyhow::bail!(
+                    "no model at {} and no MovieLens release at {} to train one: give --data DIR \
+                     (a release directory or .zip) or --model-dir DIR (a trained model), or fetch \
+                     the small release with `movierec download ml-latest-small`",
+                    model_dir.display(),
+                    data.display()
+                );
+            }
             if !model_dir.exists() || outdated {
                 eprintln!(
                     "movierec: {} at {}; training on {} first",
@@ -496,6 +505,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// An error and its causes, each cause added only when the text does not already say it (many
+/// errors quote their source in their own message: "…: Address already in use (os error 98)"
+/// once, not twice).
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 /// The reload token from the environment: unset or empty disables reloading over HTTP; a token

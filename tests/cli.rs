@@ -1515,3 +1515,60 @@ fn a_closed_pipe_ends_quietly_and_a_full_disk_is_a_one_line_error() {
         }
     }
 }
+
+#[test]
+fn serve_says_what_to_do_about_a_taken_port_and_missing_data() {
+    // A taken port: named once, with the way out.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let model = trained_model().to_str().unwrap();
+    let output = movierec(&["serve", "--model-dir", model, "--port", &port]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(
+        text.contains("the port is taken") && text.contains("--port"),
+        "{text}"
+    );
+    assert!(text.matches("os error").count() <= 1, "{text}");
+    // No model and no data: what to give or fetch.
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none");
+    let output = movierec(&[
+        "serve",
+        "--model-dir",
+        missing.to_str().unwrap(),
+        "--data",
+        missing.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(
+        text.contains("movierec download ml-latest-small") && text.contains("--data"),
+        "{text}"
+    );
+    // An OS error is said once.
+    let output = movierec(&[
+        "recommend",
+        "heat",
+        "--model-dir",
+        missing.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).matches("os error").count() <= 1,
+        "{}",
+        stderr(&output)
+    );
+    // The index options' defaults are in the help.
+    let help = stdout(&movierec(&["train", "--help"]));
+    for default in [
+        "[default: 20]",
+        "[default: 2000",
+        "[default: 16]",
+        "[default: 100]",
+        "[default: 64",
+    ] {
+        assert!(help.contains(default), "{default} missing from {help}");
+    }
+    assert!(!stdout(&movierec(&["bench-index", "--help"])).contains("issue 5"));
+}

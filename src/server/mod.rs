@@ -253,9 +253,19 @@ pub fn router(engine: Arc<Engine>, runs_dir: PathBuf) -> Router {
 /// Serves `engine` as `config` says on `addr` until Ctrl-C or SIGTERM (requests in flight
 /// finish first); SIGHUP reloads the model directory.
 pub async fn serve(engine: Engine, config: ServerConfig, addr: SocketAddr) -> crate::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| crate::Error::io(format!("{addr}"), e))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            crate::Error::invalid(
+                "port",
+                format!(
+                    "{addr}: the port is taken (another program, or another movierec serve, \
+                     listens on it); choose another with --port"
+                ),
+            )
+        } else {
+            crate::Error::io(format!("{addr}"), e)
+        }
+    })?;
     let local = listener
         .local_addr()
         .map_err(|e| crate::Error::io(format!("{addr}"), e))?;
