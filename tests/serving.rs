@@ -167,7 +167,7 @@ async fn beyond_the_concurrency_limit_requests_get_503_with_retry_after() {
         admin_token: Some("secret".into()),
         ..config()
     };
-    let (router, _) = app(engine(), &limited).unwrap();
+    let (router, state) = app(engine(), &limited).unwrap();
     // A reload verifies a whole model directory off the runtime: polled once, it holds the one
     // slot while it waits for that work.
     let mut reload = Box::pin(router.clone().oneshot(reload_request(Some("secret"), "")));
@@ -181,6 +181,65 @@ async fn beyond_the_concurrency_limit_requests_get_503_with_retry_after() {
     let response = reload.await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(send(&router, recommend_request()).await.0, StatusCode::OK);
+    // The 503 is counted, though it was given before routing.
+    let metrics = state.metrics.encode();
+    assert!(
+        metrics.contains(
+            r#"movierec_http_requests_total{method="POST",route="unrouted",status="503"} 1"#
+        ),
+        "{metrics}"
+    );
+    // A request given up on (its future dropped, as the timeout does) leaves the in-flight
+    // gauge.
+    let mut abandoned = Box::pin(router.clone().oneshot(reload_request(Some("secret"), "")));
+    assert!(abandoned.as_mut().poll(&mut cx).is_pending());
+    assert!(state
+        .metrics
+        .encode()
+        .contains("movierec_http_requests_in_flight 1"));
+    drop(abandoned);
+    assert!(state
+        .metrics
+        .encode()
+        .contains("movierec_http_requests_in_flight 0"));
+}
+
+/// A body that sends a few bytes, then fails: the client hung up.
+struct CutShort(bool);
+
+impl http_body::Body for CutShort {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if self.0 {
+            return std::task::Poll::Ready(Some(Err(std::io::Error::other("the client hung up"))));
+        }
+        self.0 = true;
+        let start = axum::body::Bytes::from_static(br#"{"movie": "#);
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(start))))
+    }
+}
+
+#[tokio::test]
+async fn a_body_cut_short_is_a_400_not_a_413() {
+    let (router, _) = app(engine(), &config()).unwrap();
+    let request = Request::post("/api/recommendations")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::new(CutShort(false)))
+        .unwrap();
+    let (status, _, body) = send(&router, request).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"]["code"], "malformed_body", "{body}");
 }
 
 #[tokio::test]

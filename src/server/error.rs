@@ -52,6 +52,20 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// Why a body could not be read: over [`super::BODY_LIMIT_BYTES`] (413), or cut short, the
+    /// client having stopped sending or hung up (400 `malformed_body`, not a 413).
+    pub fn unreadable_body(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large()
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_body",
+                "the request body could not be read to its end",
+            )
+        }
+    }
+
     /// A 413 `payload_too_large`: the body is over [`super::BODY_LIMIT_BYTES`].
     pub fn payload_too_large() -> Self {
         ApiError::new(
@@ -118,7 +132,7 @@ impl From<JsonRejection> for ApiError {
                 "unsupported_media_type",
                 "the request body must be JSON with the header `Content-Type: application/json`",
             ),
-            JsonRejection::BytesRejection(_) => ApiError::payload_too_large(),
+            JsonRejection::BytesRejection(rejection) => ApiError::unreadable_body(rejection),
             other => ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", other.body_text()),
         }
     }

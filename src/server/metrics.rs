@@ -116,10 +116,10 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let method = request.method().as_str().to_string();
-    metrics.in_flight.inc();
+    // Decremented on drop: a request the timeout gives up on (its future dropped) leaves too.
+    let _in_flight = InFlight::enter(&metrics.in_flight);
     let started = Instant::now();
     let response = next.run(request).await;
-    metrics.in_flight.dec();
     metrics
         .latency
         .get_or_create(&RouteLabels {
@@ -136,6 +136,36 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
         })
         .inc();
     response
+}
+
+/// One request counted in the in-flight gauge for as long as it lives.
+struct InFlight<'a>(&'a Gauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a Gauge) -> InFlight<'a> {
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+impl Metrics {
+    /// Counts an answer given before routing (a timeout's 408, an overload's 503) under the
+    /// route `unrouted`: the layers that give them sit outside the router.
+    pub fn answered_unrouted(&self, method: &str, status: u16) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_string(),
+                route: "unrouted".to_string(),
+                status: status.to_string(),
+            })
+            .inc();
+    }
 }
 
 /// `GET /metrics`.

@@ -133,28 +133,36 @@ pub fn app(engine: Arc<Engine>, config: &ServerConfig) -> crate::Result<(Router,
         metrics: Arc::new(Metrics::default()),
     };
     let cors = cors_layer(&config.cors_origins)?;
-    // The layers' own failures, in the API's error shape.
-    let layer_error = |error: tower::BoxError| async move {
-        if error.is::<tower::timeout::error::Elapsed>() {
-            return error::ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "timeout",
-                format!(
-                    "the request took longer than {} seconds",
-                    REQUEST_TIMEOUT.as_secs()
-                ),
-            )
-            .into_response();
+    // The layers' own failures, in the API's error shape, counted in the metrics (the
+    // route-aware counting inside the router never sees them).
+    let layer_metrics = state.metrics.clone();
+    let layer_error = move |method: Method, error: tower::BoxError| {
+        let metrics = layer_metrics.clone();
+        async move {
+            let response = if error.is::<tower::timeout::error::Elapsed>() {
+                error::ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "timeout",
+                    format!(
+                        "the request took longer than {} seconds",
+                        REQUEST_TIMEOUT.as_secs()
+                    ),
+                )
+                .into_response()
+            } else {
+                (
+                    [(header::RETRY_AFTER, "1")],
+                    error::ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "overloaded",
+                        "the server is answering as many requests as it can; retry in a second",
+                    ),
+                )
+                    .into_response()
+            };
+            metrics.answered_unrouted(method.as_str(), response.status().as_u16());
+            response
         }
-        (
-            [(header::RETRY_AFTER, "1")],
-            error::ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                "the server is answering as many requests as it can; retry in a second",
-            ),
-        )
-            .into_response()
     };
     // The route-aware metrics layer sits inside the router (it reads the matched route); the
     // rest wrap the router once, as one service. (`Router::layer` would wrap every route in

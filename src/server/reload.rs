@@ -97,7 +97,7 @@ pub async fn handler(
             "reloading needs the header `Authorization: Bearer <admin token>`",
         ));
     }
-    let body = body.map_err(|_| ApiError::payload_too_large())?;
+    let body = body.map_err(ApiError::unreadable_body)?;
     let body: ReloadBody = if body.iter().all(u8::is_ascii_whitespace) {
         ReloadBody::default()
     } else {
