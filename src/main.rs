@@ -275,6 +275,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 };
             let run = commands::evaluate_run(&data, &fingerprint, started, &result);
             let recorded = tracking.tracking().record(run);
+            warn_unrecorded(&result, &recorded);
             let report = result?;
             let run = recorded?;
             if json {
@@ -522,6 +523,17 @@ fn error_text(error: &anyhow::Error) -> String {
     text
 }
 
+/// When a command failed and its run could not be recorded either (a full disk fails both),
+/// says so: the command's own error is what is returned.
+fn warn_unrecorded<T, R, E: std::fmt::Display>(
+    result: &Result<T, movierec::Error>,
+    recorded: &Result<R, E>,
+) {
+    if let (Err(_), Err(e)) = (result, recorded) {
+        eprintln!("warning: the failed run could not be recorded either: {e}");
+    }
+}
+
 /// The reload token from the environment: unset or empty disables reloading over HTTP; a token
 /// of blanks is refused (no `Authorization` header could carry it, so the endpoint would be on
 /// with nothing able to use it).
@@ -584,6 +596,7 @@ fn train_and_report(
     let result = train(data, out, options);
     let run = commands::train_run(data, out, started, &result);
     let recorded = tracking.record(run);
+    warn_unrecorded(&result, &recorded);
     let manifest = result?;
     let run = recorded?;
     eprintln!(

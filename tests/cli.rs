@@ -1572,3 +1572,65 @@ fn serve_says_what_to_do_about_a_taken_port_and_missing_data() {
     }
     assert!(!stdout(&movierec(&["bench-index", "--help"])).contains("issue 5"));
 }
+
+#[test]
+fn a_training_killed_between_its_renames_or_failing_to_write_leaves_a_usable_model_and_no_litter() {
+    // Killed between the renames: the previous model sits aside under a dead process's id; the
+    // next open puts it back.
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    copy_dir(trained_model(), &model);
+    let aside = dir.path().join(".model.old-4194303");
+    std::fs::rename(&model, &aside).unwrap();
+    let output = movierec(&["recommend", "heat", "--model-dir", model.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(model.join("manifest.json").is_file() && !aside.exists());
+
+    // A write that fails half-way: an error, the previous model untouched, no temporary left.
+    let saved = movierec::artifact::load(&model).unwrap();
+    let files = vec![
+        ("catalog.json".to_string(), b"[]".to_vec()),
+        ("missing/dir/file".to_string(), vec![0u8; 16]),
+    ];
+    let failed = movierec::artifact::save(&model, saved.manifest.clone(), files);
+    assert!(failed.is_err());
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["model".to_string()], "left behind: {names:?}");
+    let output = movierec(&["recommend", "heat", "--model-dir", model.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_failed_run_that_cannot_be_recorded_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("runs");
+    std::fs::write(&not_a_dir, "a file where the run store should be").unwrap();
+    let output = movierec(&[
+        "train",
+        "--data",
+        "/no/such/release",
+        "--out",
+        dir.path().join("model").to_str().unwrap(),
+        "--runs-dir",
+        not_a_dir.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains("/no/such/release"), "{text}");
+    assert!(
+        text.contains("the failed run could not be recorded either"),
+        "{text}"
+    );
+    assert!(!dir.path().join("model").exists());
+}

@@ -154,20 +154,28 @@ pub fn save(dir: &Path, mut manifest: Manifest, files: ModelFiles) -> Result<()>
     }
     fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
 
-    manifest.files.clear();
-    for (name, bytes) in &files {
-        write_synced(&tmp.join(name), bytes)?;
-        manifest.files.insert(
-            name.clone(),
-            FileEntry {
-                bytes: bytes.len() as u64,
-                xxh3: checksum(bytes),
-            },
-        );
+    // A write that fails (a full disk) takes the temporary directory with it.
+    let written = (|| {
+        manifest.files.clear();
+        for (name, bytes) in &files {
+            write_synced(&tmp.join(name), bytes)?;
+            manifest.files.insert(
+                name.clone(),
+                FileEntry {
+                    bytes: bytes.len() as u64,
+                    xxh3: checksum(bytes),
+                },
+            );
+        }
+        let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+        write_synced(&tmp.join(MANIFEST_FILE), &json)?;
+        sync_dir(&tmp);
+        Ok(())
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
     }
-    let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-    write_synced(&tmp.join(MANIFEST_FILE), &json)?;
-    sync_dir(&tmp);
 
     if let Ok(seconds) = std::env::var(PAUSE_BEFORE_PUBLISH_ENV) {
         eprintln!("movierec: paused before publishing {}", tmp.display());
@@ -182,7 +190,14 @@ pub fn save(dir: &Path, mut manifest: Manifest, files: ModelFiles) -> Result<()>
     if replacing {
         fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
     }
-    fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
+    if let Err(e) = fs::rename(&tmp, dir) {
+        // Put the previous model back rather than leave nothing at `dir`.
+        if replacing {
+            let _ = fs::rename(&old, dir);
+        }
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(Error::io(dir, e));
+    }
     sync_dir(&parent);
     if replacing {
         fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
@@ -237,6 +252,35 @@ pub fn remove_stale_temporaries(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Puts back, at a missing `dir`, the previous model a dead training had moved aside just
+/// before it was killed (`.NAME.old-PID`, PID no longer running). Best effort: anything that
+/// fails leaves `dir` missing, which the caller reports.
+fn restore_interrupted(dir: &Path) {
+    let (Ok((parent, old_prefix)), false) = (sibling(dir, "old"), dir.exists()) else {
+        return;
+    };
+    let Ok(entries) = fs::read_dir(&parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let dead = name
+            .strip_prefix(old_prefix.as_str())
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| !process_alive(pid));
+        if dead && entry.path().join(MANIFEST_FILE).is_file() {
+            if fs::rename(entry.path(), dir).is_ok() {
+                tracing::warn!(
+                    "{}: restored the previous model, left aside by a training that was killed",
+                    dir.display()
+                );
+                sync_dir(&parent);
+            }
+            return;
+        }
+    }
+}
+
 /// The data set path recorded by a movierec model directory of an *older* format version than
 /// this build reads, if `dir` is one (`None` for anything else: current, newer, unreadable or
 /// not a model directory). `serve` retrains such a directory from the same data instead of
@@ -258,6 +302,10 @@ pub fn outdated_dataset(dir: &Path) -> Option<String> {
 /// checking each one's size (a truncated or missing file is refused here). The contents are not
 /// hashed: [`SavedModel::verify`] does that.
 pub fn load(dir: &Path) -> Result<SavedModel> {
+    if !dir.exists() {
+        // A training killed between its two renames left the previous model beside `dir`.
+        restore_interrupted(dir);
+    }
     if !dir.is_dir() {
         return Err(artifact_error(
             dir,
