@@ -373,7 +373,7 @@ fn unpack(zip_path: &Path, dest: &Path, name: &str) -> Result<usize> {
         let path = entry.enclosed_name().ok_or_else(|| {
             bad_zip(format!(
                 "entry {:?} would be written outside the release directory",
-                entry.name()
+                String::from_utf8_lossy(entry.name_raw())
             ))
         })?;
         paths.push((path, entry.is_dir()));

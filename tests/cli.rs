@@ -1634,3 +1634,17 @@ fn a_failed_run_that_cannot_be_recorded_says_so() {
     );
     assert!(!dir.path().join("model").exists());
 }
+
+#[test]
+fn a_file_given_as_the_model_directory_is_named_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("model");
+    std::fs::write(&file, "not a directory").unwrap();
+    let output = movierec(&["recommend", "heat", "--model-dir", file.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("is a file, not a model directory"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -369,3 +369,26 @@ fn an_unknown_release_lists_the_known_ones() {
     }
     assert!(!Path::new("unused").exists());
 }
+
+#[test]
+fn a_zip_entry_escaping_the_release_is_refused_with_its_name() {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    writer.start_file("../evil.csv", options).unwrap();
+    writer.write_all(b"userId,movieId\n").unwrap();
+    let zip = writer.finish().unwrap().into_inner();
+    let server = Server::start(serving(&zip, Some(md5_hex(&zip))));
+    let root = tempfile::tempdir().unwrap();
+    let output = server.download(root.path(), NAME);
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(
+        err.contains(r#"entry "../evil.csv" would be written outside"#),
+        "{err}"
+    );
+    assert!(!err.contains("Ok("), "{err}");
+    assert!(
+        !root.path().join("evil.csv").exists()
+            && !root.path().parent().unwrap().join("evil.csv").exists()
+    );
+}

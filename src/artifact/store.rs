@@ -306,6 +306,12 @@ pub fn load(dir: &Path) -> Result<SavedModel> {
         // A training killed between its two renames left the previous model beside `dir`.
         restore_interrupted(dir);
     }
+    if dir.exists() && !dir.is_dir() {
+        return Err(artifact_error(
+            dir,
+            "is a file, not a model directory (a directory written by `movierec train --out DIR`)",
+        ));
+    }
     if !dir.is_dir() {
         return Err(artifact_error(
             dir,
