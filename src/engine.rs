@@ -355,7 +355,7 @@ impl Engine {
             .len();
         let file = SectionFile::open(
             saved.file(dir, &explanations.file)?,
-            crate::train::CO_LIKES_MAGIC,
+            crate::models::item_knn::CO_LIKES_MAGIC,
             1,
             "co-like counts",
         )

@@ -40,10 +40,7 @@ pub const USERS_FILE: &str = "users.ratings";
 pub const EXPLANATION_LISTS: ModelKind = ModelKind::ItemKnn;
 /// The rating from which a user "liked" a movie, for explanations (4 of 5 stars).
 pub const LIKED_RATING: f32 = 4.0;
-/// The file of the co-like counts.
-pub const CO_LIKES_FILE: &str = "item_knn.colikes";
-/// Its section-file kind.
-pub const CO_LIKES_MAGIC: &[u8; 8] = b"MRCOLIKE";
+pub use crate::models::item_knn::{CO_LIKES_FILE, CO_LIKES_MAGIC};
 
 /// Options for [`train`].
 #[derive(Clone, Debug, Default)]

@@ -179,13 +179,14 @@ impl JudgedSets {
 
     /// The franchise members franchise recall is measured on (those with at least
     /// [`FRANCHISE_MIN_RATINGS`] ratings).
-    pub fn franchise_queries(&self, catalog: &Catalog) -> Vec<u32> {
+    /// Each as `(movie, its franchise group)`.
+    pub fn franchise_queries(&self, catalog: &Catalog) -> Vec<(u32, usize)> {
         self.franchises
             .groups()
             .iter()
-            .flatten()
-            .copied()
-            .filter(|&m| catalog.movie(m).rating_count >= FRANCHISE_MIN_RATINGS)
+            .enumerate()
+            .flat_map(|(g, members)| members.iter().map(move |&m| (m, g)))
+            .filter(|&(m, _)| catalog.movie(m).rating_count >= FRANCHISE_MIN_RATINGS)
             .collect()
     }
 
@@ -239,18 +240,7 @@ impl JudgedSets {
     ) -> SimilarityReport {
         let count = |i: u32| catalog.movie(i).rating_count;
         // Franchise recall.
-        let queries: Vec<(u32, usize)> = self
-            .franchises
-            .groups()
-            .iter()
-            .enumerate()
-            .flat_map(|(g, members)| {
-                members
-                    .iter()
-                    .filter(|&&m| count(m) >= FRANCHISE_MIN_RATINGS)
-                    .map(move |&m| (m, g))
-            })
-            .collect();
+        let queries = self.franchise_queries(catalog);
         let recalls: Vec<f64> = queries
             .par_iter()
             .map(|&(q, g)| {

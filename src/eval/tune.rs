@@ -660,7 +660,11 @@ fn similar_trials(
 ) -> Result<Vec<SimilarTrial>> {
     let catalog = &validation.trained.catalog;
     let judged = JudgedSets::new(catalog, train, all);
-    let mut queries: BTreeSet<u32> = judged.franchise_queries(catalog).into_iter().collect();
+    let mut queries: BTreeSet<u32> = judged
+        .franchise_queries(catalog)
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect();
     queries.extend(
         (0..catalog.len() as u32).filter(|&i| catalog.movie(i).rating_count >= KNOWN_QUERY_RATINGS),
     );

@@ -321,6 +321,11 @@ pub fn build_variants(
         .collect()
 }
 
+/// The file of the co-like counts.
+pub const CO_LIKES_FILE: &str = "item_knn.colikes";
+/// Its section-file kind.
+pub const CO_LIKES_MAGIC: &[u8; 8] = b"MRCOLIKE";
+
 /// For every entry of `lists` (movie `i`, neighbour `j`), how many users rated both `i` and `j`
 /// at least `liked`: the "people who liked X also liked Y: N of them" of an explanation.
 /// Counted per movie against its own list only (a stamp array marks the list), so the cost is
