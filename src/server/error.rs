@@ -11,6 +11,8 @@
 //!
 //! [`ErrorBody`] is that shape as a type: responses are serialised from it and the OpenAPI
 //! document's `ErrorBody` schema is derived from it, so the two cannot drift apart.
+//! [`ServerErrors`] and [`BodyErrors`] document, for the OpenAPI document, the answers every
+//! route (or every route with a body) can give.
 
 use crate::Error;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -18,7 +20,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoResponses, ToSchema};
 
 /// An error answered to an API client.
 #[derive(Debug)]
@@ -186,4 +188,31 @@ impl IntoResponse for ApiError {
         };
         (self.status, Json(body)).into_response()
     }
+}
+
+/// Answers any route can give, whatever the request: the layers around every handler.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // Only its derived documentation is used.
+pub enum ServerErrors {
+    /// The request took longer than 10 seconds (`timeout`).
+    #[response(status = 408)]
+    Timeout(ErrorBody),
+    /// A fault of the server, not of the request (`internal`).
+    #[response(status = 500)]
+    Internal(ErrorBody),
+    /// Too many requests at once; retry after `Retry-After` seconds (`overloaded`).
+    #[response(status = 503)]
+    Overloaded(ErrorBody),
+}
+
+/// Answers of the routes that read a JSON body, besides a 400 for a malformed one.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // Only its derived documentation is used.
+pub enum BodyErrors {
+    /// A body over 64 KiB (`payload_too_large`).
+    #[response(status = 413)]
+    PayloadTooLarge(ErrorBody),
+    /// A body without `Content-Type: application/json` (`unsupported_media_type`).
+    #[response(status = 415)]
+    UnsupportedMediaType(ErrorBody),
 }

@@ -176,7 +176,7 @@ impl Metrics {
     tag = "operations",
     responses(
         (status = 200, description = "Prometheus metrics: `movierec_http_requests_total{method,route,status}`, `movierec_http_request_duration_seconds{method,route}` (histogram), `movierec_http_requests_in_flight`, `movierec_model_reloads_total{outcome}`", content_type = "application/openmetrics-text", body = String),
-        super::openapi::ServerErrors,
+        super::error::ServerErrors,
     )
 )]
 pub async fn handler(State(metrics): State<Arc<Metrics>>) -> Response {

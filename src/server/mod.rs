@@ -10,9 +10,13 @@
 //! the client accepts it for are tower layers.
 
 pub mod bodies;
+mod docs;
 pub mod error;
+mod extract;
+mod handlers;
 pub mod metrics;
 pub mod openapi;
+mod page;
 pub mod reload;
 mod routes;
 

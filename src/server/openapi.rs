@@ -1,22 +1,17 @@
-//! The API's OpenAPI 3.1 document, generated from the code, and the interactive docs.
+//! The API's OpenAPI 3.1 document, generated from the code (`GET /api/openapi.json`).
 //!
-//! - `GET /api/openapi.json`: [`ApiDoc`] gathers each handler's `#[utoipa::path]` (method, path,
-//!   parameters, body, every status it can answer) and the schemas derived from the request and
-//!   response types ([`super::bodies`], the engine's answers, [`ErrorBody`]). A test holds its
-//!   operations against [`super::served_routes`], so an API route without documentation fails.
-//! - `GET /docs/`: Swagger UI, its files compiled into the binary (the `utoipa-swagger-ui` crate
-//!   with `vendored`: nothing is fetched at build or run time), under its own
-//!   Content-Security-Policy.
+//! [`ApiDoc`] gathers each handler's `#[utoipa::path]` (method, path, parameters, body, every
+//! status it can answer) and the schemas derived from the request and response types
+//! ([`super::bodies`], the engine's answers, [`ErrorBody`]). A test holds its operations against
+//! [`super::served_routes`], so an API route without documentation fails. The interactive docs
+//! that read it are [`super::docs`].
 
-use super::error::{ApiError, ErrorBody, ErrorDetail};
-use axum::extract::rejection::PathRejection;
-use axum::extract::Path;
+use super::error::{ErrorBody, ErrorDetail, ServerErrors};
 use axum::http::header;
-use axum::response::{IntoResponse, Redirect, Response};
-use std::sync::{Arc, OnceLock};
+use axum::response::{IntoResponse, Response};
+use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{IntoResponses, Modify, OpenApi};
-use utoipa_swagger_ui::Config;
+use utoipa::{Modify, OpenApi};
 
 /// The OpenAPI document of every route under `/api`, `/metrics` and `POST /recommendation`.
 /// `ApiDoc::openapi()` builds it; the server answers it at `GET /api/openapi.json`.
@@ -29,17 +24,17 @@ use utoipa_swagger_ui::Config;
     ),
     paths(
         document_handler,
-        super::routes::health,
-        super::routes::search_movies,
-        super::routes::movie_titles,
-        super::routes::projection,
-        super::routes::recommendations,
-        super::routes::for_likes,
-        super::routes::for_user,
-        super::routes::runs,
+        super::handlers::health,
+        super::handlers::search_movies,
+        super::handlers::movie_titles,
+        super::handlers::projection,
+        super::handlers::recommendations,
+        super::handlers::for_likes,
+        super::handlers::for_user,
+        super::handlers::runs,
         super::reload::handler,
         super::metrics::handler,
-        super::routes::seed_recommendation,
+        super::handlers::seed_recommendation,
     ),
     components(schemas(ErrorBody, ErrorDetail, crate::catalog::MovieFilter)),
     modifiers(&AdminToken),
@@ -73,33 +68,6 @@ impl Modify for AdminToken {
     }
 }
 
-/// Answers any route can give, whatever the request: the layers around every handler.
-#[derive(IntoResponses)]
-#[allow(dead_code)] // Only its derived documentation is used.
-pub(super) enum ServerErrors {
-    /// The request took longer than 10 seconds (`timeout`).
-    #[response(status = 408)]
-    Timeout(ErrorBody),
-    /// A fault of the server, not of the request (`internal`).
-    #[response(status = 500)]
-    Internal(ErrorBody),
-    /// Too many requests at once; retry after `Retry-After` seconds (`overloaded`).
-    #[response(status = 503)]
-    Overloaded(ErrorBody),
-}
-
-/// Answers of the routes that read a JSON body, besides a 400 for a malformed one.
-#[derive(IntoResponses)]
-#[allow(dead_code)] // Only its derived documentation is used.
-pub(super) enum BodyErrors {
-    /// A body over 64 KiB (`payload_too_large`).
-    #[response(status = 413)]
-    PayloadTooLarge(ErrorBody),
-    /// A body without `Content-Type: application/json` (`unsupported_media_type`).
-    #[response(status = 415)]
-    UnsupportedMediaType(ErrorBody),
-}
-
 /// The document as JSON, built once.
 pub fn document_json() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
@@ -127,53 +95,4 @@ pub(super) async fn document_handler() -> Response {
         document_json(),
     )
         .into_response()
-}
-
-/// Swagger UI loads its own scripts, styles and images, and the document from this server;
-/// `'unsafe-inline'` styles because it sets `style` attributes in the markup it renders.
-const DOCS_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
-     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-
-/// `GET /docs`: to `/docs/`, so that the page's relative asset URLs resolve under it.
-pub(super) async fn docs_redirect() -> Redirect {
-    Redirect::permanent("/docs/")
-}
-
-/// `GET /docs/`: Swagger UI's page.
-pub(super) async fn docs_index() -> Response {
-    docs_file("")
-}
-
-/// `GET /docs/{file}`: Swagger UI's scripts, styles and icons.
-pub(super) async fn docs_asset(file: Result<Path<String>, PathRejection>) -> Response {
-    match file {
-        Ok(Path(file)) => docs_file(&file),
-        Err(rejection) => ApiError::bad_request(rejection.body_text()).into_response(),
-    }
-}
-
-fn docs_file(path: &str) -> Response {
-    static CONFIG: OnceLock<Arc<Config<'static>>> = OnceLock::new();
-    let config = CONFIG.get_or_init(|| {
-        // No validator: Swagger UI would otherwise load a badge from validator.swagger.io.
-        Arc::new(Config::from("/api/openapi.json").validator_url("none"))
-    });
-    match utoipa_swagger_ui::serve(path, config.clone()) {
-        Ok(Some(file)) => (
-            [
-                (header::CONTENT_TYPE, file.content_type.as_str()),
-                (
-                    header::CONTENT_SECURITY_POLICY,
-                    DOCS_CONTENT_SECURITY_POLICY,
-                ),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-                (header::CACHE_CONTROL, "no-cache"),
-            ],
-            file.bytes.into_owned(),
-        )
-            .into_response(),
-        Ok(None) => ApiError::not_found(format!("the docs have no file {path:?}")).into_response(),
-        Err(e) => ApiError::internal(format!("serving the docs' {path:?}: {e}")).into_response(),
-    }
 }

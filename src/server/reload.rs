@@ -7,8 +7,7 @@
 //! fails, the old model keeps serving and the error is returned (and logged, for SIGHUP).
 
 use super::bodies::{ReloadBody, Reloaded};
-use super::error::{ApiError, ErrorBody};
-use super::openapi::ServerErrors;
+use super::error::{ApiError, ErrorBody, ServerErrors};
 use super::ServerState;
 use crate::engine::Engine;
 use axum::body::Bytes;
@@ -111,7 +110,7 @@ pub async fn handler(
         if value.is_null() {
             ReloadBody::default()
         } else {
-            super::routes::parse_body(Ok(Json(value)))?
+            super::extract::parse_body(Ok(Json(value)))?
         }
     };
     match reload(&state, body.model_dir).await {
