@@ -3,10 +3,20 @@
 use crate::artifact::section_file::{check_partition, SectionFile, SectionWriter};
 use crate::catalog::Catalog;
 use crate::data::Rating;
-use crate::models::personal::HistoryEntry;
 use crate::shared_slice::SharedSlice;
 use crate::{Error, Result};
 use rayon::prelude::*;
+
+/// One movie of a user's history: catalog row, rating, position in the user's history.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HistoryEntry {
+    /// Catalog row.
+    pub item: u32,
+    /// Stars.
+    pub rating: f32,
+    /// 0 for the user's first rating.
+    pub position: u32,
+}
 
 /// Ratings as a sparse movie × user matrix (compressed rows: one row per catalog movie).
 #[derive(Clone, Debug)]

@@ -14,8 +14,6 @@
 //! same users. Users with several pairs are one unit (a cluster bootstrap), since their pairs are
 //! not independent.
 
-use super::similarity::SimilarityReport;
-use super::ModelReport;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -182,110 +180,9 @@ pub struct BootstrapSummary {
     pub seconds: f64,
 }
 
-/// Fills the intervals and the differences from `models[reference]` of every model's
-/// next-liked metrics (per pair, resampled by the pair's user: `pair_users`) and per-user metrics
-/// (`users`: the users of each model's `per_user`, sorted). Coverage gets none: a count of
-/// distinct movies over the sample shrinks with the repeated users of a draw, so its bootstrap
-/// is biased. Returns the number of users resampled.
-pub fn next_liked(
-    models: &mut [ModelReport],
-    reference: usize,
-    pair_users: &[u32],
-    users: &[u32],
-) -> usize {
-    let mut universe: Vec<u32> = pair_users.iter().chain(users).copied().collect();
-    universe.sort_unstable();
-    universe.dedup();
-    let unit = |user: u32| {
-        universe
-            .binary_search(&user)
-            .expect("a user of the universe")
-    };
-    let n = universe.len();
-    let metrics: Vec<Vec<(&str, UnitSums)>> = models
-        .iter()
-        .map(|m| {
-            assert_eq!(
-                m.per_pair.len(),
-                pair_users.len(),
-                "{}: one per pair",
-                m.model
-            );
-            let (mut hr, mut ndcg, mut popularity) =
-                (UnitSums::new(n), UnitSums::new(n), UnitSums::new(n));
-            for (outcome, &user) in m.per_pair.iter().zip(pair_users) {
-                let u = unit(user);
-                hr.add(u, outcome.hit);
-                ndcg.add(u, outcome.ndcg);
-                popularity.add_weighted(u, outcome.popularity, outcome.shown);
-            }
-            let mut metrics = vec![
-                ("hr_at_10", hr),
-                ("ndcg_at_10", ndcg),
-                ("mean_popularity", popularity),
-            ];
-            if m.per_user.len() == users.len() {
-                let per_user = |f: fn(&(f64, f64)) -> f64| {
-                    let values = users.iter().zip(&m.per_user).map(|(&u, p)| (unit(u), f(p)));
-                    UnitSums::per_unit(values, n)
-                };
-                metrics.push(("user_recall_at_10", per_user(|p| p.0)));
-                metrics.push(("user_ndcg_at_10", per_user(|p| p.1)));
-            }
-            metrics
-        })
-        .collect();
-    let resampler = Resampler::new(n, DRAWS, SEED);
-    for (model, own) in models.iter_mut().zip(&metrics) {
-        for (name, sums) in own {
-            let theirs = metrics[reference].iter().find(|(n, _)| n == name);
-            let (ci, vs) = (&mut model.intervals, &mut model.vs_default);
-            fill(&resampler, name, sums, theirs.map(|t| &t.1), ci, vs);
-        }
-    }
-    n
-}
-
-/// Fills the intervals and differences from `reports[reference]` of the franchise recall
-/// (resampling franchises) and the judged AUCs (resampling users). Returns the numbers of users
-/// and of franchises resampled.
-pub fn similarity(reports: &mut [SimilarityReport], reference: usize) -> (usize, usize) {
-    let Some(first) = reports.first() else {
-        return (0, 0);
-    };
-    let users = first.units.judged_auc.sums.len();
-    let franchises = first.units.franchise_recall_at_10.sums.len();
-    let by_users = Resampler::new(users, DRAWS, SEED);
-    let by_franchises = Resampler::new(franchises, DRAWS, SEED);
-    let theirs = reports[reference].units.clone();
-    for report in reports.iter_mut() {
-        let own = &report.units;
-        let (ci, vs) = (&mut report.intervals, &mut report.vs_default);
-        let metrics = [
-            (
-                "franchise_recall_at_10",
-                &by_franchises,
-                &own.franchise_recall_at_10,
-                &theirs.franchise_recall_at_10,
-            ),
-            ("judged_auc", &by_users, &own.judged_auc, &theirs.judged_auc),
-            (
-                "judged_auc_matched",
-                &by_users,
-                &own.judged_auc_matched,
-                &theirs.judged_auc_matched,
-            ),
-        ];
-        for (name, resampler, sums, reference) in metrics {
-            fill(resampler, name, sums, Some(reference), ci, vs);
-        }
-    }
-    (users, franchises)
-}
-
 /// Inserts the interval of the metric `name` (its per-unit `sums`) into `ci`, and its difference
 /// from `reference` into `vs`.
-fn fill(
+pub(super) fn fill(
     resampler: &Resampler,
     name: &str,
     sums: &UnitSums,

@@ -618,12 +618,12 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         .position(|m| m.model == reference)
         .unwrap_or(0);
     let user_units =
-        bootstrap::next_liked(&mut models, reference, &test.pair_users, &users_test.users);
+        bootstrap_next_liked(&mut models, reference, &test.pair_users, &users_test.users);
     let similarity_reference = similarity
         .iter()
         .position(|s| s.model == ModelKind::Similar.as_str())
         .unwrap_or(0);
-    let judged_units = bootstrap::similarity(&mut similarity, similarity_reference);
+    let judged_units = similarity::bootstrap(&mut similarity, similarity_reference);
     let bootstrap = BootstrapSummary {
         draws: bootstrap::DRAWS,
         seed: bootstrap::SEED,
@@ -653,6 +653,73 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         similarity,
         bootstrap,
     })
+}
+
+/// Fills the intervals and the differences from `models[reference]` of every model's
+/// next-liked metrics (per pair, resampled by the pair's user: `pair_users`) and per-user metrics
+/// (`users`: the users of each model's `per_user`, sorted). Coverage gets none: a count of
+/// distinct movies over the sample shrinks with the repeated users of a draw, so its bootstrap
+/// is biased. Returns the number of users resampled.
+fn bootstrap_next_liked(
+    models: &mut [ModelReport],
+    reference: usize,
+    pair_users: &[u32],
+    users: &[u32],
+) -> usize {
+    let mut universe: Vec<u32> = pair_users.iter().chain(users).copied().collect();
+    universe.sort_unstable();
+    universe.dedup();
+    let unit = |user: u32| {
+        universe
+            .binary_search(&user)
+            .expect("a user of the universe")
+    };
+    let n = universe.len();
+    let metrics: Vec<Vec<(&str, bootstrap::UnitSums)>> = models
+        .iter()
+        .map(|m| {
+            assert_eq!(
+                m.per_pair.len(),
+                pair_users.len(),
+                "{}: one per pair",
+                m.model
+            );
+            let (mut hr, mut ndcg, mut popularity) = (
+                bootstrap::UnitSums::new(n),
+                bootstrap::UnitSums::new(n),
+                bootstrap::UnitSums::new(n),
+            );
+            for (outcome, &user) in m.per_pair.iter().zip(pair_users) {
+                let u = unit(user);
+                hr.add(u, outcome.hit);
+                ndcg.add(u, outcome.ndcg);
+                popularity.add_weighted(u, outcome.popularity, outcome.shown);
+            }
+            let mut metrics = vec![
+                ("hr_at_10", hr),
+                ("ndcg_at_10", ndcg),
+                ("mean_popularity", popularity),
+            ];
+            if m.per_user.len() == users.len() {
+                let per_user = |f: fn(&(f64, f64)) -> f64| {
+                    let values = users.iter().zip(&m.per_user).map(|(&u, p)| (unit(u), f(p)));
+                    bootstrap::UnitSums::per_unit(values, n)
+                };
+                metrics.push(("user_recall_at_10", per_user(|p| p.0)));
+                metrics.push(("user_ndcg_at_10", per_user(|p| p.1)));
+            }
+            metrics
+        })
+        .collect();
+    let resampler = bootstrap::Resampler::new(n, bootstrap::DRAWS, bootstrap::SEED);
+    for (model, own) in models.iter_mut().zip(&metrics) {
+        for (name, sums) in own {
+            let theirs = metrics[reference].iter().find(|(n, _)| n == name);
+            let (ci, vs) = (&mut model.intervals, &mut model.vs_default);
+            bootstrap::fill(&resampler, name, sums, theirs.map(|t| &t.1), ci, vs);
+        }
+    }
+    n
 }
 
 #[cfg(test)]

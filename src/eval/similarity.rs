@@ -28,7 +28,7 @@
 //! franchise are queries about the same series); the shares are counts over every rated movie of
 //! the catalog, the whole population rather than a sample, and have none.
 
-use super::bootstrap::{Difference, UnitSums};
+use super::bootstrap::{self, Difference, UnitSums};
 use crate::catalog::Catalog;
 use crate::data::Rating;
 use crate::engine::{KNOWN_MIN_RATINGS, KNOWN_QUERY_RATINGS};
@@ -313,4 +313,41 @@ impl JudgedSets {
             },
         }
     }
+}
+
+/// Fills the intervals and differences from `reports[reference]` of the franchise recall
+/// (resampling franchises) and the judged AUCs (resampling users). Returns the numbers of users
+/// and of franchises resampled.
+pub fn bootstrap(reports: &mut [SimilarityReport], reference: usize) -> (usize, usize) {
+    let Some(first) = reports.first() else {
+        return (0, 0);
+    };
+    let users = first.units.judged_auc.sums.len();
+    let franchises = first.units.franchise_recall_at_10.sums.len();
+    let by_users = bootstrap::Resampler::new(users, bootstrap::DRAWS, bootstrap::SEED);
+    let by_franchises = bootstrap::Resampler::new(franchises, bootstrap::DRAWS, bootstrap::SEED);
+    let theirs = reports[reference].units.clone();
+    for report in reports.iter_mut() {
+        let own = &report.units;
+        let (ci, vs) = (&mut report.intervals, &mut report.vs_default);
+        let metrics = [
+            (
+                "franchise_recall_at_10",
+                &by_franchises,
+                &own.franchise_recall_at_10,
+                &theirs.franchise_recall_at_10,
+            ),
+            ("judged_auc", &by_users, &own.judged_auc, &theirs.judged_auc),
+            (
+                "judged_auc_matched",
+                &by_users,
+                &own.judged_auc_matched,
+                &theirs.judged_auc_matched,
+            ),
+        ];
+        for (name, resampler, sums, reference) in metrics {
+            bootstrap::fill(resampler, name, sums, Some(reference), ci, vs);
+        }
+    }
+    (users, franchises)
 }

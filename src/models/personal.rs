@@ -13,6 +13,7 @@
 //! With `normalise`, each history movie's similarities are first divided by its best one.
 
 use super::item_knn::NeighbourLists;
+pub use crate::interactions::HistoryEntry;
 use serde::{Deserialize, Serialize};
 
 /// Parameters of [`score_history`].
@@ -60,17 +61,6 @@ impl PersonalParams {
             .iter()
             .map(move |h| (h.rating - pivot) * (-rate * (last - h.position) as f32).exp())
     }
-}
-
-/// One movie of a user's history: catalog row, rating, position in the user's history.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct HistoryEntry {
-    /// Catalog row.
-    pub item: u32,
-    /// Stars.
-    pub rating: f32,
-    /// 0 for the user's first rating.
-    pub position: u32,
 }
 
 /// A recommended movie: catalog row, score, and its reason (the catalog row whose vote or
