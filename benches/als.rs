@@ -54,7 +54,11 @@ fn main() {
             "portable"
         }
     );
-    let mut params = AlsParams::default();
+    // 64 factors, as `implicit` is run beside it (docs/BENCHMARKS.md), not the 32 `train` uses.
+    let mut params = AlsParams {
+        factors: 64,
+        ..AlsParams::default()
+    };
     if let Some(n) = iterations {
         params.iterations = n;
     }

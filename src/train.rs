@@ -8,9 +8,7 @@ use crate::artifact::{
 use crate::catalog::Catalog;
 use crate::data;
 use crate::eval::tune;
-pub use crate::fit::{
-    train_lists, train_models, train_similar, Settings, TrainedModels, DEFAULT_COLLABORATIVE,
-};
+pub use crate::fit::{fit, Settings, TrainedModels, DEFAULT_COLLABORATIVE};
 use crate::index::{
     recall_at_k, ExactIndex, ForestIndex, ForestParams, HnswIndex, HnswParams, IndexKind, Metric,
 };
@@ -82,14 +80,12 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         }
         None => (Settings::default(), None),
     };
-    let models = train_models(&dataset, &settings)?;
-    let mut lists = train_lists(&models.matrix, &settings)?;
-    lists.push(train_similar(&models, settings.similar)?);
     let TrainedModels {
         catalog,
         matrix,
         models: trained,
-    } = models;
+        lists,
+    } = fit(&dataset, &settings, &|_| true)?;
 
     let mut files: ModelFiles = vec![(
         CATALOG_FILE.to_string(),

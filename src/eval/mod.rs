@@ -21,15 +21,12 @@ pub mod similarity;
 pub mod tune;
 
 use crate::data::{Dataset, Rating};
-use crate::fit::{train_models, Settings, DEFAULT_COLLABORATIVE};
+use crate::fit::{fit, Settings, DEFAULT_COLLABORATIVE};
 use crate::index::{ExactIndex, Metric, VectorIndex};
 use crate::interactions::UserHistories;
-use crate::models::als;
-use crate::models::ease;
-use crate::models::item_knn::{self, ItemKnnParams, NeighbourLists};
+use crate::models::item_knn::NeighbourLists;
 use crate::models::personal::{score_history, HistoryEntry, PersonalParams};
-use crate::models::similar::SimilarScorer;
-use crate::models::{content, hybrid, ModelKind};
+use crate::models::{FitInput, ModelKind, ModelShape, PairScorer, REGISTRY};
 use crate::Result;
 use bootstrap::{BootstrapSummary, Difference};
 use rayon::prelude::*;
@@ -336,7 +333,18 @@ struct Prepared {
 }
 
 fn prepare(dataset: &Dataset, train: Vec<Rating>, pairs: &[(u32, u32, u32)]) -> Result<Prepared> {
-    let trained = train_models(&dataset.with_ratings(train), &Settings::default())?;
+    prepare_with(dataset, train, pairs, &Settings::default(), &|_| false)
+}
+
+/// [`prepare`] with `settings`, fitting also the neighbour-list models `lists` accepts.
+fn prepare_with(
+    dataset: &Dataset,
+    train: Vec<Rating>,
+    pairs: &[(u32, u32, u32)],
+    settings: &Settings,
+    lists: &dyn Fn(ModelKind) -> bool,
+) -> Result<Prepared> {
+    let trained = fit(&dataset.with_ratings(train), settings, lists)?;
     let catalog = &trained.catalog;
     let (pair_users, pairs) = pairs
         .iter()
@@ -349,19 +357,6 @@ fn prepare(dataset: &Dataset, train: Vec<Rating>, pairs: &[(u32, u32, u32)]) -> 
         pair_users,
         popularity,
     })
-}
-
-fn score_item_knn(prepared: &Prepared, params: &ItemKnnParams) -> ModelReport {
-    let lists = item_knn::build(&prepared.trained.matrix, params);
-    let mut report = score_lists("item_knn", prepared, &lists);
-    report.params = serde_json::to_value(params).expect("serialisable");
-    report
-}
-
-/// The item-kNN lists with the chosen item-to-item setting (10 neighbours kept: what the
-/// item-to-item metrics read).
-fn test_lists_knn(prepared: &Prepared, params: &ItemKnnParams) -> NeighbourLists {
-    item_knn::build(&prepared.trained.matrix, params)
 }
 
 /// Item-to-item metrics of neighbour lists.
@@ -430,21 +425,18 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
 
     let tuning = tune::tune(dataset, &split.train, &wanted, None)?;
     let settings = tuning.settings;
-    let best = settings.item_knn;
-    let knn_for_users = ItemKnnParams {
-        neighbours: item_knn::DEFAULT_NEIGHBOURS,
-        ..best
-    };
-    let ease_params = settings.ease;
-    let content_weight = settings.content_tag_weight;
-    let als_params = settings.als;
-    let similar_params = settings.similar;
-    let best_personal = |model: Option<ModelKind>| tuning.personal_for(model);
-    let (personal_model, personal) = best_personal(None);
+    let (personal_model, personal) = tuning.personal_for(None);
     let personal_model = tuning.personal_tried().then_some(personal_model);
-    let (hybrid_base, hybrid_weight) = (settings.hybrid_base, settings.hybrid_weight);
 
-    let test = prepare(dataset, split.train.clone(), &split.pairs)?;
+    // Every model of the registry the user asked for, fitted with the chosen settings on the
+    // training part (embedding models always: the others read them).
+    let test = prepare_with(
+        dataset,
+        split.train.clone(),
+        &split.pairs,
+        &settings,
+        &wanted,
+    )?;
     let users_test = UserCases::new(&test, &split.pairs);
     let (pairs, popularity) = (&test.pairs, &test.popularity);
     let mut by_popularity: Vec<u32> = (0..popularity.len() as u32).collect();
@@ -467,103 +459,61 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
             .collect()
     });
     set_per_user(&mut models[0], each);
-    // The tuned models with the settings chosen on validation (ALS first: the hybrid may use it).
-    let mut test_models = test.trained.models.clone();
-    for model in test_models
-        .iter_mut()
-        .filter(|m| m.kind == ModelKind::Content)
-    {
-        *model = content::train(
-            &test.trained.catalog,
-            &dataset.tags,
-            dataset.genome.as_ref(),
-            content_weight,
-        )?;
-    }
-    for model in test_models.iter_mut().filter(|m| m.kind == ModelKind::Als) {
-        *model = als::train_embeddings(
-            &test.trained.matrix,
-            test.trained.embeddings(ModelKind::Content),
-            &als_params,
-        )?;
-    }
-    let tuned_als = test_models
-        .iter()
-        .find(|m| m.kind == ModelKind::Als)
-        .map(|m| m.embeddings.clone());
-    for model in test_models
-        .iter_mut()
-        .filter(|m| m.kind == ModelKind::Hybrid)
-    {
-        let base = match (&tuned_als, hybrid_base) {
-            (Some(als), ModelKind::Als) => als,
-            _ => test.trained.embeddings(hybrid_base),
-        };
-        *model = hybrid::blend(
-            test.trained.embeddings(ModelKind::Content),
-            base,
-            hybrid_base,
-            hybrid_weight,
-        )?;
-    }
-    let mut indexes = Vec::new();
-    for model in test_models.iter().filter(|m| wanted(m.kind)) {
-        let index = ExactIndex::build(&model.embeddings, Metric::Cosine);
-        let mut report = score_embeddings(model.kind.as_str(), &test, &index);
-        let each = users_test.score_each(|history| embedding_user_top(&index, history, &personal));
-        set_per_user(&mut report, each);
-        report.params = model.details.clone();
-        if let Some(features) = report.params.get_mut("features") {
-            *features = serde_json::json!(features.as_array().map_or(0, Vec::len));
-        }
-        models.push(report);
-        indexes.push((model.kind, index));
-    }
-    let mut lists_tested = Vec::new();
-    if wanted(ModelKind::ItemKnn) {
-        let mut knn_report = score_item_knn(&test, &best);
-        let test_lists = item_knn::build(&test.trained.matrix, &knn_for_users);
-        let (_, knn_personal) = best_personal(Some(ModelKind::ItemKnn));
-        let each = each_user_with_lists(&users_test, &test_lists, &knn_personal);
-        set_per_user(&mut knn_report, each);
-        knn_report.params = serde_json::json!({"item_to_item": best, "personal": knn_personal});
-        models.push(knn_report);
-        lists_tested.push((ModelKind::ItemKnn, test_lists_knn(&test, &best)));
-    }
-    if wanted(ModelKind::Ease) {
-        let ease_model = ease::train(&test.trained.matrix, &ease_params)?;
-        let mut ease_report = score_lists("ease", &test, &ease_model.lists);
-        let (_, ease_personal) = best_personal(Some(ModelKind::Ease));
-        let each = each_user_with_lists(&users_test, &ease_model.lists, &ease_personal);
-        set_per_user(&mut ease_report, each);
-        ease_report.params = serde_json::json!({
-            "ease": ease_params,
-            "covered": ease_model.covered,
-            "personal": ease_personal,
-        });
-        models.push(ease_report);
-        lists_tested.push((ModelKind::Ease, ease_model.lists));
-    }
+    // Every model the registry fits, scored the same way by its shape: embeddings through an
+    // exact index, neighbour lists as they are (users scored with the list's chosen scoring).
     let catalog = &test.trained.catalog;
-    let similar_scorer = if wanted(ModelKind::Similar) {
-        let scorer = SimilarScorer::new(
-            catalog,
-            test.trained.embeddings(ModelKind::Content),
-            test.trained.embeddings(similar_params.collaborative),
-            similar_params,
-        )?;
-        let lists = scorer.lists();
-        let mut report = score_lists("similar", &test, &lists);
-        let (_, knn_personal) = best_personal(Some(ModelKind::ItemKnn));
-        let each = each_user_with_lists(&users_test, &lists, &knn_personal);
-        set_per_user(&mut report, each);
-        report.params = serde_json::to_value(similar_params).expect("serialisable");
-        models.push(report);
-        lists_tested.push((ModelKind::Similar, lists));
-        Some(scorer)
-    } else {
-        None
+    let input = FitInput {
+        catalog,
+        matrix: &test.trained.matrix,
+        tags: &dataset.tags,
+        genome: dataset.genome.as_ref(),
+        settings: &settings,
+        fitted: &test.trained.models,
     };
+    let mut indexes = Vec::new();
+    let mut lists_tested: Vec<(ModelKind, &NeighbourLists, Option<PairScorer>)> = Vec::new();
+    for model in REGISTRY.iter().filter(|m| wanted(m.kind())) {
+        let kind = model.kind();
+        match model.shape() {
+            ModelShape::Embeddings => {
+                let fitted = test
+                    .trained
+                    .models
+                    .iter()
+                    .find(|m| m.kind == kind)
+                    .expect("every embedding model is fitted");
+                let index = ExactIndex::build(&fitted.embeddings, Metric::Cosine);
+                let mut report = score_embeddings(kind.as_str(), &test, &index);
+                let each =
+                    users_test.score_each(|history| embedding_user_top(&index, history, &personal));
+                set_per_user(&mut report, each);
+                report.params = fitted.details.clone();
+                if let Some(features) = report.params.get_mut("features") {
+                    *features = serde_json::json!(features.as_array().map_or(0, Vec::len));
+                }
+                models.push(report);
+                indexes.push((kind, index));
+            }
+            ModelShape::NeighbourLists => {
+                let fitted = test
+                    .trained
+                    .lists
+                    .iter()
+                    .find(|l| l.kind == kind)
+                    .expect("every wanted list model is fitted");
+                let mut report = score_lists(kind.as_str(), &test, &fitted.lists);
+                let scoring = tuning.personal_of(kind);
+                let each = each_user_with_lists(&users_test, &fitted.lists, &scoring);
+                set_per_user(&mut report, each);
+                report.params = serde_json::json!({
+                    "model": json_without_arrays(&fitted.details),
+                    "personal": scoring,
+                });
+                models.push(report);
+                lists_tested.push((kind, &fitted.lists, model.pair_scorer(&input)?));
+            }
+        }
+    }
 
     // The similarity section: every model against the judged sets of the test split.
     let judged = JudgedSets::new(catalog, &split.train, &dataset.ratings);
@@ -580,16 +530,13 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         },
         &|_, b| Some(popularity[b as usize] as f32),
     )];
-    for (kind, lists) in &lists_tested {
-        let scorer = similar_scorer
-            .as_ref()
-            .filter(|_| *kind == ModelKind::Similar);
+    for (kind, lists, scorer) in &lists_tested {
         similarity.push(judged.report(
             kind.as_str(),
             catalog,
             &|q| lists.of(q).take(CUTOFF).map(|(j, _)| j).collect(),
             &|a, b| match scorer {
-                Some(scorer) => Some(scorer.score(a, b)),
+                Some(scorer) => Some(scorer(a, b)),
                 None => lists.of(a).find(|&(j, _)| j == b).map(|(_, s)| s),
             },
         ));

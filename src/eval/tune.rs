@@ -123,7 +123,7 @@ pub fn personal_grid() -> Vec<PersonalParams> {
             grid.push(PersonalParams {
                 pivot,
                 recency_half_life,
-                ..PersonalParams::default()
+                ..PersonalParams::NEUTRAL
             });
         }
     }
@@ -290,14 +290,24 @@ pub struct Tuning {
 
 impl Tuning {
     /// The list model that scores users and its scoring: among `model` (any when `None`), the
-    /// one whose chosen setting scored best; the defaults when none was tried.
+    /// one whose chosen setting scored best; item-kNN with the neutral scoring when none was
+    /// tried.
     pub fn personal_for(&self, model: Option<ModelKind>) -> (ModelKind, PersonalParams) {
         self.chosen_personal
             .iter()
             .filter(|t| model.is_none_or(|m| t.0 == m))
             .max_by(|a, b| a.2.total_cmp(&b.2))
             .map(|t| (t.0, t.1))
-            .unwrap_or((ModelKind::ItemKnn, PersonalParams::default()))
+            .unwrap_or((ModelKind::ItemKnn, PersonalParams::NEUTRAL))
+    }
+
+    /// How users are scored with the lists of `model`: its own chosen setting when it was tuned,
+    /// else the chosen lists' setting ([`Settings::personal`]).
+    pub fn personal_of(&self, model: ModelKind) -> PersonalParams {
+        self.chosen_personal
+            .iter()
+            .find(|t| t.0 == model)
+            .map_or(self.settings.personal, |t| t.1)
     }
 
     /// True when some personal scoring was tried.

@@ -238,15 +238,34 @@ pub struct AlsParams {
 }
 
 impl Default for AlsParams {
+    /// The setting `movierec evaluate` chose on the bundled data (docs/EVALUATION.md).
     fn default() -> Self {
         Self {
-            factors: 64,
+            factors: 32,
             iterations: 15,
             regularization: 0.01,
             alpha: 1.0,
             cg_steps: 3,
             seed: 42,
         }
+    }
+}
+
+/// The ALS model in the [`super::REGISTRY`]: unrated movies borrow the position of their content
+/// neighbours, so it reads the content model.
+pub struct Als;
+
+impl super::Model for Als {
+    fn kind(&self) -> ModelKind {
+        ModelKind::Als
+    }
+    fn shape(&self) -> super::ModelShape {
+        super::ModelShape::Embeddings
+    }
+    fn fit(&self, input: &super::FitInput<'_>) -> crate::Result<super::Fitted> {
+        let content = input.embeddings(ModelKind::Content)?;
+        let model = train_embeddings(input.matrix, content, &input.settings.als)?;
+        Ok(super::Fitted::Embeddings(model))
     }
 }
 

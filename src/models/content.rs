@@ -101,6 +101,10 @@ pub fn feature_names(catalog: &Catalog) -> Vec<String> {
     genres.into_iter().chain(decades).collect()
 }
 
+/// Weight of the tags beside genres and decade, as chosen by `movierec evaluate`
+/// (docs/EVALUATION.md).
+pub const DEFAULT_TAG_WEIGHT: f64 = 2.0;
+
 /// Trains the content model over every movie of the catalog, with `tags` and the tag `genome`
 /// (when given) weighted by `tag_weight` (0 leaves them out).
 pub fn train(
@@ -236,6 +240,27 @@ pub fn train(
             "variance_explained": if total > 0.0 { kept / total } else { 0.0 },
         }),
     })
+}
+
+/// The content model in the [`super::REGISTRY`].
+pub struct Content;
+
+impl super::Model for Content {
+    fn kind(&self) -> ModelKind {
+        ModelKind::Content
+    }
+    fn shape(&self) -> super::ModelShape {
+        super::ModelShape::Embeddings
+    }
+    fn fit(&self, input: &super::FitInput<'_>) -> Result<super::Fitted> {
+        let model = train(
+            input.catalog,
+            input.tags,
+            input.genome,
+            input.settings.content_tag_weight,
+        )?;
+        Ok(super::Fitted::Embeddings(model))
+    }
 }
 
 #[cfg(test)]

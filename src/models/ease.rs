@@ -34,9 +34,11 @@ pub struct EaseParams {
 pub const MAX_DENSE_ITEMS: usize = 20_000;
 
 impl Default for EaseParams {
+    /// λ as `movierec evaluate` chose it on the bundled data (docs/EVALUATION.md), fitted on
+    /// the 3,000 most rated movies.
     fn default() -> Self {
         EaseParams {
-            lambda: 200.0,
+            lambda: 500.0,
             max_items: 3_000,
             neighbours: super::item_knn::DEFAULT_NEIGHBOURS,
         }
@@ -125,6 +127,36 @@ pub fn train(matrix: &RatingMatrix, params: &EaseParams) -> Result<EaseModel> {
         lists: NeighbourLists::from_lists(lists),
         covered: n,
     })
+}
+
+/// The EASE model in the [`super::REGISTRY`], fitted with
+/// [`super::item_knn::DEFAULT_NEIGHBOURS`] neighbours per movie.
+pub struct Ease;
+
+impl super::Model for Ease {
+    fn kind(&self) -> super::ModelKind {
+        super::ModelKind::Ease
+    }
+    fn shape(&self) -> super::ModelShape {
+        super::ModelShape::NeighbourLists
+    }
+    fn fit(&self, input: &super::FitInput<'_>) -> Result<super::Fitted> {
+        let params = EaseParams {
+            neighbours: super::item_knn::DEFAULT_NEIGHBOURS,
+            ..input.settings.ease
+        };
+        let model = train(input.matrix, &params)?;
+        Ok(super::Fitted::Lists(super::TrainedLists {
+            kind: super::ModelKind::Ease,
+            lists: model.lists,
+            neighbours: params.neighbours,
+            details: serde_json::json!({
+                "method": "EASE (closed form) on the binary rating matrix",
+                "params": params,
+                "covered_movies": model.covered,
+            }),
+        }))
+    }
 }
 
 #[cfg(test)]

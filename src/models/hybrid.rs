@@ -16,6 +16,9 @@ use serde_json::json;
 /// (docs/EVALUATION.md).
 pub const DEFAULT_CONTENT_WEIGHT: f32 = 0.05;
 
+/// The collaborative embedding blended with content, as chosen by `movierec evaluate`.
+pub const DEFAULT_BASE: ModelKind = ModelKind::Svd;
+
 /// Blends `content` and `collaborative` (the embeddings of model `base`, rows in the same catalog
 /// order) with `content_weight` in `[0, 1]` for the content side.
 pub fn blend(
@@ -44,6 +47,28 @@ pub fn blend(
             "collaborative_dim": b.dim(),
         }),
     })
+}
+
+/// The hybrid model in the [`super::REGISTRY`]: it reads the content model and its base.
+pub struct Hybrid;
+
+impl super::Model for Hybrid {
+    fn kind(&self) -> ModelKind {
+        ModelKind::Hybrid
+    }
+    fn shape(&self) -> super::ModelShape {
+        super::ModelShape::Embeddings
+    }
+    fn fit(&self, input: &super::FitInput<'_>) -> Result<super::Fitted> {
+        let settings = input.settings;
+        let model = blend(
+            input.embeddings(ModelKind::Content)?,
+            input.embeddings(settings.hybrid_base)?,
+            settings.hybrid_base,
+            settings.hybrid_weight,
+        )?;
+        Ok(super::Fitted::Embeddings(model))
+    }
 }
 
 #[cfg(test)]

@@ -43,14 +43,29 @@ fn symmetric() -> f32 {
     1.0
 }
 
+impl ItemKnnParams {
+    /// Plain cosine on ratings: no recency, no popularity or direction terms. The unit tests'
+    /// reference setting.
+    pub const PLAIN: ItemKnnParams = ItemKnnParams {
+        weighting: Weighting::Rating,
+        neighbours: DEFAULT_NEIGHBOURS,
+        half_life: None,
+        popularity_exponent: 1.0,
+        backward_weight: 1.0,
+    };
+}
+
 impl Default for ItemKnnParams {
+    /// The setting `movierec evaluate` chose on the bundled data's validation split
+    /// (docs/EVALUATION.md), with [`DEFAULT_NEIGHBOURS`] neighbours kept for scoring users: what
+    /// `train --no-tune` uses and where tuning starts.
     fn default() -> Self {
         ItemKnnParams {
             weighting: Weighting::Rating,
             neighbours: DEFAULT_NEIGHBOURS,
-            half_life: None,
-            popularity_exponent: 1.0,
-            backward_weight: 1.0,
+            half_life: Some(100.0),
+            popularity_exponent: 0.6,
+            backward_weight: 0.5,
         }
     }
 }
@@ -410,6 +425,34 @@ pub fn keep_best(scored: &mut Vec<(u32, f32)>, k: usize) {
     scored.sort_by(order);
 }
 
+/// The item-kNN model ("fans also liked") in the [`super::REGISTRY`], fitted with
+/// [`DEFAULT_NEIGHBOURS`] neighbours per movie whatever the tuning kept.
+pub struct ItemKnn;
+
+impl super::Model for ItemKnn {
+    fn kind(&self) -> super::ModelKind {
+        super::ModelKind::ItemKnn
+    }
+    fn shape(&self) -> super::ModelShape {
+        super::ModelShape::NeighbourLists
+    }
+    fn fit(&self, input: &super::FitInput<'_>) -> Result<super::Fitted> {
+        let params = ItemKnnParams {
+            neighbours: DEFAULT_NEIGHBOURS,
+            ..input.settings.item_knn
+        };
+        Ok(super::Fitted::Lists(super::TrainedLists {
+            kind: super::ModelKind::ItemKnn,
+            lists: build(input.matrix, &params),
+            neighbours: params.neighbours,
+            details: serde_json::json!({
+                "method": "item-kNN on co-occurrence",
+                "params": params,
+            }),
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,7 +485,7 @@ mod tests {
         ratings.push(rating(5, 2, 0));
         ratings.push(rating(5, 3, 1));
         let matrix = RatingMatrix::build(&catalog(3), &ratings);
-        let lists = build(&matrix, &ItemKnnParams::default());
+        let lists = build(&matrix, &ItemKnnParams::PLAIN);
         let counts = co_likes(&matrix, &lists, 4.0);
         assert_eq!(counts.len(), lists.items.len());
         let count = |i: u32, j: u32| {
@@ -475,7 +518,7 @@ mod tests {
         ratings.push(rating(4, 3, 1));
         let catalog = catalog(3);
         let matrix = RatingMatrix::build(&catalog, &ratings);
-        let lists = build(&matrix, &ItemKnnParams::default());
+        let lists = build(&matrix, &ItemKnnParams::PLAIN);
         let of_first: Vec<(u32, f32)> = lists.of(0).collect();
         assert_eq!(of_first.iter().map(|n| n.0).collect::<Vec<_>>(), vec![1, 2]);
         // cos(1, 2) = 3·16 / (sqrt(4·16) · sqrt(3·16)) = sqrt(3)/2.
@@ -535,13 +578,13 @@ mod tests {
             &matrix,
             &ItemKnnParams {
                 half_life: Some(5.0),
-                ..ItemKnnParams::default()
+                ..ItemKnnParams::PLAIN
             },
         );
         let scores: Vec<(u32, f32)> = with.of(0).collect();
         let score_of = |item| scores.iter().find(|n| n.0 == item).unwrap().1;
         assert!(score_of(1) > 100.0 * score_of(2), "{scores:?}");
-        let without = build(&matrix, &ItemKnnParams::default());
+        let without = build(&matrix, &ItemKnnParams::PLAIN);
         let flat: Vec<(u32, f32)> = without.of(0).collect();
         assert!((flat[0].1 - flat[1].1).abs() < 1e-6);
     }

@@ -24,7 +24,11 @@ pub mod projection;
 pub mod similar;
 pub mod svd;
 
+use crate::catalog::Catalog;
+use crate::data::{Tag, TagGenome};
 use crate::embeddings::ItemEmbeddings;
+use crate::interactions::RatingMatrix;
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// The models a user can choose. Every model except [`ModelKind::Collaborative`] is trained and
@@ -118,12 +122,10 @@ impl ModelKind {
         }
     }
 
-    /// Embeddings or neighbour lists.
+    /// Embeddings or neighbour lists (the registered model's; the `collaborative` alias counts
+    /// as embeddings).
     pub fn shape(self) -> ModelShape {
-        match self {
-            ModelKind::Similar | ModelKind::ItemKnn | ModelKind::Ease => ModelShape::NeighbourLists,
-            _ => ModelShape::Embeddings,
-        }
+        registered(self).map_or(ModelShape::Embeddings, |m| m.shape())
     }
 
     /// The stored model this name stands for: `collaborative` becomes `default_collaborative`,
@@ -185,4 +187,144 @@ pub struct TrainedLists {
     pub neighbours: usize,
     /// Parameters and diagnostics, as JSON for the manifest.
     pub details: serde_json::Value,
+}
+
+/// The model `collaborative` stands for: the best item-to-item model of `movierec evaluate`.
+pub const DEFAULT_COLLABORATIVE: ModelKind = ModelKind::ItemKnn;
+
+/// The settings of every model, each chosen on a validation split by `crate::eval::tune` (or
+/// each model's `Default`, the setting chosen on the bundled data, when tuning was skipped).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Item-kNN ("fans also liked"); trained with [`item_knn::DEFAULT_NEIGHBOURS`] neighbours.
+    pub item_knn: item_knn::ItemKnnParams,
+    /// EASE.
+    pub ease: ease::EaseParams,
+    /// Weight of the tags beside genres and decade in the content model.
+    pub content_tag_weight: f64,
+    /// ALS.
+    pub als: als::AlsParams,
+    /// The collaborative embedding the hybrid blends with content.
+    pub hybrid_base: ModelKind,
+    /// The hybrid's content weight.
+    pub hybrid_weight: f32,
+    /// "More like this".
+    pub similar: similar::SimilarParams,
+    /// The neighbour lists that score users.
+    pub personal_model: ModelKind,
+    /// How a user's history is scored.
+    pub personal: personal::PersonalParams,
+}
+
+impl Default for Settings {
+    /// Each model's own default: the settings chosen on the bundled data.
+    fn default() -> Self {
+        Settings {
+            item_knn: item_knn::ItemKnnParams::default(),
+            ease: ease::EaseParams::default(),
+            content_tag_weight: content::DEFAULT_TAG_WEIGHT,
+            als: als::AlsParams::default(),
+            hybrid_base: hybrid::DEFAULT_BASE,
+            hybrid_weight: hybrid::DEFAULT_CONTENT_WEIGHT,
+            similar: similar::SimilarParams::default(),
+            personal_model: personal::DEFAULT_LISTS,
+            personal: personal::PersonalParams::default(),
+        }
+    }
+}
+
+/// A fitted model: embeddings (searched through an index) or neighbour lists.
+#[derive(Clone, Debug)]
+pub enum Fitted {
+    /// One vector per movie.
+    Embeddings(TrainedModel),
+    /// Every movie's most similar movies, computed exactly.
+    Lists(TrainedLists),
+}
+
+impl Fitted {
+    /// Which model.
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Fitted::Embeddings(m) => m.kind,
+            Fitted::Lists(l) => l.kind,
+        }
+    }
+
+    /// Parameters and diagnostics, as JSON for the manifest.
+    pub fn details(&self) -> &serde_json::Value {
+        match self {
+            Fitted::Embeddings(m) => &m.details,
+            Fitted::Lists(l) => &l.details,
+        }
+    }
+}
+
+/// What a model is fitted from: the data, the chosen settings, and the models fitted before it.
+pub struct FitInput<'a> {
+    /// The catalog (internal movie order).
+    pub catalog: &'a Catalog,
+    /// The ratings in catalog order.
+    pub matrix: &'a RatingMatrix,
+    /// Users' free-text tags.
+    pub tags: &'a [Tag],
+    /// The tag genome, when the release has one.
+    pub genome: Option<&'a TagGenome>,
+    /// Every model's settings.
+    pub settings: &'a Settings,
+    /// The embedding models fitted before this one, in [`REGISTRY`] order.
+    pub fitted: &'a [TrainedModel],
+}
+
+impl<'a> FitInput<'a> {
+    /// The embeddings of `kind`, fitted earlier; an error names a registry out of order.
+    pub fn embeddings(&self, kind: ModelKind) -> Result<&'a ItemEmbeddings> {
+        self.fitted
+            .iter()
+            .find(|m| m.kind == kind)
+            .map(|m| &m.embeddings)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "model",
+                    format!("{kind} must be fitted before the models that read its embeddings"),
+                )
+            })
+    }
+}
+
+/// A model movierec trains and serves. Each model's file implements it on a unit struct, keeps
+/// its settings type (with a `Default` that is the chosen setting) beside it, and is listed once
+/// in [`REGISTRY`].
+pub trait Model: Sync {
+    /// Which model.
+    fn kind(&self) -> ModelKind;
+    /// Embeddings or neighbour lists.
+    fn shape(&self) -> ModelShape;
+    /// Fits the model. It may read the embeddings of models listed before it in [`REGISTRY`].
+    fn fit(&self, input: &FitInput<'_>) -> Result<Fitted>;
+    /// The similarity of any two movies (catalog rows), for a model that has one beyond its
+    /// lists: `evaluate`'s judged AUC compares pairs a list need not hold. `None` (the default):
+    /// a pair scores only when one lists the other.
+    fn pair_scorer<'a>(&self, _input: &FitInput<'a>) -> Result<Option<PairScorer<'a>>> {
+        Ok(None)
+    }
+}
+
+/// A similarity of any two movies (catalog rows); see [`Model::pair_scorer`].
+pub type PairScorer<'a> = Box<dyn Fn(u32, u32) -> f32 + Sync + 'a>;
+
+/// Every model, in the order they are fitted: each after the models whose embeddings it reads.
+pub static REGISTRY: [&dyn Model; 7] = [
+    &content::Content,
+    &svd::Svd,
+    &als::Als,
+    &hybrid::Hybrid,
+    &item_knn::ItemKnn,
+    &ease::Ease,
+    &similar::Similar,
+];
+
+/// The registered model of `kind`; `None` for the `collaborative` alias.
+pub fn registered(kind: ModelKind) -> Option<&'static dyn Model> {
+    REGISTRY.iter().copied().find(|m| m.kind() == kind)
 }

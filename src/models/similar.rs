@@ -336,6 +336,50 @@ pub fn franchise_key(title: &str) -> Option<String> {
     (key.chars().filter(|c| c.is_alphanumeric()).count() >= 4).then_some(key)
 }
 
+/// The "more like this" model in the [`super::REGISTRY`]: it reads the content model and the
+/// collaborative embedding its settings name.
+pub struct Similar;
+
+impl super::Model for Similar {
+    fn kind(&self) -> ModelKind {
+        ModelKind::Similar
+    }
+    fn shape(&self) -> super::ModelShape {
+        super::ModelShape::NeighbourLists
+    }
+    fn fit(&self, input: &super::FitInput<'_>) -> Result<super::Fitted> {
+        let params = input.settings.similar;
+        let lists = build(
+            input.catalog,
+            input.embeddings(ModelKind::Content)?,
+            input.embeddings(params.collaborative)?,
+            params,
+        )?;
+        Ok(super::Fitted::Lists(super::TrainedLists {
+            kind: ModelKind::Similar,
+            lists,
+            neighbours: params.neighbours,
+            details: serde_json::json!({
+                "method": "content and collaborative cosines blended, shrunk by confidence, same franchise first",
+                "params": params,
+            }),
+        }))
+    }
+    fn pair_scorer<'a>(
+        &self,
+        input: &super::FitInput<'a>,
+    ) -> Result<Option<super::PairScorer<'a>>> {
+        let params = input.settings.similar;
+        let scorer = SimilarScorer::new(
+            input.catalog,
+            input.embeddings(ModelKind::Content)?,
+            input.embeddings(params.collaborative)?,
+            params,
+        )?;
+        Ok(Some(Box::new(move |a, b| scorer.score(a, b))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -365,6 +365,23 @@ pub(crate) fn fill_unrated(
     unrated.len()
 }
 
+/// The SVD model in the [`super::REGISTRY`]: unrated movies borrow the position of their
+/// content neighbours, so it reads the content model.
+pub struct Svd;
+
+impl super::Model for Svd {
+    fn kind(&self) -> ModelKind {
+        ModelKind::Svd
+    }
+    fn shape(&self) -> super::ModelShape {
+        super::ModelShape::Embeddings
+    }
+    fn fit(&self, input: &super::FitInput<'_>) -> Result<super::Fitted> {
+        let content = input.embeddings(ModelKind::Content)?;
+        Ok(super::Fitted::Embeddings(train(input.matrix, content)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
