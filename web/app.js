@@ -1009,9 +1009,36 @@ meForm.addEventListener('submit', async (e) => {
 function setSelect(select, v) {
   if (v != null && Array.from(select.options).some((o) => o.value === String(v))) select.value = String(v);
 }
+// The menus list the models and indexes the server has (/api/health), so one added to the server
+// appears here without a change to the page; known names get a friendly label.
+const MODEL_LABELS = {
+  similar: 'More like this', collaborative: 'Fans also liked', content: 'Content', hybrid: 'Hybrid',
+  item_knn: 'Item-kNN', ease: 'EASE', als: 'ALS', svd: 'SVD',
+};
+const INDEX_LABELS = { exact: 'Exact', annoy: 'Annoy', hnsw: 'HNSW' };
+function fillSelect(select, names, labels) {
+  const valid = Array.isArray(names) ? names.filter((n) => typeof n === 'string' && n) : [];
+  if (!valid.length) return;
+  const kept = select.value;
+  select.replaceChildren(...valid.map((n) => {
+    const o = document.createElement('option');
+    o.value = n;
+    o.textContent = Object.prototype.hasOwnProperty.call(labels, n) ? labels[n] : n;
+    return o;
+  }));
+  if (valid.includes(kept)) select.value = kept;
+}
 api('/api/health').then((h) => {
-  if (Number.isFinite(h.movies)) $('stats').textContent = num(h.movies) + ' movies';
   const d = h.defaults || {};
+  fillSelect(modelSel, h.models, MODEL_LABELS);
+  fillSelect(indexSel, h.indexes, INDEX_LABELS);
+  if (h.modelShapes && typeof h.modelShapes === 'object' && Array.isArray(h.models)) {
+    // The plot shows stored embedding models (not an alias of one).
+    const shapes = h.modelShapes;
+    fillSelect(sel, h.models.filter((m) => shapes[m] && shapes[m].shape === 'embeddings' && shapes[m].model === m), MODEL_LABELS);
+    if (!userModel) setSelect(sel, d.plotModel);
+  }
+  if (Number.isFinite(h.movies)) $('stats').textContent = num(h.movies) + ' movies';
   if (h.modelShapes && typeof h.modelShapes === 'object') {
     listModels = new Set(Object.keys(h.modelShapes).filter((m) => h.modelShapes[m] && h.modelShapes[m].shape === 'neighbour_lists'));
   }
