@@ -1611,3 +1611,35 @@ fn plot_frames_while_panning_and_zooming_86537_movies() {
         assert!(median < 16.7, "redraws slower than the display: {line}");
     }
 }
+
+#[test]
+fn the_model_index_and_plot_menus_list_what_the_server_reports() {
+    let s = Session::open("menus", common::trained_model());
+    let health = s.eval("fetch('/api/health').then((r) => r.json())");
+    let options = |id: &str| s.eval(&format!("Array.from($('{id}').options, (o) => o.value)"));
+    assert_eq!(options("model"), health["models"]);
+    assert_eq!(options("index"), health["indexes"]);
+    // The plot lists the stored embedding models, in the order of the model menu.
+    let shapes = &health["modelShapes"];
+    let embeddings: Vec<Value> = health["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .filter(|m| {
+            let name = m.as_str().expect("a name");
+            shapes[name]["shape"] == "embeddings" && shapes[name]["model"] == name
+        })
+        .cloned()
+        .collect();
+    assert_eq!(options("plot-model"), Value::Array(embeddings));
+    assert_eq!(
+        options("plot-model"),
+        json!(["content", "hybrid", "als", "svd"])
+    );
+    // Friendly labels for the names the page knows.
+    assert_eq!(
+        s.eval("$('model').options[1].textContent"),
+        json!("Fans also liked")
+    );
+    assert_eq!(s.eval("$('model').value"), health["defaults"]["model"]);
+}
