@@ -141,6 +141,18 @@ pub enum Command {
         /// Requests answered at once; more get 503 with `Retry-After: 1`.
         #[arg(long, default_value_t = movierec::server::DEFAULT_MAX_IN_FLIGHT)]
         max_in_flight: usize,
+        /// Connections served at once (never more than the open-file limit allows); further ones
+        /// wait to be accepted.
+        #[arg(long, value_name = "N", default_value_t = movierec::server::listener::DEFAULT_MAX_CONNECTIONS as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        max_connections: u32,
+        /// Seconds a connection may take to send a complete request head, counted from its
+        /// opening or its previous answer: idle keep-alive connections close after it.
+        #[arg(long, value_name = "SECONDS", default_value_t = movierec::server::listener::DEFAULT_IDLE_TIMEOUT.as_secs_f64(), value_parser = connection_timeout)]
+        idle_timeout: f64,
+        /// Seconds a write of an answer may make no progress (a client that stops reading)
+        /// before the connection is closed.
+        #[arg(long, value_name = "SECONDS", default_value_t = movierec::server::listener::DEFAULT_WRITE_TIMEOUT.as_secs_f64(), value_parser = connection_timeout)]
+        write_timeout: f64,
         /// Where runs are recorded (shown on the Runs tab, `GET /api/runs`); also used when the
         /// server trains first.
         #[command(flatten)]
@@ -386,6 +398,18 @@ fn tune_budget(text: &str) -> Result<f64, String> {
         .map_err(|_| format!("{text:?} is not a number of seconds"))?;
     if !(0.0..=86_400.0).contains(&seconds) {
         return Err(format!("{seconds} is outside 0–86400 seconds"));
+    }
+    Ok(seconds)
+}
+
+/// A connection timeout: 0.1–3600 seconds.
+fn connection_timeout(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(0.1..=3600.0).contains(&seconds) {
+        return Err(format!("{seconds} is outside 0.1–3600 seconds"));
     }
     Ok(seconds)
 }

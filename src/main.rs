@@ -186,6 +186,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             port,
             cors_origin,
             max_in_flight,
+            max_connections,
+            idle_timeout,
+            write_timeout,
             tracking,
         } => {
             let tracking = tracking.tracking();
@@ -233,6 +236,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 admin_token: admin_token()?,
                 cors_origins: cors_origin,
                 max_in_flight,
+                limits: movierec::server::listener::ServeLimits {
+                    max_connections: max_connections as usize,
+                    idle_timeout: Duration::from_secs_f64(idle_timeout),
+                    write_timeout: Duration::from_secs_f64(write_timeout),
+                },
                 ..movierec::server::ServerConfig::new(model_dir, tracking.runs_dir())
             };
             runtime.block_on(movierec::server::serve(

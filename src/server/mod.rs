@@ -14,6 +14,7 @@ mod docs;
 pub mod error;
 mod extract;
 mod handlers;
+pub mod listener;
 pub mod metrics;
 pub mod openapi;
 mod page;
@@ -66,6 +67,8 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// Requests answered at once; more are refused with 503 and `Retry-After: 1`.
     pub max_in_flight: usize,
+    /// Connections at once, idle and write timeouts.
+    pub limits: listener::ServeLimits,
 }
 
 impl ServerConfig {
@@ -77,6 +80,7 @@ impl ServerConfig {
             admin_token: None,
             cors_origins: Vec::new(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            limits: listener::ServeLimits::default(),
         }
     }
 }
@@ -291,10 +295,8 @@ pub async fn serve(engine: Engine, config: ServerConfig, addr: SocketAddr) -> cr
     #[cfg(not(unix))]
     drop(state);
     eprintln!("movierec: serving on http://{local}");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| crate::Error::io(format!("{addr}"), e))
+    listener::serve(listener, router, config.limits, shutdown_signal()).await;
+    Ok(())
 }
 
 /// Sends `GET url` (plain `http://host:port/path`) and succeeds if the answer is 200 within

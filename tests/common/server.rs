@@ -26,8 +26,32 @@ impl Server {
 
     /// The same with extra environment variables.
     pub fn start_with(model_dir: &Path, env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_movierec"))
-            .args(["serve", "--port", "0", "--model-dir"])
+        Server::start_command(model_dir, &[], env, None)
+    }
+
+    /// The same with extra `serve` arguments, started through `sh -c` after `shell_prefix`
+    /// (e.g. `ulimit -n 100`) when one is given.
+    pub fn start_command(
+        model_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        shell_prefix: Option<&str>,
+    ) -> Server {
+        let binary = env!("CARGO_BIN_EXE_movierec");
+        let mut command = match shell_prefix {
+            Some(prefix) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("{prefix} && exec \"$0\" \"$@\""))
+                    .arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .arg("--model-dir")
             .arg(model_dir)
             .env("MOVIEREC_RUNS_DIR", super::runs_dir())
             .envs(env.iter().copied())
