@@ -1086,3 +1086,97 @@ async fn runs_lists_the_recorded_training_and_filters_by_kind() {
         assert!(error_of(&body).contains(needle), "{bad}: {body}");
     }
 }
+
+#[tokio::test]
+async fn options_without_cors_is_405_in_the_error_shape_not_an_empty_200() {
+    for (uri, status, code) in [
+        (
+            "/api/health",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            "/api/recommendations",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        ("/no/such/route", StatusCode::NOT_FOUND, "not_found"),
+    ] {
+        let request = Request::options(uri).body(Body::empty()).unwrap();
+        let (got, content_type, body) = send(request).await;
+        assert_eq!(got, status, "{uri}");
+        assert!(content_type.starts_with("application/json"), "{uri}");
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], code, "{uri}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_compressed_request_body_is_refused_with_415() {
+    let request = Request::post("/api/recommendations")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Body::from(r#"{"movie": 1}"#))
+        .unwrap();
+    let (status, _, body) = send(request).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"]["code"], "unsupported_media_type");
+    assert!(error_of(&body).contains("\"gzip\""), "{body}");
+    // `identity` is no encoding at all.
+    let request = Request::post("/api/recommendations")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_ENCODING, "identity")
+        .body(Body::from(r#"{"movie": 1}"#))
+        .unwrap();
+    assert_eq!(send(request).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_oversized_target_or_header_block_gets_the_error_shape() {
+    let long = format!("/api/movies/search?q={}", "a".repeat(9_000));
+    let (status, body) = get(&long).await;
+    assert_eq!(status, StatusCode::URI_TOO_LONG);
+    assert_eq!(body["error"]["code"], "uri_too_long");
+    let request = Request::get("/api/health")
+        .header("x-padding", "b".repeat(40_000))
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = send(request).await;
+    assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"]["code"], "headers_too_large");
+    // Through a real server too: hyper reads such a head and hands it to the checks.
+    use std::io::{Read, Write};
+    let server = common::server::Server::start(trained_model());
+    let mut stream = std::net::TcpStream::connect(server.address()).unwrap();
+    write!(
+        stream,
+        "GET {long} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 414"), "{response}");
+    assert!(response.contains("\"uri_too_long\""), "{response}");
+}
+
+#[tokio::test]
+async fn a_run_store_that_is_not_a_file_lists_no_runs_and_says_why() {
+    let engine = Arc::new(Engine::open(trained_model()).expect("model"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("runs.jsonl")).unwrap();
+    let app = movierec::server::router(engine, dir.path().to_path_buf());
+    let response = app
+        .oneshot(Request::get("/api/runs").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["runs"], json!([]));
+    let why = body["skipped"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(why.contains("not a regular file"), "{why}");
+}

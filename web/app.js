@@ -940,10 +940,10 @@ const runsView = (() => {
       fillMetrics();
       drawChart();
       drawTable();
-      const skipped = Array.isArray(body.skipped) ? body.skipped.length : 0;
+      const skipped = Array.isArray(body.skipped) ? body.skipped.filter((x) => typeof x === 'string') : [];
       rstatus.textContent = runs.length
-        ? plural(runs.length, 'run') + ' recorded' + (skipped ? ' (' + plural(skipped, 'unreadable line') + ' skipped)' : '') + '.'
-        : 'No runs recorded yet: run movierec train or movierec evaluate.';
+        ? plural(runs.length, 'run') + ' recorded' + (skipped.length ? ' (' + plural(skipped.length, 'unreadable line') + ' skipped)' : '') + '.'
+        : skipped.length ? 'No runs could be read: ' + skipped[0] : 'No runs recorded yet: run movierec train or movierec evaluate.';
     } catch (e) {
       if (mine !== seq) return;
       showError(e.message);

@@ -4,6 +4,7 @@
 //! - `code`: a stable machine-readable name ([`ApiError::code`]): `invalid_argument`,
 //!   `malformed_body`, `unsupported_media_type`, `payload_too_large`, `not_found`,
 //!   `method_not_allowed`, `movie_not_found`, `user_not_found`, `timeout`, `overloaded`,
+//!   `uri_too_long`, `headers_too_large`,
 //!   `unauthorized`, `reload_failed`, `internal`;
 //! - `message`: what is wrong and what is allowed, for people;
 //! - `field`: the request field at fault, when one is (`k`, `filter.genres`, `movie`, …);
@@ -197,6 +198,17 @@ pub enum ServerErrors {
     /// The request took longer than 10 seconds (`timeout`).
     #[response(status = 408)]
     Timeout(ErrorBody),
+    /// A request target over 8 KiB (`uri_too_long`).
+    #[response(status = 414)]
+    UriTooLong(ErrorBody),
+    /// A body with a `Content-Encoding` other than `identity` (bodies are read uncompressed), or
+    /// without `Content-Type: application/json` on a route that reads JSON
+    /// (`unsupported_media_type`).
+    #[response(status = 415)]
+    UnsupportedMediaType(ErrorBody),
+    /// Over 32 KiB of request headers (`headers_too_large`).
+    #[response(status = 431)]
+    HeadersTooLarge(ErrorBody),
     /// A fault of the server, not of the request (`internal`).
     #[response(status = 500)]
     Internal(ErrorBody),
@@ -212,7 +224,4 @@ pub enum BodyErrors {
     /// A body over 64 KiB (`payload_too_large`).
     #[response(status = 413)]
     PayloadTooLarge(ErrorBody),
-    /// A body without `Content-Type: application/json` (`unsupported_media_type`).
-    #[response(status = 415)]
-    UnsupportedMediaType(ErrorBody),
 }

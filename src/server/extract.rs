@@ -1,15 +1,72 @@
-//! Reading requests: JSON bodies with messages that name the field at fault, the checks of
-//! fields several routes share (`movie`, `k`), and [`JsonAnswer`] for writing answers.
+//! Reading requests: the checks every request passes first ([`request_guards`]), JSON bodies
+//! with messages that name the field at fault, the checks of fields several routes share
+//! (`movie`, `k`), and [`JsonAnswer`] for writing answers.
 
 use super::bodies::MovieField;
 use super::error::ApiError;
 use crate::catalog::MovieQuery;
 use crate::engine::{Engine, DEFAULT_K, MAX_K, MIN_K};
 use axum::extract::rejection::JsonRejection;
+use axum::extract::Request;
 use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
+
+/// The longest request target (path and query) answered; longer ones get 414 `uri_too_long`.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The most header bytes (names and values) a request may carry; more get 431
+/// `headers_too_large`. (Heads far larger still, over hyper's buffer of about 400 KB, are refused
+/// by hyper itself with an empty 431.)
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// What every request must pass before its route sees it: a target and headers of bounded size,
+/// and no compressed body (`Content-Encoding`), which no route reads.
+pub(super) async fn request_guards(request: Request, next: Next) -> Response {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if target > MAX_URI_BYTES {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request target has {target} bytes; at most {MAX_URI_BYTES} are read"),
+        )
+        .into_response();
+    }
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "the request has {headers} bytes of headers; at most {MAX_HEADER_BYTES} are read"
+            ),
+        )
+        .into_response();
+    }
+    if let Some(encoding) = request.headers().get(header::CONTENT_ENCODING) {
+        let encoding = String::from_utf8_lossy(encoding.as_bytes());
+        if !encoding.trim().eq_ignore_ascii_case("identity") {
+            let shown: String = encoding.chars().take(40).collect();
+            return ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!(
+                    "request bodies are read uncompressed; Content-Encoding {shown:?} is not accepted"
+                ),
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
 
 /// A JSON answer, serialized into a buffer sized for a page of results. axum's `Json` starts from
 /// 128 bytes and grows the buffer six times for the 6-KB answer of ten recommendations; under load

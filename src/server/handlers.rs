@@ -34,7 +34,7 @@ pub const MAX_SEARCH_LIMIT: usize = 50;
     tag = "runs",
     params(RunsParams),
     responses(
-        (status = 200, description = "The runs of the store the server was started with (`serve --runs-dir`, `$MOVIEREC_RUNS_DIR`, else `./runs`)", body = RunListing),
+        (status = 200, description = "The runs of the store the server was started with (`serve --runs-dir`, `$MOVIEREC_RUNS_DIR`, else `./runs`); a store that cannot be read (its file a directory or a FIFO) lists none and says why in `skipped`", body = RunListing),
         (status = 400, description = "An unknown `kind` or a `limit` that is not a positive integer (`invalid_argument`)", body = ErrorBody),
         ServerErrors,
     )
@@ -57,24 +57,33 @@ pub(super) async fn runs(
         limit: params.limit,
     };
     // The store is a small file; reading it off the async threads keeps them free.
-    let listing = tokio::task::spawn_blocking(move || -> crate::Result<_> {
+    // A store that is not a directory holding a regular file (a file, a FIFO) lists no runs
+    // and says why in `skipped`: the request is fine, the server's store is not.
+    let listing = tokio::task::spawn_blocking(move || -> crate::Result<RunListing> {
         if !dir.exists() {
-            return Ok(None);
+            return Ok(RunListing {
+                runs: Vec::new(),
+                skipped: Vec::new(),
+            });
         }
-        Ok(Some(RunStore::open(&dir)?.list(&filter)?))
+        let store = match RunStore::open(&dir) {
+            Ok(store) => store,
+            Err(e) => {
+                return Ok(RunListing {
+                    runs: Vec::new(),
+                    skipped: vec![e.to_string()],
+                })
+            }
+        };
+        let listing = store.list(&filter)?;
+        Ok(RunListing {
+            runs: listing.runs,
+            skipped: listing.skipped.iter().map(ToString::to_string).collect(),
+        })
     })
     .await
     .map_err(|e| ApiError::internal(format!("reading the run store failed: {e}")))??;
-    Ok(Json(match listing {
-        Some(listing) => RunListing {
-            runs: listing.runs,
-            skipped: listing.skipped.iter().map(ToString::to_string).collect(),
-        },
-        None => RunListing {
-            runs: Vec::new(),
-            skipped: Vec::new(),
-        },
-    }))
+    Ok(Json(listing))
 }
 
 /// The served model and the choices it offers (models, indexes, genres, defaults).

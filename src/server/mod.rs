@@ -140,7 +140,11 @@ pub fn app(engine: Arc<Engine>, config: &ServerConfig) -> crate::Result<(Router,
         admin_token: config.admin_token.as_deref().map(Arc::from),
         metrics: Arc::new(Metrics::default()),
     };
-    let cors = cors_layer(&config.cors_origins)?;
+    // No CORS layer at all without origins: tower-http's answers every OPTIONS as a preflight
+    // (200, empty), which without origins only hides the 405 a client should see.
+    let cors = (!config.cors_origins.is_empty())
+        .then(|| cors_layer(&config.cors_origins))
+        .transpose()?;
     // The layers' own failures, in the API's error shape, counted in the metrics (the
     // route-aware counting inside the router never sees them).
     let layer_metrics = state.metrics.clone();
@@ -176,13 +180,13 @@ pub fn app(engine: Arc<Engine>, config: &ServerConfig) -> crate::Result<(Router,
     // rest wrap the router once, as one service. (`Router::layer` would wrap every route in
     // every layer, boxing each, and clone that whole chain for each request: about 7% of the
     // server's time under load.)
-    let routes =
-        routes::routes()
-            .with_state(state.clone())
-            .layer(axum::middleware::from_fn_with_state(
-                state.metrics.clone(),
-                metrics::track,
-            ));
+    let routes = routes::routes()
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn(extract::request_guards))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ));
     let service = ServiceBuilder::new()
         // Outermost: a panic anywhere below is answered 500 in the error shape (and logged)
         // instead of dropping the connection.
@@ -203,7 +207,7 @@ pub fn app(engine: Arc<Engine>, config: &ServerConfig) -> crate::Result<(Router,
             }),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(cors)
+        .option_layer(cors)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(HandleErrorLayer::new(layer_error))
         .load_shed()
@@ -231,11 +235,8 @@ fn panic_answer(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::respons
     error::ApiError::internal("the server failed while answering this request").into_response()
 }
 
-/// CORS off (no layer effect) when `origins` is empty; `*` allows any origin.
+/// CORS for `origins` (not empty); `*` allows any origin.
 fn cors_layer(origins: &[String]) -> crate::Result<CorsLayer> {
-    if origins.is_empty() {
-        return Ok(CorsLayer::new());
-    }
     let allow = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
