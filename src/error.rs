@@ -100,8 +100,8 @@ impl Error {
     /// A data error at `location` (a file, or `file:line`).
     pub fn data(location: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Data {
-            location: location.into(),
-            message: message.into(),
+            location: bounded(location.into()),
+            message: bounded(message.into()),
         }
     }
 
@@ -109,7 +109,25 @@ impl Error {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Error::InvalidArgument {
             field,
-            message: message.into(),
+            message: bounded(message.into()),
         }
     }
+}
+
+/// The longest message or location an error keeps, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 1000;
+
+/// `text` cut to [`MAX_MESSAGE_BYTES`] (at a character boundary) with its length given: a
+/// message quoting its input (a 50 MB header line, a request field) stays small wherever it
+/// goes (stderr, the run record, an API answer). Messages quote inputs through shorter cuts of
+/// their own (`data::text::show`); this is the net under every one.
+pub fn bounded(text: String) -> String {
+    if text.len() <= MAX_MESSAGE_BYTES {
+        return text;
+    }
+    let mut end = MAX_MESSAGE_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… (cut; {} bytes in all)", &text[..end], text.len())
 }

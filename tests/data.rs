@@ -910,3 +910,37 @@ fn the_bundled_release_merges_its_three_films_listed_twice_and_keeps_two_pairs_a
     // User 111 rated both listings of Confessions of a Dangerous Mind.
     assert_eq!(dataset.ratings.len(), 100_835);
 }
+
+#[test]
+fn a_huge_header_line_or_field_is_quoted_cut_with_its_length() {
+    // A 5 MB header line (of either loader: movies.csv is read whole, ratings.csv in blocks).
+    for file in ["movies.csv", "ratings.csv"] {
+        let mut line = "x".repeat(5 << 20);
+        line.push('\n');
+        let dir = variant(file, Some(line.as_bytes()));
+        let message = error_of(dir.path());
+        assert!(
+            message.len() < 1_200,
+            "{file}: a {}-byte message",
+            message.len()
+        );
+        assert!(
+            message.contains(&format!("({} bytes)", 5 << 20)),
+            "{message}"
+        );
+        assert!(message.contains(&format!("{file}:1")), "{message}");
+    }
+    // A 2 MB field in a skipped row: the report's example is cut as well.
+    let mut ratings = std::fs::read_to_string(tiny().join("ratings.csv")).unwrap();
+    ratings.push_str(&format!("1,{},4.0,1\n", "9".repeat(2 << 20)));
+    let dir = variant("ratings.csv", Some(ratings.as_bytes()));
+    let dataset = load_with(dir.path(), &LoadOptions::default()).expect("loads");
+    let examples: Vec<&String> = dataset
+        .report
+        .issues
+        .iter()
+        .flat_map(|i| i.examples.iter())
+        .collect();
+    assert!(!examples.is_empty());
+    assert!(examples.iter().all(|e| e.len() < 1_200), "{examples:?}");
+}

@@ -176,8 +176,8 @@ pub(crate) fn parse_rows<P: RowParser>(
             return Err(Error::data(
                 file.at(1),
                 format!(
-                    "unexpected header {:?} (expected {:?})",
-                    found.join(","),
+                    "unexpected header {} (expected {:?})",
+                    text::show(found.join(",").as_bytes()),
                     header.join(",")
                 ),
             ));

@@ -195,8 +195,8 @@ pub(crate) fn read_csv(
         return Err(Error::data(
             file.at(line),
             format!(
-                "unexpected header {:?} (expected {expected:?})",
-                found.join(",")
+                "unexpected header {} (expected {expected:?})",
+                text::show(found.join(",").as_bytes())
             ),
         ));
     }

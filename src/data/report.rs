@@ -185,7 +185,7 @@ impl LoadReport {
         let issue = self.issue_mut(file, reason);
         issue.count += count;
         if issue.examples.len() < EXAMPLES {
-            issue.examples.push(example);
+            issue.examples.push(crate::error::bounded(example));
         }
     }
 
@@ -341,7 +341,9 @@ impl Checker<'_> {
         let issue = self.report.issue_mut(&file.name, reason);
         issue.count += 1;
         if issue.examples.len() < EXAMPLES {
-            issue.examples.push(format!("{}: {what}", file.at(line)));
+            issue
+                .examples
+                .push(crate::error::bounded(format!("{}: {what}", file.at(line))));
         }
         Ok(())
     }
@@ -360,7 +362,9 @@ impl Checker<'_> {
         let issue = self.report.issue_mut(&file.name, reason);
         issue.count += 1;
         if issue.examples.len() < EXAMPLES {
-            issue.examples.push(format!("{}: {what}", file.location));
+            issue
+                .examples
+                .push(crate::error::bounded(format!("{}: {what}", file.location)));
         }
         Ok(())
     }
@@ -385,7 +389,9 @@ impl Checker<'_> {
             issue.count += count;
             for (line, _, what) in tally.examples.iter().filter(|e| e.1 == reason) {
                 if issue.examples.len() < EXAMPLES {
-                    issue.examples.push(format!("{}: {what}", file.at(*line)));
+                    issue
+                        .examples
+                        .push(crate::error::bounded(format!("{}: {what}", file.at(*line))));
                 }
             }
         }

@@ -139,13 +139,16 @@ fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| char::from(b)).collect()
 }
 
-/// A field as shown in a message: quoted, bytes that are not UTF-8 as `\xNN`, long values cut.
+/// A field as shown in a message: quoted, bytes that are not UTF-8 as `\xNN`, long values cut
+/// to their first 40 bytes and their length given (`"abc…" (52428800 bytes)`), so that no
+/// message grows with its input.
 pub(crate) fn show(bytes: &[u8]) -> String {
     const MAX: usize = 40;
-    let (bytes, cut) = if bytes.len() > MAX {
-        (&bytes[..MAX], "…")
+    let total = bytes.len();
+    let (bytes, cut) = if total > MAX {
+        (&bytes[..MAX], format!("… ({total} bytes)"))
     } else {
-        (bytes, "")
+        (bytes, String::new())
     };
     match std::str::from_utf8(bytes) {
         Ok(text) => format!("{text:?}{cut}"),
