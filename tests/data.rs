@@ -944,3 +944,42 @@ fn a_huge_header_line_or_field_is_quoted_cut_with_its_length() {
     assert!(!examples.is_empty());
     assert!(examples.iter().all(|e| e.len() < 1_200), "{examples:?}");
 }
+
+#[test]
+fn a_movie_with_thousands_of_genres_keeps_the_most_common_hundred_and_counts_the_rest() {
+    let mut movies = std::fs::read_to_string(tiny().join("movies.csv")).unwrap();
+    let many: Vec<String> = (0..6_000).map(|i| format!("Genre{i}")).collect();
+    movies.push_str(&format!(
+        "999,Many Genres (2001),Comedy|{}\n",
+        many.join("|")
+    ));
+    let dir = variant("movies.csv", Some(movies.as_bytes()));
+    let dataset = load(dir.path()).expect("loads");
+    let mut vocabulary: Vec<&str> = dataset
+        .movies
+        .iter()
+        .flat_map(|m| m.genres.iter().map(String::as_str))
+        .collect();
+    vocabulary.sort_unstable();
+    vocabulary.dedup();
+    assert_eq!(vocabulary.len(), movierec::data::genres::MAX_GENRES);
+    // The tiny release's own genres are more common than any of the one movie's, so all stay.
+    for genre in ["Comedy", "Animation", "Drama", "Romance"] {
+        assert!(vocabulary.contains(&genre), "{genre}");
+    }
+    let movie = dataset.movies.iter().find(|m| m.movie_id == 999).unwrap();
+    assert!(movie.genres.contains(&"Comedy".to_string()));
+    let issue = dataset
+        .report
+        .issues
+        .iter()
+        .find(|i| i.reason == Reason::RareGenre)
+        .expect("the dropped genres are counted");
+    let kept = movie.genres.len() as u64;
+    assert_eq!(issue.count, 6_001 - kept);
+    assert!(
+        issue.examples[0].contains("movies.csv:"),
+        "{:?}",
+        issue.examples
+    );
+}

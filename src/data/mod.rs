@@ -36,6 +36,7 @@ mod chunked;
 mod csv_release;
 mod dat_release;
 mod genome;
+pub mod genres;
 mod layout;
 mod loader;
 mod merge;
@@ -228,6 +229,7 @@ fn load_source(source: &Source, dir: PathBuf, options: &LoadOptions) -> Result<D
         loader.file(layout.ratings_file()),
     );
     merge::merge_same_films(&mut parts, &movies_file, &ratings_file, &mut loader.report);
+    genres::cap_vocabulary(&mut parts, &movies_file, &mut loader.report);
     let Parts {
         movies,
         links,

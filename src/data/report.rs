@@ -50,11 +50,14 @@ pub enum Reason {
     /// The same title and year under two ids whose links name two different films (two TMDb
     /// ids): kept as two movies (counted once per id kept apart).
     SameTitleKeptApart,
+    /// A genre beyond the most common `data::genres::MAX_GENRES`: dropped from its movie, which
+    /// stays (counted once per movie and genre).
+    RareGenre,
 }
 
 impl Reason {
     /// Every reason, in report order.
-    pub const ALL: [Reason; 16] = [
+    pub const ALL: [Reason; 17] = [
         Reason::FieldCount,
         Reason::BadNumber,
         Reason::RatingRange,
@@ -71,6 +74,7 @@ impl Reason {
         Reason::NotUtf8,
         Reason::MergedMovie,
         Reason::SameTitleKeptApart,
+        Reason::RareGenre,
     ];
 
     /// A short description for the summary.
@@ -94,6 +98,7 @@ impl Reason {
             Reason::SameTitleKeptApart => {
                 "same title and year under two ids, kept apart (their links name two films)"
             }
+            Reason::RareGenre => "genre beyond the most common 100 (dropped, movie kept)",
         }
     }
 
@@ -101,7 +106,7 @@ impl Reason {
     pub fn keeps_row(self) -> bool {
         matches!(
             self,
-            Reason::NotUtf8 | Reason::MergedMovie | Reason::SameTitleKeptApart
+            Reason::NotUtf8 | Reason::MergedMovie | Reason::SameTitleKeptApart | Reason::RareGenre
         )
     }
 
