@@ -1180,3 +1180,11 @@ async fn a_run_store_that_is_not_a_file_lists_no_runs_and_says_why() {
         .unwrap_or_else(|| panic!("{body}"));
     assert!(why.contains("not a regular file"), "{why}");
 }
+
+#[tokio::test]
+async fn health_states_the_datas_latest_year() {
+    let (status, body) = get("/api/health").await;
+    assert_eq!(status, StatusCode::OK);
+    // ml-latest-small's newest films are from 2018.
+    assert_eq!(body["latestYear"], 2018, "{body}");
+}

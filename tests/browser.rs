@@ -1643,3 +1643,45 @@ fn the_model_index_and_plot_menus_list_what_the_server_reports() {
     );
     assert_eq!(s.eval("$('model').value"), health["defaults"]["model"]);
 }
+
+#[test]
+fn cards_show_a_relative_bar_labelled_links_and_words_not_raw_scores() {
+    let s = Session::open("cards", common::trained_model());
+    s.type_title("Toy Story");
+    s.tab.press_key("Enter").expect("press Enter");
+    s.wait_for(
+        "ten results",
+        "$('rec-list').children.length === 10 ? 'ok' : ''",
+    );
+    let first = s.eval(
+        "(() => { const li = $('rec-list').children[0]; return { \
+           score: li.querySelector('.score').textContent, \
+           hover: li.querySelector('.score').title, \
+           bar: li.querySelector('.meter > span').style.width, \
+           links: Array.from(li.querySelectorAll('.links a'), (a) => a.textContent), \
+           why: li.querySelector('.why').textContent }; })()",
+    );
+    // The best result fills the bar; its number is on hover only.
+    assert_eq!(first["bar"], "100%", "{first}");
+    assert_eq!(first["score"], "match 100% of the best", "{first}");
+    assert!(
+        first["hover"].as_str().unwrap().starts_with("score 0."),
+        "{first}"
+    );
+    assert_eq!(
+        first["links"],
+        json!(["IMDb", "TMDb", "MovieLens"]),
+        "{first}"
+    );
+    let why = first["why"].as_str().unwrap();
+    assert!(!why.contains("content match"), "{why}");
+    assert!(why.contains("alike in genres, era and tags"), "{why}");
+    // The data's source, licence and last year are stated.
+    let footer = s.eval("document.querySelector('footer').textContent.replace(/\\s+/g, ' ')");
+    let footer = footer.as_str().unwrap();
+    assert!(
+        footer.contains("MovieLens") && footer.contains("licence"),
+        "{footer}"
+    );
+    assert!(footer.contains("films up to 2018"), "{footer}");
+}

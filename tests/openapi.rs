@@ -320,3 +320,12 @@ async fn docs_serve_swagger_ui_and_every_asset_it_loads() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     serde_json::from_slice::<ErrorBody>(&body).unwrap();
 }
+
+#[tokio::test]
+async fn the_docs_page_has_a_viewport_tag_for_phones() {
+    let (status, _, body) = get("/docs/").await;
+    assert_eq!(status, StatusCode::OK);
+    let html = String::from_utf8(body).unwrap();
+    assert_eq!(html.matches(r#"name="viewport""#).count(), 1, "{html}");
+    assert!(html.contains(r#"content="width=device-width, initial-scale=1""#));
+}

@@ -348,7 +348,7 @@ function renderResults(r, p, typed, altFallback, guessed) {
     });
   }
 
-  recList.replaceChildren(...recs.map(renderItem));
+  recList.replaceChildren(...recs.map(itemsOf(recs)));
   secondRow(q, p, model);
   plot.update();
 }
@@ -374,7 +374,7 @@ async function secondRow(q, p, model) {
     const recs = Array.isArray(r.results) ? r.results.filter((m) => m && typeof m === 'object') : [];
     fansSummary.replaceChildren('What people who liked ', el('strong', null, label(q)),
       ' watched next — ' + str(r.model) + ' model · ' + plural(recs.length, 'movie'));
-    fansList.replaceChildren(...recs.map(renderItem));
+    fansList.replaceChildren(...recs.map(itemsOf(recs)));
   } catch (e) {
     if (seq !== fansSeq) return;
     fansSummary.textContent = 'No "fans also liked" answer: ' + e.message;
@@ -388,9 +388,24 @@ function extLink(url, text, aria) {
   if (aria) a.setAttribute('aria-label', aria + ' (opens in a new tab)');
   return a;
 }
-function renderItem(m) {
+// Scores are on each model's own scale (a cosine, a sum of votes), so a card shows a bar relative
+// to the list's best, and the number only on hover.
+function itemsOf(recs) {
+  const best = Math.max(0, ...recs.map((m) => (typeof m.score === 'number' && Number.isFinite(m.score) ? m.score : 0)));
+  return (m) => renderItem(m, best);
+}
+// How alike two movies' genres, era and tags are (the content cosine), in words.
+function contentWords(c) {
+  if (typeof c !== 'number' || !Number.isFinite(c)) return '';
+  if (c >= 0.8) return 'very alike in genres, era and tags';
+  if (c >= 0.5) return 'alike in genres, era and tags';
+  if (c >= 0.25) return 'somewhat alike in genres, era and tags';
+  return '';
+}
+function renderItem(m, best) {
   const li = el('li', 'rec');
-  const href = safeUrl(m.imdbUrl) || safeUrl(m.movielensUrl);
+  const imdb = safeUrl(m.imdbUrl);
+  const href = imdb || safeUrl(m.movielensUrl);
   const t = href ? extLink(href, str(m.title)) : el('span', null, str(m.title));
   t.classList.add('rec-title');
   if (yr(m)) t.append(el('span', 'year', yr(m)));
@@ -398,12 +413,13 @@ function renderItem(m) {
   li.append(t);
 
   if (typeof m.score === 'number' && Number.isFinite(m.score)) {
+    const share = best > 0 ? clamp(m.score / best, 0, 1) : 0;
     const sc = el('span', 'score');
-    sc.title = 'Similarity score';
-    sc.append(el('span', 'sr-only', 'similarity '), m.score.toFixed(3));
+    sc.title = 'score ' + m.score.toFixed(3) + ' (on this model\'s own scale; the bar is relative to the best of the list)';
+    sc.append(el('span', 'sr-only', 'match ' + Math.round(share * 100) + '% of the best'));
     const meter = el('span', 'meter'), fill = el('span');
     meter.setAttribute('aria-hidden', 'true');
-    fill.style.width = (clamp(m.score, 0, 1) * 100).toFixed(1) + '%';
+    fill.style.width = (share * 100).toFixed(1) + '%';
     meter.append(fill);
     sc.append(meter);
     li.append(sc);
@@ -411,16 +427,28 @@ function renderItem(m) {
 
   const meta = metaText(m, true);
   if (meta) li.append(el('div', 'meta', meta));
-  // Why it was picked: shared genres and decade, co-likes, content match (text, never HTML).
-  if (m.why && typeof m.why.text === 'string' && m.why.text) {
-    const why = el('div', 'why');
-    why.append(el('span', 'why-label', 'Why: '), str(m.why.text));
-    li.append(why);
+  // Why it was picked: shared genres and decade, co-likes (the API's sentence), and how alike the
+  // two are in content, in words, the cosine on hover (text, never HTML).
+  if (m.why && typeof m.why.text === 'string') {
+    const text = m.why.text.replace(/(^|\s·\s)content match -?[\d.]+$/, '');
+    const words = contentWords(m.why.contentSimilarity);
+    if (text || words) {
+      const why = el('div', 'why');
+      why.append(el('span', 'why-label', 'Why: '), text);
+      if (words) {
+        if (text) why.append(' · ');
+        const w = el('span', 'content-match', words);
+        w.title = 'content similarity ' + m.why.contentSimilarity.toFixed(2) + ' (cosine of genres, decade and tags, from −1 to 1)';
+        why.append(w);
+      }
+      li.append(why);
+    }
   }
 
   const links = el('div', 'links');
   const name = label(m);
   const tmdb = safeUrl(m.tmdbUrl), ml = safeUrl(m.movielensUrl);
+  if (imdb) links.append(extLink(imdb, 'IMDb', 'IMDb: ' + name));
   if (tmdb) links.append(extLink(tmdb, 'TMDb', 'TMDb: ' + name));
   if (ml) links.append(extLink(ml, 'MovieLens', 'MovieLens: ' + name));
   if (links.childElementCount) li.append(links);
@@ -693,10 +721,7 @@ function showTip(i, px, py) {
   if (L && L.query && L.query.movieId === id) kids.push(el('span', 'sub', 'Your pick'));
   else if (L) {
     const rank = L.results.findIndex((m) => m.movieId === id);
-    if (rank >= 0) {
-      const sc = L.results[rank].score;
-      kids.push(el('span', 'sub', 'Recommendation #' + (rank + 1) + (typeof sc === 'number' ? ' · score ' + sc.toFixed(3) : '')));
-    }
+    if (rank >= 0) kids.push(el('span', 'sub', 'Recommendation #' + (rank + 1)));
   }
   tip.replaceChildren(...kids);
   tip.hidden = false;
@@ -996,7 +1021,7 @@ meForm.addEventListener('submit', async (e) => {
     meSummary.textContent = recs.length
       ? plural(recs.length, 'movie') + ' for ' + who + ' — ' + str(r.model) + ' model'
       : 'No movie passes the filters.';
-    meList.replaceChildren(...recs.map(renderItem));
+    meList.replaceChildren(...recs.map(itemsOf(recs)));
   } catch (err) {
     if (seq !== meSeq) return;
     showError(err.message);
@@ -1038,6 +1063,7 @@ api('/api/health').then((h) => {
     fillSelect(sel, h.models.filter((m) => shapes[m] && shapes[m].shape === 'embeddings' && shapes[m].model === m), MODEL_LABELS);
     if (!userModel) setSelect(sel, d.plotModel);
   }
+  if (Number.isFinite(h.latestYear)) $('data-year').textContent = ', films up to ' + h.latestYear;
   if (Number.isFinite(h.movies)) $('stats').textContent = num(h.movies) + ' movies';
   if (h.modelShapes && typeof h.modelShapes === 'object') {
     listModels = new Set(Object.keys(h.modelShapes).filter((m) => h.modelShapes[m] && h.modelShapes[m].shape === 'neighbour_lists'));

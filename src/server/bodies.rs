@@ -186,6 +186,9 @@ pub struct Health {
     pub genres: Vec<String>,
     /// What a request gets when it names none.
     pub defaults: Defaults,
+    /// The latest release year among the catalog's movies (the data's last year), when any has
+    /// one.
+    pub latest_year: Option<u16>,
     /// When the model was trained (RFC 3339).
     pub trained_at: String,
     /// The fingerprint of the data set it was trained on.

@@ -51,10 +51,30 @@ fn docs_file(path: &str) -> Response {
                 (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
                 (header::CACHE_CONTROL, "no-cache"),
             ],
-            file.bytes.into_owned(),
+            with_viewport(&file.content_type, file.bytes.into_owned()),
         )
             .into_response(),
         Ok(None) => ApiError::not_found(format!("the docs have no file {path:?}")).into_response(),
         Err(e) => ApiError::internal(format!("serving the docs' {path:?}: {e}")).into_response(),
+    }
+}
+
+/// Swagger UI's page has no viewport tag, so a phone shows it at desktop width, unreadably
+/// small: one is added to its `<head>`.
+fn with_viewport(content_type: &str, bytes: Vec<u8>) -> Vec<u8> {
+    const TAG: &str = r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#;
+    if !content_type.starts_with("text/html") {
+        return bytes;
+    }
+    match String::from_utf8(bytes) {
+        Ok(page) if !page.contains("name=\"viewport\"") => match page.find("<head>") {
+            Some(at) => {
+                let end = at + "<head>".len();
+                format!("{}{TAG}{}", &page[..end], &page[end..]).into_bytes()
+            }
+            None => page.into_bytes(),
+        },
+        Ok(page) => page.into_bytes(),
+        Err(e) => e.into_bytes(),
     }
 }

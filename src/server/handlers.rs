@@ -138,6 +138,12 @@ pub(super) async fn health(State(engine): AppState) -> Json<Health> {
             k: DEFAULT_K,
             plot_model: DEFAULT_PLOT_MODEL,
         },
+        latest_year: engine
+            .catalog()
+            .movies()
+            .iter()
+            .filter_map(|m| m.year)
+            .max(),
         trained_at: manifest.created_at.clone(),
         dataset: manifest.dataset.fingerprint.clone(),
     })
