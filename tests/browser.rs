@@ -1685,3 +1685,101 @@ fn cards_show_a_relative_bar_labelled_links_and_words_not_raw_scores() {
     );
     assert!(footer.contains("films up to 2018"), "{footer}");
 }
+
+#[test]
+fn the_url_keeps_the_pick_back_returns_to_it_and_a_plot_click_picks_a_movie() {
+    let s = Session::open("url", common::trained_model());
+    s.type_title("toy stroy");
+    s.pick_suggestion("Toy Story (1995)");
+    s.wait_for_results("Toy Story (1995)", "lists");
+    let search = s.eval("location.search");
+    assert!(search.as_str().unwrap().contains("movie=1"), "{search}");
+    let before: Value = s.eval(
+        "Array.from(document.querySelectorAll('#rec-list .rec-title'), (t) => t.textContent)",
+    );
+    assert_eq!(before.as_array().map(Vec::len), Some(10));
+
+    // On the plot, a click on a recommendation's dot picks that movie.
+    s.click_tab("tab-plot");
+    let p = s.wait_for(
+        "the highlight to be drawn",
+        &format!("(() => {{ const p = {PLOT_PIXELS}; return p.q.n > 0 && p.rec.n > 0 && p; }})()"),
+    );
+    assert!(s
+        .eval("location.search")
+        .as_str()
+        .unwrap()
+        .contains("tab=plot"));
+    let dot = &p["rec"]["points"][0];
+    let origin = s
+        .eval("(() => { const r = $('plot').getBoundingClientRect(); return [r.left, r.top]; })()");
+    let point = headless_chrome::browser::tab::point::Point {
+        x: origin[0].as_f64().unwrap() + dot[0].as_f64().unwrap(),
+        y: origin[1].as_f64().unwrap() + dot[1].as_f64().unwrap() + 3.0,
+    };
+    s.tab.click_point(point).expect("click the dot");
+    let picked = s.wait_for(
+        "a new pick",
+        "!location.search.includes('movie=1&') && !location.search.endsWith('movie=1') && $('movie').value",
+    );
+    let picked = picked.as_str().unwrap().to_string();
+    assert_ne!(picked, "Toy Story");
+    assert!(
+        before.as_array().unwrap().iter().any(|t| t
+            .as_str()
+            .unwrap()
+            .replace(" (opens in a new tab)", "")
+            .starts_with(&picked)),
+        "{picked} was not among {before}"
+    );
+
+    // Back returns to Toy Story; a fresh page opened on the URL shows the same pick and tab.
+    s.eval("history.back()");
+    s.wait_for("Toy Story again", "$('movie').value === 'Toy Story'");
+    let url = s.eval("location.href");
+    let again = Session::open("url-again", common::trained_model());
+    let shared = url
+        .as_str()
+        .unwrap()
+        .replace(s.server.url.as_str(), again.server.url.as_str());
+    again.tab.navigate_to(&shared).expect("open the shared URL");
+    again.wait_for("the shared pick", "$('movie').value === 'Toy Story'");
+    assert_eq!(
+        again.eval("$('tab-plot').getAttribute('aria-selected')"),
+        json!("true")
+    );
+}
+
+#[test]
+fn on_a_phone_the_results_are_scrolled_into_view() {
+    let s = Session::open("phone-scroll", common::trained_model());
+    s.tab
+        .call_method(Emulation::SetDeviceMetricsOverride {
+            width: 390,
+            height: 700,
+            device_scale_factor: 1.0,
+            mobile: true,
+            scale: None,
+            screen_width: None,
+            screen_height: None,
+            position_x: None,
+            position_y: None,
+            dont_set_visible_size: None,
+            screen_orientation: None,
+            viewport: None,
+            display_feature: None,
+            device_posture: None,
+        })
+        .expect("emulate a phone screen");
+    s.wait_for("the phone viewport", "innerWidth === 390");
+    assert_eq!(s.eval("scrollY"), json!(0));
+    s.type_title("toy stroy");
+    s.pick_suggestion("Toy Story (1995)");
+    s.wait_for_results("Toy Story (1995)", "lists");
+    // The summary line comes into view (smoothly: wait for the scroll to settle).
+    s.wait_for(
+        "the results in view",
+        "(() => { const t = $('summary').getBoundingClientRect().top; \
+           return scrollY > 0 && t >= -1 && t < innerHeight / 2; })()",
+    );
+}

@@ -57,6 +57,7 @@ function selectTab(tab, focus) {
   if (focus) tab.focus();
   if (tab.id === 'tab-plot') plot.show(); else plot.hide();
   if (tab.id === 'tab-runs') runsView.show();
+  remember({ tab: tab.id === 'tab-rec' ? null : tab.id.slice(4) }, false);
 }
 $('tabs').addEventListener('click', (e) => {
   const t = e.target.closest('[role="tab"]');
@@ -75,6 +76,21 @@ const form = $('rec-form'), input = $('movie'), list = $('suggestions'), comboSt
 const modelSel = $('model'), indexSel = $('index'), kRange = $('k'), kOut = $('k-out');
 const summary = $('summary'), alts = $('alternatives'), recList = $('rec-list'), results = $('results');
 const state = { chosen: null, last: null, seq: 0, alts: [] };
+// The URL keeps the tab and the last pick (`?movie=1&model=similar&index=exact&k=10&tab=plot`),
+// so a result can be bookmarked or shared and Back returns to the previous pick.
+let restoring = false;
+function remember(changes, push) {
+  if (restoring) return;
+  const url = new URL(location.href);
+  for (const [k, v] of Object.entries(changes)) {
+    if (v == null || v === '') url.searchParams.delete(k); else url.searchParams.set(k, String(v));
+  }
+  url.searchParams.sort();
+  const now = new URL(location.href);
+  now.searchParams.sort();
+  if (url.href === now.href) return;
+  if (push) history.pushState(null, '', url); else history.replaceState(null, '', url);
+}
 const touched = new Set();
 
 function params() {
@@ -351,6 +367,16 @@ function renderResults(r, p, typed, altFallback, guessed) {
   recList.replaceChildren(...recs.map(itemsOf(recs)));
   secondRow(q, p, model);
   plot.update();
+  if (q && !loose) remember({ movie: q.movieId, model: p.model, index: p.index, k: p.k }, true);
+  // On a narrow screen the results start below the form: bring them into view.
+  const panel = $('panel-rec');
+  if (!panel.hidden && window.matchMedia('(max-width: 560px)').matches) {
+    const top = summary.getBoundingClientRect().top;
+    if (top > window.innerHeight * 0.6 || top < 0) {
+      const smooth = !window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+      summary.scrollIntoView({ block: 'start', behavior: smooth ? 'smooth' : 'auto' });
+    }
+  }
 }
 
 // Two answers for two questions: under "More like this", what fans of the movie also liked
@@ -648,9 +674,19 @@ function draw() {
     bg.x - shift + Math.round(dx * dpr), bg.y - shift + Math.round(dy * dpr), bg.w, bg.h);
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   const h = highlights();
+  ctx.font = '600 11px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
+  ctx.textBaseline = 'middle';
+  ctx.lineJoin = 'round';
   for (let j = h.recs.length - 1; j >= 0; j--) {
-    const i = h.recs[j].i;
-    dot(toX(P.x[i]), toY(P.y[i]), 4.5, colors.rec, colors.bg, 1.5);
+    const i = h.recs[j].i, x = toX(P.x[i]), y = toY(P.y[i]);
+    dot(x, y, 4.5, colors.rec, colors.bg, 1.5);
+    // Each recommendation is labelled with its rank in the list (its title on hover or tap).
+    const t = String(h.recs[j].rank + 1);
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = colors.bg;
+    ctx.strokeText(t, x + 7, y - 7);
+    ctx.fillStyle = colors.text;
+    ctx.fillText(t, x + 7, y - 7);
   }
   if (h.q >= 0) {
     const x = toX(P.x[h.q]), y = toY(P.y[h.q]);
@@ -730,6 +766,15 @@ function showTip(i, px, py) {
   const top = py + 14 + th > H ? py - 14 - th : py + 14;
   tip.style.transform = 'translate(' + Math.max(2, left) + 'px,' + Math.max(2, top) + 'px)';
 }
+function pickFromPlot(i) {
+  const id = P.id[i];
+  if (titles && titles.byId.has(id)) {
+    input.value = str(titles.titles[titles.byId.get(id)]);
+    state.chosen = { movieId: id, title: input.value };
+  }
+  hideTip();
+  recommend(id, input.value);
+}
 function hideTip() { tip.hidden = true; if (hover >= 0) { hover = -1; schedule(false); } }
 
 function zoomAt(px, py, f) {
@@ -774,8 +819,13 @@ canvas.addEventListener('pointermove', (e) => {
 });
 const endDrag = (e) => {
   if (!drag || drag.id !== e.pointerId) return;
-  // A tap (no drag) shows the nearest title, for touch screens.
-  if (!drag.moved && e.type === 'pointerup') showTip(nearest(drag.px, drag.py), drag.px, drag.py);
+  // A click (no drag) picks the movie under the pointer; on a touch screen the first tap shows
+  // its title and a second tap on it picks it.
+  if (!drag.moved && e.type === 'pointerup') {
+    const i = nearest(drag.px, drag.py);
+    if (i >= 0 && (e.pointerType === 'mouse' || i === hover)) pickFromPlot(i);
+    else showTip(i, drag.px, drag.py);
+  }
   drag = null;
   canvas.classList.remove('dragging');
 };
@@ -1077,6 +1127,36 @@ api('/api/health').then((h) => {
     genreChecks($('genres-in'), genres, 'gin-');
     genreChecks($('genres-out'), genres, 'gout-');
   }
-}, (e) => showError(e.message));
+}, (e) => showError(e.message)).then(restoreFromUrl);
+// A bookmarked or shared URL, and Back and Forward: the tab, the settings and the pick it names.
+function restoreFromUrl() {
+  const u = new URL(location.href).searchParams;
+  restoring = true;
+  try {
+    for (const [select, name] of [[modelSel, 'model'], [indexSel, 'index']]) {
+      if (u.has(name)) { setSelect(select, u.get(name)); touched.add(name); }
+    }
+    if (u.has('index')) chosenIndex = indexSel.value;
+    syncIndex();
+    const k = Number(u.get('k'));
+    if (u.has('k') && Number.isInteger(k) && k >= 1 && k <= 15) {
+      kRange.value = String(k);
+      kOut.textContent = kRange.value;
+      touched.add('k');
+    }
+    const tab = tabs.find((t) => t.id === 'tab-' + u.get('tab')) || tabs[0];
+    selectTab(tab, false);
+  } finally {
+    restoring = false;
+  }
+  const movie = Number(u.get('movie'));
+  if (Number.isInteger(movie) && movie > 0 && !(state.last && state.last.query && state.last.query.movieId === movie)) {
+    input.value = '';
+    state.chosen = null;
+    restoring = true;
+    recommend(movie, '').finally(() => { restoring = false; });
+  }
+}
+window.addEventListener('popstate', restoreFromUrl);
 
 })();
