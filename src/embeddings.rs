@@ -3,7 +3,7 @@
 //! Row `i` always belongs to the catalog's movie `i` (the one internal index used by every table),
 //! so a model's embeddings, its indexes and its 2-D projection can never disagree on row order.
 
-use crate::shared_slice::SharedSlice;
+use crate::storage::shared_slice::SharedSlice;
 
 /// A row-major `rows × dim` matrix of item vectors, cheap to clone (shared storage: owned, or
 /// a view into a memory-mapped model file).

@@ -1,7 +1,6 @@
 //! The recommender a model directory becomes once loaded: catalog, embeddings, indexes and 2-D
 //! maps in memory, answering "movies like X" for the CLI and the server alike.
 
-use crate::artifact::section_file::SectionFile;
 use crate::artifact::{self, Manifest, SavedModel, CATALOG_FILE};
 use crate::catalog::{
     Catalog, CompiledFilter, MatchKind, Movie, MovieFilter, MovieQuery, MovieView,
@@ -12,7 +11,8 @@ use crate::interactions::UserHistories;
 use crate::models::item_knn::NeighbourLists;
 use crate::models::personal::{pick_balanced, score_history, HistoryEntry, PersonalParams, Pick};
 use crate::models::{ModelKind, ModelShape};
-use crate::shared_slice::SharedSlice;
+use crate::storage::section_file::SectionFile;
+use crate::storage::shared_slice::SharedSlice;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -1,9 +1,9 @@
 //! The movie × user rating matrix, aligned with the catalog's internal movie order.
 
-use crate::artifact::section_file::{check_partition, SectionFile, SectionWriter};
 use crate::catalog::Catalog;
 use crate::data::Rating;
-use crate::shared_slice::SharedSlice;
+use crate::storage::section_file::{check_partition, SectionFile, SectionWriter};
+use crate::storage::shared_slice::SharedSlice;
 use crate::{Error, Result};
 use rayon::prelude::*;
 

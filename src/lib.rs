@@ -29,7 +29,7 @@ pub mod models;
 pub mod profile;
 pub mod progress;
 pub mod server;
-pub mod shared_slice;
+pub mod storage;
 pub mod tracking;
 pub mod train;
 

@@ -1,6 +1,5 @@
 //! The training pipeline: MovieLens directory → catalog → models → indexes → model directory.
 
-use crate::artifact::section_file::SectionWriter;
 use crate::artifact::{
     self, DatasetInfo, ExplanationsEntry, IndexEntry, ListsEntry, Manifest, ModelEntry, ModelFiles,
     PersonalEntry, CATALOG_FILE, FORMAT_NAME, FORMAT_VERSION,
@@ -15,6 +14,7 @@ use crate::index::{
 use crate::interactions::UserHistories;
 use crate::models::item_knn;
 use crate::models::{projection, ModelKind, TrainedModel};
+use crate::storage::section_file::SectionWriter;
 use crate::Result;
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -14,7 +14,7 @@
 //!   users.ratings              every user's ratings, in history order
 //! ```
 //!
-//! The binary files are [section files](section_file), opened by memory-mapping and read in
+//! The binary files are [section files](crate::storage::section_file), opened by memory-mapping and read in
 //! place: opening a directory checks every manifest, header and structure but hashes nothing,
 //! so it takes milliseconds at any scale; [`SavedModel::verify`] checks the contents.
 //!
@@ -24,11 +24,9 @@
 //! format or version, or whose files are missing, truncated or fail their checksum.
 //! The layout is documented for users in `docs/MODEL_FORMAT.md`.
 
-mod matrix_file;
-pub mod section_file;
 mod store;
 
-pub use matrix_file::{encode_matrix, open_matrix};
+pub use crate::storage::{encode_matrix, open_matrix};
 pub use store::{load, outdated_dataset, remove_stale_temporaries, save, ModelFiles, SavedModel};
 
 use crate::index::IndexKind;

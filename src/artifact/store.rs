@@ -1,7 +1,7 @@
 //! Atomic save and checked load of a model directory.
 
 use super::{FileEntry, Manifest, FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE};
-use crate::shared_slice::SharedSlice;
+use crate::storage::shared_slice::SharedSlice;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::fs::{self, File};

@@ -14,7 +14,7 @@
 
 use super::{ExactIndex, ForestIndex, ForestParams, HnswIndex, HnswParams, Metric, VectorIndex};
 use crate::embeddings::ItemEmbeddings;
-use crate::shared_slice::SharedSlice;
+use crate::storage::shared_slice::SharedSlice;
 use crate::{Error, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -10,7 +10,7 @@
 use super::quantized::{QuantizedRows, QuantizedView};
 use super::{Metric, Neighbor, VectorIndex};
 use crate::embeddings::ItemEmbeddings;
-use crate::shared_slice::SharedSlice;
+use crate::storage::shared_slice::SharedSlice;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
@@ -100,7 +100,7 @@ impl ExactIndex {
         dot(&query, self.scored.row(b as usize))
     }
 
-    /// The index as a [section file](crate::artifact::section_file): `meta`; `scored`, the
+    /// The index as a [section file](crate::storage::section_file): `meta`; `scored`, the
     /// prepared rows; and their int8 codes `codes`, `code_scales`, `code_norms`, `code_errors`
     /// (see [`super::quantized`]), so that opening it reads nothing and copies nothing.
     pub fn to_bytes(&self) -> Vec<u8> {

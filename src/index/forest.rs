@@ -59,7 +59,7 @@
 //!
 //! # File layout ([`ForestIndex::to_bytes`])
 //!
-//! A [section file](crate::artifact::section_file) of kind `MRFOREST`, version 2, opened in
+//! A [section file](crate::storage::section_file) of kind `MRFOREST`, version 2, opened in
 //! place ([`ForestIndex::open`]: the normals and leaf items are views of the mapped file):
 //!
 //! | section      | content                                                                    |
@@ -79,7 +79,7 @@ use super::exact::{dot, finish_scores, normalize, scoring_query, scoring_rows, T
 use super::kernels::dot_many;
 use super::{ExactIndex, IndexKind, Metric, Neighbor, VectorIndex};
 use crate::embeddings::ItemEmbeddings;
-use crate::shared_slice::SharedSlice;
+use crate::storage::shared_slice::SharedSlice;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -267,7 +267,7 @@ impl ForestIndex {
             .unwrap_or_else(|| self.params.n_trees.saturating_mul(k))
     }
 
-    /// The forest as a [section file](crate::artifact::section_file), in the layout documented
+    /// The forest as a [section file](crate::storage::section_file), in the layout documented
     /// in the module doc (not the rows, which [`ForestIndex::open`] takes from the exact index).
     pub fn to_bytes(&self) -> Vec<u8> {
         let words: Vec<[u32; 4]> = self
@@ -1131,7 +1131,7 @@ mod tests {
         patch: impl FnOnce(&mut Vec<u32>, &mut Vec<[u32; 4]>, &mut Vec<u32>),
     ) -> Vec<u8> {
         let bytes = forest.to_bytes();
-        let file = crate::artifact::section_file::SectionFile::open(
+        let file = crate::storage::section_file::SectionFile::open(
             SharedSlice::copy_aligned(&bytes),
             MAGIC,
             FORMAT_VERSION,

@@ -93,7 +93,7 @@
 //!
 //! # File layout ([`HnswIndex::to_bytes`])
 //!
-//! A [section file](crate::artifact::section_file) of kind `MRHNSW01`, version 2, opened in
+//! A [section file](crate::storage::section_file) of kind `MRHNSW01`, version 2, opened in
 //! place ([`HnswIndex::open`]: every array below is a view of the mapped file):
 //!
 //! | section       | content                                                                  |
@@ -114,7 +114,7 @@
 use super::exact::{dot, finish_scores, normalize, scoring_query, scoring_rows, TopK};
 use super::{IndexKind, Metric, Neighbor, VectorIndex};
 use crate::embeddings::ItemEmbeddings;
-use crate::shared_slice::SharedSlice;
+use crate::storage::shared_slice::SharedSlice;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -1086,7 +1086,7 @@ impl HnswIndex {
         }
     }
 
-    /// The index as a [section file](crate::artifact::section_file), in the layout documented
+    /// The index as a [section file](crate::storage::section_file), in the layout documented
     /// in the module doc.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = super::index_file_writer(
@@ -1923,7 +1923,7 @@ mod tests {
 
     fn patched(index: &HnswIndex, patch: impl FnOnce(&mut Parts)) -> Vec<u8> {
         let bytes = index.to_bytes();
-        let file = crate::artifact::section_file::SectionFile::open(
+        let file = crate::storage::section_file::SectionFile::open(
             SharedSlice::copy_aligned(&bytes),
             MAGIC,
             FORMAT_VERSION,
@@ -1939,7 +1939,7 @@ mod tests {
             upper: file.section::<u32>("upper").unwrap().to_vec(),
         };
         patch(&mut parts);
-        let mut w = crate::artifact::section_file::SectionWriter::new(MAGIC, FORMAT_VERSION);
+        let mut w = crate::storage::section_file::SectionWriter::new(MAGIC, FORMAT_VERSION);
         w.add_json("meta", &parts.meta)
             .add("vectors", &index.vectors)
             .add("group_start", &parts.group_start)

@@ -25,9 +25,9 @@ pub use exact::ExactIndex;
 pub use forest::{ForestIndex, ForestParams};
 pub use hnsw::{HnswIndex, HnswParams};
 
-use crate::artifact::section_file::SectionFile;
 use crate::embeddings::ItemEmbeddings;
-use crate::shared_slice::SharedSlice;
+use crate::storage::section_file::SectionFile;
+use crate::storage::shared_slice::SharedSlice;
 use serde::{Deserialize, Serialize};
 
 /// How closeness between two vectors is measured.
@@ -98,8 +98,8 @@ fn index_file_writer<P: Serialize>(
     metric: Metric,
     embeddings: &ItemEmbeddings,
     extra: P,
-) -> crate::artifact::section_file::SectionWriter {
-    let mut w = crate::artifact::section_file::SectionWriter::new(magic, version);
+) -> crate::storage::section_file::SectionWriter {
+    let mut w = crate::storage::section_file::SectionWriter::new(magic, version);
     w.add_json(
         "meta",
         &FileMeta {

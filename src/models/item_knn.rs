@@ -10,9 +10,9 @@
 //! movie the most similar movies are kept, which is what item-to-item recommendations and
 //! personalised scoring need. Parameters are chosen by `movierec evaluate` on a validation split.
 
-use crate::artifact::section_file::{check_partition, SectionFile, SectionWriter};
 use crate::interactions::RatingMatrix;
-use crate::shared_slice::SharedSlice;
+use crate::storage::section_file::{check_partition, SectionFile, SectionWriter};
+use crate::storage::shared_slice::SharedSlice;
 use crate::{Error, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};

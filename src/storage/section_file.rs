@@ -26,7 +26,7 @@
 //! sections, which would read every byte of every vector and defeat mapping: [`SectionFile::verify`]
 //! does, and `movierec verify` and serving's start-up call it (see `docs/MODEL_FORMAT.md`).
 
-use crate::shared_slice::{Pod, SharedSlice};
+use crate::storage::shared_slice::{Pod, SharedSlice};
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
 

@@ -7,7 +7,7 @@
 //! | `values` | R × C `f32`, row-major                    |
 
 use super::section_file::{SectionFile, SectionWriter};
-use crate::shared_slice::SharedSlice;
+use super::shared_slice::SharedSlice;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
