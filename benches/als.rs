@@ -3,11 +3,11 @@
 //! `cargo bench --bench als -- [scale] [--portable] [--iterations N]`
 //!
 //! Scale 1.0: 86,537 items, 330,975 users, 33,862,037 ratings, drawn in memory by
-//! [`movierec::data::synth::SynthModel`] with seed 7: the rating matrix `movierec synth --scale S`
+//! [`movierec::devtools::synth::SynthModel`] with seed 7: the rating matrix `movierec synth --scale S`
 //! writes to disk (Zipf–Mandelbrot movie popularity, log-normal user activity, half-star ratings
 //! from a latent-factor model). Deterministic and parallel.
 
-use movierec::data::synth::{SynthModel, SynthParams};
+use movierec::devtools::synth::{SynthModel, SynthParams};
 use movierec::models::als::{set_force_portable_kernels, train, transpose, AlsParams, Csr};
 use std::time::Instant;
 

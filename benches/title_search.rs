@@ -12,8 +12,8 @@
 //! made from: a sanity check, not a quality measure (short prefixes match many titles).
 
 use movierec::catalog::{Catalog, Movie};
-use movierec::data::synth::{SynthModel, SynthParams};
 use movierec::data::title::clean_title;
+use movierec::devtools::synth::{SynthModel, SynthParams};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};

@@ -292,7 +292,7 @@ pub enum Command {
         #[arg(long, value_name = "S", default_value_t = 1.0)]
         scale: f64,
         /// Seed of every random draw (7 gives the rating matrix of `cargo bench --bench als`).
-        #[arg(long, default_value_t = movierec::data::synth::DEFAULT_SEED)]
+        #[arg(long, default_value_t = movierec::devtools::synth::DEFAULT_SEED)]
         seed: u64,
     },
     /// Check that a running server answers its health endpoint (exit 0 if it does; for

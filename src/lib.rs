@@ -17,6 +17,7 @@ pub mod atomic;
 pub mod catalog;
 pub mod client;
 pub mod data;
+pub mod devtools;
 pub mod download;
 pub mod embeddings;
 pub mod engine;

@@ -347,7 +347,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             generate,
             json,
         } => {
-            use movierec::index::bench;
+            use movierec::devtools::bench_index as bench;
             let metric = movierec::index::Metric::parse(&metric)?;
             if generate {
                 let (b, q) = bench::clustered(
@@ -491,9 +491,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Synth { out, scale, seed } => {
-            let summary = movierec::data::synth::write_release(
+            let summary = movierec::devtools::synth::write_release(
                 &out,
-                &movierec::data::synth::SynthParams { scale, seed },
+                &movierec::devtools::synth::SynthParams { scale, seed },
             )?;
             out!(
                 "wrote {}: {} movies, {} users, {} ratings, {} tags, {:.1} MB in {:.1} s \

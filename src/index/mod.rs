@@ -9,12 +9,10 @@
 //! - [`kernels`]: the inner-product kernels every backend uses, chosen at run time for the CPU.
 //! - [`quantized`]: the int8 scan with a provably exact re-ranking behind [`ExactIndex`]'s
 //!   one-at-a-time search.
-//! - [`bench`]: `movierec bench-index`, every backend on the same raw vectors.
 //!
 //! Scores are similarities: higher is closer. With [`Metric::Cosine`] (the default) the score is
 //! the cosine similarity in `[-1, 1]`.
 
-pub mod bench;
 mod exact;
 mod forest;
 mod hnsw;

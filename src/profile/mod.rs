@@ -541,11 +541,11 @@ mod tests {
     fn views_of_a_synthetic_release() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("synth");
-        let params = crate::data::synth::SynthParams {
+        let params = crate::devtools::synth::SynthParams {
             scale: 0.01,
             seed: 5,
         };
-        crate::data::synth::write_release(&dir, &params).unwrap();
+        crate::devtools::synth::write_release(&dir, &params).unwrap();
         let dataset = crate::data::load(&dir).unwrap();
         let p = profile(&dataset);
         assert_eq!(p.ratings.count, dataset.ratings.len() as u64);

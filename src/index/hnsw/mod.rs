@@ -1277,7 +1277,7 @@ mod tests {
     #[test]
     #[ignore]
     fn issue_5_targets() {
-        let (emb, queries) = crate::index::bench::clustered(86_537, 1_000, 64, 1);
+        let (emb, queries) = crate::devtools::bench_index::clustered(86_537, 1_000, 64, 1);
         let exact = ExactIndex::build(&emb, Metric::InnerProduct);
         let truth: Vec<Vec<u32>> = (0..1_000)
             .map(|q| items(&exact.search(queries.row(q), 10, &|_| true)))

@@ -12,8 +12,10 @@
 //! best of five opens is `open_s`, and hashing the whole file (what `movierec verify` and serving's
 //! start-up add) is `verify_s`.
 
-use super::{ExactIndex, ForestIndex, ForestParams, HnswIndex, HnswParams, Metric, VectorIndex};
 use crate::embeddings::ItemEmbeddings;
+use crate::index::{
+    ExactIndex, ForestIndex, ForestParams, HnswIndex, HnswParams, Metric, VectorIndex,
+};
 use crate::storage::shared_slice::SharedSlice;
 use crate::{Error, Result};
 use rand::{Rng, SeedableRng};
@@ -233,7 +235,8 @@ pub fn run(
         .map_err(|e| Error::invalid("threads", format!("--threads: {e}")))?;
     let scratch = ScratchDir::new()?;
     pool.install(|| {
-        let ids = |found: Vec<super::Neighbor>| found.iter().map(|n| n.item).collect::<Vec<_>>();
+        let ids =
+            |found: Vec<crate::index::Neighbor>| found.iter().map(|n| n.item).collect::<Vec<_>>();
         let mut rows = Vec::new();
         let mut push = |row: BenchRow, rows: &mut Vec<BenchRow>| {
             report(&row);
