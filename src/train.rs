@@ -143,7 +143,7 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         format: FORMAT_NAME.to_string(),
         format_version: FORMAT_VERSION,
         movierec_version: env!("CARGO_PKG_VERSION").to_string(),
-        created_at: now_rfc3339(),
+        created_at: crate::clock::now_rfc3339(),
         training_seconds: started.elapsed().as_secs_f64(),
         dataset: DatasetInfo {
             path: data_dir.display().to_string(),
@@ -257,10 +257,4 @@ fn build_model_files(
         indexes,
     };
     (entry, files)
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }

@@ -132,11 +132,28 @@ const PREFIX_CANDIDATES: usize = 64;
 const MAX_CHARS: usize = 200;
 /// Years recognised at the end of a query.
 const QUERY_YEARS: std::ops::RangeInclusive<u16> = 1870..=2035;
-/// Leading articles that a name or query is also matched without (see the module docs).
-const STRIPPED_ARTICLES: &[&str] = &[
-    "the", "a", "an", "le", "la", "les", "l", "il", "el", "los", "las", "das", "der", "gli", "het",
-    "une", "una", "uno", "ein", "eine", "det",
-];
+/// Leading articles that a name or query is also matched without (see the module docs): the
+/// data's [`ARTICLES`](crate::data::title::ARTICLES) but those that are also ordinary words
+/// ([`ALSO_WORDS`](crate::data::title::ALSO_WORDS)), lower case, apostrophes dropped.
+fn stripped_articles() -> &'static [Vec<char>] {
+    use crate::data::title::{ALSO_WORDS, ARTICLES};
+    static LIST: std::sync::OnceLock<Vec<Vec<char>>> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| {
+        let mut list: Vec<Vec<char>> = ARTICLES
+            .iter()
+            .filter(|a| !ALSO_WORDS.contains(a))
+            .map(|a| {
+                a.chars()
+                    .filter(|c| !matches!(c, '\'' | '’'))
+                    .flat_map(char::to_lowercase)
+                    .collect()
+            })
+            .collect();
+        list.sort();
+        list.dedup();
+        list
+    })
+}
 
 /// One movie handed to [`TitleSearch::build`].
 #[derive(Clone, Copy, Debug)]
@@ -859,6 +876,20 @@ thread_local! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stripped_articles_are_the_datas_articles_but_the_ordinary_words() {
+        let got: Vec<String> = stripped_articles()
+            .iter()
+            .map(|a| a.iter().collect())
+            .collect();
+        let mut want = vec![
+            "the", "a", "an", "le", "la", "les", "l", "il", "el", "los", "las", "das", "der",
+            "gli", "het", "une", "una", "uno", "ein", "eine", "det",
+        ];
+        want.sort_unstable();
+        assert_eq!(got, want);
+    }
     use crate::data::title::{clean_title, CleanTitle};
     use std::collections::HashMap as StdHashMap;
     use std::sync::OnceLock;

@@ -40,7 +40,9 @@
 /// Collected from the titles in `movies.csv` (English, French, Italian, Spanish, German,
 /// Swedish/Danish, Dutch, Portuguese forms; `Da` as in `Hip Hop Witch, Da`) plus the remaining
 /// forms of the same languages. Matching is case-sensitive, so `, a` or `, die` never match.
-const ARTICLES: &[&str] = &[
+/// The one list of articles: title search (`catalog::search`) matches names and queries also
+/// without a leading one, except those in [`ALSO_WORDS`].
+pub const ARTICLES: &[&str] = &[
     "The", "A", "An", // English
     "Les", "La", "Le", "L'", "L’", "Un", "Une", // French
     "Il", "Lo", "I", "Gli", "Una", "Uno", // Italian
@@ -50,6 +52,13 @@ const ARTICLES: &[&str] = &[
     "De", "Het", // Dutch
     "O", "Os", // Portuguese
     "Da", // slang "the" (`Hip Hop Witch, Da`)
+];
+
+/// Articles of [`ARTICLES`] that also start titles as ordinary words ("Die Hard", "I, Robot",
+/// "O Brother", "De-Lovely", "Lo and Behold", "Un Chien andalou"...): title search never drops
+/// them from the start of a query or a name.
+pub const ALSO_WORDS: &[&str] = &[
+    "Da", "De", "Den", "Die", "En", "Ett", "I", "Lo", "O", "Os", "Un",
 ];
 
 /// Words after which a trailing `I` is a roman numeral, not the Italian article.

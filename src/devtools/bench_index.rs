@@ -76,10 +76,58 @@ pub fn write_vectors(path: &Path, vectors: &ItemEmbeddings) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
-fn gaussian(rng: &mut impl Rng) -> f32 {
+/// A standard normal draw (Box–Muller).
+pub fn gaussian(rng: &mut impl Rng) -> f32 {
     let u: f32 = rng.random_range(f32::EPSILON..1.0);
     let v: f32 = rng.random();
     (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+}
+
+/// `count` rows drawn around `centres`: each a random centre plus `noise`·N(0, 1), L2-normalised,
+/// then, unless `unit`, scaled by a random norm in [0.5, 2]; the draws continue `rng`'s stream.
+fn around(
+    rng: &mut ChaCha8Rng,
+    centres: &[Vec<f32>],
+    count: usize,
+    noise: f32,
+    unit: bool,
+) -> Vec<f32> {
+    let dim = centres.first().map_or(0, Vec::len);
+    let mut data = Vec::with_capacity(count * dim);
+    for _ in 0..count {
+        let c = &centres[rng.random_range(0..centres.len())];
+        let start = data.len();
+        data.extend(c.iter().map(|&x| x + noise * gaussian(rng)));
+        crate::index::distance::normalize(&mut data[start..]);
+        if !unit {
+            let scale = rng.random_range(0.5..2.0);
+            data[start..].iter_mut().for_each(|x| *x *= scale);
+        }
+    }
+    data
+}
+
+/// `count` centres of `dim` N(0, 1) coordinates.
+fn centres(rng: &mut ChaCha8Rng, count: usize, dim: usize) -> Vec<Vec<f32>> {
+    (0..count)
+        .map(|_| (0..dim).map(|_| gaussian(rng)).collect())
+        .collect()
+}
+
+/// The test vectors of every index: `rows` vectors of dimension `dim` around `centres` random
+/// centres (see [`around`]); deterministic for `seed`.
+pub fn clustered_rows(
+    rows: usize,
+    dim: usize,
+    centres_count: usize,
+    noise: f32,
+    unit: bool,
+    seed: u64,
+) -> ItemEmbeddings {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let centres = centres(&mut rng, centres_count, dim);
+    let data = around(&mut rng, &centres, rows, noise, unit);
+    ItemEmbeddings::new(dim, data).expect("whole rows")
 }
 
 /// Issue 5's data set: `(base, queries)` of `dim`-dimensional unit vectors, each a random one of
@@ -91,20 +139,9 @@ pub fn clustered(
     seed: u64,
 ) -> (ItemEmbeddings, ItemEmbeddings) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let centres: Vec<Vec<f32>> = (0..256)
-        .map(|_| (0..dim).map(|_| gaussian(&mut rng)).collect())
-        .collect();
+    let centres = centres(&mut rng, 256, dim);
     let mut draw = |count: usize| {
-        let mut data = Vec::with_capacity(count * dim);
-        for _ in 0..count {
-            let c = &centres[rng.random_range(0..centres.len())];
-            let start = data.len();
-            data.extend(c.iter().map(|&x| x + 0.5 * gaussian(&mut rng)));
-            let norm = data[start..].iter().map(|x| x * x).sum::<f32>().sqrt();
-            if norm > 0.0 {
-                data[start..].iter_mut().for_each(|x| *x /= norm);
-            }
-        }
+        let data = around(&mut rng, &centres, count, 0.5, true);
         ItemEmbeddings::new(dim.max(1), data).expect("whole rows")
     };
     let base = draw(base);

@@ -75,7 +75,7 @@
 //! A child's index is always greater than its parent's and every node has exactly one parent or
 //! is exactly one root; [`ForestIndex::open`] checks this, so a loaded forest is a forest.
 
-use super::exact::{dot, finish_scores, normalize, scoring_query, scoring_rows, TopK};
+use super::distance::{dot, finish_scores, normalize, scoring_query, scoring_rows, TopK};
 use super::kernels::dot_many;
 use super::{ExactIndex, IndexKind, Metric, Neighbor, VectorIndex};
 use crate::embeddings::ItemEmbeddings;
@@ -807,27 +807,9 @@ mod tests {
     use crate::index::exact::tests::random_embeddings;
     use crate::index::{recall_at_k, ExactIndex};
 
-    /// A standard normal sample (Box–Muller), to avoid a `rand_distr` dependency.
-    fn gaussian(rng: &mut impl Rng) -> f32 {
-        let u: f32 = rng.random_range(f32::EPSILON..1.0);
-        let v: f32 = rng.random();
-        (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
-    }
-
     /// `rows` unit vectors of dimension `dim` around `centres` random centres.
     fn clustered(rows: usize, dim: usize, centres: usize, seed: u64) -> ItemEmbeddings {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let centre: Vec<Vec<f32>> = (0..centres)
-            .map(|_| (0..dim).map(|_| gaussian(&mut rng)).collect())
-            .collect();
-        let mut data = Vec::with_capacity(rows * dim);
-        for _ in 0..rows {
-            let c = &centre[rng.random_range(0..centres)];
-            let start = data.len();
-            data.extend(c.iter().map(|&x| x + 0.35 * gaussian(&mut rng)));
-            normalize(&mut data[start..]);
-        }
-        ItemEmbeddings::new(dim, data).unwrap()
+        crate::devtools::bench_index::clustered_rows(rows, dim, centres, 0.35, true, seed)
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! - [`HnswIndex`] (`hnsw`): a hierarchical navigable small-world graph (`M`, `ef_construction`,
 //!   `ef_search`), filters applied inside the search.
 //!
+//! - [`distance`]: the scoring every backend shares (metric rows and queries, the inner
+//!   product, the top-k heap).
 //! - [`kernels`]: the inner-product kernels every backend uses, chosen at run time for the CPU.
 //! - [`quantized`]: the int8 scan with a provably exact re-ranking behind [`ExactIndex`]'s
 //!   one-at-a-time search.
@@ -13,6 +15,7 @@
 //! Scores are similarities: higher is closer. With [`Metric::Cosine`] (the default) the score is
 //! the cosine similarity in `[-1, 1]`.
 
+pub mod distance;
 mod exact;
 mod forest;
 mod hnsw;
@@ -41,7 +44,7 @@ pub enum Metric {
     ///
     /// Every backend ranks by `q·x − ‖x‖²/2 = (‖q‖² − ‖q − x‖²) / 2`, which orders rows as the
     /// distance does: an inner product between the query `(q, 1)` and the rows `(x, −‖x‖²/2)`
-    /// (one extra coordinate, see `exact::scoring_rows`). So L2 reuses each backend's
+    /// (one extra coordinate, see `distance::scoring_rows`). So L2 reuses each backend's
     /// inner-product search, and the `k` results' scores are then recomputed as distances.
     L2,
 }

@@ -254,7 +254,7 @@ impl RunRecord {
         RunRecord {
             id: new_run_id(),
             kind,
-            started_at: now_rfc3339(),
+            started_at: crate::clock::now_rfc3339(),
             duration_seconds: 0.0,
             status: RunStatus::Failed,
             host: hostname(),
@@ -354,20 +354,6 @@ pub fn new_run_id() -> String {
     hasher.write_u32(std::process::id());
     hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
     format!("{nanos:016x}{:016x}", hasher.finish())
-}
-
-fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        now.millisecond()
-    )
 }
 
 /// This machine's name: `$HOSTNAME`, else the kernel's host name, else `/etc/hostname`, else

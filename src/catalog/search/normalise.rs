@@ -191,21 +191,16 @@ pub(super) fn article_end(chars: &[char], ends: &[u32]) -> usize {
         return 0;
     }
     let first = &chars[..ends[0] as usize];
-    if STRIPPED_ARTICLES
-        .iter()
-        .any(|a| a.chars().eq(first.iter().copied()))
-    {
+    if stripped_articles().iter().any(|a| a.as_slice() == first) {
         ends[0] as usize
     } else {
         0
     }
 }
 
-/// Whether a word is one of [`STRIPPED_ARTICLES`].
+/// Whether a word is one of the articles a search strips ([`stripped_articles`]).
 pub(super) fn is_article(word: &[char]) -> bool {
-    STRIPPED_ARTICLES
-        .iter()
-        .any(|a| a.chars().eq(word.iter().copied()))
+    stripped_articles().iter().any(|a| a.as_slice() == word)
 }
 
 /// Symbols with a fixed trigram id: the start marker `'\0'`, digits and ASCII letters.

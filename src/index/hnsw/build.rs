@@ -130,7 +130,7 @@ pub(super) fn distinct_rows(rows: &ItemEmbeddings) -> Vec<Vec<u32>> {
 /// right. Graph neighbours then mostly sit in nearby memory, which a search reaches through
 /// fewer cache lines and pages.
 pub(super) fn locality_order(rows: &ItemEmbeddings, mut order: Vec<u32>, seed: u64) -> Vec<u32> {
-    let mut rng = ChaCha8Rng::seed_from_u64(splitmix64(seed ^ 0x6f72_6465));
+    let mut rng = ChaCha8Rng::seed_from_u64(crate::rng::splitmix64(seed ^ 0x6f72_6465));
     let mut projections = Vec::with_capacity(order.len());
     // Groups still to split, as ranges of `order`.
     let mut stack = vec![(0, order.len())];

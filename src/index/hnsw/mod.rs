@@ -111,7 +111,7 @@
 //! lists, neighbours are nodes present on the layer), so a loaded index can be searched without
 //! any index going out of range.
 
-use super::exact::{dot, finish_scores, normalize, scoring_query, scoring_rows, TopK};
+use super::distance::{dot, finish_scores, normalize, scoring_query, scoring_rows, TopK};
 use super::{IndexKind, Metric, Neighbor, VectorIndex};
 use crate::embeddings::ItemEmbeddings;
 use crate::storage::shared_slice::SharedSlice;
@@ -201,7 +201,7 @@ pub struct HnswIndex {
     params: HnswParams,
     /// Dimension of the scored rows (the embeddings' dimension, plus one for L2).
     dim: usize,
-    /// Each node's scored row (see `exact::scoring_rows`), in node order.
+    /// Each node's scored row (see `distance::scoring_rows`), in node order.
     vectors: SharedSlice<f32>,
     /// The catalog rows of node `i` are `group_rows[group_start[i]..group_start[i + 1]]`,
     /// ascending.
@@ -509,7 +509,7 @@ impl HnswIndex {
         if !(MIN_M..=MAX_M).contains(&m) {
             return Err(invalid(format!("m is {m}, not in {MIN_M}..={MAX_M}")));
         }
-        if dim != super::exact::scored_dim(embeddings.dim(), metric) {
+        if dim != super::distance::scored_dim(embeddings.dim(), metric) {
             return Err(invalid(format!(
                 "vectors of dimension {dim} do not fit {metric} over dimension {}",
                 embeddings.dim()
@@ -713,13 +713,6 @@ mod tests {
     use crate::index::{recall_at_k, ExactIndex};
     use std::time::Instant;
 
-    /// A standard normal sample (Box–Muller), to avoid a `rand_distr` dependency.
-    fn gaussian(rng: &mut impl Rng) -> f32 {
-        let u: f32 = rng.random_range(f32::EPSILON..1.0);
-        let v: f32 = rng.random();
-        (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
-    }
-
     /// `rows` vectors around `centres` N(0, 1) centres (each point the centre plus
     /// `noise`·N(0, 1)), normalised when `unit`, otherwise scaled by a random norm in [0.5, 2].
     fn clustered(
@@ -730,22 +723,7 @@ mod tests {
         unit: bool,
         seed: u64,
     ) -> ItemEmbeddings {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let centre: Vec<Vec<f32>> = (0..centres)
-            .map(|_| (0..dim).map(|_| gaussian(&mut rng)).collect())
-            .collect();
-        let mut data = Vec::with_capacity(rows * dim);
-        for _ in 0..rows {
-            let c = &centre[rng.random_range(0..centres)];
-            let start = data.len();
-            data.extend(c.iter().map(|&x| x + noise * gaussian(&mut rng)));
-            normalize(&mut data[start..]);
-            if !unit {
-                let scale = rng.random_range(0.5..2.0);
-                data[start..].iter_mut().for_each(|x| *x *= scale);
-            }
-        }
-        ItemEmbeddings::new(dim, data).unwrap()
+        crate::devtools::bench_index::clustered_rows(rows, dim, centres, noise, unit, seed)
     }
 
     fn params(m: usize, ef_search: usize) -> HnswParams {
@@ -924,7 +902,9 @@ mod tests {
                 1 => data.extend_from_slice(&[0.0, 1.0, 0.0]),
                 2 => data.extend_from_slice(&[0.0, 0.0, 0.0]),
                 _ => {
-                    let mut v: Vec<f32> = (0..3).map(|_| gaussian(&mut rng)).collect();
+                    let mut v: Vec<f32> = (0..3)
+                        .map(|_| crate::devtools::bench_index::gaussian(&mut rng))
+                        .collect();
                     normalize(&mut v);
                     data.extend(v);
                 }

@@ -53,22 +53,14 @@ pub(super) fn key(sim: f32) -> f32 {
 /// Level of catalog row `row`: `⌊-ln(u) / ln(m)⌋` for a `u` uniform in (0, 1] hashed from the
 /// seed and the row, so levels depend neither on the thread scheduling nor on the memory order.
 pub(super) fn draw_level(seed: u64, row: u32, m: usize) -> u8 {
-    let u = unit_hash(seed ^ splitmix64(u64::from(row)));
+    let u = unit_hash(seed ^ crate::rng::splitmix64(u64::from(row)));
     let level = (-u.ln() / (m as f64).ln()).floor();
     level.min(MAX_LEVEL as f64) as u8
 }
 
-/// SplitMix64's output function: a cheap, well-mixed 64-bit hash.
-pub(super) fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// A hash of `x` mapped to (0, 1].
 pub(super) fn unit_hash(x: u64) -> f64 {
-    ((splitmix64(x) >> 11) + 1) as f64 / (1u64 << 53) as f64
+    ((crate::rng::splitmix64(x) >> 11) + 1) as f64 / (1u64 << 53) as f64
 }
 
 /// Start of each node's first upper-layer block: the prefix sums of `level × (1 + m)`, with the

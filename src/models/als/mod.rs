@@ -542,20 +542,13 @@ fn unpermute(v: &[f32], of_new: &[u32], f: usize) -> Vec<f32> {
 
 /// `len` values uniform in `[0, 0.01)`, a pure function of `(seed, stream, index)`.
 fn random_factors(len: usize, seed: u64, stream: u64) -> Vec<f32> {
-    let key = splitmix64(seed ^ stream);
+    let key = crate::rng::splitmix64(seed ^ stream);
     let mut v = vec![0f32; len];
     v.par_iter_mut().enumerate().for_each(|(i, x)| {
-        let bits = splitmix64(key ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let bits = crate::rng::splitmix64(key ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         *x = (bits >> 40) as f32 * (1.0 / (1u64 << 24) as f32) * 0.01;
     });
     v
-}
-
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// Rows of `YᵀY` summed per chunk of this many rows, chunks summed in order (deterministic).
@@ -844,7 +837,7 @@ mod tests {
     struct Lcg(u64);
     impl Lcg {
         fn next_f32(&mut self) -> f32 {
-            self.0 = splitmix64(self.0);
+            self.0 = crate::rng::splitmix64(self.0);
             (self.0 >> 40) as f32 / (1u64 << 24) as f32
         }
     }
