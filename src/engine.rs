@@ -6,7 +6,7 @@ use crate::catalog::{
     Catalog, CompiledFilter, MatchKind, Movie, MovieFilter, MovieQuery, MovieView,
 };
 use crate::embeddings::ItemEmbeddings;
-use crate::index::{ExactIndex, ForestIndex, HnswIndex, IndexKind, VectorIndex};
+use crate::index::{backend, ExactIndex, IndexKind, VectorIndex};
 use crate::interactions::UserHistories;
 use crate::models::item_knn::NeighbourLists;
 use crate::models::personal::{pick_balanced, score_history, HistoryEntry, PersonalParams, Pick};
@@ -170,8 +170,8 @@ struct CoLikes {
 
 struct ServedModel {
     exact: ExactIndex,
-    annoy: ForestIndex,
-    hnsw: HnswIndex,
+    /// Every approximate backend of [`backend::APPROXIMATE`], by kind.
+    approximate: BTreeMap<IndexKind, Box<dyn VectorIndex>>,
     projection: SharedSlice<f32>,
 }
 
@@ -278,18 +278,19 @@ impl Engine {
             let (exact_file, bytes) = index_file(IndexKind::Exact)?;
             let exact = ExactIndex::open(bytes, &embeddings)
                 .map_err(|e| bad(format!("{exact_file}: {e}")))?;
-            let (annoy_file, bytes) = index_file(IndexKind::Annoy)?;
-            let annoy =
-                ForestIndex::open(bytes, &exact).map_err(|e| bad(format!("{annoy_file}: {e}")))?;
-            let (hnsw_file, bytes) = index_file(IndexKind::Hnsw)?;
-            let hnsw = HnswIndex::open(bytes, &embeddings)
-                .map_err(|e| bad(format!("{hnsw_file}: {e}")))?;
+            let mut approximate = BTreeMap::new();
+            for backend in backend::APPROXIMATE {
+                let (file, bytes) = index_file(backend.kind())?;
+                let index = backend
+                    .open(bytes, &exact)
+                    .map_err(|e| bad(format!("{file}: {e}")))?;
+                approximate.insert(backend.kind(), index);
+            }
             models.insert(
                 kind,
                 ServedModel {
                     exact,
-                    annoy,
-                    hnsw,
+                    approximate,
                     projection,
                 },
             );
@@ -432,17 +433,21 @@ impl Engine {
         let served = &self.models[&model];
         let found: &dyn VectorIndex = match index {
             IndexKind::Exact => &served.exact,
-            IndexKind::Annoy => &served.annoy,
-            IndexKind::Hnsw => &served.hnsw,
             IndexKind::Lists => {
                 return Err(Error::invalid(
                     "index",
                     format!(
-                        "{model} is an embedding model: choose its index among exact, annoy, \
-                         hnsw (lists is what neighbour-list models answer from)"
+                        "{model} is an embedding model: choose its index among {} (lists is what \
+                         neighbour-list models answer from)",
+                        IndexKind::ALL.map(IndexKind::as_str).join(", ")
                     ),
                 ))
             }
+            other => served
+                .approximate
+                .get(&other)
+                .map(Box::as_ref)
+                .ok_or_else(|| Error::invalid("index", format!("no {other} index for {model}")))?,
         };
         Ok((Searcher::Index(found), index))
     }

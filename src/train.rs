@@ -2,15 +2,15 @@
 
 use crate::artifact::{
     self, DatasetInfo, ExplanationsEntry, IndexEntry, ListsEntry, Manifest, ModelEntry, ModelFiles,
-    PersonalEntry, CATALOG_FILE, FORMAT_NAME, FORMAT_VERSION,
+    PersonalEntry, CATALOG_FILE, CO_LIKES_FILE, FORMAT_NAME, FORMAT_VERSION, USERS_FILE,
 };
 use crate::catalog::Catalog;
 use crate::data;
 use crate::eval::tune;
 pub use crate::fit::{fit, Settings, TrainedModels, DEFAULT_COLLABORATIVE};
-use crate::index::{
-    recall_at_k, ExactIndex, ForestIndex, ForestParams, HnswIndex, HnswParams, IndexKind, Metric,
-};
+use crate::index::backend::{BuildOptions, APPROXIMATE};
+pub use crate::index::backend::{MAX_EF_SEARCH, RECALL_TARGET};
+use crate::index::{ExactIndex, ForestParams, HnswParams, IndexKind, Metric};
 use crate::interactions::UserHistories;
 use crate::models::item_knn;
 use crate::models::{projection, ModelKind, TrainedModel};
@@ -23,22 +23,12 @@ use std::time::{Duration, Instant};
 /// How many movies (at most) are used as queries when measuring an index's recall at build time.
 /// 500 queries × 10 neighbours put the standard error of a recall near 0.95 at about 0.003.
 pub const RECALL_SAMPLE: usize = 500;
-/// The recall@10 that training raises the search-time knobs towards (`ef_search` of HNSW,
-/// `search_k` of the forest) when they were not given: doubling each, measured on the sample,
-/// up to [`MAX_EF_SEARCH`] and a quarter of the catalog. The defaults reach it on the bundled
-/// data; at ml-latest's size, 128-dimensional rows need wider searches.
-pub const RECALL_TARGET: f32 = 0.95;
-/// The widest `ef_search` training raises HNSW to.
-pub const MAX_EF_SEARCH: usize = 512;
-
-/// File name of the user histories in a model directory.
-pub const USERS_FILE: &str = "users.ratings";
 
 /// The neighbour lists whose entries explanations count co-likes on.
 pub const EXPLANATION_LISTS: ModelKind = ModelKind::ItemKnn;
 /// The rating from which a user "liked" a movie, for explanations (4 of 5 stars).
 pub const LIKED_RATING: f32 = 4.0;
-pub use crate::models::item_knn::{CO_LIKES_FILE, CO_LIKES_MAGIC};
+pub use crate::models::item_knn::CO_LIKES_MAGIC;
 
 /// Options for [`train`].
 #[derive(Clone, Debug, Default)]
@@ -120,7 +110,7 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         liked_rating: LIKED_RATING,
     };
     for model in lists {
-        let file = format!("{}.neighbours", model.kind);
+        let file = artifact::lists_file(model.kind);
         files.push((file.clone(), model.lists.to_bytes()));
         neighbour_lists.insert(
             model.kind,
@@ -178,39 +168,19 @@ fn build_model_files(
     let name = model.kind.as_str();
     let embeddings = &model.embeddings;
     let exact = ExactIndex::build(embeddings, Metric::Cosine);
-    let mut forest = ForestIndex::build(embeddings, Metric::Cosine, options.forest);
-    let mut hnsw = HnswIndex::build(embeddings, Metric::Cosine, options.hnsw);
     let step = (catalog.len() / RECALL_SAMPLE).max(1);
     let sample: Vec<u32> = (0..catalog.len() as u32).step_by(step).collect();
-    let recalls = recall_at_k(&exact, &[&forest, &hnsw], &sample, 10);
-    let (mut recall, mut hnsw_recall) = (recalls[0], recalls[1]);
-    if !options.fixed_ef_search {
-        while hnsw_recall < RECALL_TARGET && hnsw.params().ef_search < MAX_EF_SEARCH {
-            hnsw.set_ef_search((hnsw.params().ef_search * 2).min(MAX_EF_SEARCH));
-            hnsw_recall = recall_at_k(&exact, &[&hnsw], &sample, 10)[0];
-        }
-    }
-    let widest_search_k = catalog.len() / 4;
-    while let Some(search_k) = forest.params().search_k {
-        if options.fixed_search_k || recall >= RECALL_TARGET || search_k >= widest_search_k {
-            break;
-        }
-        forest.set_search_k(Some((search_k * 2).min(widest_search_k)));
-        recall = recall_at_k(&exact, &[&forest], &sample, 10)[0];
-    }
-    tracing::info!(
-        "{name}: recall@10 annoy {recall:.3} (search_k {:?}), hnsw {hnsw_recall:.3} (ef_search {})",
-        forest.params().search_k,
-        hnsw.params().ef_search
-    );
+    let build = BuildOptions {
+        forest: options.forest,
+        fixed_search_k: options.fixed_search_k,
+        hnsw: options.hnsw,
+        fixed_ef_search: options.fixed_ef_search,
+    };
     let projection = projection::project_2d(embeddings);
-
-    let embeddings_file = format!("{name}.embeddings");
-    let projection_file = format!("{name}.projection");
-    let exact_file = format!("{name}.exact");
-    let annoy_file = format!("{name}.annoy");
-    let hnsw_file = format!("{name}.hnsw");
-    let files = vec![
+    let embeddings_file = artifact::embeddings_file(model.kind);
+    let projection_file = artifact::projection_file(model.kind);
+    let exact_file = artifact::index_file(model.kind, IndexKind::Exact);
+    let mut files = vec![
         (
             embeddings_file.clone(),
             artifact::encode_matrix(embeddings.len(), embeddings.dim(), embeddings.as_slice()),
@@ -220,35 +190,34 @@ fn build_model_files(
             artifact::encode_matrix(catalog.len(), 2, &projection),
         ),
         (exact_file.clone(), exact.to_bytes()),
-        (annoy_file.clone(), forest.to_bytes()),
-        (hnsw_file.clone(), hnsw.to_bytes()),
     ];
-    let indexes = BTreeMap::from([
-        (
-            IndexKind::Exact,
+    let mut indexes = BTreeMap::from([(
+        IndexKind::Exact,
+        IndexEntry {
+            file: Some(exact_file),
+            params: serde_json::json!({"metric": Metric::Cosine}),
+            recall_at_10: 1.0,
+        },
+    )]);
+    for backend in APPROXIMATE {
+        let built = backend.build(&exact, &sample, &build);
+        tracing::info!(
+            "{name}: recall@10 {} {:.3} ({})",
+            backend.kind(),
+            built.recall_at_10,
+            built.params
+        );
+        let file = artifact::index_file(model.kind, backend.kind());
+        files.push((file.clone(), built.bytes));
+        indexes.insert(
+            backend.kind(),
             IndexEntry {
-                file: Some(exact_file),
-                params: serde_json::json!({"metric": Metric::Cosine}),
-                recall_at_10: 1.0,
+                file: Some(file),
+                params: built.params,
+                recall_at_10: built.recall_at_10,
             },
-        ),
-        (
-            IndexKind::Annoy,
-            IndexEntry {
-                file: Some(annoy_file),
-                params: serde_json::json!({"metric": Metric::Cosine, "forest": forest.params()}),
-                recall_at_10: recall,
-            },
-        ),
-        (
-            IndexKind::Hnsw,
-            IndexEntry {
-                file: Some(hnsw_file),
-                params: serde_json::json!({"metric": Metric::Cosine, "hnsw": hnsw.params()}),
-                recall_at_10: hnsw_recall,
-            },
-        ),
-    ]);
+        );
+    }
     let entry = ModelEntry {
         dim: embeddings.dim(),
         details: model.details.clone(),

@@ -1710,7 +1710,19 @@ fn the_url_keeps_the_pick_back_returns_to_it_and_a_plot_click_picks_a_movie() {
         .as_str()
         .unwrap()
         .contains("tab=plot"));
-    let dot = &p["rec"]["points"][0];
+    // A recommendation's pixel far from the query's dot (a click picks the nearest highlight).
+    let q = &p["q"];
+    let (qx, qy) = (
+        q["sx"].as_f64().unwrap() / q["n"].as_f64().unwrap(),
+        q["sy"].as_f64().unwrap() / q["n"].as_f64().unwrap(),
+    );
+    let far = |d: &Value| (d[0].as_f64().unwrap() - qx).hypot(d[1].as_f64().unwrap() - qy);
+    let dot = p["rec"]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by(|a, b| far(a).total_cmp(&far(b)))
+        .unwrap();
     let origin = s
         .eval("(() => { const r = $('plot').getBoundingClientRect(); return [r.left, r.top]; })()");
     let point = headless_chrome::browser::tab::point::Point {
@@ -1743,7 +1755,17 @@ fn the_url_keeps_the_pick_back_returns_to_it_and_a_plot_click_picks_a_movie() {
         .unwrap()
         .replace(s.server.url.as_str(), again.server.url.as_str());
     again.tab.navigate_to(&shared).expect("open the shared URL");
-    again.wait_for("the shared pick", "$('movie').value === 'Toy Story'");
+    // Until the new document has loaded, evaluating can fail: wait through that.
+    let start = Instant::now();
+    while again.try_eval("document.readyState === 'complete' && $('movie').value === 'Toy Story'")
+        != Ok(Value::Bool(true))
+    {
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "the shared URL did not show its pick"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
     assert_eq!(
         again.eval("$('tab-plot').getAttribute('aria-selected')"),
         json!("true")

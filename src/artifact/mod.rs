@@ -42,6 +42,30 @@ pub const FORMAT_VERSION: u32 = 5;
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// File name of the catalog inside a model directory.
 pub const CATALOG_FILE: &str = "catalog.json";
+/// File name of the user histories inside a model directory.
+pub const USERS_FILE: &str = "users.ratings";
+/// File name of the co-like counts explanations read (`item_knn::co_likes`).
+pub const CO_LIKES_FILE: &str = "item_knn.colikes";
+
+/// The file of a model's embeddings: `<model>.embeddings`.
+pub fn embeddings_file(model: ModelKind) -> String {
+    format!("{model}.embeddings")
+}
+
+/// The file of a model's 2-D map: `<model>.projection`.
+pub fn projection_file(model: ModelKind) -> String {
+    format!("{model}.projection")
+}
+
+/// The file of a model's index: `<model>.<index>` (`svd.hnsw`).
+pub fn index_file(model: ModelKind, index: IndexKind) -> String {
+    format!("{model}.{index}")
+}
+
+/// The file of a neighbour-list model's lists: `<model>.neighbours`.
+pub fn lists_file(model: ModelKind) -> String {
+    format!("{model}.neighbours")
+}
 
 /// `manifest.json`: what training decided, for serving to trust without re-deriving.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

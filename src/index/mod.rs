@@ -6,6 +6,8 @@
 //! - [`HnswIndex`] (`hnsw`): a hierarchical navigable small-world graph (`M`, `ef_construction`,
 //!   `ef_search`), filters applied inside the search.
 //!
+//! - [`backend`]: the [`backend::IndexBackend`] trait and the registry of approximate backends
+//!   ([`backend::APPROXIMATE`]) that training builds and serving opens.
 //! - [`distance`]: the scoring every backend shares (metric rows and queries, the inner
 //!   product, the top-k heap).
 //! - [`kernels`]: the inner-product kernels every backend uses, chosen at run time for the CPU.
@@ -15,6 +17,7 @@
 //! Scores are similarities: higher is closer. With [`Metric::Cosine`] (the default) the score is
 //! the cosine similarity in `[-1, 1]`.
 
+pub mod backend;
 pub mod distance;
 mod exact;
 mod forest;

@@ -337,7 +337,6 @@ pub fn build_variants(
 }
 
 /// The file of the co-like counts.
-pub const CO_LIKES_FILE: &str = "item_knn.colikes";
 /// Its section-file kind.
 pub const CO_LIKES_MAGIC: &[u8; 8] = b"MRCOLIKE";
 
