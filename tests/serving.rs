@@ -496,3 +496,38 @@ fn a_blank_admin_token_is_refused_at_start() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(stderr.contains("MOVIEREC_ADMIN_TOKEN"), "{stderr}");
 }
+
+#[tokio::test]
+async fn reloading_a_directory_whose_catalog_is_a_fifo_fails_at_once_and_keeps_serving() {
+    let with_token = ServerConfig {
+        admin_token: Some("secret".into()),
+        ..config()
+    };
+    let (router, _state) = app(engine(), &with_token).unwrap();
+    let copy = copy_of_model("fifo");
+    let catalog = copy.join("catalog.json");
+    std::fs::remove_file(&catalog).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&catalog)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success());
+    let body = json!({"model_dir": copy}).to_string();
+    // Opening a FIFO for reading waits for a writer: the reload must not.
+    let (status, _, answer) = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        send(&router, reload_request(Some("secret"), &body)),
+    )
+    .await
+    .expect("the reload answered within 5 s");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        status.is_client_error() || status.is_server_error(),
+        "{status} {answer}"
+    );
+    assert!(
+        answer.contains("catalog.json") && answer.contains("not a regular file"),
+        "{answer}"
+    );
+    assert_eq!(send(&router, recommend_request()).await.0, StatusCode::OK);
+}

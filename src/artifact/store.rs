@@ -286,7 +286,7 @@ fn restore_interrupted(dir: &Path) {
 /// not a model directory). `serve` retrains such a directory from the same data instead of
 /// refusing it.
 pub fn outdated_dataset(dir: &Path) -> Option<String> {
-    let bytes = fs::read(dir.join(MANIFEST_FILE)).ok()?;
+    let bytes = crate::storage::shared_slice::read_regular(&dir.join(MANIFEST_FILE)).ok()?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     if value.get("format").and_then(|v| v.as_str()) != Some(FORMAT_NAME) {
         return None;
@@ -319,7 +319,7 @@ pub fn load(dir: &Path) -> Result<SavedModel> {
         ));
     }
     let manifest_path = dir.join(MANIFEST_FILE);
-    let bytes = match fs::read(&manifest_path) {
+    let bytes = match crate::storage::shared_slice::read_regular(&manifest_path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(artifact_error(
             dir,

@@ -73,11 +73,41 @@ impl<T: Pod> SharedSlice<T> {
     }
 }
 
+/// Opens `path` for reading if it is a regular file. It is opened without blocking (a FIFO's open
+/// would wait for a writer, forever) and anything but a regular file (a FIFO, a device, a
+/// directory) is refused with `InvalidInput`, "not a regular file".
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
+/// Reads the whole of `path`, a regular file (see [`open_regular`]).
+pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = open_regular(path)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 impl SharedSlice<u8> {
     /// Maps the file at `path` read-only (an empty file gives an empty slice: zero-length maps
     /// are not allowed).
     pub fn map_file(path: &Path) -> std::io::Result<SharedSlice<u8>> {
-        let file = std::fs::File::open(path)?;
+        let file = open_regular(path)?;
         if file.metadata()?.len() == 0 {
             return Ok(SharedSlice::from_vec(Vec::new()));
         }
