@@ -1,18 +1,14 @@
 //! The recommender a model directory becomes once loaded: catalog, embeddings, indexes and 2-D
 //! maps in memory, answering "movies like X" for the CLI and the server alike.
 
-use crate::artifact::{self, Manifest, SavedModel, CATALOG_FILE};
-use crate::catalog::{
-    Catalog, CompiledFilter, MatchKind, Movie, MovieFilter, MovieQuery, MovieView,
-};
+pub use crate::artifact::Verify;
+use crate::artifact::{self, CoLikes, EmbeddingModel, LoadedModel, Manifest, PersonalLists};
+use crate::catalog::{Catalog, CompiledFilter, MatchKind, MovieFilter, MovieQuery, MovieView};
 use crate::embeddings::ItemEmbeddings;
-use crate::index::{backend, ExactIndex, IndexKind, VectorIndex};
-use crate::interactions::UserHistories;
+use crate::index::{IndexKind, VectorIndex};
 use crate::models::item_knn::NeighbourLists;
-use crate::models::personal::{pick_balanced, score_history, HistoryEntry, PersonalParams, Pick};
-use crate::models::{ModelKind, ModelShape};
-use crate::storage::section_file::SectionFile;
-use crate::storage::shared_slice::SharedSlice;
+use crate::models::personal::{pick_balanced, score_history, HistoryEntry, Pick};
+use crate::models::ModelKind;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -154,46 +150,14 @@ pub struct PersonalRecommendations {
     pub results: Vec<ScoredMovie>,
 }
 
-/// The personalised recommender: which neighbour lists, and user histories.
-struct Personal {
-    model: ModelKind,
-    users: UserHistories,
-    scoring: PersonalParams,
-}
-
-/// The per-entry co-like counts of one neighbour-list model's lists (see
-/// [`crate::models::item_knn::co_likes`]).
-struct CoLikes {
-    lists: ModelKind,
-    counts: SharedSlice<u32>,
-}
-
-struct ServedModel {
-    exact: ExactIndex,
-    /// Every approximate backend of [`backend::APPROXIMATE`], by kind.
-    approximate: BTreeMap<IndexKind, Box<dyn VectorIndex>>,
-    projection: SharedSlice<f32>,
-}
-
-/// How much of a model directory [`Engine::open_with`] reads before serving from it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verify {
-    /// Hash every file against the manifest (reads everything once; about 0.1 s per GB).
-    Checksums,
-    /// Only the manifest, file sizes, headers and index structures: files are mapped and pages
-    /// are read as searches touch them. For benchmarks of opening, and for callers that have
-    /// verified the directory already.
-    StructureOnly,
-}
-
 /// A loaded model directory.
 pub struct Engine {
     dir: PathBuf,
     manifest: Manifest,
     catalog: Catalog,
-    models: BTreeMap<ModelKind, ServedModel>,
+    models: BTreeMap<ModelKind, EmbeddingModel>,
     lists: BTreeMap<ModelKind, NeighbourLists>,
-    personal: Personal,
+    personal: PersonalLists,
     co_likes: CoLikes,
 }
 
@@ -212,173 +176,18 @@ impl Engine {
 
     /// Opens the model directory `dir`, checking its checksums or not (see [`Verify`]).
     pub fn open_with(dir: &Path, verify: Verify) -> Result<Engine> {
-        let saved = artifact::load(dir)?;
-        if verify == Verify::StructureOnly {
-            let catalog = Engine::decode_catalog(dir, &saved)?;
-            return Engine::assemble(dir, &saved, catalog);
-        }
-        // Hashing the files waits on the disk, decoding the catalog (and building its title
-        // index) on the CPU: both at once. The index structures are checked afterwards, on
-        // pages the hashing has just read (checking them during it made a cold start slower:
-        // their scattered page faults competed with its sequential reads).
-        let (verified, catalog) =
-            rayon::join(|| saved.verify(dir), || Engine::decode_catalog(dir, &saved));
-        verified?;
-        Engine::assemble(dir, &saved, catalog?)
-    }
-
-    /// The catalog, decoded from `catalog.json` (read front to back once: its mapping is told
-    /// so, else on a cold page cache it would fault in page by page).
-    fn decode_catalog(dir: &Path, saved: &SavedModel) -> Result<Catalog> {
-        let bytes = saved.file(dir, CATALOG_FILE)?;
-        bytes.advise_sequential();
-        let movies: Vec<Movie> = serde_json::from_slice(&bytes).map_err(|e| Error::Artifact {
-            dir: dir.to_path_buf(),
-            message: format!("{CATALOG_FILE} is malformed: {e}"),
-        })?;
-        Ok(Catalog::from_movies(movies))
-    }
-
-    /// The engine over the files of `saved` and their `catalog`, their structures checked.
-    fn assemble(dir: &Path, saved: &SavedModel, catalog: Catalog) -> Result<Engine> {
-        let bad = |message: String| Error::Artifact {
-            dir: dir.to_path_buf(),
-            message,
-        };
-        let mut models = BTreeMap::new();
-        for kind in ModelKind::EMBEDDINGS {
-            let entry = saved
-                .manifest
-                .models
-                .get(&kind)
-                .ok_or_else(|| bad(format!("the manifest has no {kind} model")))?;
-            let matrix = |name: &str, cols: Option<usize>| -> Result<(usize, SharedSlice<f32>)> {
-                let (rows, c, values) = artifact::open_matrix(name, saved.file(dir, name)?)
-                    .map_err(|e| bad(e.to_string()))?;
-                if rows != catalog.len() || cols.is_some_and(|want| want != c) || c == 0 {
-                    return Err(bad(format!(
-                        "{name} has {rows}×{c} values but the catalog has {} movies",
-                        catalog.len()
-                    )));
-                }
-                Ok((c, values))
-            };
-            let (dim, values) = matrix(&entry.embeddings_file, Some(entry.dim))?;
-            let embeddings = ItemEmbeddings::from_shared(dim, values)?;
-            let (_, projection) = matrix(&entry.projection_file, Some(2))?;
-            // The file of an index and its bytes, or the reason there are none.
-            let index_file = |index: IndexKind| -> Result<(&str, SharedSlice<u8>)> {
-                let file = entry
-                    .indexes
-                    .get(&index)
-                    .and_then(|i| i.file.as_deref())
-                    .ok_or_else(|| bad(format!("the manifest has no {index} index for {kind}")))?;
-                Ok((file, saved.file(dir, file)?))
-            };
-            let (exact_file, bytes) = index_file(IndexKind::Exact)?;
-            let exact = ExactIndex::open(bytes, &embeddings)
-                .map_err(|e| bad(format!("{exact_file}: {e}")))?;
-            let mut approximate = BTreeMap::new();
-            for backend in backend::APPROXIMATE {
-                let (file, bytes) = index_file(backend.kind())?;
-                let index = backend
-                    .open(bytes, &exact)
-                    .map_err(|e| bad(format!("{file}: {e}")))?;
-                approximate.insert(backend.kind(), index);
-            }
-            models.insert(
-                kind,
-                ServedModel {
-                    exact,
-                    approximate,
-                    projection,
-                },
-            );
-        }
-        let mut lists = BTreeMap::new();
-        for kind in ModelKind::ALL
-            .into_iter()
-            .filter(|k| k.shape() == ModelShape::NeighbourLists)
-        {
-            let entry = saved
-                .manifest
-                .neighbour_lists
-                .get(&kind)
-                .ok_or_else(|| bad(format!("the manifest has no {kind} model")))?;
-            let decoded = NeighbourLists::from_bytes(
-                &entry.file,
-                saved.file(dir, &entry.file)?,
-                catalog.len(),
-            )
-            .map_err(|e| bad(e.to_string()))?;
-
-            lists.insert(kind, decoded);
-        }
-        for kind in [
-            saved.manifest.default_collaborative,
-            saved.manifest.personal.model,
-        ] {
-            if kind == ModelKind::Collaborative
-                || !(models.contains_key(&kind) || lists.contains_key(&kind))
-            {
-                return Err(bad(format!(
-                    "the manifest names {kind}, which it does not store"
-                )));
-            }
-        }
-        if saved.manifest.personal.model.shape() != ModelShape::NeighbourLists {
-            return Err(bad(format!(
-                "personal recommendations need a neighbour-list model, not {}",
-                saved.manifest.personal.model
-            )));
-        }
-        let entry = &saved.manifest.personal;
-        let personal = Personal {
-            model: entry.model,
-            users: UserHistories::from_bytes(
-                &entry.users_file,
-                saved.file(dir, &entry.users_file)?,
-                catalog.len(),
-            )
-            .map_err(|e| bad(e.to_string()))?,
-            scoring: entry.scoring,
-        };
-        let explanations = &saved.manifest.explanations;
-        let entries = lists
-            .get(&explanations.lists)
-            .ok_or_else(|| {
-                bad(format!(
-                    "explanations count on {}, which the manifest does not store",
-                    explanations.lists
-                ))
-            })?
-            .items
-            .len();
-        let file = SectionFile::open(
-            saved.file(dir, &explanations.file)?,
-            crate::models::item_knn::CO_LIKES_MAGIC,
-            1,
-            "co-like counts",
-        )
-        .map_err(|e| bad(format!("{}: {e}", explanations.file)))?;
-        let co_likes = CoLikes {
-            lists: explanations.lists,
-            counts: file
-                .section_of_len("counts", entries)
-                .map_err(|e| bad(format!("{}: {e}", explanations.file)))?,
-        };
-        for kind in ModelKind::EMBEDDINGS {
-            if !models.contains_key(&kind) {
-                return Err(bad(format!("the manifest has no {kind} model")));
-            }
-        }
-        // Checking the structures paged in whole graphs and forests: give those pages back.
-        for bytes in saved.files.values() {
-            bytes.release_resident();
-        }
+        let LoadedModel {
+            dir,
+            manifest,
+            catalog,
+            models,
+            lists,
+            personal,
+            co_likes,
+        } = artifact::open(dir, verify)?;
         Ok(Engine {
-            dir: dir.to_path_buf(),
-            manifest: saved.manifest.clone(),
+            dir,
+            manifest,
             catalog,
             models,
             lists,

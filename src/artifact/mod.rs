@@ -24,7 +24,10 @@
 //! format or version, or whose files are missing, truncated or fail their checksum.
 //! The layout is documented for users in `docs/MODEL_FORMAT.md`.
 
+mod reader;
 mod store;
+
+pub use reader::{open, CoLikes, EmbeddingModel, LoadedModel, PersonalLists, Verify};
 
 pub use crate::storage::{encode_matrix, open_matrix};
 pub use store::{load, outdated_dataset, remove_stale_temporaries, save, ModelFiles, SavedModel};
