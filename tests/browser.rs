@@ -1167,14 +1167,12 @@ fn full_page_screenshots_of_the_results_and_the_plot_are_saved_as_pngs() {
     assert!(h >= 400, "{}: {h} px high", plot.display());
 }
 
-#[test]
-fn the_page_fits_a_390_px_wide_phone_screen() {
-    const PHONE: u32 = 390;
-    let s = Session::open("phone", common::trained_model());
+/// Makes the tab a phone screen of `width` × `height` CSS pixels.
+fn emulate_phone(s: &Session, width: u32, height: u32) {
     s.tab
         .call_method(Emulation::SetDeviceMetricsOverride {
-            width: PHONE,
-            height: 844,
+            width,
+            height,
             device_scale_factor: 1.0,
             mobile: true,
             scale: None,
@@ -1189,6 +1187,13 @@ fn the_page_fits_a_390_px_wide_phone_screen() {
             device_posture: None,
         })
         .expect("emulate a phone screen");
+}
+
+#[test]
+fn the_page_fits_a_390_px_wide_phone_screen() {
+    const PHONE: u32 = 390;
+    let s = Session::open("phone", common::trained_model());
+    emulate_phone(&s, PHONE, 844);
     s.wait_for("the phone viewport", &format!("innerWidth === {PHONE}"));
     // Nothing sticks out sideways: the page never scrolls horizontally.
     let overflow = format!(
@@ -1775,24 +1780,7 @@ fn the_url_keeps_the_pick_back_returns_to_it_and_a_plot_click_picks_a_movie() {
 #[test]
 fn on_a_phone_the_results_are_scrolled_into_view() {
     let s = Session::open("phone-scroll", common::trained_model());
-    s.tab
-        .call_method(Emulation::SetDeviceMetricsOverride {
-            width: 390,
-            height: 700,
-            device_scale_factor: 1.0,
-            mobile: true,
-            scale: None,
-            screen_width: None,
-            screen_height: None,
-            position_x: None,
-            position_y: None,
-            dont_set_visible_size: None,
-            screen_orientation: None,
-            viewport: None,
-            display_feature: None,
-            device_posture: None,
-        })
-        .expect("emulate a phone screen");
+    emulate_phone(&s, 390, 700);
     s.wait_for("the phone viewport", "innerWidth === 390");
     assert_eq!(s.eval("scrollY"), json!(0));
     s.type_title("toy stroy");
