@@ -7,6 +7,10 @@
 #
 #   bash benches/serve_load.sh [SECONDS] [CONNECTIONS]
 #
+# MOVIEREC_BENCH_BIN runs another build (e.g. an older one, for a side-by-side comparison) and
+# MOVIEREC_BENCH_MODEL serves another model directory (default models/default, trained if
+# missing).
+#
 # The figures and the machine they ran on are in docs/BENCHMARKS.md. wrk runs on the same machine
 # as the server, so the two share its cores.
 set -euo pipefail
@@ -14,12 +18,16 @@ cd "$(dirname "$0")/.."
 seconds=${1:-20}
 connections=${2:-64}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-cargo build --release --quiet
-bin=target/release/movierec
-[ -f models/default/manifest.json ] || "$bin" train --out models/default >/dev/null
+bin=${MOVIEREC_BENCH_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release --quiet
+  bin=target/release/movierec
+fi
+model=${MOVIEREC_BENCH_MODEL:-models/default}
+[ -f "$model/manifest.json" ] || "$bin" train --out "$model" >/dev/null
 port=${MOVIEREC_BENCH_PORT:-7391}
 log=$(mktemp)
-"$bin" serve --port "$port" --max-in-flight 4096 >"$log" 2>&1 &
+"$bin" serve --model-dir "$model" --port "$port" --max-in-flight 4096 >"$log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; rm -f "$log" "$script"' EXIT
 for _ in $(seq 100); do
