@@ -32,6 +32,7 @@ pub mod profile;
 pub mod progress;
 pub mod rng;
 pub mod server;
+pub mod simd;
 pub mod storage;
 pub mod tracking;
 pub mod train;

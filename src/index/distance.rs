@@ -82,11 +82,11 @@ pub fn normalize(v: &mut [f32]) {
 }
 
 /// Inner product of two equal-length vectors (the widest SIMD kernel this CPU runs, see
-/// [`super::kernels`]).
+/// [`crate::simd`]).
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
-    super::kernels::dot(a, b)
+    crate::simd::dot(a, b)
 }
 
 /// A scored row ordered by rank: greater means better (higher score, then lower row).

@@ -266,7 +266,7 @@ impl ExactIndex {
         let mut scores = [0.0f32; BLOCK_ROWS];
         for (block, rows) in self.scored.as_slice().chunks(BLOCK_ROWS * dim).enumerate() {
             let scores = &mut scores[..rows.len() / dim];
-            super::kernels::dot_many(rows, prepared, scores);
+            crate::simd::dot_many(rows, prepared, scores);
             let first = (block * BLOCK_ROWS) as u32;
             for (row, &score) in (first..).zip(scores.iter()) {
                 if score < threshold {

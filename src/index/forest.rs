@@ -76,9 +76,9 @@
 //! is exactly one root; [`ForestIndex::open`] checks this, so a loaded forest is a forest.
 
 use super::distance::{dot, finish_scores, normalize, scoring_query, scoring_rows, TopK};
-use super::kernels::dot_many;
 use super::{ExactIndex, IndexKind, Metric, Neighbor, VectorIndex};
 use crate::embeddings::ItemEmbeddings;
+use crate::simd::dot_many;
 use crate::storage::shared_slice::SharedSlice;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};

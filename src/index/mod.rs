@@ -10,7 +10,6 @@
 //!   ([`backend::APPROXIMATE`]) that training builds and serving opens.
 //! - [`distance`]: the scoring every backend shares (metric rows and queries, the inner
 //!   product, the top-k heap).
-//! - [`kernels`]: the inner-product kernels every backend uses, chosen at run time for the CPU.
 //! - [`quantized`]: the int8 scan with a provably exact re-ranking behind [`ExactIndex`]'s
 //!   one-at-a-time search.
 //!
@@ -22,7 +21,6 @@ pub mod distance;
 mod exact;
 mod forest;
 mod hnsw;
-pub mod kernels;
 pub mod quantized;
 
 pub use exact::ExactIndex;

@@ -1245,7 +1245,10 @@ mod tests {
             let a: Vec<f32> = (0..len).map(|_| rng.random::<f32>() - 0.5).collect();
             let b: Vec<f32> = (0..len).map(|_| rng.random::<f32>() - 0.5).collect();
             let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-            assert!((fast_dot(&a, &b) - plain).abs() < 1e-5, "len {len}");
+            assert!(
+                (crate::simd::dot16(&a, &b) - plain).abs() < 1e-5,
+                "len {len}"
+            );
         }
     }
 

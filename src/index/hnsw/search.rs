@@ -76,63 +76,6 @@ pub(super) fn upper_offsets(levels: &[u8], m: usize) -> Vec<usize> {
     start
 }
 
-/// The traversal's inner product: 16 independent lanes, which LLVM keeps in four SIMD
-/// registers, so consecutive multiply-adds do not wait on each other (this exact shape, lane
-/// sums included, is what gets clean vector code). Its rounding differs from [`dot`]'s, so
-/// results are re-scored with [`dot`] before they are returned.
-#[inline(always)]
-pub(super) fn fast_dot(a: &[f32], b: &[f32]) -> f32 {
-    let len = a.len().min(b.len());
-    let body = len - len % 16;
-    let mut acc = [0.0f32; 16];
-    for (x, y) in a[..body].chunks_exact(16).zip(b[..body].chunks_exact(16)) {
-        let x: &[f32; 16] = x.try_into().expect("chunks of 16");
-        let y: &[f32; 16] = y.try_into().expect("chunks of 16");
-        for i in 0..16 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let mut lanes = [0.0f32; 4];
-    for group in acc.chunks_exact(4) {
-        for (lane, &x) in lanes.iter_mut().zip(group) {
-            *lane += x;
-        }
-    }
-    let mut sum = 0.0;
-    for (x, y) in a[body..len].iter().zip(&b[body..len]) {
-        sum += x * y;
-    }
-    for lane in lanes {
-        sum += lane;
-    }
-    sum
-}
-
-/// Asks the CPU to start loading `data` into cache. A hint only: it has no effect on results.
-#[inline(always)]
-pub(super) fn prefetch<T>(data: &[T]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let bytes = std::mem::size_of_val(data);
-        let start = data.as_ptr().cast::<i8>();
-        let mut offset = 0;
-        while offset < bytes {
-            // SAFETY: a prefetch never faults, whatever the address (the offset stays inside
-            // `data` anyway), and SSE, the one feature it needs, is in the x86_64 baseline.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
-            offset += 64;
-        }
-        // The last line, which the 64-byte steps miss when `data` does not start on a line.
-        if bytes > 0 {
-            // SAFETY: as above.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(bytes - 1)) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = data;
-}
-
 /// Where a node's neighbour list on a layer lives.
 pub(super) trait Adjacency {
     /// The neighbours of `node` on `layer`, possibly copied into `buf`.
@@ -168,7 +111,7 @@ impl Adjacency for Graph<'_> {
     #[inline(always)]
     fn prefetch(&self, node: u32) {
         let stride = 1 + 2 * self.m;
-        prefetch(&self.layer0[node as usize * stride..][..stride]);
+        crate::simd::prefetch(&self.layer0[node as usize * stride..][..stride]);
     }
 }
 
@@ -229,7 +172,7 @@ impl Adjacency for BuildGraph {
 
     fn prefetch(&self, node: u32) {
         let stride = 1 + 2 * self.m;
-        prefetch(&self.layer0[node as usize * stride..][..stride]);
+        crate::simd::prefetch(&self.layer0[node as usize * stride..][..stride]);
     }
 }
 
@@ -255,7 +198,7 @@ pub(super) struct QuerySpace<'a> {
 impl Space for QuerySpace<'_> {
     #[inline(always)]
     fn sim(&self, node: u32) -> f32 {
-        fast_dot(
+        crate::simd::dot16(
             &self.vectors[node as usize * self.dim..][..self.dim],
             self.query,
         )
@@ -263,11 +206,11 @@ impl Space for QuerySpace<'_> {
 
     #[inline(always)]
     fn prefetch(&self, node: u32) {
-        prefetch(&self.vectors[node as usize * self.dim..][..self.dim]);
-        prefetch(&self.group_start[node as usize..][..2]);
+        crate::simd::prefetch(&self.vectors[node as usize * self.dim..][..self.dim]);
+        crate::simd::prefetch(&self.group_start[node as usize..][..2]);
         // Where the group's rows are when no earlier row has a duplicate: usually right.
         let guess = (node as usize).min(self.group_rows.len() - 1);
-        prefetch(&self.group_rows[guess..][..1]);
+        crate::simd::prefetch(&self.group_rows[guess..][..1]);
     }
 }
 
@@ -285,7 +228,7 @@ impl Space for NodeSpace<'_> {
 
     #[inline(always)]
     fn prefetch(&self, other: u32) {
-        prefetch(self.builder.vector(other));
+        crate::simd::prefetch(self.builder.vector(other));
     }
 }
 

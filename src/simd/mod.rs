@@ -1,7 +1,9 @@
-//! Similarity kernels with run-time CPU dispatch: the inner products every backend spends its
-//! time in.
+//! SIMD kernels with run-time CPU dispatch, one file per architecture (`x86_64.rs`): the inner
+//! products every index backend spends its time in, the HNSW build's fixed-width dot product and
+//! cache prefetch. (ALS's row solver, `models/als/kernels.rs`, and the int8 scan,
+//! `index/quantized.rs`, keep their intrinsics beside the algorithm they are fused with.)
 //!
-//! Three kernels: AVX-512F and AVX2 with FMA, written with intrinsics (`x86`), and a generic one
+//! Three kernels: AVX-512F and AVX2 with FMA, written with intrinsics (`x86_64.rs`), and a generic one
 //! (`L` lanes of independent accumulators) for the x86-64 baseline or any other CPU (8 lanes, no
 //! FMA: without the `fma` feature `mul_add` would be a library call). [`dot`] and [`dot_many`]
 //! pick the widest the CPU has, once per call; the
@@ -20,10 +22,10 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     match level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `level` returned Avx512 only after detecting avx512f and fma.
-        Level::Avx512 => unsafe { x86::dot_avx512(a, b) },
+        Level::Avx512 => unsafe { x86_64::dot_avx512(a, b) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `level` returned Avx2 only after detecting avx2 and fma.
-        Level::Avx2 => unsafe { x86::dot_avx2(a, b) },
+        Level::Avx2 => unsafe { x86_64::dot_avx2(a, b) },
         Level::Portable => lanes::<8, false>(a, b),
     }
 }
@@ -41,10 +43,10 @@ pub fn dot_many(rows: &[f32], query: &[f32], out: &mut [f32]) {
     match level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot`.
-        Level::Avx512 => unsafe { x86::many_avx512(rows, query, out) },
+        Level::Avx512 => unsafe { x86_64::many_avx512(rows, query, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot`.
-        Level::Avx2 => unsafe { x86::many_avx2(rows, query, out) },
+        Level::Avx2 => unsafe { x86_64::many_avx2(rows, query, out) },
         Level::Portable => many::<8, false>(rows, query, out),
     }
 }
@@ -112,114 +114,47 @@ fn many<const L: usize, const FMA: bool>(rows: &[f32], query: &[f32], out: &mut 
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
-    //! Hand-written AVX-512F and AVX2 kernels (with FMA). Callers must have detected the
-    //! features first (see the module above).
-    //!
-    //! Written with intrinsics rather than as the generic kernel compiled for these features:
-    //! LLVM turned `lanes::<32, true>` into two-float-wide operations with spills, 13 ns per
-    //! 64-dimensional product against about 4 ns here. Two independent accumulators hide the
-    //! FMA latency; the tail is a masked load (AVX-512) or a scalar loop (AVX2).
+mod x86_64;
 
-    use std::arch::x86_64::*;
-
-    #[target_feature(enable = "avx512f,fma")]
-    pub(super) unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc0 = _mm512_setzero_ps();
-        let mut acc1 = _mm512_setzero_ps();
-        let mut i = 0;
-        // SAFETY (all loads): `i + 32 <= n` or `i + 16 <= n` bounds each full load, and the
-        // masked load reads only the `n - i` remaining values.
-        while i + 32 <= n {
-            acc0 = _mm512_fmadd_ps(
-                unsafe { _mm512_loadu_ps(pa.add(i)) },
-                unsafe { _mm512_loadu_ps(pb.add(i)) },
-                acc0,
-            );
-            acc1 = _mm512_fmadd_ps(
-                unsafe { _mm512_loadu_ps(pa.add(i + 16)) },
-                unsafe { _mm512_loadu_ps(pb.add(i + 16)) },
-                acc1,
-            );
-            i += 32;
-        }
-        if i + 16 <= n {
-            acc0 = _mm512_fmadd_ps(
-                unsafe { _mm512_loadu_ps(pa.add(i)) },
-                unsafe { _mm512_loadu_ps(pb.add(i)) },
-                acc0,
-            );
-            i += 16;
-        }
-        if i < n {
-            let mask: __mmask16 = (1u16 << (n - i)) - 1;
-            acc1 = _mm512_fmadd_ps(
-                unsafe { _mm512_maskz_loadu_ps(mask, pa.add(i)) },
-                unsafe { _mm512_maskz_loadu_ps(mask, pb.add(i)) },
-                acc1,
-            );
-        }
-        _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1))
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc0 = _mm256_setzero_ps();
-        let mut acc1 = _mm256_setzero_ps();
-        let mut i = 0;
-        // SAFETY (all loads): `i + 16 <= n` or `i + 8 <= n` bounds each load.
-        while i + 16 <= n {
-            acc0 = _mm256_fmadd_ps(
-                unsafe { _mm256_loadu_ps(pa.add(i)) },
-                unsafe { _mm256_loadu_ps(pb.add(i)) },
-                acc0,
-            );
-            acc1 = _mm256_fmadd_ps(
-                unsafe { _mm256_loadu_ps(pa.add(i + 8)) },
-                unsafe { _mm256_loadu_ps(pb.add(i + 8)) },
-                acc1,
-            );
-            i += 16;
-        }
-        if i + 8 <= n {
-            acc0 = _mm256_fmadd_ps(
-                unsafe { _mm256_loadu_ps(pa.add(i)) },
-                unsafe { _mm256_loadu_ps(pb.add(i)) },
-                acc0,
-            );
-            i += 8;
-        }
-        let sum = _mm256_add_ps(acc0, acc1);
-        let half = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps::<1>(sum));
-        let pairs = _mm_add_ps(half, _mm_movehl_ps(half, half));
-        let total = _mm_add_ss(pairs, _mm_shuffle_ps::<1>(pairs, pairs));
-        let mut result = _mm_cvtss_f32(total);
-        while i < n {
-            result += a[i] * b[i];
-            i += 1;
-        }
-        result
-    }
-
-    #[target_feature(enable = "avx512f,fma")]
-    pub(super) unsafe fn many_avx512(rows: &[f32], query: &[f32], out: &mut [f32]) {
-        for (o, row) in out.iter_mut().zip(rows.chunks_exact(query.len())) {
-            // SAFETY: this function's own features are the callee's.
-            *o = unsafe { dot_avx512(row, query) };
+/// The traversal's inner product: 16 independent lanes, which LLVM keeps in four SIMD
+/// registers, so consecutive multiply-adds do not wait on each other (this exact shape, lane
+/// sums included, is what gets clean vector code). Its rounding differs from [`dot`]'s: the HNSW search
+/// re-scores its results with [`dot`] before it returns them.
+#[inline(always)]
+pub fn dot16(a: &[f32], b: &[f32]) -> f32 {
+    let len = a.len().min(b.len());
+    let body = len - len % 16;
+    let mut acc = [0.0f32; 16];
+    for (x, y) in a[..body].chunks_exact(16).zip(b[..body].chunks_exact(16)) {
+        let x: &[f32; 16] = x.try_into().expect("chunks of 16");
+        let y: &[f32; 16] = y.try_into().expect("chunks of 16");
+        for i in 0..16 {
+            acc[i] += x[i] * y[i];
         }
     }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn many_avx2(rows: &[f32], query: &[f32], out: &mut [f32]) {
-        for (o, row) in out.iter_mut().zip(rows.chunks_exact(query.len())) {
-            // SAFETY: this function's own features are the callee's.
-            *o = unsafe { dot_avx2(row, query) };
+    let mut lanes = [0.0f32; 4];
+    for group in acc.chunks_exact(4) {
+        for (lane, &x) in lanes.iter_mut().zip(group) {
+            *lane += x;
         }
     }
+    let mut sum = 0.0;
+    for (x, y) in a[body..len].iter().zip(&b[body..len]) {
+        sum += x * y;
+    }
+    for lane in lanes {
+        sum += lane;
+    }
+    sum
+}
+
+/// Asks the CPU to start loading `data` into cache. A hint only: it has no effect on results.
+#[inline(always)]
+pub fn prefetch<T>(data: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    x86_64::prefetch(data.as_ptr().cast::<i8>(), std::mem::size_of_val(data));
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
 }
 
 #[cfg(test)]
@@ -242,12 +177,12 @@ mod tests {
             {
                 if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                     // SAFETY: the features were just detected.
-                    got.push(unsafe { x86::dot_avx2(&a, &b) });
+                    got.push(unsafe { x86_64::dot_avx2(&a, &b) });
                 }
                 if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma")
                 {
                     // SAFETY: the features were just detected.
-                    got.push(unsafe { x86::dot_avx512(&a, &b) });
+                    got.push(unsafe { x86_64::dot_avx512(&a, &b) });
                 }
             }
             for g in got {
