@@ -1793,3 +1793,21 @@ fn on_a_phone_the_results_are_scrolled_into_view() {
            return scrollY > 0 && t >= -1 && t < innerHeight / 2; })()",
     );
 }
+
+#[test]
+fn a_placeholder_title_is_said_to_be_a_working_title() {
+    let s = Session::open("working-title", common::trained_model());
+    s.type_title("Untitled Spider-Man Reboot");
+    s.tab.press_key("Enter").expect("press Enter");
+    let summary = s.wait_for(
+        "the results",
+        "$('rec-list').children.length > 0 && $('summary').textContent",
+    );
+    assert!(
+        summary
+            .as_str()
+            .unwrap()
+            .contains("Untitled Spider-Man Reboot (2017) (working title)"),
+        "{summary}"
+    );
+}

@@ -12,7 +12,10 @@ const el = (tag, cls, text) => {
 const safeUrl = (u) => (typeof u === 'string' && u.startsWith('https://') ? u : null);
 const str = (v) => (v == null ? '' : String(v));
 const yr = (m) => (m && Number.isFinite(m.year) ? ' (' + m.year + ')' : '');
-const label = (m) => str(m && m.title) + yr(m);
+// MovieLens lists a few films under a placeholder until their title is known ("Untitled
+// Spider-Man Reboot (2017)"): said as such wherever a title is shown.
+const placeholder = (m) => /^untitled\b/i.test(str(m && m.title));
+const label = (m) => str(m && m.title) + yr(m) + (placeholder(m) ? ' (working title)' : '');
 const num = (n) => Number(n).toLocaleString();
 const genresOf = (m) => (Array.isArray(m.genres) ? m.genres.map(str).filter((g) => g && g !== '(no genres listed)') : []);
 const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
@@ -435,6 +438,7 @@ function renderItem(m, best) {
   const t = href ? extLink(href, str(m.title)) : el('span', null, str(m.title));
   t.classList.add('rec-title');
   if (yr(m)) t.append(el('span', 'year', yr(m)));
+  if (placeholder(m)) t.append(el('span', 'year', ' · working title'));
   if (href) t.append(el('span', 'sr-only', ' (opens in a new tab)'));
   li.append(t);
 
