@@ -11,16 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:?usage: benches/serve_connections.sh MODEL_DIR}
-cargo build --release --quiet
-bin=target/release/movierec
 port=${MOVIEREC_BENCH_PORT:-7393}
-"$bin" serve --model-dir "$model" --port "$port" --write-timeout 5 >/dev/null 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null' EXIT
-until curl -sf "http://127.0.0.1:$port/api/health" >/dev/null; do
-  kill -0 $server 2>/dev/null || { echo "the server exited" >&2; exit 1; }
-  sleep 0.01
-done
+source benches/serve_common.sh
+start_server "$model" "$port" --write-timeout 5
 python3 - "$port" "$server" "${IDLE:-2000}" "${SLOW:-40}" <<'PY'
 import resource, socket, statistics, sys, time
 port, pid, idle_n, slow_n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])

@@ -12,17 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-models/default}
-cargo build --release --quiet
-bin=target/release/movierec
-[ -f "$model/manifest.json" ] || "$bin" train --out "$model" >/dev/null
 port=${MOVIEREC_BENCH_PORT:-7394}
-"$bin" serve --model-dir "$model" --port "$port" >/dev/null 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null' EXIT
-until curl -sf "http://127.0.0.1:$port/api/health" >/dev/null; do
-  kill -0 $server 2>/dev/null || { echo "the server exited" >&2; exit 1; }
-  sleep 0.01
-done
+source benches/serve_common.sh
+start_server "$model" "$port"
 python3 - "$port" "$model" <<'PY'
 import http.client, json, statistics, sys, time
 port, model = int(sys.argv[1]), sys.argv[2]

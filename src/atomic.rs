@@ -1,7 +1,7 @@
 //! Publishing files and directories all at once: each is written beside its destination under a
 //! hidden temporary name (`.NAME.tmp-PID`) and renamed into place when complete, so a reader
 //! (or a killed writer) never sees half of it. Used by `synth`, `download` and `profile --html`;
-//! the model directory has its own, manifest-aware writer in [`crate::artifact`].
+//! the model directory has its own, manifest-aware writer (`artifact/`).
 
 use crate::{Error, Result};
 use std::fs::{self, File};

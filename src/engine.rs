@@ -2,7 +2,7 @@
 //! maps in memory, answering "movies like X" for the CLI and the server alike.
 
 pub use crate::artifact::Verify;
-use crate::artifact::{self, CoLikes, EmbeddingModel, LoadedModel, Manifest, PersonalLists};
+use crate::artifact::{self, CoLikes, EmbeddingModel, Manifest, PersonalLists};
 use crate::catalog::{Catalog, CompiledFilter, MatchKind, MovieFilter, MovieQuery, MovieView};
 use crate::embeddings::ItemEmbeddings;
 use crate::index::{IndexKind, VectorIndex};
@@ -176,23 +176,15 @@ impl Engine {
 
     /// Opens the model directory `dir`, checking its checksums or not (see [`Verify`]).
     pub fn open_with(dir: &Path, verify: Verify) -> Result<Engine> {
-        let LoadedModel {
-            dir,
-            manifest,
-            catalog,
-            models,
-            lists,
-            personal,
-            co_likes,
-        } = artifact::open(dir, verify)?;
+        let loaded = artifact::open(dir, verify)?;
         Ok(Engine {
-            dir,
-            manifest,
-            catalog,
-            models,
-            lists,
-            personal,
-            co_likes,
+            dir: loaded.dir,
+            manifest: loaded.manifest,
+            catalog: loaded.catalog,
+            models: loaded.models,
+            lists: loaded.lists,
+            personal: loaded.personal,
+            co_likes: loaded.co_likes,
         })
     }
 

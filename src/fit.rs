@@ -1,7 +1,7 @@
 //! Fitting the models of a model directory from a dataset, with given [`Settings`]: what
 //! `train` writes to disk and what offline evaluation scores. Each model is fitted through the
 //! [`crate::models::REGISTRY`], in its order. Training chooses the settings on a validation
-//! split of its own data first (`crate::eval::tune`); each model's `Default` settings are what
+//! split of its own data first (the tuning in `eval/tune.rs`); each model's `Default` settings are what
 //! `train --no-tune` uses, the settings `movierec evaluate` chose on the bundled data
 //! (docs/EVALUATION.md).
 

@@ -27,7 +27,7 @@
 //! and parsed on all cores (`chunked.rs`, `ratings.rs`) into 16-byte [`Rating`]s; the other files
 //! are small and read sequentially. See docs/BENCHMARKS.md for the figures.
 //!
-//! `crate::devtools::synth` writes made-up releases of ml-latest's shape and size, for
+//! `movierec synth` (in `devtools/`) writes made-up releases of ml-latest's shape and size, for
 //! benchmarks.
 
 pub mod title;

@@ -60,11 +60,6 @@ pub trait IndexBackend: Sync {
 /// Every approximate backend, in the order they are listed.
 pub static APPROXIMATE: [&dyn IndexBackend; 2] = [&Forest, &Hnsw];
 
-/// The approximate backend of `kind`, if it is one.
-pub fn approximate(kind: IndexKind) -> Option<&'static dyn IndexBackend> {
-    APPROXIMATE.iter().copied().find(|b| b.kind() == kind)
-}
-
 /// The Annoy-style forest ([`ForestIndex`]).
 pub struct Forest;
 

@@ -192,7 +192,7 @@ pub struct TrainedLists {
 /// The model `collaborative` stands for: the best item-to-item model of `movierec evaluate`.
 pub const DEFAULT_COLLABORATIVE: ModelKind = ModelKind::ItemKnn;
 
-/// The settings of every model, each chosen on a validation split by `crate::eval::tune` (or
+/// The settings of every model, each chosen on a validation split by the tuning (`eval/tune.rs`; or
 /// each model's `Default`, the setting chosen on the bundled data, when tuning was skipped).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -240,24 +240,6 @@ pub enum Fitted {
     Embeddings(TrainedModel),
     /// Every movie's most similar movies, computed exactly.
     Lists(TrainedLists),
-}
-
-impl Fitted {
-    /// Which model.
-    pub fn kind(&self) -> ModelKind {
-        match self {
-            Fitted::Embeddings(m) => m.kind,
-            Fitted::Lists(l) => l.kind,
-        }
-    }
-
-    /// Parameters and diagnostics, as JSON for the manifest.
-    pub fn details(&self) -> &serde_json::Value {
-        match self {
-            Fitted::Embeddings(m) => &m.details,
-            Fitted::Lists(l) => &l.details,
-        }
-    }
 }
 
 /// What a model is fitted from: the data, the chosen settings, and the models fitted before it.

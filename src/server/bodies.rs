@@ -1,5 +1,5 @@
 //! The request and response bodies and query strings of the API, as types: handlers read and
-//! answer these, and the OpenAPI document ([`super::openapi`]) derives its schemas from the same
+//! answer these, and the OpenAPI document (`openapi.rs`) derives its schemas from the same
 //! types (`ToSchema`, `IntoParams`), so the document describes what the server actually does.
 //! Doc comments on fields become the schema descriptions.
 

@@ -1,6 +1,6 @@
 //! The interactive API docs at `/docs/`: Swagger UI, its files compiled into the binary (the
 //! `utoipa-swagger-ui` crate with `vendored`: nothing is fetched at build or run time), under its
-//! own Content-Security-Policy, reading the document [`super::openapi`] serves.
+//! own Content-Security-Policy, reading the document `openapi.rs` serves.
 
 use super::error::ApiError;
 use axum::extract::rejection::PathRejection;
