@@ -498,7 +498,6 @@ impl Engine {
         let k = Engine::check_k(k)?;
         let filter = CompiledFilter::new(&self.catalog, filter)?;
         let personal = &self.personal;
-        let view = |item: u32| self.catalog.movie(item).view();
         let (history, user, liked, disliked) = match target {
             PersonalTarget::User(user_id) => {
                 let history: Vec<HistoryEntry> = personal
@@ -550,6 +549,47 @@ impl Engine {
                 (history, None, liked, disliked)
             }
         };
+        self.recommend_from(history, user, liked, disliked, k, &filter)
+    }
+
+    /// Personalised recommendations for a profile of the live database from its current
+    /// ratings, `(movieId, stars)` oldest first: the same scoring as for a user of the training
+    /// data, so a rating given a moment ago counts at once. Movies not in the served model's
+    /// catalog (added since it was trained) are skipped.
+    pub fn personal_ratings(
+        &self,
+        user: u32,
+        ratings: &[(u32, f32)],
+        k: usize,
+        filter: &MovieFilter,
+    ) -> Result<PersonalRecommendations> {
+        let k = Engine::check_k(k)?;
+        let filter = CompiledFilter::new(&self.catalog, filter)?;
+        let history = ratings
+            .iter()
+            .filter_map(|&(movie_id, rating)| Some((self.catalog.item_of(movie_id)?, rating)))
+            .enumerate()
+            .map(|(position, (item, rating))| HistoryEntry {
+                item,
+                rating,
+                position: position as u32,
+            })
+            .collect();
+        self.recommend_from(history, Some(user), Vec::new(), Vec::new(), k, &filter)
+    }
+
+    /// Scores `history` and explains the picks: the common end of the personal requests.
+    fn recommend_from(
+        &self,
+        history: Vec<HistoryEntry>,
+        user: Option<u32>,
+        liked: Vec<u32>,
+        disliked: Vec<u32>,
+        k: usize,
+        filter: &CompiledFilter,
+    ) -> Result<PersonalRecommendations> {
+        let personal = &self.personal;
+        let view = |item: u32| self.catalog.movie(item).view();
         // The liked movies results are explained by: the most recent 200 rated at least the
         // explanations' "liked" rating (or the likes given).
         let liked_rating = self.manifest.explanations.liked_rating;

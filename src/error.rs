@@ -75,6 +75,14 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// The live recommender's database failed or cannot be used.
+    #[error("database {}: {message}", path.display())]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// A run could not be recorded or the run store read.
     #[error(transparent)]
     Tracking(#[from] crate::tracking::Error),

@@ -18,6 +18,7 @@ pub mod catalog;
 pub mod client;
 pub mod clock;
 pub mod data;
+pub mod database;
 pub mod devtools;
 pub mod download;
 pub mod embeddings;

@@ -45,7 +45,7 @@ mod ratings;
 mod report;
 pub(crate) use report::thousands;
 mod source;
-mod text;
+pub(crate) mod text;
 
 pub use layout::Layout;
 pub use report::{FileSummary, Issue, LoadReport, Reason};

@@ -1,0 +1,314 @@
+//! Moving data in and out of the database: the MovieLens release imported on first start
+//! ([`import_release`]), bulk ratings and movies ([`insert_ratings`], [`upsert_movie`]), and the
+//! database written back out as a MovieLens CSV directory ([`Database::export`]) — what training
+//! reads, so that it trains on one consistent snapshot.
+
+use super::{db_error, Database, MovieRecord};
+use crate::data::{Dataset, Rating};
+use crate::{Error, Result};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// The `meta` key recording the release imported on first start.
+pub const IMPORTED_KEY: &str = "imported_release";
+
+/// What [`import_release`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Imported {
+    /// The release's fingerprint, as recorded in the database.
+    pub fingerprint: String,
+    /// Whether this call imported it (false: the database already held a release).
+    pub now: bool,
+    /// Movies, users and ratings written by this call.
+    pub counts: (usize, usize, usize),
+}
+
+/// Imports `dataset` (a loaded, validated release) into an empty database, all in one
+/// transaction; does nothing if a release was imported before (whichever it was: the database
+/// is the source of truth from then on).
+pub fn import_release(db: &Database, dataset: Dataset) -> Result<Imported> {
+    let path = db.path().to_path_buf();
+    db.write(move |conn| {
+        let before: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [IMPORTED_KEY],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| db_error(&path, e))?;
+        if let Some(fingerprint) = before {
+            return Ok(Imported {
+                fingerprint,
+                now: false,
+                counts: (0, 0, 0),
+            });
+        }
+        for movie in &dataset.movies {
+            let link = dataset
+                .links
+                .get(&movie.movie_id)
+                .copied()
+                .unwrap_or_default();
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO movies (movie_id, title, genres, imdb_id, tmdb_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    movie.movie_id,
+                    movie.title,
+                    movie.genres.join("|"),
+                    link.imdb_id,
+                    link.tmdb_id
+                ])
+            })
+            .map_err(|e| db_error(&path, e))?;
+        }
+        let users = insert_ratings(conn, &path, &dataset.ratings, true)?;
+        for tag in &dataset.tags {
+            conn.prepare_cached(
+                "INSERT INTO tags (user_id, movie_id, tag, timestamp) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| s.execute(params![tag.user_id, tag.movie_id, tag.tag, tag.timestamp]))
+            .map_err(|e| db_error(&path, e))?;
+        }
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+            params![IMPORTED_KEY, dataset.fingerprint],
+        )
+        .map_err(|e| db_error(&path, e))?;
+        Ok(Imported {
+            fingerprint: dataset.fingerprint.clone(),
+            now: true,
+            counts: (dataset.movies.len(), users, dataset.ratings.len()),
+        })
+    })
+}
+
+/// Inserts (or replaces) `ratings`; with `create_users`, the users that do not exist yet are
+/// created without a token. Every movie must exist. Returns how many users were created.
+pub fn insert_ratings(
+    conn: &Connection,
+    path: &Path,
+    ratings: &[Rating],
+    create_users: bool,
+) -> Result<usize> {
+    let mut created = 0;
+    if create_users {
+        let users: BTreeSet<u32> = ratings.iter().map(|r| r.user_id).collect();
+        let mut insert = conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO users (user_id, token_hash, created_at) VALUES (?1, NULL, 0)",
+            )
+            .map_err(|e| db_error(path, e))?;
+        for user in users {
+            created += insert.execute([user]).map_err(|e| db_error(path, e))?;
+        }
+    }
+    let mut movie_exists = conn
+        .prepare_cached("SELECT 1 FROM movies WHERE movie_id = ?1")
+        .map_err(|e| db_error(path, e))?;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT OR REPLACE INTO ratings (user_id, movie_id, rating, timestamp) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(|e| db_error(path, e))?;
+    let mut last_movie = None;
+    for r in ratings {
+        if last_movie != Some(r.movie_id) {
+            if !movie_exists
+                .exists([r.movie_id])
+                .map_err(|e| db_error(path, e))?
+            {
+                return Err(super::unknown_movie(r.movie_id));
+            }
+            last_movie = Some(r.movie_id);
+        }
+        insert
+            .execute(params![
+                r.user_id,
+                r.movie_id,
+                f64::from(r.rating),
+                i64::from(r.timestamp)
+            ])
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Error::UserNotFound { user_id: r.user_id }
+                }
+                other => db_error(path, other),
+            })?;
+    }
+    Ok(created)
+}
+
+/// Adds `movie` (or replaces the one with its id), stamped `now`.
+pub fn upsert_movie(conn: &Connection, path: &Path, movie: &MovieRecord, now: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO movies (movie_id, title, genres, imdb_id, tmdb_id, added_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (movie_id) DO UPDATE SET title = excluded.title, genres = excluded.genres, \
+         imdb_id = excluded.imdb_id, tmdb_id = excluded.tmdb_id",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            movie.movie_id,
+            movie.movielens_title(),
+            movie.genres.join("|"),
+            movie.imdb_id,
+            movie.tmdb_id,
+            now
+        ])
+    })
+    .map(|_| ())
+    .map_err(|e| db_error(path, e))
+}
+
+/// What [`Database::export`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exported {
+    /// Rows of movies.csv.
+    pub movies: usize,
+    /// Rows of ratings.csv.
+    pub ratings: usize,
+    /// Rows of tags.csv.
+    pub tags: usize,
+}
+
+impl Database {
+    /// Writes the database as a MovieLens CSV release (`movies.csv`, `links.csv`,
+    /// `ratings.csv`, `tags.csv`) into the directory `out`, atomically (a staged directory
+    /// renamed into place), from one consistent snapshot (a read transaction). `train --data OUT`
+    /// reads it.
+    pub fn export(&self, out: &Path) -> Result<Exported> {
+        let path = self.path().to_path_buf();
+        let staged = crate::atomic::StagedDir::new(out, |dir| {
+            dir.join("ratings.csv").is_file() && dir.join("movies.csv").is_file()
+        })?;
+        let written = self.read(|conn| {
+            let db = |e: rusqlite::Error| db_error(&path, e);
+            conn.execute_batch("BEGIN").map_err(db)?;
+            let result = write_release(conn, &path, staged.path());
+            let _ = conn.execute_batch("COMMIT");
+            result
+        })?;
+        staged.publish()?;
+        Ok(written)
+    }
+}
+
+fn write_release(conn: &Connection, path: &Path, dir: &Path) -> Result<Exported> {
+    let db = |e: rusqlite::Error| db_error(path, e);
+    let file = |name: &str| -> Result<csv::Writer<std::fs::File>> {
+        let p = dir.join(name);
+        let f = std::fs::File::create(&p).map_err(|e| Error::io(&p, e))?;
+        Ok(csv::Writer::from_writer(f))
+    };
+    let csv_error = |name: &str, e: csv::Error| Error::data(name, e.to_string());
+    let mut counts = Exported {
+        movies: 0,
+        ratings: 0,
+        tags: 0,
+    };
+
+    let mut movies = file("movies.csv")?;
+    let mut links = file("links.csv")?;
+    movies
+        .write_record(["movieId", "title", "genres"])
+        .map_err(|e| csv_error("movies.csv", e))?;
+    links
+        .write_record(["movieId", "imdbId", "tmdbId"])
+        .map_err(|e| csv_error("links.csv", e))?;
+    let mut statement = conn
+        .prepare("SELECT movie_id, title, genres, imdb_id, tmdb_id FROM movies ORDER BY movie_id")
+        .map_err(db)?;
+    let mut rows = statement.query([]).map_err(db)?;
+    while let Some(row) = rows.next().map_err(db)? {
+        let id: u32 = row.get(0).map_err(db)?;
+        let title: String = row.get(1).map_err(db)?;
+        let genres: String = row.get(2).map_err(db)?;
+        let imdb: Option<u32> = row.get(3).map_err(db)?;
+        let tmdb: Option<u32> = row.get(4).map_err(db)?;
+        let genres = if genres.is_empty() {
+            "(no genres listed)".to_string()
+        } else {
+            genres
+        };
+        movies
+            .write_record([id.to_string(), title, genres])
+            .map_err(|e| csv_error("movies.csv", e))?;
+        links
+            .write_record([
+                id.to_string(),
+                imdb.map(|i| format!("{i:07}")).unwrap_or_default(),
+                tmdb.map(|i| i.to_string()).unwrap_or_default(),
+            ])
+            .map_err(|e| csv_error("links.csv", e))?;
+        counts.movies += 1;
+    }
+    drop(rows);
+    finish(movies, &dir.join("movies.csv"))?;
+    finish(links, &dir.join("links.csv"))?;
+
+    let mut ratings = file("ratings.csv")?;
+    ratings
+        .write_record(["userId", "movieId", "rating", "timestamp"])
+        .map_err(|e| csv_error("ratings.csv", e))?;
+    let mut statement = conn
+        .prepare(
+            "SELECT user_id, movie_id, rating, timestamp FROM ratings ORDER BY user_id, movie_id",
+        )
+        .map_err(db)?;
+    let mut rows = statement.query([]).map_err(db)?;
+    while let Some(row) = rows.next().map_err(db)? {
+        let (user, movie): (u32, u32) = (row.get(0).map_err(db)?, row.get(1).map_err(db)?);
+        let rating: f64 = row.get(2).map_err(db)?;
+        let timestamp: i64 = row.get(3).map_err(db)?;
+        ratings
+            .write_record([
+                user.to_string(),
+                movie.to_string(),
+                format!("{rating:.1}"),
+                timestamp.to_string(),
+            ])
+            .map_err(|e| csv_error("ratings.csv", e))?;
+        counts.ratings += 1;
+    }
+    drop(rows);
+    finish(ratings, &dir.join("ratings.csv"))?;
+
+    let mut tags = file("tags.csv")?;
+    tags.write_record(["userId", "movieId", "tag", "timestamp"])
+        .map_err(|e| csv_error("tags.csv", e))?;
+    let mut statement = conn
+        .prepare("SELECT user_id, movie_id, tag, timestamp FROM tags ORDER BY rowid")
+        .map_err(db)?;
+    let mut rows = statement.query([]).map_err(db)?;
+    while let Some(row) = rows.next().map_err(db)? {
+        let (user, movie): (u32, u32) = (row.get(0).map_err(db)?, row.get(1).map_err(db)?);
+        let tag: String = row.get(2).map_err(db)?;
+        let timestamp: i64 = row.get(3).map_err(db)?;
+        tags.write_record([
+            user.to_string(),
+            movie.to_string(),
+            tag,
+            timestamp.to_string(),
+        ])
+        .map_err(|e| csv_error("tags.csv", e))?;
+        counts.tags += 1;
+    }
+    drop(rows);
+    finish(tags, &dir.join("tags.csv"))?;
+    Ok(counts)
+}
+
+fn finish(writer: csv::Writer<std::fs::File>, path: &Path) -> Result<()> {
+    let file = writer
+        .into_inner()
+        .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
+    file.sync_all().map_err(|e| Error::io(path, e))
+}

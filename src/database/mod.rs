@@ -1,0 +1,692 @@
+//! The live recommender's database: profiles, their ratings and the movies a site adds, in one
+//! SQLite file (the `rusqlite` crate with SQLite compiled in: nothing to install).
+//!
+//! - **One source of truth.** On first start the MovieLens release is imported ([`import`]);
+//!   from then on every rating, profile and added movie is a row here, and training reads a
+//!   consistent snapshot of it ([`Database::snapshot`]) or its CSV export ([`Database::export`]).
+//! - **Durable writes.** WAL mode with `synchronous = FULL`: a write is acknowledged only after
+//!   its transaction is committed and the WAL synced, so neither `kill -9` nor a power cut loses
+//!   an acknowledged rating.
+//! - **Group commit.** One writer thread owns the only writing connection. It takes every write
+//!   waiting in its queue (up to [`MAX_BATCH`]), runs each in a savepoint of one transaction (a
+//!   failing write rolls back alone) and commits them with one sync, then answers them all: many
+//!   concurrent writers cost one fsync per batch, not one each.
+//! - **Readers** take a connection from a small pool ([`Database::read`]); in WAL mode they
+//!   never wait for the writer and always see a committed state.
+//! - **Migrations** ([`schema`]) are numbered; `PRAGMA user_version` says how many are applied.
+//!   A database made by a newer movierec is refused rather than misread.
+
+pub mod bulk;
+pub mod import;
+pub mod schema;
+
+use crate::data::Rating;
+use crate::{Error, Result};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+/// Most writes committed together by one transaction of the writer thread.
+pub const MAX_BATCH: usize = 512;
+/// How long a connection waits for a lock another process holds before failing.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Reader connections kept open for reuse (more are opened when needed and closed after).
+const READER_POOL: usize = 16;
+
+/// The lowest and highest rating, in stars; ratings are in half stars.
+pub const RATING_RANGE: (f32, f32) = (0.5, 5.0);
+
+/// What a finished write tells its caller: the write's own result once the batch it was part of
+/// is committed, or the commit's failure.
+type Finish = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+/// A write: given the writer's connection (inside a savepoint), runs and returns whether it
+/// succeeded and how to answer once the batch is committed; given `None` (the transaction could
+/// not begin), does nothing and returns how to answer.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
+
+/// An open database (cheap to clone: clones share the writer and the readers).
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    jobs: Mutex<Option<mpsc::SyncSender<Job>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer thread once it has committed what it holds.
+        self.jobs.lock().map(|mut j| j.take()).ok();
+        if let Some(handle) = self.writer.lock().ok().and_then(|mut w| w.take()) {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+/// A database error, naming the file.
+pub(crate) fn db_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Database {
+        path: path.to_path_buf(),
+        message: crate::error::bounded(e.to_string()),
+    }
+}
+
+/// A profile as stored: its id and, for a profile created through the API, its token's hash
+/// (the release's own users have none and are readable by anyone).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The user id.
+    pub user_id: u32,
+    /// SHA-256 of the profile's token; `None` for a user of the imported release.
+    pub token_hash: Option<[u8; 32]>,
+}
+
+/// One stored rating of a profile.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredRating {
+    /// The profile.
+    pub user_id: u32,
+    /// The movie rated.
+    pub movie_id: u32,
+    /// Stars, 0.5–5 in halves.
+    pub rating: f32,
+    /// When it was given, seconds since the Unix epoch.
+    pub timestamp: i64,
+}
+
+/// A movie as the admin API adds or changes it.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct MovieRecord {
+    /// MovieLens-style id.
+    pub movie_id: u32,
+    /// The title without its year (`Toy Story`).
+    pub title: String,
+    /// The release year, when known.
+    pub year: Option<i32>,
+    /// Genres.
+    pub genres: Vec<String>,
+    /// IMDb numeric id.
+    pub imdb_id: Option<u32>,
+    /// TMDb id.
+    pub tmdb_id: Option<u32>,
+}
+
+impl MovieRecord {
+    /// The title as MovieLens writes it in `movies.csv`: `Toy Story (1995)`.
+    pub fn movielens_title(&self) -> String {
+        match self.year {
+            Some(year) => format!("{} ({year})", self.title.trim()),
+            None => self.title.trim().to_string(),
+        }
+    }
+}
+
+/// SHA-256 of a token: what is stored and compared.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// A new secret token: 32 bytes from the operating system's random source, as 64 hex digits.
+pub fn new_token() -> String {
+    use rand::TryRngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .expect("the operating system's random source works");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks that `rating` is on the scale: 0.5 to 5 in half stars.
+pub fn check_rating(rating: f64) -> Result<f32> {
+    let (low, high) = RATING_RANGE;
+    if !rating.is_finite() || rating < f64::from(low) || rating > f64::from(high) {
+        return Err(Error::invalid(
+            "rating",
+            format!("rating must be between {low} and {high} stars, got {rating}"),
+        ));
+    }
+    if (rating * 2.0).fract() != 0.0 {
+        return Err(Error::invalid(
+            "rating",
+            format!("rating must be in half stars (0.5, 1, 1.5, …, 5), got {rating}"),
+        ));
+    }
+    Ok(rating as f32)
+}
+
+fn configure(conn: &Connection, path: &Path) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| db_error(path, e))?;
+    // WAL: readers never block the writer nor see a half-committed state; FULL syncs the WAL
+    // at every commit, so an acknowledged write survives a crash of the process or machine.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(|e| db_error(path, e))?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(|e| db_error(path, e))?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(|e| db_error(path, e))?;
+    Ok(())
+}
+
+impl Database {
+    /// Opens (creating if needed) the database at `path`, applies the migrations it lacks and
+    /// starts its writer thread. The parent directory is created.
+    pub fn open(path: &Path) -> Result<Database> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        if path.is_dir() {
+            return Err(db_error(path, "is a directory, not a database file"));
+        }
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| db_error(path, e))?;
+        configure(&conn, path)?;
+        schema::migrate(&mut conn, path)?;
+        let (jobs, queue) = mpsc::sync_channel::<Job>(MAX_BATCH * 4);
+        let writer_path = path.to_path_buf();
+        let writer = std::thread::Builder::new()
+            .name("movierec-db-writer".into())
+            .spawn(move || write_loop(conn, &writer_path, queue))
+            .map_err(|e| db_error(path, format!("cannot start the writer thread: {e}")))?;
+        Ok(Database {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                jobs: Mutex::new(Some(jobs)),
+                writer: Mutex::new(Some(writer)),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `write` on the writer's connection, inside a transaction shared with the other
+    /// writes waiting, and returns its result once that transaction is committed. Blocks: call
+    /// from a blocking thread (the server calls [`Database::write_async`]).
+    pub fn write<R: Send + 'static>(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.submit(write, move |r| {
+            let _ = tx.send(r);
+        })?;
+        rx.recv()
+            .map_err(|_| db_error(&self.inner.path, "the writer thread stopped"))?
+    }
+
+    /// [`Database::write`] for async code: waits without holding a thread.
+    pub async fn write_async<R: Send + 'static>(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit(write, move |r| {
+            let _ = tx.send(r);
+        })?;
+        rx.await
+            .map_err(|_| db_error(&self.inner.path, "the writer thread stopped"))?
+    }
+
+    fn submit<R: Send + 'static>(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+        answer: impl FnOnce(Result<R>) + Send + 'static,
+    ) -> Result<()> {
+        let path = self.inner.path.clone();
+        let job: Job = Box::new(move |conn: Option<&Connection>| {
+            let result = match conn {
+                Some(conn) => Some(write(conn)),
+                None => None,
+            };
+            let ok = matches!(result, Some(Ok(_)));
+            let finish: Finish = Box::new(move |committed: std::result::Result<(), String>| {
+                answer(match (committed, result) {
+                    (Ok(()), Some(result)) => result,
+                    (Err(e), _) => Err(db_error(&path, format!("the write failed: {e}"))),
+                    (Ok(()), None) => Err(db_error(&path, "the write was not run")),
+                })
+            });
+            (ok, finish)
+        });
+        let sender = self
+            .inner
+            .jobs
+            .lock()
+            .map_err(|_| db_error(&self.inner.path, "the writer queue is poisoned"))?
+            .clone()
+            .ok_or_else(|| db_error(&self.inner.path, "the database is closed"))?;
+        sender
+            .send(job)
+            .map_err(|_| db_error(&self.inner.path, "the writer thread stopped"))
+    }
+
+    /// Runs `read` on a reader connection (a committed state of the database). Blocks.
+    pub fn read<R>(&self, read: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        let path = &self.inner.path;
+        let pooled = self.inner.readers.lock().ok().and_then(|mut p| p.pop());
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let conn = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(|e| db_error(path, e))?;
+                conn.busy_timeout(BUSY_TIMEOUT)
+                    .map_err(|e| db_error(path, e))?;
+                conn.pragma_update(None, "query_only", "ON")
+                    .map_err(|e| db_error(path, e))?;
+                conn
+            }
+        };
+        let result = read(&conn);
+        if let Ok(mut pool) = self.inner.readers.lock() {
+            if pool.len() < READER_POOL {
+                pool.push(conn);
+            }
+        }
+        result
+    }
+
+    /// [`Database::read`] on a blocking thread, for async code.
+    pub async fn read_async<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.read(read))
+            .await
+            .map_err(|e| db_error(&self.inner.path, format!("a read failed: {e}")))?
+    }
+
+    // ---- Profiles and ratings -------------------------------------------------------------
+
+    /// Creates a profile with a new token: its id is one above every user id stored (the
+    /// release's users included). Returns the id and the token (shown once; only its hash is
+    /// kept).
+    pub async fn create_user(&self, now: i64) -> Result<(u32, String)> {
+        let token = new_token();
+        let hash = token_hash(&token);
+        let path = self.inner.path.clone();
+        let user_id = self
+            .write_async(move |conn| {
+                let max: Option<i64> = conn
+                    .query_row("SELECT max(user_id) FROM users", [], |r| r.get(0))
+                    .map_err(|e| db_error(&path, e))?;
+                let next = max.unwrap_or(0) + 1;
+                let user_id = u32::try_from(next)
+                    .map_err(|_| db_error(&path, "user ids are exhausted (over 2^32)"))?;
+                conn.execute(
+                    "INSERT INTO users (user_id, token_hash, created_at) VALUES (?1, ?2, ?3)",
+                    params![user_id, &hash[..], now],
+                )
+                .map_err(|e| db_error(&path, e))?;
+                Ok(user_id)
+            })
+            .await?;
+        Ok((user_id, token))
+    }
+
+    /// The profile `user_id`, if it exists.
+    pub fn user(conn: &Connection, path: &Path, user_id: u32) -> Result<Option<UserRecord>> {
+        conn.prepare_cached("SELECT token_hash FROM users WHERE user_id = ?1")
+            .and_then(|mut s| {
+                s.query_row([user_id], |r| r.get::<_, Option<Vec<u8>>>(0))
+                    .optional()
+            })
+            .map_err(|e| db_error(path, e))
+            .map(|found| {
+                found.map(|hash| UserRecord {
+                    user_id,
+                    token_hash: hash.and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok()),
+                })
+            })
+    }
+
+    /// The profile whose token hashes to `hash`, if any.
+    pub fn user_of_token(conn: &Connection, path: &Path, hash: &[u8; 32]) -> Result<Option<u32>> {
+        conn.prepare_cached("SELECT user_id FROM users WHERE token_hash = ?1")
+            .and_then(|mut s| s.query_row([&hash[..]], |r| r.get(0)).optional())
+            .map_err(|e| db_error(path, e))
+    }
+
+    /// Whether `movie_id` is in the catalog.
+    pub fn movie_exists(conn: &Connection, path: &Path, movie_id: u32) -> Result<bool> {
+        conn.prepare_cached("SELECT 1 FROM movies WHERE movie_id = ?1")
+            .and_then(|mut s| s.exists([movie_id]))
+            .map_err(|e| db_error(path, e))
+    }
+
+    /// Stores (or replaces) `user_id`'s rating of `movie_id`. Fails with
+    /// [`Error::MovieNotFound`] for a movie not in the catalog and [`Error::UserNotFound`] for
+    /// a user that does not exist.
+    pub async fn put_rating(&self, rating: StoredRating) -> Result<StoredRating> {
+        let path = self.inner.path.clone();
+        self.write_async(move |conn| {
+            if !Database::movie_exists(conn, &path, rating.movie_id)? {
+                return Err(unknown_movie(rating.movie_id));
+            }
+            if Database::user(conn, &path, rating.user_id)?.is_none() {
+                return Err(Error::UserNotFound {
+                    user_id: rating.user_id,
+                });
+            }
+            put_rating_row(conn, &path, &rating)?;
+            Ok(rating)
+        })
+        .await
+    }
+
+    /// Removes `user_id`'s rating of `movie_id`; true if there was one.
+    pub async fn delete_rating(&self, user_id: u32, movie_id: u32) -> Result<bool> {
+        let path = self.inner.path.clone();
+        self.write_async(move |conn| {
+            conn.prepare_cached("DELETE FROM ratings WHERE user_id = ?1 AND movie_id = ?2")
+                .and_then(|mut s| s.execute(params![user_id, movie_id]))
+                .map(|n| n > 0)
+                .map_err(|e| db_error(&path, e))
+        })
+        .await
+    }
+
+    /// `user_id`'s ratings, newest first (ties: the one written last first).
+    pub fn ratings_of(conn: &Connection, path: &Path, user_id: u32) -> Result<Vec<StoredRating>> {
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT movie_id, rating, timestamp FROM ratings WHERE user_id = ?1 \
+                 ORDER BY timestamp DESC, rowid DESC",
+            )
+            .map_err(|e| db_error(path, e))?;
+        let rows = statement
+            .query_map([user_id], |r| {
+                Ok(StoredRating {
+                    user_id,
+                    movie_id: r.get(0)?,
+                    rating: r.get::<_, f64>(1)? as f32,
+                    timestamp: r.get(2)?,
+                })
+            })
+            .map_err(|e| db_error(path, e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| db_error(path, e))
+    }
+
+    /// Counts of what is stored: `(movies, users, ratings)`.
+    pub fn counts(&self) -> Result<(u64, u64, u64)> {
+        let path = self.inner.path.clone();
+        self.read(|conn| {
+            let count = |table: &str| -> Result<u64> {
+                conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map(|n| n.max(0) as u64)
+                .map_err(|e| db_error(&path, e))
+            };
+            Ok((count("movies")?, count("users")?, count("ratings")?))
+        })
+    }
+
+    /// Writes many ratings in one transaction (bulk import): every movie must be in the
+    /// catalog; users that do not exist yet are created without a token (like the release's
+    /// own). All or nothing.
+    pub fn put_ratings(&self, ratings: Vec<Rating>) -> Result<usize> {
+        let path = self.inner.path.clone();
+        self.write(move |conn| import::insert_ratings(conn, &path, &ratings, true))
+    }
+
+    /// Adds a movie (fails if its id is taken) or, with `replace`, changes one.
+    pub fn put_movie(&self, movie: MovieRecord, now: i64) -> Result<()> {
+        let path = self.inner.path.clone();
+        self.write(move |conn| import::upsert_movie(conn, &path, &movie, now))
+    }
+}
+
+/// The error for a movie id not in the catalog.
+pub fn unknown_movie(movie_id: u32) -> Error {
+    Error::MovieNotFound {
+        query: format!("movieId {movie_id}"),
+        suggestions: Vec::new(),
+    }
+}
+
+/// Inserts or replaces one rating row (a replaced rating gets a new rowid: newest last).
+pub(crate) fn put_rating_row(conn: &Connection, path: &Path, r: &StoredRating) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO ratings (user_id, movie_id, rating, timestamp) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            r.user_id,
+            r.movie_id,
+            f64::from(r.rating),
+            r.timestamp
+        ])
+    })
+    .map(|_| ())
+    .map_err(|e| db_error(path, e))
+}
+
+/// The writer thread: takes the waiting writes in batches, each batch one transaction with a
+/// savepoint per write, and answers each write after the commit.
+fn write_loop(conn: Connection, path: &Path, queue: mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let message = format!("cannot begin a transaction: {e}");
+            tracing::error!("database {}: {message}", path.display());
+            for job in batch {
+                let (_, finish) = job(None);
+                finish(Err(message.clone()));
+            }
+            continue;
+        }
+        for job in batch {
+            if conn.execute_batch("SAVEPOINT write").is_err() {
+                // Without a savepoint a failing write could not be undone alone: not run.
+                finishes.push(job(None).1);
+                continue;
+            }
+            let (ok, finish) = job(Some(&conn));
+            if !ok {
+                // A failed write is undone alone; the others of the batch still commit.
+                let _ = conn.execute_batch("ROLLBACK TO write");
+            }
+            let _ = conn.execute_batch("RELEASE write");
+            finishes.push(finish);
+        }
+        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for finish in finishes {
+            finish(committed.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{load_from_memory, LoadOptions};
+
+    fn release() -> Dataset {
+        let files = [
+            (
+                "movies.csv",
+                "movieId,title,genres\n1,Toy Story (1995),Animation|Children\n2,Heat (1995),Action\n3,\"Matrix, The (1999)\",Action|Sci-Fi\n",
+            ),
+            (
+                "ratings.csv",
+                "userId,movieId,rating,timestamp\n1,1,4.0,100\n1,2,3.5,200\n5,3,5.0,300\n",
+            ),
+            ("links.csv", "movieId,imdbId,tmdbId\n1,0114709,862\n2,0113277,949\n3,0133093,603\n"),
+            ("tags.csv", "userId,movieId,tag,timestamp\n5,3,\"cyberpunk, classic\",301\n"),
+        ];
+        load_from_memory(
+            "mem",
+            files.map(|(n, c)| (n.to_string(), c.as_bytes().to_vec())),
+            &LoadOptions::default(),
+        )
+        .unwrap()
+    }
+    use crate::data::Dataset;
+
+    fn opened() -> (tempfile::TempDir, Database) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("state/movierec.db")).unwrap();
+        import::import_release(&db, release()).unwrap();
+        (dir, db)
+    }
+
+    fn rating(user_id: u32, movie_id: u32, rating: f32, timestamp: i64) -> StoredRating {
+        StoredRating {
+            user_id,
+            movie_id,
+            rating,
+            timestamp,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_release_is_imported_once_and_exported_back_as_it_was() {
+        let (dir, db) = opened();
+        assert_eq!(db.counts().unwrap(), (3, 2, 3));
+        let again = import::import_release(&db, release()).unwrap();
+        assert!(!again.now);
+        assert_eq!(db.counts().unwrap(), (3, 2, 3));
+        // A new profile gets an id above every user of the release, and rates.
+        let (user, token) = db.create_user(1_000).await.unwrap();
+        assert_eq!(user, 6);
+        assert_eq!(token.len(), 64);
+        db.put_rating(rating(user, 1, 4.5, 1_001)).await.unwrap();
+        let out = dir.path().join("export");
+        let written = db.export(&out).unwrap();
+        assert_eq!((written.movies, written.ratings, written.tags), (3, 4, 1));
+        let back = crate::data::load(&out).unwrap();
+        assert_eq!(back.movies.len(), 3);
+        assert_eq!(back.movies[2].title, "Matrix, The (1999)");
+        assert_eq!(back.ratings.len(), 4);
+        assert!(back
+            .ratings
+            .iter()
+            .any(|r| (r.user_id, r.movie_id, r.rating, r.timestamp) == (6, 1, 4.5, 1_001)));
+        assert_eq!(back.links[&1].imdb_id, Some(114709));
+        assert_eq!(back.tags[0].tag, "cyberpunk, classic");
+        // Exporting again replaces the export.
+        db.export(&out).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_rating_is_replaced_and_deleted_and_listed_newest_first() {
+        let (_dir, db) = opened();
+        let (user, _) = db.create_user(0).await.unwrap();
+        db.put_rating(rating(user, 1, 3.0, 10)).await.unwrap();
+        db.put_rating(rating(user, 2, 4.0, 20)).await.unwrap();
+        db.put_rating(rating(user, 3, 5.0, 20)).await.unwrap();
+        let path = db.path().to_path_buf();
+        let listed = db.read(|c| Database::ratings_of(c, &path, user)).unwrap();
+        // Same second: the one written last is newest.
+        assert_eq!(
+            listed.iter().map(|r| r.movie_id).collect::<Vec<_>>(),
+            vec![3, 2, 1]
+        );
+        db.put_rating(rating(user, 1, 1.0, 30)).await.unwrap();
+        assert!(db.delete_rating(user, 2).await.unwrap());
+        assert!(!db.delete_rating(user, 2).await.unwrap());
+        let listed = db.read(|c| Database::ratings_of(c, &path, user)).unwrap();
+        assert_eq!(
+            listed,
+            vec![rating(user, 1, 1.0, 30), rating(user, 3, 5.0, 20)]
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failing_write_does_not_undo_the_others_of_its_batch() {
+        let (_dir, db) = opened();
+        let (user, _) = db.create_user(0).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..400u32 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                // Every fourth names a movie that does not exist.
+                let movie = if i % 4 == 0 { 99 } else { 1 + i % 3 };
+                db.put_rating(rating(user, movie, 4.0, i64::from(i))).await
+            }));
+        }
+        let mut failed = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => {}
+                Err(Error::MovieNotFound { .. }) => failed += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(failed, 100);
+        let path = db.path().to_path_buf();
+        let listed = db.read(|c| Database::ratings_of(c, &path, user)).unwrap();
+        assert_eq!(listed.len(), 3);
+        // An unknown user is refused too.
+        let error = db.put_rating(rating(12345, 1, 4.0, 0)).await.unwrap_err();
+        assert!(
+            matches!(error, Error::UserNotFound { user_id: 12345 }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn ratings_outside_the_scale_or_between_half_stars_are_refused() {
+        for ok in [0.5, 1.0, 4.5, 5.0] {
+            assert_eq!(check_rating(ok).unwrap(), ok as f32);
+        }
+        for bad in [0.0, 0.25, 5.5, 3.3, f64::NAN, -1.0] {
+            assert!(check_rating(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_random_and_stored_as_their_hash() {
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b);
+        assert_eq!(token_hash(&a), token_hash(&a));
+        assert_ne!(token_hash(&a), token_hash(&b));
+    }
+
+    #[test]
+    fn a_directory_is_not_a_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = Database::open(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("is a directory"), "{error}");
+    }
+}

@@ -1,0 +1,125 @@
+//! The database's schema as numbered migrations. `PRAGMA user_version` holds how many are
+//! applied; [`migrate`] applies the rest, each in its own transaction. Never edit a released
+//! migration: add the next one.
+
+use super::db_error;
+use crate::Result;
+use rusqlite::Connection;
+use std::path::Path;
+
+/// The migrations, in order: migration `i + 1` is `MIGRATIONS[i]`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: movies, links, users (profiles), ratings, tags, and a key-value table for what the
+    // database knows about itself (what was imported, when it was last trained from).
+    "CREATE TABLE movies (
+        movie_id INTEGER PRIMARY KEY,
+        title TEXT NOT NULL,
+        genres TEXT NOT NULL,
+        imdb_id INTEGER,
+        tmdb_id INTEGER,
+        added_at INTEGER
+     );
+     CREATE TABLE users (
+        user_id INTEGER PRIMARY KEY,
+        token_hash BLOB UNIQUE,
+        created_at INTEGER NOT NULL
+     );
+     CREATE TABLE ratings (
+        user_id INTEGER NOT NULL REFERENCES users (user_id),
+        movie_id INTEGER NOT NULL REFERENCES movies (movie_id),
+        rating REAL NOT NULL CHECK (rating >= 0.5 AND rating <= 5.0),
+        timestamp INTEGER NOT NULL
+     );
+     CREATE UNIQUE INDEX ratings_by_user ON ratings (user_id, movie_id);
+     CREATE INDEX ratings_by_movie ON ratings (movie_id);
+     CREATE TABLE tags (
+        user_id INTEGER NOT NULL,
+        movie_id INTEGER NOT NULL REFERENCES movies (movie_id),
+        tag TEXT NOT NULL,
+        timestamp INTEGER NOT NULL
+     );
+     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+];
+
+/// The schema version this movierec writes.
+pub const VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// The database's schema version (`PRAGMA user_version`).
+pub fn version(conn: &Connection, path: &Path) -> Result<u32> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| db_error(path, e))
+}
+
+/// Applies the migrations `conn` lacks, each in one transaction with its version bump; refuses a
+/// database of a newer schema.
+pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let current = version(conn, path)?;
+    if current > VERSION {
+        return Err(db_error(
+            path,
+            format!(
+                "schema version {current} was written by a newer movierec (this one knows up to \
+                 {VERSION}); upgrade movierec or use another --database"
+            ),
+        ));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let next = i as u32 + 1;
+        let tx = conn.transaction().map_err(|e| db_error(path, e))?;
+        tx.execute_batch(sql)
+            .and_then(|_| tx.pragma_update(None, "user_version", next))
+            .map_err(|e| db_error(path, format!("migration {next}: {e}")))?;
+        tx.commit().map_err(|e| db_error(path, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let mut conn = Connection::open(&path).unwrap();
+        assert_eq!(version(&conn, &path).unwrap(), 0);
+        migrate(&mut conn, &path).unwrap();
+        assert_eq!(version(&conn, &path).unwrap(), VERSION);
+        // Applying again changes nothing (and does not fail on existing tables).
+        migrate(&mut conn, &path).unwrap();
+        assert_eq!(version(&conn, &path).unwrap(), VERSION);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 5);
+        conn.pragma_update(None, "user_version", VERSION + 1)
+            .unwrap();
+        let error = migrate(&mut conn, &path).unwrap_err().to_string();
+        assert!(error.contains("newer movierec"), "{error}");
+    }
+
+    #[test]
+    fn a_failing_migration_leaves_the_version_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let mut conn = Connection::open(&path).unwrap();
+        // A table in the way of migration 1: it fails, and nothing of it is kept.
+        conn.execute_batch("CREATE TABLE users (x)").unwrap();
+        let error = migrate(&mut conn, &path).unwrap_err().to_string();
+        assert!(error.contains("migration 1"), "{error}");
+        assert_eq!(version(&conn, &path).unwrap(), 0);
+        let movies: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'movies'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(movies, 0);
+    }
+}
