@@ -3,6 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Default MovieLens directory (the bundled small release).
 pub const DEFAULT_DATA_DIR: &str = "data/ml-latest-small";
@@ -157,6 +158,53 @@ pub enum Command {
         /// server trains first.
         #[command(flatten)]
         tracking: TrackingArgs,
+        /// The live database of profiles and ratings.
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Writes per second each token may make (a profile's ratings, the admin's writes);
+        /// more get 429 with `Retry-After`. 0: no limit.
+        #[arg(long, value_name = "N", default_value_t = movierec::server::DEFAULT_WRITE_RATE)]
+        write_rate: f64,
+        /// New profiles per second, from all clients together (`POST /api/users`). 0: no limit.
+        #[arg(long, value_name = "N", default_value_t = movierec::server::DEFAULT_PROFILE_RATE)]
+        profile_rate: f64,
+        /// Retrain in the background (from a snapshot of the database, swapped in without
+        /// downtime) once this many writes reached the database since the last training. 0: off.
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        retrain_after: u64,
+        /// Also retrain this often while anything changed (`90s`, `30m`, `1h`, `1d`, or
+        /// seconds). 0: off.
+        #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration)]
+        retrain_every: Duration,
+    },
+    /// Import a site's own movies and ratings into the live database (CSV with a header row,
+    /// or JSON Lines for .jsonl files; see docs/DATABASE.md for the columns). All or nothing.
+    Import {
+        /// Movies: movieId,title[,year][,genres][,imdbId][,tmdbId] (genres separated by |).
+        #[arg(long)]
+        movies: Option<PathBuf>,
+        /// Ratings: userId,movieId,rating[,timestamp] (0.5–5 in half stars).
+        #[arg(long)]
+        ratings: Option<PathBuf>,
+        /// The model directory whose database this is (the default database is next to it).
+        #[arg(long, default_value = DEFAULT_MODEL_DIR)]
+        model_dir: PathBuf,
+        /// The database to import into.
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Write the live database out as a MovieLens CSV directory (movies, links, ratings, tags):
+    /// what `train --data DIR` reads.
+    Export {
+        /// The directory to write (replaced atomically if it holds an export).
+        #[arg(long)]
+        out: PathBuf,
+        /// The model directory whose database this is (the default database is next to it).
+        #[arg(long, default_value = DEFAULT_MODEL_DIR)]
+        model_dir: PathBuf,
+        /// The database to export.
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
     /// Evaluate the models offline (time-ordered hold-out; see docs/EVALUATION.md).
     Evaluate {
@@ -304,6 +352,33 @@ pub enum Command {
     },
 }
 
+/// Where the live database is.
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// The live database of profiles, ratings and added movies: `sqlite:PATH` (or just PATH)
+    /// [default: state/movierec.db beside the model directory]; `none` serves without one
+    /// (no profiles).
+    #[arg(long, value_name = "sqlite:PATH")]
+    pub database: Option<String>,
+}
+
+impl DatabaseArgs {
+    /// The database file for `model_dir`, or `None` for `none`.
+    pub fn path(&self, model_dir: &std::path::Path) -> anyhow::Result<Option<PathBuf>> {
+        match self.database.as_deref().map(str::trim) {
+            None => Ok(Some(movierec::database::default_path(model_dir))),
+            Some("none") => Ok(None),
+            Some(text) => {
+                let path = text.strip_prefix("sqlite:").unwrap_or(text);
+                if path.is_empty() || text.starts_with("postgres") {
+                    anyhow::bail!("--database: {text:?} is not `sqlite:PATH`, a path, or `none`");
+                }
+                Ok(Some(PathBuf::from(path)))
+            }
+        }
+    }
+}
+
 /// How the commands that load a release treat malformed rows.
 #[derive(Debug, Args)]
 pub struct ValidationArgs {
@@ -403,6 +478,31 @@ fn tune_budget(text: &str) -> Result<f64, String> {
 }
 
 /// A connection timeout: 0.1–3600 seconds.
+/// A duration: a number with an optional unit `s`, `m`, `h` or `d` (seconds without one).
+fn duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let scale = match unit {
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        _ => return Err(format!("{text:?}: the unit must be s, m, h or d")),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 90s, 30m, 1h or 1d"))?;
+    let seconds = value * scale;
+    if !(0.0..=365.0 * 86_400.0).contains(&seconds) {
+        return Err(format!("{text:?} is outside 0 to 365 days"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
 fn connection_timeout(text: &str) -> Result<f64, String> {
     let seconds: f64 = text
         .trim()

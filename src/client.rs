@@ -55,7 +55,7 @@ impl Client {
         self.decode(self.post("/api/recommendations", &body))
     }
 
-    /// `GET /api/users/{id}/recommendations` or `POST /api/recommendations/for-likes`.
+    /// `GET /api/users/{userId}/recommendations` or `POST /api/recommendations/for-likes`.
     pub fn personal(
         &self,
         target: &PersonalTarget,

@@ -15,3 +15,10 @@ pub fn now_rfc3339() -> String {
         now.millisecond()
     )
 }
+
+/// The time now in whole seconds since the Unix epoch (what ratings are stamped with).
+pub fn unix_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

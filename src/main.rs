@@ -193,8 +193,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             idle_timeout,
             write_timeout,
             tracking,
+            database,
+            write_rate,
+            profile_rate,
+            retrain_after,
+            retrain_every,
         } => {
             let tracking = tracking.tracking();
+            let database_path = database.path(&model_dir)?;
+            for (flag, rate) in [
+                ("--write-rate", write_rate),
+                ("--profile-rate", profile_rate),
+            ] {
+                if !(rate.is_finite() && rate >= 0.0) {
+                    anyhow::bail!("{flag}: {rate} is not a rate (a number of writes per second, 0 for no limit)");
+                }
+            }
             // A model directory an older movierec trained from the same data is trained again
             // (atomically replaced), so upgrading and running `serve` just works.
             let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
@@ -231,6 +245,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 train_and_report(&data, &model_dir, &options, &tracking)?;
             }
             let engine = Engine::open(&model_dir)?;
+            let database = database_path
+                .map(|path| open_database(&path, &engine, &data, &validation))
+                .transpose()?;
             let ip: IpAddr = host
                 .parse()
                 .map_err(|_| anyhow::anyhow!("--host: {host:?} is not an IP address"))?;
@@ -244,6 +261,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     idle_timeout: Duration::from_secs_f64(idle_timeout),
                     write_timeout: Duration::from_secs_f64(write_timeout),
                 },
+                retrain: database
+                    .as_ref()
+                    .map(|_| movierec::server::retrain::RetrainConfig {
+                        after: retrain_after,
+                        every: (!retrain_every.is_zero()).then_some(retrain_every),
+                        train: background_training(tracking.clone()),
+                    }),
+                database,
+                write_rate,
+                profile_rate,
                 ..movierec::server::ServerConfig::new(model_dir, tracking.runs_dir())
             };
             runtime.block_on(movierec::server::serve(
@@ -251,6 +278,58 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 config,
                 SocketAddr::new(ip, port),
             ))?;
+            Ok(())
+        }
+        Command::Import {
+            movies,
+            ratings,
+            model_dir,
+            database,
+        } => {
+            if movies.is_none() && ratings.is_none() {
+                anyhow::bail!("import: give --movies FILE, --ratings FILE or both");
+            }
+            let path = database
+                .path(&model_dir)?
+                .ok_or_else(|| anyhow::anyhow!("--database: import needs a database, not none"))?;
+            let db = movierec::database::Database::open(&path)?;
+            let started = std::time::Instant::now();
+            let done = movierec::database::import::import_files(
+                &db,
+                movies.as_deref(),
+                ratings.as_deref(),
+            )?;
+            let seconds = started.elapsed().as_secs_f64();
+            eprintln!(
+                "movierec: imported {} movies and {} ratings ({} new users) into {} in {seconds:.2} s ({:.0} ratings/s)",
+                done.movies,
+                done.ratings,
+                done.users_created,
+                path.display(),
+                done.ratings as f64 / seconds.max(1e-9)
+            );
+            Ok(())
+        }
+        Command::Export {
+            out,
+            model_dir,
+            database,
+        } => {
+            let path = database
+                .path(&model_dir)?
+                .ok_or_else(|| anyhow::anyhow!("--database: export needs a database, not none"))?;
+            if !path.is_file() {
+                anyhow::bail!("--database: no database at {}", path.display());
+            }
+            let db = movierec::database::Database::open(&path)?;
+            let written = db.export(&out)?;
+            eprintln!(
+                "movierec: wrote {} movies, {} ratings and {} tags to {}",
+                written.movies,
+                written.ratings,
+                written.tags,
+                out.display()
+            );
             Ok(())
         }
         Command::Evaluate {
@@ -548,6 +627,64 @@ fn warn_unrecorded<T, R, E: std::fmt::Display>(
 /// The reload token from the environment: unset or empty disables reloading over HTTP; a token
 /// of blanks is refused (no `Authorization` header could carry it, so the endpoint would be on
 /// with nothing able to use it).
+/// Opens the live database at `path`; on first start imports the release the model was
+/// trained on (else `--data`), so that the database is the one source of truth from then on.
+fn open_database(
+    path: &Path,
+    engine: &Engine,
+    data: &Path,
+    validation: &cli::ValidationArgs,
+) -> anyhow::Result<movierec::database::Database> {
+    let db = movierec::database::Database::open(path)?;
+    let (movies, _, _) = db.counts()?;
+    if movies == 0 {
+        let trained_on = Path::new(&engine.manifest().dataset.path);
+        let release = if trained_on.exists() {
+            trained_on
+        } else {
+            data
+        };
+        let started = std::time::Instant::now();
+        let dataset = movierec::data::load_with(release, &validation.load_options())?;
+        let imported = movierec::database::import::import_release(&db, dataset)?;
+        if imported.now {
+            let (movies, users, ratings) = imported.counts;
+            eprintln!(
+                "movierec: imported {} ({movies} movies, {users} users, {ratings} ratings) into the database {} in {:.1} s",
+                release.display(),
+                path.display(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(db)
+}
+
+/// The training `serve` runs in the background: as `train` (tuning within the default budget),
+/// recorded as a train run with a `trigger` parameter.
+fn background_training(tracking: commands::Tracking) -> movierec::server::retrain::TrainFn {
+    std::sync::Arc::new(move |snapshot, out, trigger| {
+        let options = TrainOptions {
+            tune_budget: Some(movierec::train::DEFAULT_TUNE_BUDGET),
+            ..TrainOptions::default()
+        };
+        let started_at = commands::start(RunKind::Train, out);
+        let (data, result) = match snapshot() {
+            Ok(data) => {
+                let result = train(&data, out, &options);
+                (data, result)
+            }
+            Err(e) => (out.to_path_buf(), Err(e)),
+        };
+        let started = started_at.param("trigger", format!("serve: {trigger}"));
+        let mut run = commands::train_run(&data, out, started, &result);
+        run.dataset.path = data.display().to_string();
+        let recorded = tracking.record(run);
+        result?;
+        Ok(recorded?.id)
+    })
+}
+
 fn admin_token() -> anyhow::Result<Option<String>> {
     let name = movierec::server::reload::ADMIN_TOKEN_ENV;
     match std::env::var(name) {

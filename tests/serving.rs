@@ -100,7 +100,7 @@ async fn metrics_count_requests_by_route_and_status_with_latencies() {
     );
     assert!(
         text.contains(
-            r#"movierec_http_requests_total{method="GET",route="/api/users/{id}/recommendations",status="404"} 1"#
+            r#"movierec_http_requests_total{method="GET",route="/api/users/{userId}/recommendations",status="404"} 1"#
         ),
         "{text}"
     );

@@ -38,9 +38,13 @@ pub fn import_release(db: &Database, dataset: Dataset) -> Result<Imported> {
             )
             .optional()
             .map_err(|e| db_error(&path, e))?;
-        if let Some(fingerprint) = before {
+        let has_movies: bool = conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM movies)", [], |r| r.get(0))
+            .map_err(|e| db_error(&path, e))?;
+        if before.is_some() || has_movies {
+            // A release imported before, or a site's own catalog (`movierec import`).
             return Ok(Imported {
-                fingerprint,
+                fingerprint: before.unwrap_or_default(),
                 now: false,
                 counts: (0, 0, 0),
             });
@@ -83,6 +87,59 @@ pub fn import_release(db: &Database, dataset: Dataset) -> Result<Imported> {
             fingerprint: dataset.fingerprint.clone(),
             now: true,
             counts: (dataset.movies.len(), users, dataset.ratings.len()),
+        })
+    })
+}
+
+/// What [`import_files`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilesImported {
+    /// Movies added or changed.
+    pub movies: usize,
+    /// Ratings added or replaced.
+    pub ratings: usize,
+    /// Users created (without a token).
+    pub users_created: usize,
+}
+
+/// Imports a site's own movies and ratings files ([`super::bulk`]'s schema; CSV, or JSON Lines
+/// for `.jsonl`/`.ndjson`/`.json`) in one transaction: every row is checked first and nothing is
+/// written unless all are good. Movies come first, so the ratings may name them.
+pub fn import_files(
+    db: &Database,
+    movies: Option<&Path>,
+    ratings: Option<&Path>,
+) -> Result<FilesImported> {
+    let now = crate::clock::unix_seconds();
+    let read = |path: &Path| std::fs::read(path).map_err(|e| Error::io(path, e));
+    let label = |path: &Path| path.display().to_string();
+    let movies = match movies {
+        Some(path) => super::bulk::parse_movies(
+            &label(path),
+            &read(path)?,
+            super::bulk::Format::of_path(path),
+        )?,
+        None => Vec::new(),
+    };
+    let ratings = match ratings {
+        Some(path) => super::bulk::parse_ratings(
+            &label(path),
+            &read(path)?,
+            super::bulk::Format::of_path(path),
+            now,
+        )?,
+        None => Vec::new(),
+    };
+    let path = db.path().to_path_buf();
+    db.write(move |conn| {
+        for movie in &movies {
+            upsert_movie(conn, &path, movie, now)?;
+        }
+        let users_created = insert_ratings(conn, &path, &ratings, true)?;
+        Ok(FilesImported {
+            movies: movies.len(),
+            ratings: ratings.len(),
+            users_created,
         })
     })
 }

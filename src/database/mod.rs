@@ -77,6 +77,16 @@ impl std::fmt::Debug for Database {
     }
 }
 
+/// The database `serve` uses by default: `state/movierec.db` in the model directory's parent
+/// (`models/state/movierec.db` for `models/default`), shared by the models trained there.
+pub fn default_path(model_dir: &Path) -> PathBuf {
+    model_dir
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("state")
+        .join("movierec.db")
+}
+
 /// A database error, naming the file.
 pub(crate) fn db_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Database {
@@ -134,6 +144,26 @@ impl MovieRecord {
             None => self.title.trim().to_string(),
         }
     }
+}
+
+/// A MovieLens title split into the title and its trailing `(YEAR)`: `Heat (1995)` gives
+/// `Heat` and 1995.
+pub fn split_year(raw: &str) -> (String, Option<i32>) {
+    let trimmed = raw.trim();
+    if let Some(open) = trimmed
+        .strip_suffix(')')
+        .and_then(|t| t.rfind('(').map(|i| (t, i)))
+    {
+        let (text, i) = open;
+        let digits = &text[i + 1..];
+        if digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()) {
+            let title = text[..i].trim_end();
+            if !title.is_empty() {
+                return (title.to_string(), digits.parse().ok());
+            }
+        }
+    }
+    (trimmed.to_string(), None)
 }
 
 /// SHA-256 of a token: what is stored and compared.
@@ -258,10 +288,7 @@ impl Database {
     ) -> Result<()> {
         let path = self.inner.path.clone();
         let job: Job = Box::new(move |conn: Option<&Connection>| {
-            let result = match conn {
-                Some(conn) => Some(write(conn)),
-                None => None,
-            };
+            let result = conn.map(write);
             let ok = matches!(result, Some(Ok(_)));
             let finish: Finish = Box::new(move |committed: std::result::Result<(), String>| {
                 answer(match (committed, result) {
@@ -372,6 +399,29 @@ impl Database {
         conn.prepare_cached("SELECT user_id FROM users WHERE token_hash = ?1")
             .and_then(|mut s| s.query_row([&hash[..]], |r| r.get(0)).optional())
             .map_err(|e| db_error(path, e))
+    }
+
+    /// The movie `movie_id`, if it is in the catalog.
+    pub fn movie(conn: &Connection, path: &Path, movie_id: u32) -> Result<Option<MovieRecord>> {
+        conn.prepare_cached(
+            "SELECT title, genres, imdb_id, tmdb_id FROM movies WHERE movie_id = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([movie_id], |r| {
+                let raw: String = r.get(0)?;
+                let (title, year) = split_year(&raw);
+                Ok(MovieRecord {
+                    movie_id,
+                    title,
+                    year,
+                    genres: bulk::split_genres(&r.get::<_, String>(1)?),
+                    imdb_id: r.get(2)?,
+                    tmdb_id: r.get(3)?,
+                })
+            })
+            .optional()
+        })
+        .map_err(|e| db_error(path, e))
     }
 
     /// Whether `movie_id` is in the catalog.
@@ -673,6 +723,18 @@ mod tests {
         for bad in [0.0, 0.25, 5.5, 3.3, f64::NAN, -1.0] {
             assert!(check_rating(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_title_splits_from_its_year() {
+        assert_eq!(split_year("Heat (1995)"), ("Heat".to_string(), Some(1995)));
+        assert_eq!(
+            split_year("Matrix, The (1999) "),
+            ("Matrix, The".to_string(), Some(1999))
+        );
+        assert_eq!(split_year("(1995)"), ("(1995)".to_string(), None));
+        assert_eq!(split_year("Babylon 5"), ("Babylon 5".to_string(), None));
+        assert_eq!(split_year("Big (film)"), ("Big (film)".to_string(), None));
     }
 
     #[test]

@@ -142,7 +142,7 @@ pub struct ProjectionParams {
     pub model: Option<String>,
 }
 
-/// `GET /api/users/{id}/recommendations` query: `k` and the filter in query-string form (lists
+/// `GET /api/users/{userId}/recommendations` query: `k` and the filter in query-string form (lists
 /// comma-separated, `genres=Comedy,Drama`). Unknown parameters are refused.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -4,6 +4,7 @@
 //! - `code`: a stable machine-readable name ([`ApiError::code`]): `invalid_argument`,
 //!   `malformed_body`, `unsupported_media_type`, `payload_too_large`, `not_found`,
 //!   `method_not_allowed`, `movie_not_found`, `user_not_found`, `timeout`, `overloaded`,
+//!   `forbidden`, `rate_limited`, `movie_exists`,
 //!   `uri_too_long`, `headers_too_large`,
 //!   `unauthorized`, `reload_failed`, `internal`;
 //! - `message`: what is wrong and what is allowed, for people;
@@ -31,6 +32,7 @@ pub struct ApiError {
     message: String,
     field: Option<String>,
     suggestions: Vec<String>,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -42,6 +44,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             suggestions: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -94,6 +97,12 @@ impl ApiError {
     /// The same error, naming the request field at fault.
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
+        self
+    }
+
+    /// The same error, telling the client to retry after `seconds` (`Retry-After`).
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
         self
     }
 
@@ -161,7 +170,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable machine-readable name: `invalid_argument`, `malformed_body`,
     /// `unsupported_media_type`, `payload_too_large`, `not_found`, `method_not_allowed`,
-    /// `movie_not_found`, `user_not_found`, `unauthorized`, `reload_failed`, `timeout`,
+    /// `movie_not_found`, `user_not_found`, `unauthorized`, `forbidden`, `rate_limited`,
+    /// `movie_exists`, `reload_failed`, `timeout`,
     /// `overloaded` or `internal`.
     #[schema(pattern = "^[a-z_]+$", example = "invalid_argument")]
     pub code: String,
@@ -187,7 +197,14 @@ impl IntoResponse for ApiError {
                 suggestions: self.suggestions,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }
 

@@ -1,6 +1,7 @@
 //! The JSON API's handlers: thin functions over extractors, each documented for the OpenAPI
 //! document with `#[utoipa::path]` next to it.
 
+use super::auth::{authorise, Access};
 use super::bodies::{
     Defaults, Health, LikesBody, ModelShapeView, MovieField, MovieSearch, MovieTitles,
     PersonalParams, Projection, ProjectionParams, RecommendationBody, RunListing, RunsParams,
@@ -8,7 +9,9 @@ use super::bodies::{
 };
 use super::error::{ApiError, BodyErrors, ErrorBody, ServerErrors};
 use super::extract::{k_value, movie_query, parse_body, JsonAnswer};
+use super::ServerState;
 use crate::catalog::{MovieFilter, MovieQuery, MovieView};
+use crate::database::Database;
 use crate::engine::{
     Engine, PersonalRecommendations, PersonalTarget, Recommendations, SimilarRequest,
     DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODEL, DEFAULT_PLOT_MODEL, MAX_K, MAX_QUERY_MOVIES, MIN_K,
@@ -18,6 +21,7 @@ use crate::models::{ModelKind, ModelShape};
 use crate::tracking::{RunFilter, RunKind, RunStore};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::Value;
 use std::sync::Arc;
@@ -342,38 +346,57 @@ impl PersonalParams {
     }
 }
 
-/// Personalised recommendations for a MovieLens user of the training data (their rated movies
-/// excluded).
+/// Personalised recommendations for a user: a profile (with its token) or a user of the release,
+/// from their ratings as they are now in the database (a rating given a moment ago counts); a
+/// server without a database answers for the users of the training data. Rated movies are
+/// excluded.
 #[utoipa::path(
     get,
-    path = "/api/users/{id}/recommendations",
+    path = "/api/users/{userId}/recommendations",
     tag = "recommendations",
     params(
-        ("id" = u32, Path, description = "A MovieLens `userId`"),
+        ("userId" = u32, Path, description = "A profile's id, or a MovieLens `userId`"),
         PersonalParams,
     ),
+    security((), ("profile_token" = []), ("admin_token" = [])),
     responses(
         (status = 200, description = "The user's recommendations, best first, each explained by the liked movie it is most like", body = PersonalRecommendations),
         (status = 400, description = "A user id that is not a number, `k` outside 1–100, an unknown genre or movieId, an empty year range, an unknown parameter (`invalid_argument`)", body = ErrorBody),
-        (status = 404, description = "No such user in the training data (`user_not_found`)", body = ErrorBody),
+        (status = 401, description = "A profile asked for without its token, or with a token that belongs to nobody (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "Another profile's token (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such user (`user_not_found`)", body = ErrorBody),
         ServerErrors,
     )
 )]
 pub(super) async fn for_user(
-    State(engine): AppState,
+    State(state): State<ServerState>,
+    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     params: Result<Query<PersonalParams>, QueryRejection>,
 ) -> Result<JsonAnswer<PersonalRecommendations>, ApiError> {
-    let Path(id) = id.map_err(|e| ApiError::bad_request(e.body_text()).with_field("id"))?;
+    let Path(id) = id.map_err(|e| ApiError::bad_request(e.body_text()).with_field("userId"))?;
     let Query(params) = params?;
     let user: u32 = id.parse().map_err(|_| {
-        ApiError::bad_request(format!("user id {id:?} is not a number")).with_field("id")
+        ApiError::bad_request(format!("user id {id:?} is not a number")).with_field("userId")
     })?;
-    let answer = engine.personal(
-        &PersonalTarget::User(user),
-        k_value(params.k)?,
-        &params.filter()?,
-    )?;
+    let (k, filter) = (k_value(params.k)?, params.filter()?);
+    let engine = state.engine.load_full();
+    let Some(db) = state.database.as_ref() else {
+        let answer = engine.personal(&PersonalTarget::User(user), k, &filter)?;
+        return Ok(JsonAnswer(answer));
+    };
+    authorise(&state, db, &headers, user, Access::Read).await?;
+    let path = db.path().to_path_buf();
+    let ratings = db
+        .read_async(move |c| Database::ratings_of(c, &path, user))
+        .await?;
+    // Oldest first, as the scorer counts positions.
+    let history: Vec<(u32, f32)> = ratings
+        .iter()
+        .rev()
+        .map(|r| (r.movie_id, r.rating))
+        .collect();
+    let answer = engine.personal_ratings(user, &history, k, &filter)?;
     Ok(JsonAnswer(answer))
 }
 

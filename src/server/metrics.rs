@@ -1,6 +1,6 @@
 //! `GET /metrics`: the server's Prometheus metrics (OpenMetrics text), collected by one
 //! middleware around every route: requests by method, route and status, and their latencies by
-//! method and route. Routes are the router's patterns (`/api/users/{id}/recommendations`), so the
+//! method and route. Routes are the router's patterns (`/api/users/{userId}/recommendations`), so the
 //! label set stays small whatever the URLs.
 
 use axum::extract::{MatchedPath, Request, State};

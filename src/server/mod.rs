@@ -9,6 +9,8 @@
 //! [`ServerConfig::max_in_flight`]), metrics ([`metrics`]) and gzip compression of every answer
 //! the client accepts it for are tower layers.
 
+mod admin;
+mod auth;
 pub mod bodies;
 mod docs;
 pub mod error;
@@ -18,11 +20,15 @@ pub mod listener;
 pub mod metrics;
 pub mod openapi;
 mod page;
+mod profiles;
+pub mod rate;
 pub mod reload;
+pub mod retrain;
 mod routes;
 
 pub use routes::{served_routes, ServedRoute};
 
+use crate::database::Database;
 use crate::engine::Engine;
 use arc_swap::ArcSwap;
 use axum::error_handling::HandleErrorLayer;
@@ -69,6 +75,29 @@ pub struct ServerConfig {
     pub max_in_flight: usize,
     /// Connections at once, idle and write timeouts.
     pub limits: listener::ServeLimits,
+    /// The live database of profiles, ratings and added movies; `None`: profiles are off.
+    pub database: Option<Database>,
+    /// Writes per second each token may make (profiles' ratings, admin writes); 0: no limit.
+    pub write_rate: f64,
+    /// New profiles per second, from all clients together; 0: no limit.
+    pub profile_rate: f64,
+    /// Background retraining (needs `database`); `None`: off.
+    pub retrain: Option<retrain::RetrainConfig>,
+}
+
+/// Writes per second a token may make by default (a person rating as fast as they can click
+/// makes a few; a site's server writes in bulk through the admin API).
+pub const DEFAULT_WRITE_RATE: f64 = 20.0;
+/// New profiles per second by default, from all clients together.
+pub const DEFAULT_PROFILE_RATE: f64 = 10.0;
+/// How many seconds of its rate a bucket holds: the burst allowed after a quiet spell.
+pub const BURST_SECONDS: f64 = 5.0;
+
+/// The rate limits of writes ([`rate`]).
+#[derive(Debug)]
+pub struct WriteLimits {
+    writes: rate::RateLimiter<auth::Caller>,
+    profiles: rate::RateLimiter<()>,
 }
 
 impl ServerConfig {
@@ -81,6 +110,10 @@ impl ServerConfig {
             cors_origins: Vec::new(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             limits: listener::ServeLimits::default(),
+            database: None,
+            write_rate: DEFAULT_WRITE_RATE,
+            profile_rate: DEFAULT_PROFILE_RATE,
+            retrain: None,
         }
     }
 }
@@ -98,6 +131,12 @@ pub struct ServerState {
     pub admin_token: Option<Arc<str>>,
     /// The metrics of `GET /metrics`.
     pub metrics: Arc<Metrics>,
+    /// The live database, when profiles are on.
+    pub database: Option<Database>,
+    /// Rate limits of writes.
+    pub limits: Arc<WriteLimits>,
+    /// The background trainer.
+    pub retrainer: Arc<retrain::Retrainer>,
 }
 
 impl axum::extract::FromRef<ServerState> for Arc<Engine> {
@@ -139,6 +178,15 @@ pub fn app(engine: Arc<Engine>, config: &ServerConfig) -> crate::Result<(Router,
         model_dir: Arc::new(tokio::sync::Mutex::new(config.model_dir.clone())),
         admin_token: config.admin_token.as_deref().map(Arc::from),
         metrics: Arc::new(Metrics::default()),
+        database: config.database.clone(),
+        retrainer: Arc::new(retrain::Retrainer::new(config.retrain.clone())),
+        limits: Arc::new(WriteLimits {
+            writes: rate::RateLimiter::new(config.write_rate, config.write_rate * BURST_SECONDS),
+            profiles: rate::RateLimiter::new(
+                config.profile_rate,
+                config.profile_rate * BURST_SECONDS,
+            ),
+        }),
     };
     // No CORS layer at all without origins: tower-http's answers every OPTIONS as a preflight
     // (200, empty), which without origins only hides the 405 a client should see.
@@ -255,7 +303,13 @@ fn cors_layer(origins: &[String]) -> crate::Result<CorsLayer> {
     };
     Ok(CorsLayer::new()
         .allow_origin(allow)
-        .allow_methods([Method::GET, Method::POST])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]))
 }
 
@@ -291,6 +345,7 @@ pub async fn serve(engine: Engine, config: ServerConfig, addr: SocketAddr) -> cr
         engine.catalog().len()
     );
     let (router, state) = app(Arc::new(engine), &config)?;
+    tokio::spawn(retrain::on_schedule(state.clone()));
     #[cfg(unix)]
     tokio::spawn(reload::on_sighup(state));
     #[cfg(not(unix))]

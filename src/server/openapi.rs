@@ -31,6 +31,15 @@ use utoipa::{Modify, OpenApi};
         super::handlers::recommendations,
         super::handlers::for_likes,
         super::handlers::for_user,
+        super::profiles::create_user,
+        super::profiles::ratings,
+        super::profiles::put_rating,
+        super::profiles::delete_rating,
+        super::admin::ratings,
+        super::admin::add_movie,
+        super::admin::patch_movie,
+        super::retrain::status,
+        super::retrain::start_now,
         super::handlers::runs,
         super::reload::handler,
         super::metrics::handler,
@@ -42,7 +51,8 @@ use utoipa::{Modify, OpenApi};
         (name = "recommendations", description = "Movies like a movie, for a user, for a list of likes"),
         (name = "catalog", description = "The served model, title search, the 2-D map"),
         (name = "runs", description = "Recorded training and evaluation runs"),
-        (name = "admin", description = "Model reload"),
+        (name = "profiles", description = "Profiles and their ratings: recommendations follow every rating at once"),
+        (name = "admin", description = "Model reload, ratings in bulk, the catalog's movies"),
         (name = "operations", description = "Metrics and this document"),
     )
 )]
@@ -61,6 +71,17 @@ impl Modify for AdminToken {
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
                         "The token the server was started with (`MOVIEREC_ADMIN_TOKEN`)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "profile_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A profile's own token, as `POST /api/users` answered it",
                     ))
                     .build(),
             ),

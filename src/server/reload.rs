@@ -13,7 +13,7 @@ use crate::engine::Engine;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -85,11 +85,10 @@ pub async fn handler(
             format!("model reload is disabled: start the server with {ADMIN_TOKEN_ENV} set"),
         ));
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token);
-    if !given.is_some_and(|token| constant_time_eq(token.as_bytes(), expected.as_bytes())) {
+    let given = super::auth::request_token(&headers);
+    if !given
+        .is_some_and(|token| super::auth::constant_time_eq(token.as_bytes(), expected.as_bytes()))
+    {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -124,11 +123,6 @@ pub async fn handler(
     }
 }
 
-/// Compares without an early exit, so the time taken says nothing about the token.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Reloads the served directory on every SIGHUP, until the server stops.
 #[cfg(unix)]
 pub async fn on_sighup(state: ServerState) {
@@ -148,30 +142,5 @@ pub async fn on_sighup(state: ServerState) {
                 eprintln!("movierec: SIGHUP reload failed, the old model keeps serving: {e}");
             }
         }
-    }
-}
-
-/// The token of an `Authorization: Bearer TOKEN` value; the scheme is case-insensitive
-/// (RFC 9110, section 11.1), so `bearer TOKEN` is read too.
-pub fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim_start_matches(' '))
-        .filter(|t| !t.is_empty())
-}
-
-#[cfg(test)]
-mod bearer_tests {
-    use super::bearer_token;
-
-    #[test]
-    fn the_bearer_scheme_is_read_in_any_case() {
-        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
-        assert_eq!(bearer_token("bearer abc"), Some("abc"));
-        assert_eq!(bearer_token("BEARER  abc"), Some("abc"));
-        assert_eq!(bearer_token("Basic abc"), None);
-        assert_eq!(bearer_token("Bearer "), None);
-        assert_eq!(bearer_token("Bearerabc"), None);
     }
 }

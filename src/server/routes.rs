@@ -7,7 +7,7 @@
 
 use super::error::ApiError;
 use super::ServerState;
-use super::{docs, handlers, metrics, openapi, page, reload};
+use super::{admin, docs, handlers, metrics, openapi, page, profiles, reload, retrain};
 use axum::handler::Handler;
 use axum::http::{Method, StatusCode};
 use axum::routing::{on, MethodFilter, MethodRouter};
@@ -18,7 +18,7 @@ use axum::Router;
 pub struct ServedRoute {
     /// The HTTP method.
     pub method: Method,
-    /// The path pattern, as axum and OpenAPI write it (`/api/users/{id}/recommendations`).
+    /// The path pattern, as axum and OpenAPI write it (`/api/users/{userId}/recommendations`).
     pub path: &'static str,
     /// True for the API (documented in `GET /api/openapi.json`); false for the web page, its
     /// assets and the interactive docs.
@@ -29,6 +29,16 @@ pub struct ServedRoute {
 struct Route {
     served: ServedRoute,
     handler: MethodRouter<ServerState>,
+}
+
+impl Route {
+    /// The same route reading bodies of up to `bytes` (instead of [`super::BODY_LIMIT_BYTES`]).
+    fn body_limit(mut self, bytes: usize) -> Route {
+        self.handler = self
+            .handler
+            .layer(axum::extract::DefaultBodyLimit::max(bytes));
+        self
+    }
 }
 
 /// A route of the JSON API: it must be in the OpenAPI document.
@@ -99,9 +109,34 @@ fn table() -> Vec<Route> {
         ),
         api(
             Method::GET,
-            "/api/users/{id}/recommendations",
+            "/api/users/{userId}/recommendations",
             handlers::for_user,
         ),
+        api(Method::POST, "/api/users", profiles::create_user),
+        api(
+            Method::GET,
+            "/api/users/{userId}/ratings",
+            profiles::ratings,
+        ),
+        api(
+            Method::PUT,
+            "/api/users/{userId}/ratings/{movieId}",
+            profiles::put_rating,
+        ),
+        api(
+            Method::DELETE,
+            "/api/users/{userId}/ratings/{movieId}",
+            profiles::delete_rating,
+        ),
+        api(Method::POST, "/api/admin/ratings", admin::ratings).body_limit(admin::BULK_BODY_LIMIT),
+        api(Method::POST, "/api/admin/movies", admin::add_movie),
+        api(
+            Method::PATCH,
+            "/api/admin/movies/{movieId}",
+            admin::patch_movie,
+        ),
+        api(Method::GET, "/api/admin/training", retrain::status),
+        api(Method::POST, "/api/admin/training", retrain::start_now),
         api(Method::GET, "/api/runs", handlers::runs),
         api(Method::POST, "/api/admin/reload", reload::handler),
         api(Method::GET, "/metrics", metrics::handler),

@@ -16,6 +16,8 @@ pub struct Server {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     log: Arc<Mutex<String>>,
+    /// The server's own database directory, unless the test named a `--database`.
+    _state: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -48,9 +50,23 @@ impl Server {
             }
             None => Command::new(binary),
         };
+        // Each server gets a database of its own unless the test names one.
+        let state = (!args.iter().any(|a| a.starts_with("--database")))
+            .then(|| tempfile::tempdir().expect("temp dir"));
+        let database = state
+            .as_ref()
+            .map(|dir| format!("sqlite:{}", dir.path().join("movierec.db").display()));
+        // Background retraining would replace the shared model directory: off unless asked for.
+        let retrain = if args.iter().any(|a| a.starts_with("--retrain")) {
+            Vec::new()
+        } else {
+            vec!["--retrain-after", "0", "--retrain-every", "0"]
+        };
         let mut child = command
             .args(["serve", "--port", "0"])
+            .args(retrain)
             .args(args)
+            .args(database.iter().flat_map(|d| ["--database", d.as_str()]))
             .arg("--model-dir")
             .arg(model_dir)
             .env("MOVIEREC_RUNS_DIR", super::runs_dir())
@@ -78,6 +94,7 @@ impl Server {
             child,
             url: String::new(),
             log,
+            _state: state,
         };
         match rx.recv_timeout(START_TIMEOUT) {
             Ok(url) => server.url = url,

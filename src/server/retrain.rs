@@ -1,0 +1,309 @@
+//! Retraining in the background: when `--retrain-after` new writes have reached the database,
+//! or every `--retrain-every` while anything changed, the server exports a snapshot of the
+//! database (one read transaction), trains on it into the served model directory (replaced
+//! atomically) and swaps the new model in with the zero-downtime reload ([`super::reload`]).
+//!
+//! Never two trainings at once; a failed training leaves the old model serving, and is recorded
+//! as a failed run. `GET /api/admin/training` shows the state; `POST /api/admin/training` starts
+//! one now.
+//!
+//! The training itself is a function the binary hands in ([`TrainFn`]): serving does not depend
+//! on the training code (docs/ARCHITECTURE.md's layers), and the binary records the run where
+//! `train` records it (the run store, MLflow).
+
+use super::auth::require_admin;
+use super::error::{ApiError, ErrorBody, ServerErrors};
+use super::ServerState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use utoipa::ToSchema;
+
+/// Calls `snapshot` for the release directory to train on (the database's export), trains on it
+/// into the model directory `out`, records the run (with `trigger` as a parameter; a failed
+/// snapshot is a failed run too) and returns the recorded run's id, or the failure.
+pub type TrainFn = Arc<
+    dyn Fn(&dyn Fn() -> crate::Result<PathBuf>, &Path, &str) -> crate::Result<String> + Send + Sync,
+>;
+
+/// When to retrain, and how.
+#[derive(Clone)]
+pub struct RetrainConfig {
+    /// Retrain once this many writes (ratings stored or removed, movies added or changed) have
+    /// reached the database since the last training started; 0: never on a count.
+    pub after: u64,
+    /// Retrain this often while anything changed; `None`: never on a clock.
+    pub every: Option<Duration>,
+    /// The training.
+    pub train: TrainFn,
+}
+
+impl std::fmt::Debug for RetrainConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetrainConfig")
+            .field("after", &self.after)
+            .field("every", &self.every)
+            .finish()
+    }
+}
+
+/// `GET /api/admin/training`: what the background training is doing and did last.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainingStatus {
+    /// `idle`, `training`, or `off` (no database, or neither trigger set).
+    pub state: String,
+    /// When the training under way started (RFC 3339).
+    pub since: Option<String>,
+    /// Writes that reached the database since the last training started.
+    pub changes: u64,
+    /// `--retrain-after` (0: off).
+    pub retrain_after: u64,
+    /// `--retrain-every` in seconds (null: off).
+    pub retrain_every_seconds: Option<f64>,
+    /// The last training that finished.
+    pub last: Option<LastTraining>,
+}
+
+/// How a background training ended.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastTraining {
+    /// `finished` (the new model is served) or `failed` (the old one still is).
+    pub status: String,
+    /// What started it: `changes` (`--retrain-after`), `schedule` (`--retrain-every`) or
+    /// `request` (`POST /api/admin/training`).
+    pub trigger: String,
+    /// When it started and ended (RFC 3339).
+    pub started_at: String,
+    /// When it ended.
+    pub finished_at: String,
+    /// Seconds from start to the swap (or the failure).
+    pub seconds: f64,
+    /// The run recorded for it (`movierec runs`, the Runs tab), when it was recorded.
+    pub run_id: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// The background trainer's state, shared by the handlers.
+#[derive(Default)]
+pub struct Retrainer {
+    config: Option<RetrainConfig>,
+    changes: AtomicU64,
+    running: AtomicBool,
+    status: Mutex<(Option<String>, Option<LastTraining>)>,
+}
+
+impl std::fmt::Debug for Retrainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Retrainer")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Retrainer {
+    /// A trainer following `config` (`None`: off).
+    pub fn new(config: Option<RetrainConfig>) -> Retrainer {
+        Retrainer {
+            config,
+            ..Retrainer::default()
+        }
+    }
+
+    fn status(&self) -> TrainingStatus {
+        let (since, last) = self.status.lock().map(|s| s.clone()).unwrap_or_default();
+        let on = self
+            .config
+            .as_ref()
+            .is_some_and(|c| c.after > 0 || c.every.is_some());
+        TrainingStatus {
+            state: if self.running.load(Ordering::SeqCst) {
+                "training"
+            } else if on {
+                "idle"
+            } else {
+                "off"
+            }
+            .into(),
+            since,
+            changes: self.changes.load(Ordering::SeqCst),
+            retrain_after: self.config.as_ref().map_or(0, |c| c.after),
+            retrain_every_seconds: self
+                .config
+                .as_ref()
+                .and_then(|c| c.every)
+                .map(|d| d.as_secs_f64()),
+            last,
+        }
+    }
+}
+
+/// Counts `n` writes that reached the database, and starts a training when they are enough.
+pub(super) fn note_writes(state: &ServerState, n: u64) {
+    let retrainer = &state.retrainer;
+    let total = retrainer.changes.fetch_add(n, Ordering::SeqCst) + n;
+    if let Some(config) = &retrainer.config {
+        if config.after > 0 && total >= config.after {
+            start(state, "changes");
+        }
+    }
+}
+
+/// Starts a training unless one is under way; false if one was.
+fn start(state: &ServerState, trigger: &'static str) -> bool {
+    let retrainer = state.retrainer.clone();
+    let (Some(config), Some(db)) = (retrainer.config.clone(), state.database.clone()) else {
+        return false;
+    };
+    if retrainer.running.swap(true, Ordering::SeqCst) {
+        return false;
+    }
+    let started_at = crate::clock::now_rfc3339();
+    if let Ok(mut status) = retrainer.status.lock() {
+        status.0 = Some(started_at.clone());
+    }
+    // The writes counted so far are in this training's snapshot (or later, which is harmless).
+    let counted = retrainer.changes.load(Ordering::SeqCst);
+    let state = state.clone();
+    tokio::spawn(async move {
+        let clock = Instant::now();
+        let model_dir = state.model_dir.lock().await.clone();
+        let snapshot = db
+            .path()
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("snapshot");
+        let train = config.train.clone();
+        let trained = {
+            let (snapshot, model_dir) = (snapshot.clone(), model_dir.clone());
+            tokio::task::spawn_blocking(move || -> crate::Result<String> {
+                let export = || db.export(&snapshot).map(|_| snapshot.clone());
+                train(&export, &model_dir, trigger)
+            })
+            .await
+            .unwrap_or_else(|e| Err(crate::Error::invalid("training", format!("panicked: {e}"))))
+        };
+        let outcome = match trained {
+            Ok(run_id) => super::reload::reload(&state, Some(model_dir))
+                .await
+                .map(|_| run_id),
+            Err(e) => Err(e),
+        };
+        retrainer.changes.fetch_sub(
+            counted.min(retrainer.changes.load(Ordering::SeqCst)),
+            Ordering::SeqCst,
+        );
+        let last = LastTraining {
+            status: if outcome.is_ok() {
+                "finished"
+            } else {
+                "failed"
+            }
+            .into(),
+            trigger: trigger.into(),
+            started_at,
+            finished_at: crate::clock::now_rfc3339(),
+            seconds: clock.elapsed().as_secs_f64(),
+            run_id: outcome.as_ref().ok().cloned(),
+            error: outcome.as_ref().err().map(|e| e.to_string()),
+        };
+        match &outcome {
+            Ok(_) => eprintln!(
+                "movierec: retrained ({trigger}) in {:.1} s; the new model is served",
+                last.seconds
+            ),
+            Err(e) => eprintln!(
+                "movierec: retraining ({trigger}) failed, the old model keeps serving: {e}"
+            ),
+        }
+        if let Ok(mut status) = retrainer.status.lock() {
+            *status = (None, Some(last));
+        }
+        retrainer.running.store(false, Ordering::SeqCst);
+        let _ = snapshot_cleanup(&snapshot);
+    });
+    true
+}
+
+fn snapshot_cleanup(snapshot: &PathBuf) -> std::io::Result<()> {
+    if snapshot.join("ratings.csv").is_file() {
+        std::fs::remove_dir_all(snapshot)?;
+    }
+    Ok(())
+}
+
+/// Retrains every `--retrain-every` while anything changed, until the server stops.
+pub async fn on_schedule(state: ServerState) {
+    let Some(every) = state.retrainer.config.as_ref().and_then(|c| c.every) else {
+        return;
+    };
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        ticks.tick().await;
+        if state.retrainer.changes.load(Ordering::SeqCst) > 0 {
+            start(&state, "schedule");
+        }
+    }
+}
+
+/// What the background training is doing, and how the last one ended.
+#[utoipa::path(
+    get,
+    path = "/api/admin/training",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The state", body = TrainingStatus),
+        (status = 401, description = "No or a wrong admin token (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "The admin routes are off without `MOVIEREC_ADMIN_TOKEN` (`not_found`)", body = ErrorBody),
+        ServerErrors,
+    )
+)]
+pub(super) async fn status(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+) -> Result<Json<TrainingStatus>, ApiError> {
+    require_admin(&state, &headers)?;
+    Ok(Json(state.retrainer.status()))
+}
+
+/// Starts a background training now (from a snapshot of the database, swapped in when done).
+#[utoipa::path(
+    post,
+    path = "/api/admin/training",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses(
+        (status = 202, description = "A training started; follow it with `GET /api/admin/training`", body = TrainingStatus),
+        (status = 401, description = "No or a wrong admin token (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "The admin routes are off, or the server has no database or no training (`not_found`)", body = ErrorBody),
+        (status = 409, description = "A training is under way (`training_running`)", body = ErrorBody),
+        ServerErrors,
+    )
+)]
+pub(super) async fn start_now(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<TrainingStatus>), ApiError> {
+    require_admin(&state, &headers)?;
+    if state.database.is_none() || state.retrainer.config.is_none() {
+        return Err(ApiError::not_found(
+            "this server cannot retrain: it runs without a database",
+        ));
+    }
+    if !start(&state, "request") {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "training_running",
+            "a training is under way; follow it with GET /api/admin/training",
+        ));
+    }
+    Ok((StatusCode::ACCEPTED, Json(state.retrainer.status())))
+}
