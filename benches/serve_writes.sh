@@ -9,10 +9,14 @@
 # created; then for SECONDS (default 20) wrk sends `PUT /api/users/{id}/ratings/{movie}` from
 # 64 connections (each request a random profile, with its own token, a random movie among the
 # 1,000 most rated and a random half-star rating) while a second wrk asks
-# `GET /api/users/{id}/recommendations` for random profiles on 8 connections. Every write is
+# `GET /api/users/{id}/recommendations` for random profiles on 8 connections (about 500 a second). Every write is
 # committed (WAL, synchronous=FULL) before it is answered. The per-token rate limit stays at its
 # default (20 writes/s): 1,024 profiles share the load, about 5 writes/s each. Afterwards the
 # stored ratings are counted against the 200 answers.
+#
+# Environment: PUT_DELAY_MS=N paces the writers (each connection pauses N ms between requests;
+# 10 gives about 5,000 writes/s), READ_CONNECTIONS=N and READ_DELAY_MS=N set the recommendation load (default: 8
+# connections pausing 15 ms between requests, about 500 recommendation requests a second).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-models/default}
@@ -61,6 +65,12 @@ end
 response = function(status)
   if status ~= 200 then errors = errors + 1 end
 end
+-- PUT_DELAY_MS: each connection pauses this long between its requests (paced load; 0: as fast
+-- as the server answers).
+local pause = tonumber("${PUT_DELAY_MS:-0}")
+if pause > 0 then
+  delay = function() return pause end
+end
 done = function(summary)
   io.write(string.format("non-200 answers: %d (socket errors: %d connect, %d read, %d write, %d timeout)\n",
     summary.errors.status, summary.errors.connect, summary.errors.read, summary.errors.write,
@@ -74,6 +84,10 @@ for line in io.lines("$work/profiles.txt") do
   ids[#ids + 1] = id
   tokens[#tokens + 1] = token
 end
+local pause = tonumber("${READ_DELAY_MS:-15}")
+if pause > 0 then
+  delay = function() return pause end
+end
 request = function()
   local i = math.random(#ids)
   return wrk.format("GET", "/api/users/" .. ids[i] .. "/recommendations?k=10",
@@ -81,7 +95,7 @@ request = function()
 end
 LUA
 echo "== writes: 64 connections, ${seconds}s; recommendations alongside: 8 connections"
-wrk -t1 -c8 -d"${seconds}s" -s "$work/get.lua" "http://127.0.0.1:$port" > "$work/get.out" &
+wrk -t1 -c"${READ_CONNECTIONS:-8}" -d"${seconds}s" -s "$work/get.lua" "http://127.0.0.1:$port" > "$work/get.out" &
 reads=$!
 wrk -t2 -c64 -d"${seconds}s" --latency -s "$work/put.lua" "http://127.0.0.1:$port"
 wait $reads
@@ -97,5 +111,5 @@ for line in open(f"{work}/profiles.txt"):
     conn.request("GET", f"/api/users/{user}/ratings?limit=1",
                  headers={"Authorization": f"Bearer {token}"})
     stored += json.loads(conn.getresponse().read())["total"]
-print(f"== ratings stored for the 1,024 profiles: {stored}")
+print(f"== ratings stored for the 1,024 profiles: {stored} (distinct user–movie pairs: a repeated pair replaces the rating)")
 PY

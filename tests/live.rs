@@ -724,6 +724,10 @@ fn the_server_retrains_itself_and_swaps_the_model_in_without_a_failed_request() 
     for movie in popular {
         assert_eq!(rate(&server, user, &token, movie, 4.0).status, 200);
     }
+    // Never two at once: one asked for while it runs is refused.
+    let url = format!("{}/api/admin/training", server.url);
+    let again = send("POST", &url, Some(ADMIN), None);
+    assert_eq!((again.status, code(&again)), (409, "training_running"));
     let status = wait_for_training(&server);
     assert_eq!(
         status["last"]["status"],
@@ -737,13 +741,10 @@ fn the_server_retrains_itself_and_swaps_the_model_in_without_a_failed_request() 
     let now = health(&server).body;
     assert_ne!(now["trainedAt"], trained_before, "a new model is served");
 
-    // A training asked for while one runs is refused; a failed one leaves the model serving.
+    // A failed training (its snapshot cannot be written) leaves the model serving.
     std::fs::write(database.parent().unwrap().join("snapshot"), "in the way").unwrap();
-    let url = format!("{}/api/admin/training", server.url);
     let started = send("POST", &url, Some(ADMIN), None);
     assert_eq!(started.status, 202, "{}", started.body);
-    let again = send("POST", &url, Some(ADMIN), None);
-    assert_eq!((again.status, code(&again)), (409, "training_running"));
     let status = wait_for_training(&server);
     assert_eq!(status["last"]["status"], "failed", "{status}");
     assert!(
@@ -785,4 +786,90 @@ fn the_server_retrains_itself_and_swaps_the_model_in_without_a_failed_request() 
     assert!(runs
         .iter()
         .any(|r| r["params"]["trigger"] == "serve: request" && r["status"] == "failed"));
+}
+
+#[test]
+fn a_site_imports_its_own_catalog_and_exports_the_database_as_a_release() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let database = format!("sqlite:{}", dir.join("site.db").display());
+    std::fs::write(
+        dir.join("movies.csv"),
+        "movieId,title,year,genres,imdbId,tmdbId\n1,Our First Film,2024,Drama|Comedy,1234567,\n2,\"Second, The\",2025,Animation,,99\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("ratings.jsonl"),
+        "{\"userId\": 1, \"movieId\": 1, \"rating\": 4.5, \"timestamp\": 1700000000}\n{\"userId\": 2, \"movieId\": 2, \"rating\": 3}\n",
+    )
+    .unwrap();
+    // A bad row: named by file and line, and nothing of either file is written.
+    std::fs::write(
+        dir.join("bad.csv"),
+        "userId,movieId,rating\n1,1,4\n1,2,4.3\n",
+    )
+    .unwrap();
+    let path = |name: &str| dir.join(name).display().to_string();
+    let refused = common::movierec(&[
+        "import",
+        "--movies",
+        &path("movies.csv"),
+        "--ratings",
+        &path("bad.csv"),
+        "--database",
+        &database,
+    ]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:3: rating must be in half stars",
+            path("bad.csv")
+        )),
+        "{stderr}"
+    );
+    let imported = common::movierec(&[
+        "import",
+        "--movies",
+        &path("movies.csv"),
+        "--ratings",
+        &path("ratings.jsonl"),
+        "--database",
+        &database,
+    ]);
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let exported =
+        common::movierec(&["export", "--out", &path("release"), "--database", &database]);
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    // The export is a MovieLens release the loader reads: the failed import left nothing.
+    let release = movierec::data::load(&dir.join("release")).unwrap();
+    assert_eq!(release.movies.len(), 2);
+    assert_eq!(release.movies[1].title, "Second, The (2025)");
+    assert_eq!(release.movies[0].genres, vec!["Drama", "Comedy"]);
+    assert_eq!(release.ratings.len(), 2);
+    assert_eq!(release.links[&1].imdb_id, Some(1234567));
+    assert_eq!(release.links[&2].tmdb_id, Some(99));
+    let first = release.ratings.iter().find(|r| r.user_id == 1).unwrap();
+    assert_eq!(
+        (first.movie_id, first.rating, first.timestamp),
+        (1, 4.5, 1_700_000_000)
+    );
+    // No database, no export; `none` is refused.
+    let missing = common::movierec(&[
+        "export",
+        "--out",
+        &path("x"),
+        "--database",
+        &format!("sqlite:{}", path("missing.db")),
+    ]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no database at"));
 }

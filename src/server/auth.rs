@@ -98,36 +98,30 @@ pub(super) async fn authorise(
     user_id: u32,
     access: Access,
 ) -> Result<Caller, ApiError> {
-    let token = request_token(headers).map(str::to_owned);
-    if is_admin(state, token.as_deref()) {
+    let token = request_token(headers);
+    let admin = is_admin(state, token);
+    let user = db.user_cached(user_id).await?;
+    if admin {
         // Still a 404 for a user that does not exist.
-        let path = db.path().to_path_buf();
-        let user = db
-            .read_async(move |c| Database::user(c, &path, user_id))
-            .await?;
         return match user {
             Some(_) => Ok(Caller::Admin),
             None => Err(crate::Error::UserNotFound { user_id }.into()),
         };
     }
-    let given = token.as_deref().map(token_hash);
-    let path = db.path().to_path_buf();
-    let (user, owner) = db
-        .read_async(move |c| {
-            let user = Database::user(c, &path, user_id)?;
-            // Whose token it is, only needed when it is not this profile's.
-            let owner = match (&user, given) {
-                (Some(u), Some(hash))
-                    if u.token_hash.is_some_and(|h| constant_time_eq(&h, &hash)) =>
-                {
-                    Some(user_id)
-                }
-                (_, Some(hash)) => Database::user_of_token(c, &path, &hash)?,
-                _ => None,
-            };
-            Ok((user, owner))
-        })
-        .await?;
+    let given = token.map(token_hash);
+    // Whose token it is: this profile's (compared in constant time), else looked up (only on
+    // the way to a 401 or 403).
+    let owner = match (&user, given) {
+        (Some(u), Some(hash)) if u.token_hash.is_some_and(|h| constant_time_eq(&h, &hash)) => {
+            Some(user_id)
+        }
+        (_, Some(hash)) => {
+            let path = db.path().to_path_buf();
+            db.read_async(move |c| Database::user_of_token(c, &path, &hash))
+                .await?
+        }
+        _ => None,
+    };
     let Some(user) = user else {
         return Err(crate::Error::UserNotFound { user_id }.into());
     };
