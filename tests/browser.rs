@@ -1811,3 +1811,143 @@ fn a_placeholder_title_is_said_to_be_a_working_title() {
         "{summary}"
     );
 }
+
+#[test]
+fn a_visitor_rates_five_animated_films_and_for_me_turns_to_animation_and_keeps_them() {
+    let s = Session::open("ratings", common::trained_model());
+    s.type_title("toy story");
+    s.pick_suggestion("Toy Story (1995)");
+    s.wait_for_results("Toy Story (1995)", "lists");
+    s.wait_for("the fans row", "$('fans-list').children.length > 0");
+    // The first five animated films among both rows' cards.
+    let cards = s.eval(
+        "Array.from(document.querySelectorAll('#rec-list > li, #fans-list > li'))\
+           .map((li) => [li.parentElement.id, Array.prototype.indexOf.call(li.parentElement.children, li) + 1, \
+                         li.querySelector('.meta') ? li.querySelector('.meta').textContent : '', \
+                         li.querySelector('.rec-title').textContent.replace(' (opens in a new tab)', '')])\
+           .filter((c) => c[2].includes('Animation')).slice(0, 5)",
+    );
+    let cards = cards.as_array().unwrap().clone();
+    assert_eq!(cards.len(), 5, "five animated cards: {cards:?}");
+    assert_eq!(
+        s.eval("document.querySelector('#rec-list .stars').getAttribute('aria-label')")
+            .as_str()
+            .unwrap()
+            .starts_with("Your rating of "),
+        true
+    );
+    for (i, card) in cards.iter().enumerate() {
+        let (list, n) = (card[0].as_str().unwrap(), card[1].as_u64().unwrap());
+        // The tenth half star: 5 stars.
+        s.click(&format!(
+            "#{list} > li:nth-child({n}) .star:nth-of-type(10)"
+        ));
+        s.wait_for(
+            "the rating in My ratings",
+            &format!("$('my-list').children.length === {}", i + 1),
+        );
+    }
+    s.screenshot("ratings-cards");
+    // Keyboard: the checked star of the last card, one step left: 4.5 stars.
+    let (list, n) = (
+        cards[4][0].as_str().unwrap().to_string(),
+        cards[4][1].as_u64().unwrap(),
+    );
+    let checked = format!("#{list} > li:nth-child({n}) .star[aria-checked=true]");
+    assert_eq!(
+        s.eval(&format!(
+            "document.querySelector('{checked}').getAttribute('aria-label')"
+        )),
+        json!("5 stars")
+    );
+    s.tab
+        .find_element(&checked)
+        .expect("the checked star")
+        .focus()
+        .expect("focus it");
+    s.tab.press_key("ArrowLeft").expect("press ArrowLeft");
+    s.wait_for(
+        "4.5 stars in My ratings",
+        "$('my-list').textContent.includes('★ 4.5')",
+    );
+    assert_eq!(
+        s.eval("document.activeElement.getAttribute('aria-label')"),
+        json!("4.5 stars")
+    );
+    // Undo puts the 5 back.
+    s.click_tab("tab-me");
+    s.click("#my-undo");
+    s.wait_for("the undo", "!$('my-list').textContent.includes('★ 4.5')");
+
+    // "For me" from the profile: mostly animation, none of the rated films.
+    s.click("#me-go");
+    let summary = s.wait_for(
+        "recommendations from the ratings",
+        "$('me-summary').textContent.includes('for you (from your 5 ratings)') && $('me-summary').textContent",
+    );
+    assert!(
+        summary.as_str().unwrap().starts_with("10 movies"),
+        "{summary}"
+    );
+    let shown = s.eval(
+        "Array.from(document.querySelectorAll('#me-list > li'), (li) => \
+           [li.querySelector('.rec-title').textContent.replace(' (opens in a new tab)', ''), \
+            li.querySelector('.meta') ? li.querySelector('.meta').textContent : ''])",
+    );
+    let shown = shown.as_array().unwrap();
+    let animated = shown
+        .iter()
+        .filter(|m| m[1].as_str().unwrap().contains("Animation"))
+        .count();
+    assert!(animated >= 3, "{animated} of 10 animated: {shown:?}");
+    for card in &cards {
+        assert!(
+            !shown.iter().any(|m| m[0] == card[3]),
+            "a rated film is recommended back: {}",
+            card[3]
+        );
+    }
+
+    s.screenshot("ratings-for-me");
+    // The profile lives in this browser: after a reload the ratings are still there.
+    let key = s.eval("localStorage.getItem('movierec.profile')");
+    let key = key
+        .as_str()
+        .expect("a profile key in localStorage")
+        .to_string();
+    s.tab.navigate_to(&s.server.url).expect("reload");
+    let start = Instant::now();
+    while !matches!(s.try_eval("document.readyState === 'complete' && $('my-list').children.length"), Ok(Value::Number(n)) if n.as_u64() == Some(5))
+    {
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "the ratings did not come back after a reload"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let listed = s.eval("$('my-list').textContent");
+    for card in &cards {
+        assert!(
+            listed.as_str().unwrap().contains(card[3].as_str().unwrap()),
+            "{} missing from My ratings: {listed}",
+            card[3]
+        );
+    }
+    // And on the server, under the profile's token.
+    let (user, token) = key.split_once(':').unwrap();
+    let agent = ureq::Agent::new_with_defaults();
+    let mut answer = agent
+        .get(format!("{}/api/users/{user}/ratings", s.server.url))
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .expect("the profile's ratings");
+    let body: Value = serde_json::from_str(&answer.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(body["total"], 5, "{body}");
+    assert!(body["ratings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["rating"] == 5.0));
+    assert_eq!(s.eval("$('error').textContent"), json!(""));
+    s.screenshot("ratings");
+}

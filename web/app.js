@@ -36,6 +36,7 @@ async function api(path, opts) {
     if (e.name === 'AbortError') throw e;
     throw new Error('Cannot reach the movierec server. Is it running?');
   }
+  if (res.status === 204) return {};
   try { body = await res.json(); } catch (e) { if (e.name === 'AbortError') throw e; }
   if (!res.ok) {
     const msg = body && body.error && typeof body.error.message === 'string' && body.error.message;
@@ -474,6 +475,8 @@ function renderItem(m, best) {
       li.append(why);
     }
   }
+
+  if (Number.isInteger(m.movieId)) li.append(starRating(m));
 
   const links = el('div', 'links');
   const name = label(m);
@@ -1036,7 +1039,7 @@ const runsView = (() => {
 
 // ---------- for me ----------
 const meForm = $('me-form'), meSummary = $('me-summary'), meList = $('me-list');
-let meSeq = 0;
+let meSeq = 0, meFromProfile = false;
 meForm.addEventListener('submit', async (e) => {
   e.preventDefault();
   const likes = $('me-likes').value.split('\n').map((t) => t.trim()).filter(Boolean);
@@ -1058,10 +1061,18 @@ meForm.addEventListener('submit', async (e) => {
       headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
       body: JSON.stringify({ likes, k, filter }),
     };
+  } else if (profile && myRatings.size) {
+    const q = new URLSearchParams({ k: String(k) });
+    if (filter.genres) q.set('genres', filter.genres.join(','));
+    if (filter.exclude_genres) q.set('exclude_genres', filter.exclude_genres.join(','));
+    for (const key of ['year_min', 'year_max', 'min_ratings']) if (filter[key] != null) q.set(key, String(filter[key]));
+    path = '/api/users/' + profile.userId + '/recommendations?' + q;
+    opts = { headers: Object.assign({ Accept: 'application/json' }, authHeaders()) };
   } else {
-    showError('List at least one movie you liked, or give a user id.');
+    showError('List at least one movie you liked, give a user id, or rate a few movies with their stars.');
     return;
   }
+  meFromProfile = !user && !likes.length;
   const seq = ++meSeq;
   clearError();
   meSummary.replaceChildren(spinner(), 'Finding recommendations…');
@@ -1070,7 +1081,8 @@ meForm.addEventListener('submit', async (e) => {
     if (seq !== meSeq) return;
     const recs = Array.isArray(r.results) ? r.results.filter((m) => m && typeof m === 'object') : [];
     const liked = Array.isArray(r.liked) ? r.liked.filter((m) => m && typeof m === 'object').map(label) : [];
-    const who = r.user != null ? 'user ' + str(r.user) + ' (who rated ' + num(r.rated) + ' movies)'
+    const who = meFromProfile ? 'you (from your ' + plural(r.rated, 'rating') + ')'
+      : r.user != null ? 'user ' + str(r.user) + ' (who rated ' + num(r.rated) + ' movies)'
       : 'someone who liked ' + liked.join('; ');
     meSummary.textContent = recs.length
       ? plural(recs.length, 'movie') + ' for ' + who + ' — ' + str(r.model) + ' model'
@@ -1083,6 +1095,190 @@ meForm.addEventListener('submit', async (e) => {
     meList.replaceChildren();
   }
 });
+
+// ---------- my profile and ratings ----------
+// The profile (an id and its secret token) lives in this browser's localStorage; ratings live on
+// the server. A profile is created with the first rating.
+const PROFILE_KEY = 'movierec.profile';
+let profile = null;
+const myRatings = new Map(); // movieId -> stars
+const ratedTitles = new Map(); // movieId -> label, for the list
+let undo = null; // { movieId, before, name }
+const STARS = [0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5];
+const authHeaders = () => ({ Authorization: 'Bearer ' + profile.token });
+const starsText = (v) => (v === 1 ? '1 star' : v + ' stars');
+
+function readProfile(text) {
+  const m = /^\s*(\d+):([0-9a-f]{64})\s*$/.exec(str(text));
+  return m ? { userId: Number(m[1]), token: m[2] } : null;
+}
+function loadProfile() {
+  try { profile = readProfile(localStorage.getItem(PROFILE_KEY)); } catch (e) { profile = null; }
+}
+function saveProfile(p) {
+  profile = p;
+  try { localStorage.setItem(PROFILE_KEY, p.userId + ':' + p.token); } catch (e) { /* private mode: this page only */ }
+}
+async function ensureProfile() {
+  if (!profile) {
+    const r = await api('/api/users', { method: 'POST', headers: { Accept: 'application/json' } });
+    if (!Number.isInteger(r.userId) || typeof r.token !== 'string') throw new Error('The server sent an invalid profile.');
+    saveProfile({ userId: r.userId, token: r.token });
+  }
+  return profile;
+}
+async function fetchRatings() {
+  if (!profile) return;
+  const r = await api('/api/users/' + profile.userId + '/ratings?limit=10000', { headers: Object.assign({ Accept: 'application/json' }, authHeaders()) });
+  myRatings.clear();
+  for (const x of Array.isArray(r.ratings) ? r.ratings : []) {
+    if (Number.isInteger(x.movieId) && Number.isFinite(x.rating)) myRatings.set(x.movieId, x.rating);
+  }
+  await titleLabels();
+  renderMyRatings();
+  refreshStars();
+}
+// Labels of rated movies from the title list the plot also uses.
+async function titleLabels() {
+  try {
+    const t = await loadTitles();
+    if (!t) return;
+    for (const id of myRatings.keys()) {
+      const i = t.byId.get(id);
+      if (i != null && !ratedTitles.has(id)) ratedTitles.set(id, label({ title: t.titles[i], year: t.years[i] }));
+    }
+  } catch (e) { /* the list shows ids */ }
+}
+async function setRating(movieId, stars, name) {
+  const before = myRatings.has(movieId) ? myRatings.get(movieId) : null;
+  clearError();
+  try {
+    await ensureProfile();
+    const path = '/api/users/' + profile.userId + '/ratings/' + movieId;
+    if (stars == null) {
+      await api(path, { method: 'DELETE', headers: authHeaders() });
+      myRatings.delete(movieId);
+    } else {
+      await api(path, {
+        method: 'PUT',
+        headers: Object.assign({ 'Content-Type': 'application/json', Accept: 'application/json' }, authHeaders()),
+        body: JSON.stringify({ rating: stars }),
+      });
+      myRatings.set(movieId, stars);
+    }
+  } catch (err) {
+    showError(err.message);
+    refreshStars(movieId);
+    return;
+  }
+  if (name) ratedTitles.set(movieId, name);
+  undo = { movieId, before, name };
+  $('my-status').textContent = (stars == null ? 'Removed your rating of ' : 'You rated ') + (name || 'movie ' + movieId)
+    + (stars == null ? '.' : ' ' + starsText(stars) + '.');
+  renderMyRatings();
+  refreshStars(movieId);
+  // "For me" from the profile follows every rating.
+  if (meFromProfile && myRatings.size) meForm.requestSubmit();
+}
+function renderMyRatings() {
+  const list = $('my-list');
+  const items = Array.from(myRatings, ([id, v]) => {
+    const li = el('li', 'my-item');
+    li.append(el('span', 'my-title', ratedTitles.get(id) || 'movie ' + id), el('span', 'my-stars', '★ ' + v));
+    const b = el('button', 'linkish', 'Remove');
+    b.type = 'button';
+    b.setAttribute('aria-label', 'Remove your rating of ' + (ratedTitles.get(id) || 'movie ' + id));
+    b.addEventListener('click', () => setRating(id, null, ratedTitles.get(id)));
+    li.append(b);
+    return li;
+  });
+  list.replaceChildren(...items);
+  $('my-undo').hidden = !undo;
+  $('my-copy').hidden = !profile;
+  if (profile && !myRatings.size && !undo) $('my-status').textContent = 'Your profile has no ratings yet: rate movies with the stars on any card.';
+}
+// A star rating: a radio group of ten half stars. Arrow keys move (and rate), Delete clears.
+function starRating(m) {
+  const id = m.movieId, name = label(m);
+  const box = el('div', 'stars');
+  box.setAttribute('role', 'radiogroup');
+  box.setAttribute('aria-label', 'Your rating of ' + name);
+  box.dataset.movie = String(id);
+  const buttons = STARS.map((v, i) => {
+    const b = el('button', 'star ' + (i % 2 ? 'half-r' : 'half-l'), '★');
+    b.type = 'button';
+    b.setAttribute('role', 'radio');
+    b.setAttribute('aria-label', starsText(v));
+    b.dataset.value = String(v);
+    b.addEventListener('click', () => setRating(id, v, name));
+    b.addEventListener('keydown', (e) => {
+      let j = null;
+      if (e.key === 'ArrowRight' || e.key === 'ArrowUp') j = Math.min(i + 1, 9);
+      else if (e.key === 'ArrowLeft' || e.key === 'ArrowDown') j = Math.max(i - 1, 0);
+      else if (e.key === 'Home') j = 0;
+      else if (e.key === 'End') j = 9;
+      else if (e.key === 'Delete' || e.key === 'Backspace') { e.preventDefault(); if (myRatings.has(id)) setRating(id, null, name); return; }
+      if (j == null) return;
+      e.preventDefault();
+      buttons[j].focus();
+      setRating(id, STARS[j], name);
+    });
+    return b;
+  });
+  box.append(el('span', 'stars-label', 'Rate:'), ...buttons);
+  paintStars(box);
+  return box;
+}
+function paintStars(box) {
+  const v = myRatings.get(Number(box.dataset.movie));
+  const buttons = box.querySelectorAll('.star');
+  buttons.forEach((b, i) => {
+    const on = v != null && STARS[i] <= v;
+    b.classList.toggle('on', on);
+    b.setAttribute('aria-checked', String(v != null && STARS[i] === v));
+    // Roving focus: the checked star (else the first) is the one Tab reaches.
+    b.tabIndex = (v != null ? STARS[i] === v : i === 0) ? 0 : -1;
+  });
+}
+function refreshStars(movieId) {
+  const sel = movieId == null ? '.stars' : '.stars[data-movie="' + movieId + '"]';
+  document.querySelectorAll(sel).forEach(paintStars);
+}
+$('my-undo').addEventListener('click', () => {
+  if (!undo) return;
+  const { movieId, before, name } = undo;
+  setRating(movieId, before, name).then(() => { undo = null; $('my-undo').hidden = true; });
+});
+$('my-copy').addEventListener('click', async () => {
+  if (!profile) return;
+  const key = profile.userId + ':' + profile.token;
+  try {
+    await navigator.clipboard.writeText(key);
+    $('my-status').textContent = 'Your profile key is copied: paste it under “Use my profile from another browser” there. Keep it private.';
+  } catch (e) {
+    $('my-key').value = key;
+    $('my-status').textContent = 'Copy your profile key from the field below. Keep it private.';
+  }
+});
+$('my-use').addEventListener('click', async () => {
+  const p = readProfile($('my-key').value);
+  if (!p) { showError('A profile key is the user id, a colon and 64 hex digits, as “Copy my profile key” gives it.'); return; }
+  const old = profile;
+  profile = p;
+  try {
+    await fetchRatings();
+  } catch (err) {
+    profile = old;
+    showError('That profile key does not open a profile here: ' + err.message);
+    return;
+  }
+  saveProfile(p);
+  clearError();
+  $('my-key').value = '';
+  $('my-status').textContent = 'Using profile ' + p.userId + ' (' + plural(myRatings.size, 'rating') + ').';
+});
+loadProfile();
+fetchRatings().catch((err) => { $('my-status').textContent = 'Your ratings could not be loaded: ' + err.message; });
 
 // ---------- startup ----------
 function setSelect(select, v) {
