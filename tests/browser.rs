@@ -70,12 +70,22 @@ impl Session {
     /// `open`, calling `before_load` with the blank tab before the page loads (to watch or
     /// intercept its requests).
     fn open_with(name: &'static str, model_dir: &Path, before_load: impl FnOnce(&Tab)) -> Session {
+        Session::open_env(name, model_dir, &[], before_load)
+    }
+
+    /// `open_with`, the server started with the environment variables `env`.
+    fn open_env(
+        name: &'static str,
+        model_dir: &Path,
+        env: &[(&str, &str)],
+        before_load: impl FnOnce(&Tab),
+    ) -> Session {
         assert!(
             Path::new(CHROMIUM).exists(),
             "{CHROMIUM} not found: the browser tests need Debian's Chromium; install it with \
              `apt-get update && apt-get install -y chromium` (.ci/run does this)"
         );
-        let server = Server::start(model_dir);
+        let server = Server::start_with(model_dir, env);
         let browser = Browser::new(LaunchOptions {
             path: Some(CHROMIUM.into()),
             headless: true,
@@ -1950,4 +1960,73 @@ fn a_visitor_rates_five_animated_films_and_for_me_turns_to_animation_and_keeps_t
         .all(|r| r["rating"] == 5.0));
     assert_eq!(s.eval("$('error').textContent"), json!(""));
     s.screenshot("ratings");
+}
+
+#[test]
+fn the_runs_tab_charts_the_online_hit_rate_with_the_admin_token() {
+    let s = Session::open_env(
+        "online",
+        common::trained_model(),
+        &[(movierec::server::reload::ADMIN_TOKEN_ENV, "page-admin")],
+        |_| {},
+    );
+    // A visitor rates a film, asks For me, then rates the first recommendation 5 stars.
+    s.type_title("toy story");
+    s.pick_suggestion("Toy Story (1995)");
+    s.wait_for_results("Toy Story (1995)", "lists");
+    s.click("#rec-list > li:nth-child(1) .star:nth-of-type(10)");
+    s.wait_for("the rating", "$('my-list').children.length === 1");
+    s.click_tab("tab-me");
+    s.click("#me-go");
+    s.wait_for("For me", "$('me-list').children.length === 10");
+    s.click("#me-list > li:nth-child(1) .star:nth-of-type(10)");
+    s.wait_for("the second rating", "$('my-list').children.length === 2");
+    s.click_tab("tab-runs");
+    // A wrong token is refused in the alert region; the right one shows the day's figures.
+    s.click("#online-token");
+    s.tab
+        .call_method(Input::InsertText {
+            text: "wrong".to_string(),
+        })
+        .expect("type");
+    s.click("#online-load");
+    s.wait_for(
+        "the refusal",
+        "$('error').textContent.includes('admin token')",
+    );
+    s.eval("$('online-token').value = ''");
+    s.click("#online-token");
+    s.tab
+        .call_method(Input::InsertText {
+            text: "page-admin".to_string(),
+        })
+        .expect("type");
+    s.click("#online-load");
+    let status = s.wait_for(
+        "the online metrics",
+        "!$('online-table').hidden && $('online-status').textContent",
+    );
+    // Every movie For me showed counts once (the list refreshed after the second rating, so
+    // more than ten), and one of them was rated 4 stars or more.
+    let status = status.as_str().unwrap();
+    let (shown, rest) = status
+        .split_once(" movies recommended over 1 day; ")
+        .expect(status);
+    let shown: u64 = shown.parse().expect(status);
+    assert!(shown >= 10, "{status}");
+    assert!(rest.starts_with("1 rated 4+ within 7 days"), "{status}");
+    let row =
+        s.eval("Array.from($('online-table').tBodies[0].rows[0].cells, (c) => c.textContent)");
+    assert_eq!(row[2], json!(shown.to_string()), "{row}");
+    assert_eq!(row[4], "1", "{row}");
+    assert_eq!(
+        row[5],
+        json!(format!("{:.1}%", 100.0 / shown as f64)),
+        "{row}"
+    );
+    s.wait_for(
+        "the chart",
+        "document.querySelector('#online-chart canvas') !== null",
+    );
+    s.screenshot("online");
 }

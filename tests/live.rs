@@ -873,3 +873,34 @@ fn a_site_imports_its_own_catalog_and_exports_the_database_as_a_release() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no database at"));
 }
+
+#[test]
+fn online_metrics_count_recommended_movies_the_person_then_rated() {
+    let server = start(&[]);
+    let (user, token) = new_profile(&server);
+    rate(&server, user, &token, 1, 5.0);
+    let shown = recommendations(&server, user, Some(&token), 10);
+    let ids = result_ids(&shown);
+    // Two of the ten shown are rated: one liked, one not.
+    assert_eq!(rate(&server, user, &token, ids[0] as u32, 4.5).status, 200);
+    assert_eq!(rate(&server, user, &token, ids[1] as u32, 2.0).status, 200);
+    let url = format!("{}/api/admin/online-metrics", server.url);
+    assert_eq!(send("GET", &url, None, None).status, 401);
+    let bad = send("GET", &format!("{url}?days=0"), Some(ADMIN), None);
+    assert_eq!(
+        (bad.status, bad.body["error"]["field"].as_str()),
+        (400, Some("days"))
+    );
+    let metrics = send("GET", &url, Some(ADMIN), None);
+    assert_eq!(metrics.status, 200, "{}", metrics.body);
+    assert_eq!(metrics.body["windowDays"], 7);
+    let days = metrics.body["days"].as_array().unwrap();
+    let today = days
+        .iter()
+        .find(|d| d["model"] == shown.body["model"])
+        .unwrap_or_else(|| panic!("{}", metrics.body));
+    assert_eq!(today["impressions"], 10, "{today}");
+    assert_eq!(today["rated"], 2, "{today}");
+    assert_eq!(today["liked"], 1, "{today}");
+    assert_eq!(today["hitRate"], 0.1);
+}

@@ -1096,6 +1096,66 @@ meForm.addEventListener('submit', async (e) => {
   }
 });
 
+// ---------- online metrics (Runs tab) ----------
+(() => {
+  const box = $('online-chart'), table = $('online-table'), status = $('online-status');
+  let chart = null;
+  $('online-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const token = $('online-token').value.trim();
+    if (!token) { showError('The online metrics need the server\'s admin token.'); return; }
+    clearError();
+    status.replaceChildren(spinner(), 'Loading the online metrics…');
+    let r;
+    try {
+      r = await api('/api/admin/online-metrics?days=90', { headers: { Accept: 'application/json', Authorization: 'Bearer ' + token } });
+    } catch (err) {
+      status.textContent = '';
+      showError(err.message);
+      return;
+    }
+    const rows = Array.isArray(r.days) ? r.days.filter((d) => d && typeof d.day === 'string') : [];
+    const shown = rows.reduce((n, d) => n + (Number(d.impressions) || 0), 0);
+    const liked = rows.reduce((n, d) => n + (Number(d.liked) || 0), 0);
+    status.textContent = rows.length
+      ? plural(shown, 'movie') + ' recommended over ' + plural(new Set(rows.map((d) => d.day)).size, 'day') + '; '
+        + num(liked) + ' rated ' + str(r.likedRating) + '+ within ' + str(r.windowDays) + ' days ('
+        + (shown ? (100 * liked / shown).toFixed(1) : '0') + '%).'
+      : 'Nothing recommended to anyone in the last 90 days.';
+    table.hidden = !rows.length;
+    table.tBodies[0].replaceChildren(...rows.map((d) => {
+      const tr = el('tr');
+      for (const v of [d.day, d.model, num(d.impressions), num(d.rated), num(d.liked), (100 * (Number(d.hitRate) || 0)).toFixed(1) + '%']) tr.append(el('td', null, str(v)));
+      return tr;
+    }));
+    if (chart) { chart.destroy(); chart = null; }
+    if (!rows.length || typeof window.uPlot !== 'function') return;
+    const days = Array.from(new Set(rows.map((d) => d.day))).sort();
+    const models = Array.from(new Set(rows.map((d) => str(d.model)))).sort();
+    const cs = getComputedStyle(document.documentElement), css = (n) => cs.getPropertyValue(n).trim();
+    const palette = [css('--rec'), css('--accent'), '#d69e00', '#8250df', '#cf222e'];
+    const data = [days.map((_, i) => i)].concat(models.map((m) => days.map((day) => {
+      const d = rows.find((x) => x.day === day && x.model === m);
+      return d ? 100 * (Number(d.hitRate) || 0) : null;
+    })));
+    const axis = { stroke: css('--muted'), font: '11px system-ui, sans-serif', grid: { stroke: css('--border'), width: 1 }, ticks: { stroke: css('--border'), width: 1 } };
+    box.setAttribute('aria-label', 'Online hit rate per day of ' + models.join(', ') + ' from ' + days[0] + ' to ' + days[days.length - 1] + '; the table below lists every value');
+    chart = new window.uPlot({
+      width: Math.max(200, box.clientWidth), height: 200,
+      scales: { x: { time: false, range: (u, lo, hi) => [lo - 0.5, hi + 0.5] } },
+      series: [{ label: 'Day', value: (u, x) => days[x] || '–' }].concat(models.map((m, i) => ({
+        label: m, stroke: palette[i % palette.length], width: 2,
+        points: { show: true, size: 7 }, value: (u, y) => (y == null ? '–' : y.toFixed(1) + '%'),
+      }))),
+      axes: [
+        { ...axis, incrs: [1, 2, 7, 14, 30], values: (u, splits) => splits.map((x) => days[x] || '') },
+        { ...axis, size: 56, values: (u, splits) => splits.map((y) => y + '%') },
+      ],
+      cursor: { drag: { x: false, y: false } },
+    }, data, box);
+  });
+})();
+
 // ---------- my profile and ratings ----------
 // The profile (an id and its secret token) lives in this browser's localStorage; ratings live on
 // the server. A profile is created with the first rating.

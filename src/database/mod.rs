@@ -18,6 +18,7 @@
 
 pub mod bulk;
 pub mod import;
+pub mod online;
 pub mod schema;
 
 use crate::data::Rating;
@@ -296,7 +297,7 @@ impl Database {
             .map_err(|_| db_error(&self.inner.path, "the writer thread stopped"))?
     }
 
-    fn submit<R: Send + 'static>(
+    pub(crate) fn submit<R: Send + 'static>(
         &self,
         write: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
         answer: impl FnOnce(Result<R>) + Send + 'static,

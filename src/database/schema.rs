@@ -41,6 +41,17 @@ pub const MIGRATIONS: &[&str] = &[
         timestamp INTEGER NOT NULL
      );
      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 2: impressions, what was recommended to whom by which model, first shown when (a movie
+    // shown again to the same person by the same model keeps its first time): the online
+    // evaluation joins them with the ratings given afterwards.
+    "CREATE TABLE impressions (
+        user_id INTEGER NOT NULL,
+        movie_id INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        shown_at INTEGER NOT NULL,
+        PRIMARY KEY (user_id, movie_id, model)
+     ) WITHOUT ROWID;
+     CREATE INDEX impressions_by_time ON impressions (shown_at);",
 ];
 
 /// The schema version this movierec writes.
@@ -98,7 +109,7 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 5);
+        assert_eq!(tables, 6);
         conn.pragma_update(None, "user_version", VERSION + 1)
             .unwrap();
         let error = migrate(&mut conn, &path).unwrap_err().to_string();

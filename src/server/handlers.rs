@@ -397,6 +397,13 @@ pub(super) async fn for_user(
         .map(|r| (r.movie_id, r.rating))
         .collect();
     let answer = engine.personal_ratings(user, &history, k, &filter)?;
+    // What was recommended to whom, for the online evaluation (not waited for).
+    db.record_impressions(
+        user,
+        answer.model.as_str(),
+        answer.results.iter().map(|r| r.movie.movie_id).collect(),
+        crate::clock::unix_seconds(),
+    );
     Ok(JsonAnswer(answer))
 }
 

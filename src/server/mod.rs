@@ -18,6 +18,7 @@ mod extract;
 mod handlers;
 pub mod listener;
 pub mod metrics;
+mod online;
 pub mod openapi;
 mod page;
 mod profiles;

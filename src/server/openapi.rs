@@ -40,6 +40,7 @@ use utoipa::{Modify, OpenApi};
         super::admin::patch_movie,
         super::retrain::status,
         super::retrain::start_now,
+        super::online::metrics,
         super::handlers::runs,
         super::reload::handler,
         super::metrics::handler,

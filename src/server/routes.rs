@@ -7,7 +7,7 @@
 
 use super::error::ApiError;
 use super::ServerState;
-use super::{admin, docs, handlers, metrics, openapi, page, profiles, reload, retrain};
+use super::{admin, docs, handlers, metrics, online, openapi, page, profiles, reload, retrain};
 use axum::handler::Handler;
 use axum::http::{Method, StatusCode};
 use axum::routing::{on, MethodFilter, MethodRouter};
@@ -136,6 +136,7 @@ fn table() -> Vec<Route> {
             admin::patch_movie,
         ),
         api(Method::GET, "/api/admin/training", retrain::status),
+        api(Method::GET, "/api/admin/online-metrics", online::metrics),
         api(Method::POST, "/api/admin/training", retrain::start_now),
         api(Method::GET, "/api/runs", handlers::runs),
         api(Method::POST, "/api/admin/reload", reload::handler),
