@@ -1839,12 +1839,10 @@ fn a_visitor_rates_five_animated_films_and_for_me_turns_to_animation_and_keeps_t
     );
     let cards = cards.as_array().unwrap().clone();
     assert_eq!(cards.len(), 5, "five animated cards: {cards:?}");
-    assert_eq!(
-        s.eval("document.querySelector('#rec-list .stars').getAttribute('aria-label')")
-            .as_str()
-            .unwrap()
-            .starts_with("Your rating of "),
-        true
+    let group = s.eval("document.querySelector('#rec-list .stars').getAttribute('aria-label')");
+    assert!(
+        group.as_str().unwrap().starts_with("Your rating of "),
+        "{group}"
     );
     for (i, card) in cards.iter().enumerate() {
         let (list, n) = (card[0].as_str().unwrap(), card[1].as_u64().unwrap());
