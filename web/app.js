@@ -1040,6 +1040,14 @@ const runsView = (() => {
 // ---------- for me ----------
 const meForm = $('me-form'), meSummary = $('me-summary'), meList = $('me-list');
 let meSeq = 0, meFromProfile = false;
+// k and the filter as the query string of GET /api/users/{userId}/recommendations.
+function personalQuery(k, filter) {
+  const q = new URLSearchParams({ k: String(k) });
+  if (filter.genres) q.set('genres', filter.genres.join(','));
+  if (filter.exclude_genres) q.set('exclude_genres', filter.exclude_genres.join(','));
+  for (const key of ['year_min', 'year_max', 'min_ratings']) if (filter[key] != null) q.set(key, String(filter[key]));
+  return q;
+}
 meForm.addEventListener('submit', async (e) => {
   e.preventDefault();
   const likes = $('me-likes').value.split('\n').map((t) => t.trim()).filter(Boolean);
@@ -1048,11 +1056,7 @@ meForm.addEventListener('submit', async (e) => {
   let path, opts;
   if (user) {
     if (!/^[0-9]+$/.test(user)) { showError('The user id must be a whole number.'); return; }
-    const q = new URLSearchParams({ k: String(k) });
-    if (filter.genres) q.set('genres', filter.genres.join(','));
-    if (filter.exclude_genres) q.set('exclude_genres', filter.exclude_genres.join(','));
-    for (const key of ['year_min', 'year_max', 'min_ratings']) if (filter[key] != null) q.set(key, String(filter[key]));
-    path = '/api/users/' + user + '/recommendations?' + q;
+    path = '/api/users/' + user + '/recommendations?' + personalQuery(k, filter);
     opts = undefined;
   } else if (likes.length) {
     path = '/api/recommendations/for-likes';
@@ -1062,11 +1066,7 @@ meForm.addEventListener('submit', async (e) => {
       body: JSON.stringify({ likes, k, filter }),
     };
   } else if (profile && myRatings.size) {
-    const q = new URLSearchParams({ k: String(k) });
-    if (filter.genres) q.set('genres', filter.genres.join(','));
-    if (filter.exclude_genres) q.set('exclude_genres', filter.exclude_genres.join(','));
-    for (const key of ['year_min', 'year_max', 'min_ratings']) if (filter[key] != null) q.set(key, String(filter[key]));
-    path = '/api/users/' + profile.userId + '/recommendations?' + q;
+    path = '/api/users/' + profile.userId + '/recommendations?' + personalQuery(k, filter);
     opts = { headers: Object.assign({ Accept: 'application/json' }, authHeaders()) };
   } else {
     showError('List at least one movie you liked, give a user id, or rate a few movies with their stars.');
