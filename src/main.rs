@@ -624,9 +624,6 @@ fn warn_unrecorded<T, R, E: std::fmt::Display>(
     }
 }
 
-/// The reload token from the environment: unset or empty disables reloading over HTTP; a token
-/// of blanks is refused (no `Authorization` header could carry it, so the endpoint would be on
-/// with nothing able to use it).
 /// Opens the live database at `path`; on first start imports the release the model was
 /// trained on (else `--data`), so that the database is the one source of truth from then on.
 fn open_database(
@@ -685,6 +682,9 @@ fn background_training(tracking: commands::Tracking) -> movierec::server::retrai
     })
 }
 
+/// The reload token from the environment: unset or empty disables reloading over HTTP; a token
+/// of blanks is refused (no `Authorization` header could carry it, so the endpoint would be on
+/// with nothing able to use it).
 fn admin_token() -> anyhow::Result<Option<String>> {
     let name = movierec::server::reload::ADMIN_TOKEN_ENV;
     match std::env::var(name) {
