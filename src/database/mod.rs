@@ -31,6 +31,8 @@ use std::sync::{Arc, Mutex};
 
 /// Most writes committed together by one transaction of the writer thread.
 pub const MAX_BATCH: usize = 512;
+/// Writes queued for the writer thread at most.
+pub const QUEUE_LENGTH: usize = MAX_BATCH * 4;
 /// How long a connection waits for a lock another process holds before failing.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Reader connections kept open for reuse (more are opened when needed and closed after).
@@ -247,7 +249,7 @@ impl Database {
         .map_err(|e| db_error(path, e))?;
         configure(&conn, path)?;
         schema::migrate(&mut conn, path)?;
-        let (jobs, queue) = mpsc::sync_channel::<Job>(MAX_BATCH * 4);
+        let (jobs, queue) = mpsc::sync_channel::<Job>(QUEUE_LENGTH);
         let writer_path = path.to_path_buf();
         let writer = std::thread::Builder::new()
             .name("movierec-db-writer".into())
@@ -277,9 +279,13 @@ impl Database {
         write: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
     ) -> Result<R> {
         let (tx, rx) = mpsc::sync_channel(1);
-        self.submit(write, move |r| {
-            let _ = tx.send(r);
-        })?;
+        self.submit(
+            write,
+            move |r| {
+                let _ = tx.send(r);
+            },
+            true,
+        )?;
         rx.recv()
             .map_err(|_| db_error(&self.inner.path, "the writer thread stopped"))?
     }
@@ -290,17 +296,25 @@ impl Database {
         write: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
     ) -> Result<R> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.submit(write, move |r| {
-            let _ = tx.send(r);
-        })?;
+        self.submit(
+            write,
+            move |r| {
+                let _ = tx.send(r);
+            },
+            true,
+        )?;
         rx.await
             .map_err(|_| db_error(&self.inner.path, "the writer thread stopped"))?
     }
 
+    /// Queues `write` for the writer thread; `answer` gets its result after the commit. With
+    /// `wait`, a full queue (the writer behind by [`QUEUE_LENGTH`] writes) makes the caller wait
+    /// for room; without, the write is dropped and the call fails.
     pub(crate) fn submit<R: Send + 'static>(
         &self,
         write: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
         answer: impl FnOnce(Result<R>) + Send + 'static,
+        wait: bool,
     ) -> Result<()> {
         let path = self.inner.path.clone();
         let job: Job = Box::new(move |conn: Option<&Connection>| {
@@ -322,9 +336,18 @@ impl Database {
             .map_err(|_| db_error(&self.inner.path, "the writer queue is poisoned"))?
             .clone()
             .ok_or_else(|| db_error(&self.inner.path, "the database is closed"))?;
-        sender
-            .send(job)
-            .map_err(|_| db_error(&self.inner.path, "the writer thread stopped"))
+        if wait {
+            sender
+                .send(job)
+                .map_err(|_| db_error(&self.inner.path, "the writer thread stopped"))
+        } else {
+            sender.try_send(job).map_err(|e| match e {
+                mpsc::TrySendError::Full(_) => db_error(&self.inner.path, "the writer is busy"),
+                mpsc::TrySendError::Disconnected(_) => {
+                    db_error(&self.inner.path, "the writer thread stopped")
+                }
+            })
+        }
     }
 
     /// Runs `read` on a reader connection (a committed state of the database). Blocks.
@@ -600,10 +623,35 @@ pub(crate) fn put_rating_row(conn: &Connection, path: &Path, r: &StoredRating) -
     .map_err(|e| db_error(path, e))
 }
 
+/// Commits after which the writer checkpoints the next time its queue is empty.
+const IDLE_CHECKPOINT_COMMITS: u32 = 20;
+
 /// The writer thread: takes the waiting writes in batches, each batch one transaction with a
 /// savepoint per write, and answers each write after the commit.
 fn write_loop(conn: Connection, path: &Path, queue: mpsc::Receiver<Job>) {
-    while let Ok(first) = queue.recv() {
+    let mut commits_since_checkpoint = 0u32;
+    loop {
+        let first = match queue.try_recv() {
+            Ok(job) => job,
+            Err(mpsc::TryRecvError::Disconnected) => break,
+            Err(mpsc::TryRecvError::Empty) => {
+                // Nothing waits: a good moment to copy the WAL into the database file, in small
+                // steps, rather than in one long stall when the WAL reaches the automatic
+                // checkpoint's size under load.
+                if commits_since_checkpoint >= IDLE_CHECKPOINT_COMMITS {
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!("database {}: checkpoint: {e}", path.display());
+                    }
+                    commits_since_checkpoint = 0;
+                }
+                match queue.recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
+                }
+            }
+        };
+        commits_since_checkpoint += 1;
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {

@@ -37,8 +37,9 @@ pub struct OnlineDay {
 
 impl Database {
     /// Records that `movies` were recommended to `user_id` by `model` at `now` (seconds), without
-    /// waiting for the commit: an impression lost to a crash costs the metric one row, not a
-    /// request its latency. A movie already shown to the person by the model keeps its first time.
+    /// waiting for the commit: an impression lost to a crash, or dropped when the writer's queue
+    /// is full, costs the metric one row, not a request its latency. A movie already shown to the
+    /// person by the model keeps its first time.
     pub fn record_impressions(&self, user_id: u32, model: &str, movies: Vec<u32>, now: i64) {
         let path = self.path().to_path_buf();
         let model = model.to_string();
@@ -58,6 +59,9 @@ impl Database {
                 Ok(())
             },
             |_| {},
+            // Under a write load that fills the writer's queue, impressions are dropped (sampled)
+            // rather than making the recommendation wait.
+            false,
         );
     }
 
