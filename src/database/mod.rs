@@ -217,10 +217,11 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
         .map_err(|e| db_error(path, e))?;
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(|e| db_error(path, e))?;
-    // The WAL is copied into the database file (a checkpoint, inside some writer's commit)
-    // every 40,000 pages (160 MB) rather than SQLite's 1,000: under a steady write load each
-    // checkpoint stalls the commits behind it, and fewer of them took the p99 of a rating's
-    // write from 39 ms to 16 ms (docs/BENCHMARKS.md). The file is cut back to 64 MiB after one.
+    // The writer checkpoints whenever its queue is empty ([`write_loop`]); the automatic
+    // checkpoint (inside some commit, stalling the commits queued behind it) is only the bound
+    // for a load that never pauses: every 40,000 pages (160 MB) rather than SQLite's 1,000,
+    // which put the p99 of a rating's write at 39 ms (docs/BENCHMARKS.md). The file is cut back
+    // to 64 MiB after a checkpoint.
     conn.pragma_update(None, "wal_autocheckpoint", 40_000)
         .map_err(|e| db_error(path, e))?;
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
