@@ -12,8 +12,12 @@ use super::ServerState;
 use crate::database::{token_hash, Database};
 use axum::http::{header, HeaderMap, StatusCode};
 
+/// Environment variable holding the admin token (`Authorization: Bearer TOKEN`) that the admin
+/// routes (`/api/admin/…`, reload included) require; without it they are off.
+pub const ADMIN_TOKEN_ENV: &str = "MOVIEREC_ADMIN_TOKEN";
+
 /// Compares without an early exit, so the time taken says nothing about the token.
-pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -49,7 +53,7 @@ pub(super) fn require_admin(state: &ServerState, headers: &HeaderMap) -> Result<
     if state.admin_token.is_none() {
         return Err(ApiError::not_found(format!(
             "the admin routes are off: start the server with {} set",
-            super::reload::ADMIN_TOKEN_ENV
+            ADMIN_TOKEN_ENV
         )));
     }
     if is_admin(state, request_token(headers)) {

@@ -20,9 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Environment variable holding the token `POST /api/admin/reload` requires
-/// (`Authorization: Bearer TOKEN`); without it the endpoint is disabled.
-pub const ADMIN_TOKEN_ENV: &str = "MOVIEREC_ADMIN_TOKEN";
+pub use super::auth::ADMIN_TOKEN_ENV;
 
 /// Opens `dir` (or the directory being served, when `None`), verifies it and swaps it in.
 /// Reloads are serialised: a second one waits for the first.
@@ -78,17 +76,14 @@ pub async fn handler(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Reloaded>, ApiError> {
-    let Some(expected) = state.admin_token.as_deref() else {
+    if state.admin_token.is_none() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("model reload is disabled: start the server with {ADMIN_TOKEN_ENV} set"),
         ));
-    };
-    let given = super::auth::request_token(&headers);
-    if !given
-        .is_some_and(|token| super::auth::constant_time_eq(token.as_bytes(), expected.as_bytes()))
-    {
+    }
+    if !super::auth::is_admin(&state, super::auth::request_token(&headers)) {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
