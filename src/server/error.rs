@@ -4,7 +4,7 @@
 //! - `code`: a stable machine-readable name ([`ApiError::code`]): `invalid_argument`,
 //!   `malformed_body`, `unsupported_media_type`, `payload_too_large`, `not_found`,
 //!   `method_not_allowed`, `movie_not_found`, `user_not_found`, `timeout`, `overloaded`,
-//!   `forbidden`, `rate_limited`, `movie_exists`,
+//!   `forbidden`, `rate_limited`, `movie_exists`, `training_running`,
 //!   `uri_too_long`, `headers_too_large`,
 //!   `unauthorized`, `reload_failed`, `internal`;
 //! - `message`: what is wrong and what is allowed, for people;
