@@ -1161,6 +1161,50 @@ async fn an_oversized_target_or_header_block_gets_the_error_shape() {
     assert!(response.contains("\"uri_too_long\""), "{response}");
 }
 
+#[test]
+fn requests_hyper_cannot_parse_get_the_error_shape_too() {
+    use std::io::{Read, Write};
+    let server = common::server::Server::start(trained_model());
+    let ask = |raw: &[u8]| -> String {
+        let mut stream = std::net::TcpStream::connect(server.address()).unwrap();
+        stream.write_all(raw).unwrap();
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        String::from_utf8_lossy(&response).into_owned()
+    };
+    let huge = format!(
+        "GET /api/health HTTP/1.1\r\nHost: t\r\nx-a: {}\r\n\r\n",
+        "a".repeat(600_000)
+    );
+    for (raw, status, code) in [
+        (
+            &b"GET /api/health HTTP/1.1\r\nHost: t\r\nbad header line\r\n\r\n"[..],
+            "400",
+            "malformed_request",
+        ),
+        (
+            b"POST /api/recommendations HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+            "400",
+            "malformed_request",
+        ),
+        (huge.as_bytes(), "431", "headers_too_large"),
+    ] {
+        let response = ask(raw);
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {status}")),
+            "{}",
+            &response[..response.len().min(300)]
+        );
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains("content-type: application/json"), "{head}");
+        let body: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        assert_eq!(body["error"]["code"], code, "{body}");
+    }
+    // The server still answers afterwards.
+    let response = ask(b"GET /api/health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}
+
 #[tokio::test]
 async fn a_run_store_that_is_not_a_file_lists_no_runs_and_says_why() {
     let engine = Arc::new(Engine::open(trained_model()).expect("model"));

@@ -5,7 +5,8 @@
 //!   `malformed_body`, `unsupported_media_type`, `payload_too_large`, `not_found`,
 //!   `method_not_allowed`, `movie_not_found`, `user_not_found`, `timeout`, `overloaded`,
 //!   `forbidden`, `rate_limited`, `movie_exists`, `training_running`,
-//!   `uri_too_long`, `headers_too_large`,
+//!   `uri_too_long`, `headers_too_large`, `malformed_request` (written by
+//!   [`super::listener`] for requests hyper cannot parse),
 //!   `unauthorized`, `reload_failed`, `internal`;
 //! - `message`: what is wrong and what is allowed, for people;
 //! - `field`: the request field at fault, when one is (`k`, `filter.genres`, `movie`, …);

@@ -18,7 +18,7 @@ use serde_json::Value;
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// The most header bytes (names and values) a request may carry; more get 431
 /// `headers_too_large`. (Heads far larger still, over hyper's buffer of about 400 KB, are refused
-/// by hyper itself with an empty 431.)
+/// by hyper itself; [`super::listener`] gives that 431 the same error shape.)
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// What every request must pass before its route sees it: a target and headers of bounded size,

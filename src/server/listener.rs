@@ -19,6 +19,10 @@
 //!   most one answer for that long.
 //! - **Half-close**: a client that shuts its side down after sending its request still gets
 //!   the answer.
+//! - **hyper's own refusals**: a request hyper cannot parse (a malformed request line or
+//!   header, two `Content-Length`s, a head over its buffer) never reaches the router; hyper
+//!   answers it itself with an empty 400, 414 or 431. [`ShapedRejections`] gives those answers
+//!   the error shape of every other answer.
 //!
 //! Ctrl-C or SIGTERM stops accepting, lets requests in flight finish and closes idle
 //! connections (hyper's graceful shutdown).
@@ -109,7 +113,10 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         configure(&stream);
-        let io = TokioIo::new(WriteDeadline::new(stream, limits.write_timeout));
+        let io = TokioIo::new(ShapedRejections::new(WriteDeadline::new(
+            stream,
+            limits.write_timeout,
+        )));
         let service = TowerToHyperService::new(
             router
                 .clone()
@@ -272,5 +279,204 @@ impl AsyncWrite for WriteDeadline {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let poll = Pin::new(&mut self.stream).poll_shutdown(cx);
         self.watch(cx, poll)
+    }
+}
+
+/// Rewrites the answers hyper writes by itself, for requests it could not parse, into the
+/// server's error shape (`{"error": {"code", "message"}}`).
+///
+/// hyper has no hook for these answers: it writes a head with status 400, 414 or 431 and
+/// `content-length: 0`, then closes the connection. No answer of the router looks like that
+/// (every error of the router has a JSON body), so a write that is exactly such a head is
+/// hyper's refusal, and it is replaced by the same status with a body. The replacement is
+/// written before anything else, and hyper is told its own bytes were written.
+struct ShapedRejections<T> {
+    inner: T,
+    /// The replacement not yet written, and how much of it is.
+    pending: Option<(Vec<u8>, usize)>,
+}
+
+impl<T: AsyncWrite + Unpin> ShapedRejections<T> {
+    fn new(inner: T) -> ShapedRejections<T> {
+        ShapedRejections {
+            inner,
+            pending: None,
+        }
+    }
+
+    /// Writes what is left of a replacement; ready once nothing is.
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some((bytes, written)) = self.pending.as_mut() {
+            if *written == bytes.len() {
+                self.pending = None;
+                break;
+            }
+            match Pin::new(&mut self.inner).poll_write(cx, &bytes[*written..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => *written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The error-shaped answer for `head` if it is one of hyper's own refusals.
+fn shaped_rejection(head: &[u8]) -> Option<Vec<u8>> {
+    // Cheap checks first: this sees every write of every answer.
+    if head.len() > 1024 || !head.starts_with(b"HTTP/1.1 4") || !head.ends_with(b"\r\n\r\n") {
+        return None;
+    }
+    let text = std::str::from_utf8(head).ok()?;
+    let text = text.strip_suffix("\r\n\r\n")?;
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next()?;
+    let status = status_line.strip_prefix("HTTP/1.1 ")?.get(..3)?;
+    let (code, message) = match status {
+        "400" => (
+            "malformed_request",
+            "the request is not valid HTTP/1.1: a malformed request line or header, or \
+             conflicting Content-Length or Transfer-Encoding headers",
+        ),
+        "414" => (
+            "uri_too_long",
+            "the request target is longer than the server reads (at most 8 KiB are read)",
+        ),
+        "431" => (
+            "headers_too_large",
+            "the request head is larger than the server reads (at most 32 KiB of headers)",
+        ),
+        _ => return None,
+    };
+    let mut kept = Vec::new();
+    let mut empty = false;
+    for line in lines {
+        let (name, value) = line.split_once(':')?;
+        match name.trim().to_ascii_lowercase().as_str() {
+            "content-length" if value.trim() == "0" => empty = true,
+            // Anything with a body or a type of its own is not hyper's bare refusal.
+            "content-length" | "content-type" | "transfer-encoding" => return None,
+            "connection" => {}
+            _ => kept.push(line),
+        }
+    }
+    if !empty {
+        return None;
+    }
+    let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+    let mut out = format!("{status_line}\r\n");
+    for line in kept {
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str(&format!(
+        "content-type: application/json\r\nx-content-type-options: nosniff\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    Some(out.into_bytes())
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for ShapedRejections<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for ShapedRejections<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.drain(cx)?.is_pending() {
+            return Poll::Pending;
+        }
+        if let Some(replacement) = shaped_rejection(buf) {
+            self.pending = Some((replacement, 0));
+            // hyper's bytes count as written; the replacement goes out now or at the flush.
+            let _ = self.drain(cx)?;
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let mut parts = bufs.iter().filter(|b| !b.is_empty());
+        if let (Some(only), None) = (parts.next(), parts.next()) {
+            // A head with an empty body comes as one slice.
+            return self.poll_write(cx, only);
+        }
+        if self.drain(cx)?.is_pending() {
+            return Poll::Pending;
+        }
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.drain(cx)?.is_pending() {
+            return Poll::Pending;
+        }
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.drain(cx)?.is_pending() {
+            return Poll::Pending;
+        }
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shaped_rejection;
+
+    #[test]
+    fn only_hypers_bare_refusals_are_given_a_body() {
+        let hyper = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\ndate: Sat, 05 Dec 2026 10:00:00 GMT\r\n\r\n";
+        let shaped = String::from_utf8(shaped_rejection(hyper).unwrap()).unwrap();
+        let (head, body) = shaped.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
+        assert!(head.contains("\r\ndate: Sat, 05 Dec 2026"), "{head}");
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
+        assert!(!head.contains("content-length: 0"), "{head}");
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["error"]["code"], "malformed_request");
+        let shaped = shaped_rejection(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n\r\n",
+        )
+        .unwrap();
+        assert!(String::from_utf8(shaped)
+            .unwrap()
+            .contains("\"headers_too_large\""));
+        // The router's own answers, and anything else, pass untouched.
+        for other in [
+            &b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 50\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n{\"a\":1}",
+            b"HTTP/1.1 400 Bad Request\r\n\r\n",
+            b"\xff\xfe",
+        ] {
+            assert!(shaped_rejection(other).is_none(), "{other:?}");
+        }
     }
 }
