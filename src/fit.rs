@@ -49,33 +49,52 @@ pub fn fit(
 ) -> Result<TrainedModels> {
     let catalog = Catalog::from_dataset(dataset);
     let matrix = RatingMatrix::build(&catalog, &dataset.ratings);
-    let (mut models, mut neighbour_lists) = (Vec::new(), Vec::new());
+    let mut trained = TrainedModels {
+        catalog,
+        matrix,
+        models: Vec::new(),
+        lists: Vec::new(),
+    };
+    fit_into(dataset, settings, &mut trained, &|_| true, lists)?;
+    Ok(trained)
+}
+
+/// Fits, into `trained` (whose catalog and matrix are `dataset`'s), the embedding models
+/// `embeddings` names and then the neighbour-list models `lists` names, in the registry's order;
+/// list models read the embeddings `trained` already holds. `train` fits the lists whose
+/// settings the tuning chose this way, after the rest.
+pub fn fit_into(
+    dataset: &Dataset,
+    settings: &Settings,
+    trained: &mut TrainedModels,
+    embeddings: &dyn Fn(ModelKind) -> bool,
+    lists: &dyn Fn(ModelKind) -> bool,
+) -> Result<()> {
     for model in REGISTRY {
-        if model.shape() == ModelShape::NeighbourLists && !lists(model.kind()) {
+        let wanted = match model.shape() {
+            ModelShape::Embeddings => embeddings(model.kind()),
+            ModelShape::NeighbourLists => lists(model.kind()),
+        };
+        if !wanted {
             continue;
         }
         let stage = Instant::now();
         let input = FitInput {
-            catalog: &catalog,
-            matrix: &matrix,
+            catalog: &trained.catalog,
+            matrix: &trained.matrix,
             tags: &dataset.tags,
             genome: dataset.genome.as_ref(),
             settings,
-            fitted: &models,
+            fitted: &trained.models,
         };
         let one = model.fit(&input)?;
         tracing::info!("{} model in {:.2?}", model.kind(), stage.elapsed());
         match one {
-            Fitted::Embeddings(m) => models.push(m),
-            Fitted::Lists(l) => neighbour_lists.push(l),
+            Fitted::Embeddings(m) => trained.models.push(m),
+            Fitted::Lists(l) => trained.lists.push(l),
         }
     }
-    Ok(TrainedModels {
-        catalog,
-        matrix,
-        models,
-        lists: neighbour_lists,
-    })
+    Ok(())
 }
 
 /// Fits the embedding models only (what the tuning's validation split starts from).

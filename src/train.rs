@@ -62,36 +62,53 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
     let stage = Instant::now();
     let dataset = data::load_with(data_dir, &options.load)?;
     tracing::info!("loaded {} in {:.2?}", data_dir.display(), stage.elapsed());
-    let (settings, tuning) = match options.tune_budget {
+    let defaults = Settings::default();
+    // What the default settings give for the embedding models (with their indexes) and EASE is
+    // built while the tuning runs: the tuning reaches their stages last, so within the default
+    // budget it keeps their defaults and this work is kept; when it does tune them, they are
+    // built again below. The two halves share the cores (each is parallel inside), which fills
+    // the moments one of them runs on a single thread.
+    let early = |settings: &Settings| Early::build(&dataset, settings, options);
+    let (tuning, early) = match options.tune_budget {
         Some(budget) => {
             let all = |_| true;
-            let tuning = tune::tune(&dataset, &dataset.ratings, &all, Some(budget))?;
-            (tuning.settings, Some(tuning))
+            let (tuning, early) = rayon::join(
+                || tune::tune(&dataset, &dataset.ratings, &all, Some(budget)),
+                || early(&defaults),
+            );
+            (Some(tuning?), early?)
         }
-        None => (Settings::default(), None),
+        None => (None, early(&defaults)?),
     };
+    let settings = tuning.as_ref().map_or(defaults, |t| t.settings);
+    let Early {
+        trained: mut fitted,
+        files: model_files,
+    } = if settings.same_embeddings(&defaults) && settings.ease == defaults.ease {
+        early
+    } else {
+        drop(early);
+        Early::build(&dataset, &settings, options)?
+    };
+    // The lists whose settings the tuning chose.
+    crate::fit::fit_into(&dataset, &settings, &mut fitted, &|_| false, &|kind| {
+        !EARLY_LISTS.contains(&kind)
+    })?;
     let TrainedModels {
         catalog,
         matrix,
-        models: trained,
+        models: _,
         lists,
-    } = fit(&dataset, &settings, &|_| true)?;
+    } = fitted;
 
     let mut files: ModelFiles = vec![(
         CATALOG_FILE.to_string(),
         serde_json::to_vec(catalog.movies()).expect("catalog serialises"),
     )];
     let mut models = BTreeMap::new();
-    for model in trained {
-        let stage = Instant::now();
-        let (entry, model_files) = build_model_files(&model, &catalog, options);
-        tracing::info!(
-            "{} indexes and projection in {:.2?}",
-            model.kind,
-            stage.elapsed()
-        );
+    for (kind, entry, model_files) in model_files {
         files.extend(model_files);
-        models.insert(model.kind, entry);
+        models.insert(kind, entry);
     }
     let mut neighbour_lists = BTreeMap::new();
     let stage = Instant::now();
@@ -157,6 +174,41 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
     artifact::save(out_dir, manifest.clone(), files)?;
     tracing::info!("saved {} in {:.2?}", out_dir.display(), stage.elapsed());
     artifact::load(out_dir).map(|saved| saved.manifest)
+}
+
+/// The neighbour-list models built with the embedding models, before the tuning has chosen:
+/// those it tunes last (see [`train`]).
+const EARLY_LISTS: [ModelKind; 1] = [ModelKind::Ease];
+
+/// The embedding models with their indexes and files, and the lists of [`EARLY_LISTS`].
+struct Early {
+    trained: TrainedModels,
+    files: Vec<(ModelKind, ModelEntry, ModelFiles)>,
+}
+
+impl Early {
+    fn build(
+        dataset: &data::Dataset,
+        settings: &Settings,
+        options: &TrainOptions,
+    ) -> Result<Early> {
+        let trained = fit(dataset, settings, &|kind| EARLY_LISTS.contains(&kind))?;
+        let files = trained
+            .models
+            .iter()
+            .map(|model| {
+                let stage = Instant::now();
+                let (entry, files) = build_model_files(model, &trained.catalog, options);
+                tracing::info!(
+                    "{} indexes and projection in {:.2?}",
+                    model.kind,
+                    stage.elapsed()
+                );
+                (model.kind, entry, files)
+            })
+            .collect();
+        Ok(Early { trained, files })
+    }
 }
 
 /// Builds the indexes and projection of one model and encodes its files.

@@ -11,7 +11,7 @@
 //!
 //! Two things make a grid cheap enough to run inside `train`: item-kNN settings that share a
 //! weighting and half-life come from one pass over the co-ratings
-//! ([`item_knn::build_variants`]), and only the lists a trial reads are computed (the
+//! ([`item_knn::build_grid`]), and only the lists a trial reads are computed (the
 //! validation queries; for "more like this" also the franchise members and the well-known
 //! movies its objective reads). The choice is the same as computing every list.
 
@@ -336,6 +336,16 @@ impl Stages {
         stage: impl FnOnce() -> Result<(usize, Option<f64>)>,
     ) -> Result<bool> {
         let begun = Instant::now();
+        let skipped = self.skip_reason(name, wanted);
+        let (tried, score) = match &skipped {
+            None => stage()?,
+            Some(_) => (0, None),
+        };
+        Ok(self.record(name, criterion, skipped, tried, score, begun.elapsed()))
+    }
+
+    /// Why a stage asked to start now does not run, if it does not.
+    fn skip_reason(&self, name: &str, wanted: bool) -> Option<String> {
         let skipped = if !wanted {
             Some("not asked for".to_string())
         } else if let Some(reason) = &self.too_small {
@@ -345,24 +355,45 @@ impl Stages {
         } else {
             None
         };
-        let (tried, score) = match &skipped {
-            None => stage()?,
-            Some(reason) => {
-                tracing::info!("tuning: {name} skipped: {reason}");
-                (0, None)
-            }
-        };
+        if let Some(reason) = &skipped {
+            tracing::info!("tuning: {name} skipped: {reason}");
+        }
+        skipped
+    }
+
+    /// Records a stage's outcome; returns whether it ran.
+    fn record(
+        &mut self,
+        name: &str,
+        criterion: &str,
+        skipped: Option<String>,
+        tried: usize,
+        score: Option<f64>,
+        took: Duration,
+    ) -> bool {
         self.outcomes.push(StageOutcome {
             stage: name.to_string(),
             tuned: skipped.is_none(),
             skipped,
             tried,
-            seconds: begun.elapsed().as_secs_f64(),
+            seconds: took.as_secs_f64(),
             criterion: criterion.to_string(),
             score,
         });
-        Ok(self.outcomes.last().is_some_and(|o| o.tuned))
+        self.outcomes.last().is_some_and(|o| o.tuned)
     }
+}
+
+/// Runs `stage` if it is to run (`skipped` is `None`), timing it.
+fn timed<T>(
+    skipped: &Option<String>,
+    stage: impl FnOnce() -> Result<T>,
+) -> Result<Option<(T, Duration)>> {
+    if skipped.is_some() {
+        return Ok(None);
+    }
+    let begun = Instant::now();
+    stage().map(|out| Some((out, begun.elapsed())))
 }
 
 /// Fewer validation pairs than this and nothing is tuned: the defaults are kept, since a
@@ -408,21 +439,54 @@ pub fn tune(
     let mut ease_tried = Vec::new();
     let ndcg = "item-to-item NDCG@10";
 
-    stages.run("item_knn", ndcg, wanted(ModelKind::ItemKnn), || {
-        knn_tried = item_knn_trials(&validation);
-        settings.item_knn = best_setting(&knn_tried).unwrap_or(defaults.item_knn);
-        Ok((knn_tried.len(), chosen_score(&knn_tried, settings.item_knn)))
-    })?;
-
+    // The two answers a person sees first are tuned side by side: neither reads the other's
+    // setting, both start at once (so the budget decides about both alike), and each fills the
+    // moments the other runs on one thread.
     let objective = "(judged AUC + matched AUC) / 2 + franchise recall / 2 − obscure share";
-    stages.run("similar", objective, wanted(ModelKind::Similar), || {
-        similar_tried = similar_trials(&validation, &split.train, ratings)?;
+    let knn_skipped = stages.skip_reason("item_knn", wanted(ModelKind::ItemKnn));
+    let similar_skipped = stages.skip_reason("similar", wanted(ModelKind::Similar));
+    let (knn, similar) = rayon::join(
+        || timed(&knn_skipped, || Ok(item_knn_trials(&validation))),
+        || {
+            timed(&similar_skipped, || {
+                similar_trials(&validation, &split.train, ratings)
+            })
+        },
+    );
+    let (knn, similar) = (knn?, similar?);
+    let knn_took = knn.as_ref().map_or(Duration::ZERO, |r| r.1);
+    let similar_took = similar.as_ref().map_or(Duration::ZERO, |r| r.1);
+    let mut knn_score = None;
+    if let Some((tried, _)) = knn {
+        knn_tried = tried;
+        settings.item_knn = best_setting(&knn_tried).unwrap_or(defaults.item_knn);
+        knn_score = chosen_score(&knn_tried, settings.item_knn);
+    }
+    stages.record(
+        "item_knn",
+        ndcg,
+        knn_skipped,
+        knn_tried.len(),
+        knn_score,
+        knn_took,
+    );
+    let mut similar_score = None;
+    if let Some((tried, _)) = similar {
+        similar_tried = tried;
         let best = similar_tried
             .iter()
             .max_by(|a, b| a.objective.total_cmp(&b.objective));
         settings.similar = best.map_or(defaults.similar, |t| t.params);
-        Ok((similar_tried.len(), best.map(|t| t.objective)))
-    })?;
+        similar_score = best.map(|t| t.objective);
+    }
+    stages.record(
+        "similar",
+        objective,
+        similar_skipped,
+        similar_tried.len(),
+        similar_score,
+        similar_took,
+    );
 
     let per_user = "per-user NDCG@10 (most balanced within one standard error)";
     stages.run("personal", per_user, wanted(ModelKind::ItemKnn), || {
@@ -587,16 +651,37 @@ fn item_knn_trials(validation: &Prepared) -> Vec<(ItemKnnParams, ModelReport)> {
         .into_iter()
         .collect();
     let mut tried = Vec::new();
+    // One walk over the co-ratings gives the whole grid (every weighting and half-life); the
+    // trials keep the grid's order.
+    let mut weightings: Vec<Weighting> = Vec::new();
+    let mut half_lives: Vec<Option<f32>> = Vec::new();
     for (weighting, half_life) in ITEM_KNN_PASSES {
-        let lists = item_knn::build_variants(
-            &validation.trained.matrix,
-            weighting,
-            half_life,
-            CUTOFF,
-            &ITEM_KNN_VARIANTS,
-            Some(&queries),
-        );
-        for (&(popularity_exponent, backward_weight), lists) in ITEM_KNN_VARIANTS.iter().zip(lists)
+        if !weightings.contains(&weighting) {
+            weightings.push(weighting);
+        }
+        if !half_lives.contains(&half_life) {
+            half_lives.push(half_life);
+        }
+    }
+    let grid = item_knn::build_grid(
+        &validation.trained.matrix,
+        &weightings,
+        &half_lives,
+        CUTOFF,
+        &ITEM_KNN_VARIANTS,
+        Some(&queries),
+    );
+    for (weighting, half_life) in ITEM_KNN_PASSES {
+        let w = weightings
+            .iter()
+            .position(|&x| x == weighting)
+            .expect("listed");
+        let h = half_lives
+            .iter()
+            .position(|&x| x == half_life)
+            .expect("listed");
+        for (&(popularity_exponent, backward_weight), lists) in
+            ITEM_KNN_VARIANTS.iter().zip(&grid[w][h])
         {
             let params = ItemKnnParams {
                 weighting,
@@ -605,7 +690,7 @@ fn item_knn_trials(validation: &Prepared) -> Vec<(ItemKnnParams, ModelReport)> {
                 popularity_exponent,
                 backward_weight,
             };
-            let mut report = score_lists("item_knn", validation, &lists);
+            let mut report = score_lists("item_knn", validation, lists);
             report.params = serde_json::to_value(params).expect("serialisable");
             tried.push((params, report));
         }
@@ -696,7 +781,7 @@ fn similar_trials(
             p.collaborative == blend.collaborative && p.content_weight == blend.content_weight
         }) {
             scorer.set_shrinkage(params.confidence, params.franchise);
-            let lists = scorer.lists_of(&queries, &candidates);
+            let lists = scorer.lists_of(&queries, &candidates, CUTOFF);
             let report = judged.report(
                 "similar",
                 catalog,

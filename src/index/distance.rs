@@ -4,8 +4,7 @@
 
 use super::{Metric, Neighbor};
 use crate::embeddings::ItemEmbeddings;
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::cmp::Ordering;
 
 /// The dimension of the rows a metric scores over embeddings of dimension `dim`.
 pub fn scored_dim(dim: usize, metric: Metric) -> usize {
@@ -129,64 +128,147 @@ impl PartialEq for Ranked {
 
 impl Eq for Ranked {}
 
-/// The best `k` of a stream of scored rows: a bounded min-heap whose top is the worst kept row.
+/// The best `k` of a stream of scored rows.
+///
+/// Candidates go into an unsorted buffer of up to `2k` (at least [`TOPK_MIN_SLACK`] over `k`);
+/// when it fills, one `select_nth_unstable` keeps the best `k` and the `k`-th best becomes the
+/// floor that later candidates must beat. This costs O(1) per candidate plus a linear selection
+/// per `k` admitted ones, where a binary heap pays O(log k) for every admitted candidate: with
+/// `k` in the hundreds (the candidate search of "more like this"), the heap's sifting was a
+/// fifth of the whole training.
 pub struct TopK {
     k: usize,
-    heap: BinaryHeap<Reverse<Ranked>>,
+    buffer: Vec<Ranked>,
+    /// The `k`-th best row at the last selection: nothing ranking at or below it can be kept.
+    floor: Option<Ranked>,
 }
+
+/// The least room a [`TopK`] buffer has over its `k` rows.
+pub const TOPK_MIN_SLACK: usize = 32;
 
 impl TopK {
     /// Keeps the best `k` of at most `max_items` rows (the bound keeps a huge `k` from
-    /// allocating a huge heap).
+    /// allocating a huge buffer).
     pub fn new(k: usize, max_items: usize) -> TopK {
         TopK {
             k,
-            heap: BinaryHeap::with_capacity(k.min(max_items)),
+            buffer: Vec::with_capacity(Self::room(k).min(max_items)),
+            floor: None,
         }
+    }
+
+    fn room(k: usize) -> usize {
+        k + k.max(TOPK_MIN_SLACK)
     }
 
     /// Whether `(score, item)` would be kept if inserted now.
     #[inline]
     pub fn admits(&self, score: f32, item: u32) -> bool {
-        if self.heap.len() < self.k {
-            return true;
-        }
-        self.heap
-            .peek()
-            .is_some_and(|Reverse(worst)| Ranked { score, item } > *worst)
+        self.k > 0
+            && self
+                .floor
+                .is_none_or(|floor| Ranked { score, item } > floor)
     }
 
-    /// Inserts `(score, item)` if it ranks among the best `k` seen so far.
+    /// Inserts `(score, item)` if it may rank among the best `k` seen so far.
+    #[inline]
     pub fn insert(&mut self, score: f32, item: u32) {
-        let entry = Ranked { score, item };
-        if self.heap.len() < self.k {
-            self.heap.push(Reverse(entry));
-        } else if let Some(mut worst) = self.heap.peek_mut() {
-            if entry > worst.0 {
-                *worst = Reverse(entry);
-            }
+        if !self.admits(score, item) {
+            return;
+        }
+        self.buffer.push(Ranked { score, item });
+        if self.buffer.len() >= Self::room(self.k) {
+            self.select();
         }
     }
 
-    /// A score below which nothing can be kept any more: the k-th best score once there are
-    /// `k` rows, −∞ before.
-    pub fn threshold(&self) -> f32 {
-        match self.heap.peek() {
-            Some(Reverse(worst)) if self.heap.len() >= self.k => worst.key(),
-            _ => f32::NEG_INFINITY,
+    /// Keeps the best `k` of the buffer and raises the floor to the `k`-th of them.
+    fn select(&mut self) {
+        let k = self.k;
+        if self.buffer.len() > k {
+            self.buffer.select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
+            self.buffer.truncate(k);
         }
+        if k > 0 && self.buffer.len() == k {
+            self.floor = Some(self.buffer[k - 1]);
+        }
+    }
+
+    /// A score below which nothing can be kept any more: the `k`-th best score at the last
+    /// selection (a lower bound of the `k`-th best so far), −∞ before.
+    pub fn threshold(&self) -> f32 {
+        self.floor.map_or(f32::NEG_INFINITY, Ranked::key)
     }
 
     /// The kept rows, best first.
-    pub fn into_sorted(self) -> Vec<Neighbor> {
-        // Ascending `Reverse` order is descending rank.
-        self.heap
-            .into_sorted_vec()
+    pub fn into_sorted(mut self) -> Vec<Neighbor> {
+        self.buffer.sort_unstable_by(|a, b| b.cmp(a));
+        self.buffer.truncate(self.k);
+        self.buffer
             .into_iter()
-            .map(|Reverse(r)| Neighbor {
+            .map(|r| Neighbor {
                 item: r.item,
                 score: r.score,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The best `k` by sorting everything: higher score first, then lower item, NaN last.
+    fn sorted_best(rows: &[(f32, u32)], k: usize) -> Vec<(f32, u32)> {
+        let mut all: Vec<Ranked> = rows
+            .iter()
+            .map(|&(score, item)| Ranked { score, item })
+            .collect();
+        all.sort_by(|a, b| b.cmp(a));
+        all.truncate(k);
+        all.into_iter().map(|r| (r.score, r.item)).collect()
+    }
+
+    #[test]
+    fn top_k_keeps_exactly_what_a_full_sort_keeps() {
+        for (n, k) in [
+            (0, 5),
+            (3, 0),
+            (3, 5),
+            (50, 1),
+            (500, 10),
+            (5_000, 300),
+            (2_000, 2_000),
+        ] {
+            let rows: Vec<(f32, u32)> = (0..n as u32)
+                .map(|item| {
+                    let r = crate::rng::splitmix64(u64::from(item) + 1_000 * n as u64);
+                    // Few distinct scores, so ties are common; now and then a NaN.
+                    let score = if r % 97 == 0 {
+                        f32::NAN
+                    } else {
+                        (r % 41) as f32 / 8.0
+                    };
+                    (score, item)
+                })
+                .collect();
+            let mut top = TopK::new(k, n);
+            for &(score, item) in &rows {
+                if score >= top.threshold() || score.is_nan() {
+                    top.insert(score, item);
+                }
+            }
+            let got: Vec<(f32, u32)> = top
+                .into_sorted()
+                .into_iter()
+                .map(|r| (r.score, r.item))
+                .collect();
+            let want = sorted_best(&rows, k);
+            assert_eq!(got.len(), want.len(), "n {n}, k {k}");
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!(g.1, w.1, "n {n}, k {k}");
+                assert!(g.0 == w.0 || (g.0.is_nan() && w.0.is_nan()));
+            }
+        }
     }
 }

@@ -179,6 +179,10 @@ impl ExactIndex {
         let mut tops: Vec<TopK> = (0..queries.len())
             .map(|_| TopK::new(k, self.scored.len()))
             .collect();
+        // One score matrix for every block (a fresh one per block had its pages zeroed each
+        // time: tens of megabytes per block).
+        let mut buffer =
+            faer::Mat::<f32>::zeros(BATCH_BLOCK_ROWS.min(self.scored.len()), queries.len());
         for (block, rows) in self
             .scored
             .as_slice()
@@ -189,18 +193,39 @@ impl ExactIndex {
             let r = faer::MatRef::from_row_major_slice(rows, n, dim);
             // scores = rows · queriesᵀ, column-major: column i holds query i's scores against
             // every row of the block, contiguous for the selection below.
-            let scores = r * q.transpose();
+            let mut scores = buffer.as_mut().subrows_mut(0, n);
+            faer::linalg::matmul::matmul(
+                scores.as_mut(),
+                faer::Accum::Replace,
+                r,
+                q.transpose(),
+                1.0,
+                faer::Par::rayon(0),
+            );
+            let scores = scores.as_ref();
             let first = (block * BATCH_BLOCK_ROWS) as u32;
             tops.par_iter_mut().enumerate().for_each(|(i, top)| {
                 let mut threshold = top.threshold();
-                for (j, &score) in scores.col_as_slice(i).iter().enumerate() {
-                    let row = first + j as u32;
-                    if score < threshold || skip(i, row) {
+                let column = scores
+                    .col(i)
+                    .try_as_col_major()
+                    .expect("columns are contiguous")
+                    .as_slice();
+                for (c, chunk) in column.chunks(SCAN_CHUNK).enumerate() {
+                    // Once the top is full most chunks hold nothing above its threshold: one
+                    // vectorised maximum skips them (a NaN ranks last, so skipping it is right).
+                    if chunk.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s)) < threshold {
                         continue;
                     }
-                    if top.admits(score, row) {
-                        top.insert(score, row);
-                        threshold = top.threshold();
+                    for (j, &score) in chunk.iter().enumerate() {
+                        let row = first + (c * SCAN_CHUNK + j) as u32;
+                        if score < threshold || skip(i, row) {
+                            continue;
+                        }
+                        if top.admits(score, row) {
+                            top.insert(score, row);
+                            threshold = top.threshold();
+                        }
                     }
                 }
             });
@@ -218,6 +243,9 @@ impl ExactIndex {
             .collect()
     }
 }
+
+/// Scores [`ExactIndex::search_batch`] checks against a query's threshold at once.
+const SCAN_CHUNK: usize = 16;
 
 /// Index rows per matrix product of [`ExactIndex::search_batch`]: 4,096 rows × 1,000 queries of
 /// scores is 16 MB.

@@ -219,9 +219,56 @@ pub fn build_variants(
     variants: &[(f32, f32)],
     queries: Option<&[u32]>,
 ) -> Vec<NeighbourLists> {
+    build_passes(
+        matrix,
+        weighting,
+        &[half_life],
+        neighbours,
+        variants,
+        queries,
+    )
+    .pop()
+    .expect("one half-life asked, one built")
+}
+
+/// [`build_variants`] for several half-lives at once: see [`build_grid`]. Returns, per
+/// half-life of `half_lives`, one list set per variant.
+pub fn build_passes(
+    matrix: &RatingMatrix,
+    weighting: Weighting,
+    half_lives: &[Option<f32>],
+    neighbours: usize,
+    variants: &[(f32, f32)],
+    queries: Option<&[u32]>,
+) -> Vec<Vec<NeighbourLists>> {
+    build_grid(
+        matrix,
+        &[weighting],
+        half_lives,
+        neighbours,
+        variants,
+        queries,
+    )
+    .pop()
+    .expect("one weighting asked, one built")
+}
+
+/// `sums[w · H + h] += products[w] · decays[h]` for `H` half-lives.
+#[inline(always)]
+fn add_decayed<const H: usize>(sums: &mut [f32], products: &[f32], decays: &[f32]) {
+    let decays: &[f32; H] = decays.try_into().expect("H decays");
+    for (sums, &product) in sums.chunks_exact_mut(H).zip(products) {
+        let sums: &mut [f32; H] = sums.try_into().expect("H sums");
+        for h in 0..H {
+            sums[h] += product * decays[h];
+        }
+    }
+}
+
+/// The user weights of `weighting` (one per rating, in the matrix's order).
+fn weights_of(matrix: &RatingMatrix, weighting: Weighting) -> Vec<f32> {
     let (n_items, n_users) = (matrix.n_items(), matrix.n_users());
-    // Weighted values, then the transpose (user → items) for co-occurrence counting.
-    let weights: Vec<f32> = match weighting {
+    match weighting {
         Weighting::Rating => matrix.values.clone(),
         Weighting::Bm25 { k1, b } => {
             let mut user_len = vec![0f32; n_users];
@@ -242,97 +289,210 @@ pub fn build_variants(
                 })
                 .collect()
         }
-    };
-    let mut by_user: Vec<Vec<(u32, f32, u32)>> = vec![Vec::new(); n_users];
+    }
+}
+
+/// The lists of every `(weighting, half-life, variant)` of a grid from one walk over the
+/// co-ratings: each co-rated pair is summed under every weighting and half-life side by side
+/// (their sums share a cache line, and the half-lives of one weighting are contiguous, so the
+/// sums vectorise), which is what the tuning's 72 settings cost once instead of eight times.
+/// Returns `[weighting][half-life][variant]`.
+pub fn build_grid(
+    matrix: &RatingMatrix,
+    weightings: &[Weighting],
+    half_lives: &[Option<f32>],
+    neighbours: usize,
+    variants: &[(f32, f32)],
+    queries: Option<&[u32]>,
+) -> Vec<Vec<Vec<NeighbourLists>>> {
+    let (n_items, n_users) = (matrix.n_items(), matrix.n_users());
+    let (n_w, n_h, n_v) = (weightings.len(), half_lives.len(), variants.len());
+    // `per_weighting[w][e]`: rating e under weighting w.
+    let per_weighting: Vec<Vec<f32>> = weightings.iter().map(|&w| weights_of(matrix, w)).collect();
+    // The transpose (user → items) for co-occurrence counting, with each rating's weights.
+    let mut user_ptr = vec![0usize; n_users + 1];
+    for &u in &matrix.users {
+        user_ptr[u as usize + 1] += 1;
+    }
+    for u in 0..n_users {
+        user_ptr[u + 1] += user_ptr[u];
+    }
+    let mut fill = user_ptr.clone();
+    let mut by_user: Vec<(u32, u32)> = vec![(0, 0); matrix.nnz()];
+    let mut user_weights = vec![0f32; matrix.nnz() * n_w];
     for i in 0..n_items {
         for e in matrix.indptr[i]..matrix.indptr[i + 1] {
-            by_user[matrix.users[e] as usize].push((i as u32, weights[e], matrix.positions[e]));
+            let u = matrix.users[e] as usize;
+            let at = fill[u];
+            fill[u] += 1;
+            by_user[at] = (i as u32, matrix.positions[e]);
+            for w in 0..n_w {
+                user_weights[at * n_w + w] = per_weighting[w][e];
+            }
         }
     }
     // The decay of a co-rating by the gap between its two positions, looked up rather than
-    // computed: an `exp` per co-rated pair would dominate the build.
-    let decay_rate = half_life.map_or(0.0, |h| std::f32::consts::LN_2 / h.max(1e-3));
-    let longest = by_user.iter().map(Vec::len).max().unwrap_or(0);
+    // computed: an `exp` per co-rated pair would dominate the build. `decay[gap · n_h + h]`.
+    let longest = (0..n_users)
+        .map(|u| user_ptr[u + 1] - user_ptr[u])
+        .max()
+        .unwrap_or(0);
     let decay: Vec<f32> = (0..=longest)
-        .map(|gap| (-decay_rate * gap as f32).exp())
-        .collect();
-    let norms: Vec<f32> = (0..n_items)
-        .map(|i| {
-            weights[matrix.indptr[i]..matrix.indptr[i + 1]]
-                .iter()
-                .map(|w| w * w)
-                .sum::<f32>()
-                .sqrt()
+        .flat_map(|gap| {
+            half_lives.iter().map(move |half_life| {
+                let rate = half_life.map_or(0.0, |h| std::f32::consts::LN_2 / h.max(1e-3));
+                (-rate * gap as f32).exp()
+            })
         })
         .collect();
-    // The candidates' norms raised to each variant's exponent, once.
-    let powered: Vec<Vec<f32>> = variants
+    // `norms[i · n_w + w]`.
+    let norms: Vec<f32> = (0..n_items)
+        .flat_map(|i| {
+            per_weighting.iter().map(move |weights| {
+                weights[matrix.indptr[i]..matrix.indptr[i + 1]]
+                    .iter()
+                    .map(|w| w * w)
+                    .sum::<f32>()
+                    .sqrt()
+            })
+        })
+        .collect();
+    // The candidates' norms raised to each variant's exponent, once, side by side:
+    // `powered[(j · n_w + w) · n_v + v]`.
+    let powered: Vec<f32> = norms
         .iter()
-        .map(|&(exponent, _)| norms.iter().map(|n| n.powf(exponent)).collect())
+        .flat_map(|n| variants.iter().map(move |&(exponent, _)| n.powf(exponent)))
         .collect();
     let rows: Vec<u32> = match queries {
         Some(queries) => queries.to_vec(),
         None => (0..n_items as u32).collect(),
     };
-    // Per row: its list under each variant.
+    // A candidate's sums: `[before][weighting][half-life]`, `before` 1 for co-ratings where it
+    // came before the query movie.
+    let half = n_w * n_h;
+    let stride = 2 * half;
     type Lists = Vec<Vec<(u32, f32)>>;
-    let built: Vec<(u32, Lists)> = rows
+    // Per row: its lists, `[weighting · n_h + half-life][variant]`.
+    let built: Vec<(u32, Vec<Lists>)> = rows
         .into_par_iter()
         .map_init(
-            // `acc[2j]`: co-ratings where j came at or after the query; `acc[2j + 1]`: before.
-            || (vec![0f32; 2 * n_items], Vec::new()),
-            |(acc, touched), i| {
+            // `seen[j] == i + 1` once j is in `touched` for row i.
+            || {
+                (
+                    vec![0f32; stride * n_items],
+                    vec![0u32; n_items],
+                    Vec::new(),
+                    vec![0f32; n_w],
+                )
+            },
+            |(acc, seen, touched, products), i| {
                 let i = i as usize;
+                let stamp = i as u32 + 1;
                 for e in matrix.indptr[i]..matrix.indptr[i + 1] {
-                    let (w, p) = (weights[e], matrix.positions[e]);
-                    for &(j, wj, pj) in &by_user[matrix.users[e] as usize] {
-                        let slot = 2 * j as usize;
-                        if acc[slot] == 0.0 && acc[slot + 1] == 0.0 {
-                            touched.push(j);
+                    let p = matrix.positions[e];
+                    let u = matrix.users[e] as usize;
+                    for at in user_ptr[u]..user_ptr[u + 1] {
+                        let (j, pj) = by_user[at];
+                        let j = j as usize;
+                        if seen[j] != stamp {
+                            seen[j] = stamp;
+                            touched.push(j as u32);
                         }
-                        let before = usize::from(pj < p);
-                        acc[slot + before] += w * wj * decay[pj.abs_diff(p) as usize];
+                        for (w, product) in products.iter_mut().enumerate() {
+                            *product = per_weighting[w][e] * user_weights[at * n_w + w];
+                        }
+                        let gap = pj.abs_diff(p) as usize * n_h;
+                        let decays = &decay[gap..gap + n_h];
+                        let base = stride * j + usize::from(pj < p) * half;
+                        let sums = &mut acc[base..base + half];
+                        match n_h {
+                            // The tuning's four half-lives and the model's one, with their
+                            // lengths known, so the sums compile to vector operations.
+                            4 => add_decayed::<4>(sums, products, decays),
+                            1 => add_decayed::<1>(sums, products, decays),
+                            _ => {
+                                for (sums, &product) in
+                                    sums.chunks_exact_mut(n_h).zip(products.iter())
+                                {
+                                    for (sum, &d) in sums.iter_mut().zip(decays) {
+                                        *sum += product * d;
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
                 touched.retain(|&j| j as usize != i);
-                let lists = variants
-                    .iter()
-                    .zip(&powered)
-                    .map(|(&(_, backward), powered)| {
-                        let scored = touched.iter().map(|&j| {
-                            let slot = 2 * j as usize;
-                            let sum = acc[slot] + backward * acc[slot + 1];
-                            let denominator = norms[i] * powered[j as usize];
-                            (j, sum / denominator.max(f32::MIN_POSITIVE))
-                        });
-                        if neighbours <= SMALL_K {
-                            best_few(scored, neighbours)
-                        } else {
-                            let mut scored: Vec<(u32, f32)> = scored.collect();
-                            keep_best(&mut scored, neighbours);
-                            scored
+                let score = |sum: f32, j: usize, w: usize, v: usize| {
+                    let denominator = norms[i * n_w + w] * powered[(j * n_w + w) * n_v + v];
+                    sum / denominator.max(f32::MIN_POSITIVE)
+                };
+                let lists: Vec<Lists> = if neighbours <= SMALL_K {
+                    // One walk over the candidates offers each to every list: its sums and
+                    // powers are read once, not once per list.
+                    let mut few: Vec<Few> = (0..half * n_v).map(|_| Few::new(neighbours)).collect();
+                    for &j in touched.iter() {
+                        let j = j as usize;
+                        let sums = &acc[stride * j..stride * j + stride];
+                        for (wh, lists) in few.chunks_mut(n_v).enumerate() {
+                            let (after, before) = (sums[wh], sums[half + wh]);
+                            let w = wh / n_h;
+                            for (v, (few, &(_, backward))) in
+                                lists.iter_mut().zip(variants).enumerate()
+                            {
+                                few.offer(j as u32, score(after + backward * before, j, w, v));
+                            }
                         }
-                    })
-                    .collect();
+                    }
+                    let mut few = few.into_iter().map(Few::into_best);
+                    (0..half)
+                        .map(|_| few.by_ref().take(n_v).collect())
+                        .collect()
+                } else {
+                    (0..half)
+                        .map(|wh| {
+                            variants
+                                .iter()
+                                .enumerate()
+                                .map(|(v, &(_, backward))| {
+                                    let mut scored: Vec<(u32, f32)> = touched
+                                        .iter()
+                                        .map(|&j| {
+                                            let slot = stride * j as usize + wh;
+                                            let sum = acc[slot] + backward * acc[slot + half];
+                                            (j, score(sum, j as usize, wh / n_h, v))
+                                        })
+                                        .collect();
+                                    keep_best(&mut scored, neighbours);
+                                    scored
+                                })
+                                .collect()
+                        })
+                        .collect()
+                };
                 for j in touched.drain(..) {
-                    acc[2 * j as usize] = 0.0;
-                    acc[2 * j as usize + 1] = 0.0;
+                    acc[stride * j as usize..stride * (j as usize + 1)].fill(0.0);
                 }
-                acc[2 * i] = 0.0;
-                acc[2 * i + 1] = 0.0;
+                acc[stride * i..stride * (i + 1)].fill(0.0);
                 (i as u32, lists)
             },
         )
         .collect();
-    let mut per_variant: Vec<Lists> = vec![vec![Vec::new(); n_items]; variants.len()];
+    let mut grid: Vec<Lists> = vec![vec![Vec::new(); n_items]; half * n_v];
     for (i, lists) in built {
-        for (v, list) in lists.into_iter().enumerate() {
-            per_variant[v][i as usize] = list;
+        for (wh, pass) in lists.into_iter().enumerate() {
+            for (v, list) in pass.into_iter().enumerate() {
+                grid[wh * n_v + v][i as usize] = list;
+            }
         }
     }
-    per_variant
-        .into_iter()
-        .map(NeighbourLists::from_lists)
+    let mut grid = grid.into_iter().map(NeighbourLists::from_lists);
+    (0..n_w)
+        .map(|_| {
+            (0..n_h)
+                .map(|_| grid.by_ref().take(n_v).collect())
+                .collect()
+        })
         .collect()
 }
 
@@ -388,26 +548,56 @@ pub fn co_likes(matrix: &RatingMatrix, lists: &NeighbourLists, liked: f32) -> Ve
 /// Up to this many neighbours, [`best_few`] picks them (tuning keeps 10 per list).
 const SMALL_K: usize = 32;
 
-/// The `k` best of `scored` in the order of [`keep_best`], for a small `k`: kept sorted in a
-/// buffer of `k`, so most candidates cost one comparison with the worst kept and nothing is
-/// collected (tuning scores every candidate of every query for nine settings at once).
+/// The `k` best of `scored` in the order of [`keep_best`], for a small `k` ([`Few`]).
+#[cfg(test)]
 fn best_few(scored: impl Iterator<Item = (u32, f32)>, k: usize) -> Vec<(u32, f32)> {
-    let better = |a: &(u32, f32), b: &(u32, f32)| {
-        b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)) == std::cmp::Ordering::Less
-    };
-    let mut kept: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
-    if k == 0 {
-        return kept;
+    let mut few = Few::new(k);
+    for (item, score) in scored {
+        few.offer(item, score);
     }
-    for candidate in scored {
-        if kept.len() == k && !better(&candidate, &kept[k - 1]) {
-            continue;
+    few.into_best()
+}
+
+/// The `k` best of a stream of `(item, score)` in the order of [`keep_best`], for a small `k`:
+/// kept sorted in a buffer of `k`, so most candidates cost one float comparison with the worst
+/// kept and nothing is collected (tuning offers every candidate of every query to 36 lists).
+struct Few {
+    k: usize,
+    kept: Vec<(u32, f32)>,
+}
+
+impl Few {
+    fn new(k: usize) -> Few {
+        Few {
+            k,
+            kept: Vec::with_capacity(k + 1),
         }
-        let at = kept.partition_point(|kept| better(kept, &candidate));
-        kept.insert(at, candidate);
-        kept.truncate(k);
     }
-    kept
+
+    #[inline]
+    fn offer(&mut self, item: u32, score: f32) {
+        let better = |a: &(u32, f32), b: &(u32, f32)| {
+            b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)) == std::cmp::Ordering::Less
+        };
+        let k = self.k;
+        if k == 0 {
+            return;
+        }
+        let candidate = (item, score);
+        if self.kept.len() == k {
+            // Strictly below the worst kept: out, at the cost of one comparison.
+            if score < self.kept[k - 1].1 || !better(&candidate, &self.kept[k - 1]) {
+                return;
+            }
+        }
+        let at = self.kept.partition_point(|kept| better(kept, &candidate));
+        self.kept.insert(at, candidate);
+        self.kept.truncate(k);
+    }
+
+    fn into_best(self) -> Vec<(u32, f32)> {
+        self.kept
+    }
 }
 
 /// Keeps the `k` highest-scoring `(item, score)` pairs, best first (ties: lower item first), and
@@ -633,6 +823,31 @@ mod tests {
                     assert_eq!(some[v].of(item).collect::<Vec<_>>(), expected);
                 }
                 assert!(!alone.of(2).collect::<Vec<_>>().is_empty());
+            }
+            // Several half-lives in one walk give each half-life's own lists, exactly.
+            let half_lives = [None, Some(2.0), Some(0.5)];
+            let passes = build_passes(&matrix, weighting, &half_lives, 4, &variants, Some(&[2, 5]));
+            assert_eq!(passes.len(), half_lives.len());
+            for (pass, &half_life) in passes.iter().zip(&half_lives) {
+                let alone =
+                    build_variants(&matrix, weighting, half_life, 4, &variants, Some(&[2, 5]));
+                assert_eq!(pass, &alone, "half-life {half_life:?}");
+            }
+            assert_ne!(passes[0], passes[2], "the half-lives change the lists");
+            // And several weightings in the same walk give each weighting's own lists.
+            let weightings = [Weighting::Rating, Weighting::Bm25 { k1: 1.2, b: 0.75 }];
+            let grid = build_grid(
+                &matrix,
+                &weightings,
+                &half_lives,
+                4,
+                &variants,
+                Some(&[2, 5]),
+            );
+            for (by_weighting, &weighting) in grid.iter().zip(&weightings) {
+                let alone =
+                    build_passes(&matrix, weighting, &half_lives, 4, &variants, Some(&[2, 5]));
+                assert_eq!(by_weighting, &alone, "{weighting:?}");
             }
             // The variants differ: the backward weight and the exponent change the scores.
             assert_ne!(all[0], all[1]);

@@ -233,6 +233,17 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// Whether the embedding models (content, SVD, ALS, hybrid) come out the same under `self`
+    /// and `other`: whether one's embeddings and indexes can stand for the other's.
+    pub fn same_embeddings(&self, other: &Settings) -> bool {
+        self.content_tag_weight == other.content_tag_weight
+            && self.als == other.als
+            && self.hybrid_base == other.hybrid_base
+            && self.hybrid_weight == other.hybrid_weight
+    }
+}
+
 /// A fitted model: embeddings (searched through an index) or neighbour lists.
 #[derive(Clone, Debug)]
 pub enum Fitted {

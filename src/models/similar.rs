@@ -106,6 +106,11 @@ impl<'a> SimilarScorer<'a> {
 
     /// `score(q, c)` of the module documentation.
     pub fn score(&self, query: u32, candidate: u32) -> f32 {
+        self.score_with(query, candidate, self.blended.similarity(query, candidate))
+    }
+
+    /// `score(q, c)` given the blended cosine of the two.
+    fn score_with(&self, query: u32, candidate: u32, cosine: f32) -> f32 {
         let confidence = self
             .params
             .confidence_of(self.catalog.movie(candidate).rating_count);
@@ -114,13 +119,13 @@ impl<'a> SimilarScorer<'a> {
         } else {
             0.0
         };
-        confidence * self.blended.similarity(query, candidate) + franchise
+        confidence * cosine + franchise
     }
 
     /// Every movie's best neighbours (never itself), best first.
     pub fn lists(&self) -> NeighbourLists {
         let all: Vec<u32> = (0..self.catalog.len() as u32).collect();
-        self.lists_of(&all, &self.candidates(&all))
+        self.lists_of(&all, &self.candidates(&all), self.params.neighbours)
     }
 
     /// The same settings with another shrinkage `β` and franchise bonus: the candidates (which
@@ -135,9 +140,11 @@ impl<'a> SimilarScorer<'a> {
         self.params
     }
 
-    /// The candidates of each of `queries`: its nearest movies under the blended cosine (one
-    /// batched exact search per 1,024 queries) and its franchise, never itself.
-    pub fn candidates(&self, queries: &[u32]) -> Vec<Vec<u32>> {
+    /// The candidates of each of `queries` with their blended cosine to it, each once, by id:
+    /// its nearest movies under the blended cosine (one batched exact search per 1,024 queries)
+    /// and its franchise, never itself. The cosine is kept so that rescoring under other shrinkages (tuning tries
+    /// 18 per blend) does not compute it again.
+    pub fn candidates(&self, queries: &[u32]) -> Vec<Vec<(u32, f32)>> {
         use rayon::prelude::*;
         let n = self.catalog.len();
         let want = self.params.candidates.min(n.saturating_sub(1)).max(1);
@@ -161,6 +168,9 @@ impl<'a> SimilarScorer<'a> {
                             .iter()
                             .map(|c| c.item)
                             .chain(self.franchises.members(query).filter(|&j| j != query))
+                            .collect::<std::collections::BTreeSet<u32>>()
+                            .into_iter()
+                            .map(|c| (c, self.blended.similarity(query, c)))
                             .collect()
                     })
                     .collect::<Vec<_>>()
@@ -169,25 +179,37 @@ impl<'a> SimilarScorer<'a> {
     }
 
     /// The lists of `queries` (every other movie's is empty) from their `candidates`: rescored,
-    /// the best [`SimilarParams::neighbours`] kept, equal scores ordered by popularity, then id.
-    pub fn lists_of(&self, queries: &[u32], candidates: &[Vec<u32>]) -> NeighbourLists {
+    /// the best `keep` kept (tuning reads ten; the model keeps [`SimilarParams::neighbours`]),
+    /// equal scores ordered by popularity, then id.
+    pub fn lists_of(
+        &self,
+        queries: &[u32],
+        candidates: &[Vec<(u32, f32)>],
+        keep: usize,
+    ) -> NeighbourLists {
         use rayon::prelude::*;
         let popularity = |i: u32| self.catalog.movie(i).rating_count;
+        let order = |a: &(u32, f32), b: &(u32, f32)| {
+            b.1.total_cmp(&a.1)
+                .then(popularity(b.0).cmp(&popularity(a.0)))
+                .then(a.0.cmp(&b.0))
+        };
         let scored: Vec<Vec<(u32, f32)>> = queries
             .par_iter()
             .zip(candidates)
             .map(|(&query, candidates)| {
                 let mut scored: Vec<(u32, f32)> = candidates
                     .iter()
-                    .map(|&c| (c, self.score(query, c)))
+                    .map(|&(c, cosine)| (c, self.score_with(query, c, cosine)))
                     .collect();
-                scored.sort_by(|a, b| {
-                    b.1.total_cmp(&a.1)
-                        .then(popularity(b.0).cmp(&popularity(a.0)))
-                        .then(a.0.cmp(&b.0))
-                });
-                scored.dedup_by_key(|s| s.0);
-                scored.truncate(self.params.neighbours);
+                if keep == 0 {
+                    return Vec::new();
+                }
+                if keep < scored.len() {
+                    scored.select_nth_unstable_by(keep - 1, order);
+                    scored.truncate(keep);
+                }
+                scored.sort_by(order);
                 scored
             })
             .collect();
