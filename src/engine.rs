@@ -20,6 +20,49 @@ use std::sync::Arc;
 pub const MIN_K: usize = 1;
 /// Largest number of recommendations one may ask for.
 pub const MAX_K: usize = 100;
+
+/// Most results [`popular_ties_first`] fetches to complete a tie at the cut: bounded work per
+/// request, enough for the largest groups of identical content vectors on the bundled data
+/// (about 240 untagged dramas of the 2000s).
+pub const MAX_TIE_FETCH: usize = 1_000;
+
+/// The best `k` results of a best-first search, equal scores (to the four decimals answers
+/// show) ordered by popularity, then by row. `search(n)` gives the best `n`; it is asked for a
+/// few more than `k` and then for twice as many until the results tied with the `k`-th are all
+/// in (the last fetched scores below it), or [`MAX_TIE_FETCH`] are. Without this, a group of
+/// movies with identical vectors (untagged films of one genre and decade have the same content
+/// vector) would always answer with its lowest ids, obscure or unrated as they may be.
+pub fn popular_ties_first<T>(
+    k: usize,
+    mut search: impl FnMut(usize) -> Vec<T>,
+    scored: impl Fn(&T) -> (u32, f32),
+    popularity: impl Fn(u32) -> u32,
+) -> Vec<T> {
+    let shown = |s: f32| (s * 10_000.0).round() as i64;
+    let most = MAX_TIE_FETCH.max(k);
+    let mut want = (k + k / 2 + 5).min(most);
+    let mut found = loop {
+        let found = search(want);
+        let complete = k == 0
+            || found.len() < want
+            || want >= most
+            || shown(scored(&found[k.min(found.len()) - 1]).1)
+                > shown(scored(&found[found.len() - 1]).1);
+        if complete {
+            break found;
+        }
+        want = (want * 2).min(most);
+    };
+    found.sort_by(|a, b| {
+        let ((ia, sa), (ib, sb)) = (scored(a), scored(b));
+        shown(sb)
+            .cmp(&shown(sa))
+            .then(popularity(ib).cmp(&popularity(ia)))
+            .then(ia.cmp(&ib))
+    });
+    found.truncate(k);
+    found
+}
 /// Number of recommendations when none is given.
 pub const DEFAULT_K: usize = 10;
 /// Model used when none is given: "more like this" (films a person would call similar). The
@@ -308,20 +351,28 @@ impl Engine {
         let filter = CompiledFilter::new(&self.catalog, &filter)?;
         let view = |item: u32| self.catalog.movie(item).view();
         let allow = |row: u32| filter.allows(row) && !queries.contains(&row);
-        // A few more than asked for, so that equal scores at the cut are ordered by popularity
-        // (never by id) before the list is cut to `k`.
-        let wanted = (k + k / 2 + 5).min(MAX_K + MAX_K / 2 + 5);
+        // Equal scores at the cut are ordered by popularity (never by id): more results are
+        // fetched until the tie at the k-th score is whole.
+        let popularity = |item: u32| self.catalog.movie(item).rating_count;
         // Several movies: each result's reason (the query it is nearest) explains it.
         let mut reasons = BTreeMap::new();
-        let mut found = if queries.len() == 1 {
-            searcher.neighbours(resolved.item, wanted, &allow)
+        let found: Vec<(u32, f32)> = if queries.len() == 1 {
+            popular_ties_first(
+                k,
+                |n| searcher.neighbours(resolved.item, n, &allow),
+                |&found| found,
+                popularity,
+            )
         } else {
-            let picks = searcher.near_all(&queries, wanted, &allow);
+            let picks = popular_ties_first(
+                k,
+                |n| searcher.near_all(&queries, n, &allow),
+                |p| (p.item, p.score),
+                popularity,
+            );
             reasons.extend(picks.iter().map(|p| (p.item, p.reason)));
             picks.into_iter().map(|p| (p.item, p.score)).collect()
         };
-        self.order_ties_by_popularity(&mut found);
-        found.truncate(k);
         Ok(Recommendations {
             query: view(resolved.item),
             model,
@@ -343,23 +394,6 @@ impl Engine {
             alternatives: resolved.alternatives.iter().map(|&i| view(i)).collect(),
             r#match: resolved.kind,
         })
-    }
-
-    /// Sorts `(row, score)` best first, equal scores (to the four decimals answers show) by
-    /// popularity, then by row.
-    fn order_ties_by_popularity(&self, found: &mut [(u32, f32)]) {
-        let shown = |s: f32| (s * 10_000.0).round() as i64;
-        found.sort_by(|a, b| {
-            shown(b.1)
-                .cmp(&shown(a.1))
-                .then(
-                    self.catalog
-                        .movie(b.0)
-                        .rating_count
-                        .cmp(&self.catalog.movie(a.0).rating_count),
-                )
-                .then(a.0.cmp(&b.0))
-        });
     }
 
     /// How many users liked both `a` and `b`, if `b` is among `a`'s collaborative neighbours
@@ -758,5 +792,65 @@ fn describe(asked: ModelKind, resolved: ModelKind) -> String {
         resolved.to_string()
     } else {
         format!("{asked} ({resolved})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A best-first search over `scores` (row = index), counting how many results it was asked
+    /// for in all.
+    fn search<'a>(
+        scores: &'a [f32],
+        asked: &'a std::cell::Cell<usize>,
+    ) -> impl FnMut(usize) -> Vec<(u32, f32)> + 'a {
+        move |n| {
+            asked.set(asked.get() + n);
+            let mut all: Vec<(u32, f32)> = (0u32..).zip(scores.iter().copied()).collect();
+            all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            all.truncate(n);
+            all
+        }
+    }
+
+    #[test]
+    fn a_tie_at_the_cut_is_fetched_whole_and_ordered_by_popularity() {
+        // 300 movies with one score (a group of identical vectors); the most popular of them is
+        // row 250, then 140; row 0 is unrated.
+        let mut scores = vec![0.5f32; 300];
+        scores.extend([0.9, 0.8]);
+        let popularity = |row: u32| match row {
+            250 => 90,
+            140 => 40,
+            0 => 0,
+            300 | 301 => 1,
+            _ => 3,
+        };
+        let asked = std::cell::Cell::new(0);
+        let top = popular_ties_first(4, search(&scores, &asked), |&f| f, popularity);
+        let rows: Vec<u32> = top.iter().map(|f| f.0).collect();
+        // The better scores first whatever their popularity, then the tie by popularity, then
+        // by row: never the unrated row 0 just because its id is lowest.
+        assert_eq!(rows, vec![300, 301, 250, 140]);
+        assert!(asked.get() <= 4 * 302, "bounded: asked for {}", asked.get());
+
+        // No tie at the cut: one search of a few more than k.
+        let distinct: Vec<f32> = (0..50).map(|i| i as f32 / 50.0).collect();
+        let asked = std::cell::Cell::new(0);
+        let top = popular_ties_first(5, search(&distinct, &asked), |&f| f, |_| 0);
+        assert_eq!(
+            top.iter().map(|f| f.0).collect::<Vec<_>>(),
+            vec![49, 48, 47, 46, 45]
+        );
+        assert_eq!(asked.get(), 5 + 2 + 5);
+
+        // A tie larger than the bound stops at the bound.
+        let flat = vec![0.25f32; 5_000];
+        let asked = std::cell::Cell::new(0);
+        let top = popular_ties_first(10, search(&flat, &asked), |&f| f, |row| row % 7);
+        assert_eq!(top.len(), 10);
+        assert!(top.iter().all(|f| f.0 % 7 == 6));
+        assert!(asked.get() < 3 * MAX_TIE_FETCH, "asked for {}", asked.get());
     }
 }

@@ -315,12 +315,22 @@ fn embedding_user_top(
 /// Item-to-item metrics of an embedding model searched exactly.
 fn score_embeddings(name: &str, prepared: &Prepared, index: &ExactIndex) -> ModelReport {
     score(name, &prepared.pairs, &prepared.popularity, |query| {
-        index
-            .search_item(query, CUTOFF, &|_| true)
-            .iter()
-            .map(|n| n.item)
-            .collect()
+        top_of_index(index, query, &|i| prepared.popularity[i as usize])
     })
+}
+
+/// An embedding model's top 10 for `query` as the engine answers it: equal scores ordered by
+/// `popularity` ([`crate::engine::popular_ties_first`]).
+fn top_of_index(index: &ExactIndex, query: u32, popularity: &dyn Fn(u32) -> u32) -> Vec<u32> {
+    crate::engine::popular_ties_first(
+        CUTOFF,
+        |n| index.search_item(query, n, &|_| true),
+        |n| (n.item, n.score),
+        popularity,
+    )
+    .into_iter()
+    .map(|n| n.item)
+    .collect()
 }
 
 /// Ratings and (query, target) pairs resolved to catalog rows, with popularity per row.
@@ -545,13 +555,7 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         similarity.push(judged.report(
             kind.as_str(),
             catalog,
-            &|q| {
-                index
-                    .search_item(q, CUTOFF, &|_| true)
-                    .iter()
-                    .map(|n| n.item)
-                    .collect()
-            },
+            &|q| top_of_index(index, q, &|i| catalog.movie(i).rating_count),
             &|a, b| Some(index.similarity(a, b)),
         ));
     }

@@ -5,9 +5,9 @@
 //! `evaluate`; the whole release, for `train`), each tunable model's grid is scored on that
 //! validation split, and the best setting of each is returned as [`Settings`]. The stages run in
 //! the order of what a person sees first: "fans also liked" (item-kNN), "more like this",
-//! personal scoring, then the content, ALS, hybrid and EASE models. With a time budget a stage
-//! only starts while the budget lasts; a stage that did not run keeps the default setting and
-//! says so ([`StageOutcome::tuned`]).
+//! personal scoring, then the content, ALS, hybrid and EASE models (the first two side by side).
+//! With a time budget a stage only starts while the budget lasts; a stage that did not run keeps
+//! the default setting and says so ([`StageOutcome::tuned`]).
 //!
 //! Two things make a grid cheap enough to run inside `train`: item-kNN settings that share a
 //! weighting and half-life come from one pass over the co-ratings

@@ -244,7 +244,7 @@ mod tests {
                 .map(|item| {
                     let r = crate::rng::splitmix64(u64::from(item) + 1_000 * n as u64);
                     // Few distinct scores, so ties are common; now and then a NaN.
-                    let score = if r % 97 == 0 {
+                    let score = if r.is_multiple_of(97) {
                         f32::NAN
                     } else {
                         (r % 41) as f32 / 8.0

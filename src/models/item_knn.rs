@@ -326,8 +326,8 @@ pub fn build_grid(
             let at = fill[u];
             fill[u] += 1;
             by_user[at] = (i as u32, matrix.positions[e]);
-            for w in 0..n_w {
-                user_weights[at * n_w + w] = per_weighting[w][e];
+            for (w, weights) in per_weighting.iter().enumerate() {
+                user_weights[at * n_w + w] = weights[e];
             }
         }
     }
@@ -398,8 +398,10 @@ pub fn build_grid(
                             seen[j] = stamp;
                             touched.push(j as u32);
                         }
-                        for (w, product) in products.iter_mut().enumerate() {
-                            *product = per_weighting[w][e] * user_weights[at * n_w + w];
+                        for (w, (product, weights)) in
+                            products.iter_mut().zip(&per_weighting).enumerate()
+                        {
+                            *product = weights[e] * user_weights[at * n_w + w];
                         }
                         let gap = pj.abs_diff(p) as usize * n_h;
                         let decays = &decay[gap..gap + n_h];
