@@ -87,3 +87,32 @@ impl Drop for Progress {
         }
     }
 }
+
+/// The process's peak resident memory so far, in bytes: `VmHWM` of `/proc/self/status` (Linux);
+/// `None` where the system does not say.
+pub fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_peak_resident_memory_covers_what_was_touched() {
+        let Some(before) = super::peak_resident_bytes() else {
+            return; // not Linux: nothing to read
+        };
+        let block = vec![1u8; 64 << 20];
+        let after = super::peak_resident_bytes().expect("read once, read again");
+        assert!(after >= before.max(64 << 20), "{before} then {after}");
+        assert_eq!(block.iter().map(|&b| u64::from(b)).sum::<u64>(), 64 << 20);
+    }
+}

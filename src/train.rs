@@ -14,6 +14,7 @@ use crate::index::{ExactIndex, ForestParams, HnswParams, IndexKind, Metric};
 use crate::interactions::UserHistories;
 use crate::models::item_knn;
 use crate::models::{projection, ModelKind, TrainedModel};
+use crate::progress::Progress;
 use crate::storage::section_file::SectionWriter;
 use crate::Result;
 use std::collections::BTreeMap;
@@ -68,32 +69,58 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
     // budget it keeps their defaults and this work is kept; when it does tune them, they are
     // built again below. The two halves share the cores (each is parallel inside), which fills
     // the moments one of them runs on a single thread.
+    let mut stages = BTreeMap::from([("load".to_string(), stage.elapsed().as_secs_f64())]);
+    // One bar for the stages on a terminal (each stage's own work is parallel inside).
+    let bar = Progress::steps(4, "tuning and embeddings", options.load.progress);
+    let timed = |f: &dyn Fn() -> Result<Early>| {
+        let begun = Instant::now();
+        f().map(|early| (early, begun.elapsed().as_secs_f64()))
+    };
     let early = |settings: &Settings| Early::build(&dataset, settings, options);
-    let (tuning, early) = match options.tune_budget {
+    let (tuning, (early, early_seconds)) = match options.tune_budget {
         Some(budget) => {
             let all = |_| true;
             let (tuning, early) = rayon::join(
-                || tune::tune(&dataset, &dataset.ratings, &all, Some(budget)),
-                || early(&defaults),
+                || {
+                    let begun = Instant::now();
+                    tune::tune(&dataset, &dataset.ratings, &all, Some(budget))
+                        .map(|t| (t, begun.elapsed().as_secs_f64()))
+                },
+                || timed(&|| early(&defaults)),
             );
-            (Some(tuning?), early?)
+            let (tuning, seconds) = tuning?;
+            stages.insert("tune".to_string(), seconds);
+            (Some(tuning), early?)
         }
-        None => (None, early(&defaults)?),
+        None => (None, timed(&|| early(&defaults))?),
     };
+    bar.inc(1);
     let settings = tuning.as_ref().map_or(defaults, |t| t.settings);
-    let Early {
-        trained: mut fitted,
-        files: model_files,
-    } = if settings.same_embeddings(&defaults) && settings.ease == defaults.ease {
-        early
+    let (
+        Early {
+            trained: mut fitted,
+            files: model_files,
+        },
+        early_seconds,
+    ) = if settings.same_embeddings(&defaults) && settings.ease == defaults.ease {
+        (early, early_seconds)
     } else {
         drop(early);
-        Early::build(&dataset, &settings, options)?
+        bar.set_label("embeddings again");
+        let (early, again) = timed(&|| Early::build(&dataset, &settings, options))?;
+        (early, early_seconds + again)
     };
+    stages.insert("embeddings".to_string(), early_seconds);
+    bar.inc(1);
+    bar.set_label("neighbour lists");
     // The lists whose settings the tuning chose.
+    let stage = Instant::now();
     crate::fit::fit_into(&dataset, &settings, &mut fitted, &|_| false, &|kind| {
         !EARLY_LISTS.contains(&kind)
     })?;
+    stages.insert("lists".to_string(), stage.elapsed().as_secs_f64());
+    bar.inc(1);
+    bar.set_label("explanations");
     let TrainedModels {
         catalog,
         matrix,
@@ -140,6 +167,9 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
     }
     let users = UserHistories::from_matrix(&matrix);
     files.push((USERS_FILE.to_string(), users.to_bytes()));
+    stages.insert("explanations".to_string(), stage.elapsed().as_secs_f64());
+    bar.inc(1);
+    bar.finish();
     let personal = PersonalEntry {
         model: settings.personal_model,
         users_file: USERS_FILE.to_string(),
@@ -168,6 +198,8 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         // Through text, so that f32 settings read as written (0.35, not 0.3499999940395355).
         tuning: serde_json::from_str(&serde_json::to_string(&tuning).expect("serialisable"))
             .expect("JSON just written"),
+        stages,
+        peak_memory_bytes: crate::progress::peak_resident_bytes(),
         files: BTreeMap::new(),
     };
     let stage = Instant::now();

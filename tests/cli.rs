@@ -890,6 +890,20 @@ fn every_train_and_evaluate_run_is_recorded_and_listed_newest_first() {
     assert_eq!(train["metrics"]["movies"], 4.0);
     assert_eq!(train["params"]["default_collaborative"], "item_knn");
     assert!(train["metrics"]["training_seconds"].as_f64().unwrap() > 0.0);
+    // Each stage's time and the peak memory, in the manifest and the run record alike.
+    for stage in ["load", "embeddings", "lists", "explanations"] {
+        let seconds = train["metrics"][format!("stage.{stage}.seconds")].as_f64();
+        assert!(seconds.is_some_and(|s| s >= 0.0), "{stage}: {seconds:?}");
+        assert_eq!(manifest["stages"][stage].as_f64(), seconds, "{stage}");
+    }
+    let peak = train["metrics"]["peak_memory_mb"].as_f64().unwrap();
+    assert!(peak > 1.0, "peak memory {peak} MB");
+    assert_eq!(
+        manifest["peak_memory_bytes"]
+            .as_u64()
+            .map(|b| b as f64 / (1024.0 * 1024.0)),
+        Some(peak)
+    );
     assert!(train["code_version"]
         .as_str()
         .unwrap()

@@ -99,6 +99,15 @@ pub struct Manifest {
     /// (stages, what each tried and scored, the chosen settings), or null for `--no-tune`.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub tuning: serde_json::Value,
+    /// Wall seconds of each stage of the training (`load`, `tune`, `embeddings`, `lists`,
+    /// `explanations`; `tune` and `embeddings` run side by side), so a regression shows in
+    /// `movierec runs`. Saving is not counted, as in `training_seconds`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stages: BTreeMap<String, f64>,
+    /// The process's peak resident memory when the training ended, in bytes (where the system
+    /// says: `VmHWM` of `/proc/self/status` on Linux).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
     /// Size and checksum of every file besides the manifest.
     pub files: BTreeMap<String, FileEntry>,
 }

@@ -104,6 +104,12 @@ pub fn train_run(
             "personal_scoring",
             serde_json::to_string(&manifest.personal.scoring).unwrap_or_default(),
         );
+    for (stage, seconds) in &manifest.stages {
+        run = run.metric(format!("stage.{stage}.seconds"), *seconds);
+    }
+    if let Some(bytes) = manifest.peak_memory_bytes {
+        run = run.metric("peak_memory_mb", bytes as f64 / (1024.0 * 1024.0));
+    }
     for (kind, model) in &manifest.models {
         run = run.metric(format!("{kind}.dim"), model.dim as f64);
         for (index, entry) in &model.indexes {
