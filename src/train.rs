@@ -64,14 +64,14 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
     let dataset = data::load_with(data_dir, &options.load)?;
     tracing::info!("loaded {} in {:.2?}", data_dir.display(), stage.elapsed());
     let defaults = Settings::default();
+    let mut stages = BTreeMap::from([("load".to_string(), stage.elapsed().as_secs_f64())]);
+    // One bar for the stages on a terminal (each stage's own work is parallel inside).
+    let bar = Progress::steps(4, "tuning and embeddings", options.load.progress);
     // What the default settings give for the embedding models (with their indexes) and EASE is
     // built while the tuning runs: the tuning reaches their stages last, so within the default
     // budget it keeps their defaults and this work is kept; when it does tune them, they are
     // built again below. The two halves share the cores (each is parallel inside), which fills
     // the moments one of them runs on a single thread.
-    let mut stages = BTreeMap::from([("load".to_string(), stage.elapsed().as_secs_f64())]);
-    // One bar for the stages on a terminal (each stage's own work is parallel inside).
-    let bar = Progress::steps(4, "tuning and embeddings", options.load.progress);
     let timed = |f: &dyn Fn() -> Result<Early>| {
         let begun = Instant::now();
         f().map(|early| (early, begun.elapsed().as_secs_f64()))

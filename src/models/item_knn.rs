@@ -211,7 +211,7 @@ pub fn build(matrix: &RatingMatrix, params: &ItemKnnParams) -> NeighbourLists {
 /// before are summed apart, so the backward weight and the popularity exponent only enter when
 /// candidates are scored. With `queries`, only those movies get lists (the others are empty):
 /// what tuning needs, since a trial only reads the lists of its validation queries.
-pub fn build_variants(
+fn build_variants(
     matrix: &RatingMatrix,
     weighting: Weighting,
     half_life: Option<f32>,
@@ -219,21 +219,23 @@ pub fn build_variants(
     variants: &[(f32, f32)],
     queries: Option<&[u32]>,
 ) -> Vec<NeighbourLists> {
-    build_passes(
+    build_grid(
         matrix,
-        weighting,
+        &[weighting],
         &[half_life],
         neighbours,
         variants,
         queries,
     )
     .pop()
-    .expect("one half-life asked, one built")
+    .and_then(|mut by_half_life| by_half_life.pop())
+    .expect("one weighting and one half-life asked, one built")
 }
 
-/// [`build_variants`] for several half-lives at once: see [`build_grid`]. Returns, per
-/// half-life of `half_lives`, one list set per variant.
-pub fn build_passes(
+/// [`build_variants`] for several half-lives at once (tests compare it with separate builds):
+/// see [`build_grid`]. Returns, per half-life of `half_lives`, one list set per variant.
+#[cfg(test)]
+fn build_passes(
     matrix: &RatingMatrix,
     weighting: Weighting,
     half_lives: &[Option<f32>],

@@ -164,12 +164,14 @@ impl<'a> SimilarScorer<'a> {
                     .iter()
                     .zip(found)
                     .map(|(&query, nearest)| {
-                        nearest
+                        let mut ids: Vec<u32> = nearest
                             .iter()
                             .map(|c| c.item)
                             .chain(self.franchises.members(query).filter(|&j| j != query))
-                            .collect::<std::collections::BTreeSet<u32>>()
-                            .into_iter()
+                            .collect();
+                        ids.sort_unstable();
+                        ids.dedup();
+                        ids.into_iter()
                             .map(|c| (c, self.blended.similarity(query, c)))
                             .collect()
                     })
