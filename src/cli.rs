@@ -356,26 +356,23 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct DatabaseArgs {
     /// The live database of profiles, ratings and added movies: `sqlite:PATH` (or just PATH)
-    /// [default: state/movierec.db beside the model directory]; `none` serves without one
-    /// (no profiles).
-    #[arg(long, value_name = "sqlite:PATH")]
+    /// [default: state/movierec.db beside the model directory]; `postgres://USER@HOST:PORT/DB`
+    /// for a PostgreSQL database many servers share (the password from the URL or
+    /// `PGPASSWORD`); `none` serves without one (no profiles).
+    #[arg(long, value_name = "sqlite:PATH|postgres://…")]
     pub database: Option<String>,
 }
 
 impl DatabaseArgs {
-    /// The database file for `model_dir`, or `None` for `none`.
-    pub fn path(&self, model_dir: &std::path::Path) -> anyhow::Result<Option<PathBuf>> {
-        match self.database.as_deref().map(str::trim) {
-            None => Ok(Some(movierec::database::default_path(model_dir))),
-            Some("none") => Ok(None),
-            Some(text) => {
-                let path = text.strip_prefix("sqlite:").unwrap_or(text);
-                if path.is_empty() || text.starts_with("postgres") {
-                    anyhow::bail!("--database: {text:?} is not `sqlite:PATH`, a path, or `none`");
-                }
-                Ok(Some(PathBuf::from(path)))
-            }
-        }
+    /// The database for `model_dir`, or `None` for `none`.
+    pub fn location(
+        &self,
+        model_dir: &std::path::Path,
+    ) -> anyhow::Result<Option<movierec::database::Location>> {
+        Ok(movierec::database::Location::parse(
+            self.database.as_deref(),
+            model_dir,
+        )?)
     }
 }
 

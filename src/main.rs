@@ -200,7 +200,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             retrain_every,
         } => {
             let tracking = tracking.tracking();
-            let database_path = database.path(&model_dir)?;
+            let database_path = database.location(&model_dir)?;
             for (flag, rate) in [
                 ("--write-rate", write_rate),
                 ("--profile-rate", profile_rate),
@@ -245,13 +245,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 train_and_report(&data, &model_dir, &options, &tracking)?;
             }
             let engine = Engine::open(&model_dir)?;
-            let database = database_path
-                .map(|path| open_database(&path, &engine, &data, &validation))
-                .transpose()?;
             let ip: IpAddr = host
                 .parse()
                 .map_err(|_| anyhow::anyhow!("--host: {host:?} is not an IP address"))?;
             let runtime = tokio::runtime::Runtime::new()?;
+            let database = database_path
+                .map(|location| {
+                    runtime.block_on(open_database(&location, &engine, &data, &validation))
+                })
+                .transpose()?;
             let config = movierec::server::ServerConfig {
                 admin_token: admin_token()?,
                 cors_origins: cors_origin,
@@ -289,16 +291,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if movies.is_none() && ratings.is_none() {
                 anyhow::bail!("import: give --movies FILE, --ratings FILE or both");
             }
-            let path = database
-                .path(&model_dir)?
+            let location = database
+                .location(&model_dir)?
                 .ok_or_else(|| anyhow::anyhow!("--database: import needs a database, not none"))?;
-            let db = movierec::database::Database::open(&path)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let db = runtime.block_on(movierec::database::Database::open(&location))?;
+            let path = db.location().to_path_buf();
             let started = std::time::Instant::now();
-            let done = movierec::database::import::import_files(
+            let done = runtime.block_on(movierec::database::import::import_files(
                 &db,
                 movies.as_deref(),
                 ratings.as_deref(),
-            )?;
+            ))?;
             let seconds = started.elapsed().as_secs_f64();
             eprintln!(
                 "movierec: imported {} movies and {} ratings ({} new users) into {} in {seconds:.2} s ({:.0} ratings/s)",
@@ -315,14 +319,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             model_dir,
             database,
         } => {
-            let path = database
-                .path(&model_dir)?
+            let location = database
+                .location(&model_dir)?
                 .ok_or_else(|| anyhow::anyhow!("--database: export needs a database, not none"))?;
-            if !path.is_file() {
-                anyhow::bail!("--database: no database at {}", path.display());
+            if let movierec::database::Location::Sqlite(path) = &location {
+                if !path.is_file() {
+                    anyhow::bail!("--database: no database at {}", path.display());
+                }
             }
-            let db = movierec::database::Database::open(&path)?;
-            let written = db.export(&out)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let db = runtime.block_on(movierec::database::Database::open(&location))?;
+            let written = runtime.block_on(db.export(&out))?;
             eprintln!(
                 "movierec: wrote {} movies, {} ratings and {} tags to {}",
                 written.movies,
@@ -624,16 +631,16 @@ fn warn_unrecorded<T, R, E: std::fmt::Display>(
     }
 }
 
-/// Opens the live database at `path`; on first start imports the release the model was
+/// Opens the live database at `location`; on first start imports the release the model was
 /// trained on (else `--data`), so that the database is the one source of truth from then on.
-fn open_database(
-    path: &Path,
+async fn open_database(
+    location: &movierec::database::Location,
     engine: &Engine,
     data: &Path,
     validation: &cli::ValidationArgs,
 ) -> anyhow::Result<movierec::database::Database> {
-    let db = movierec::database::Database::open(path)?;
-    let (movies, _, _) = db.counts()?;
+    let db = movierec::database::Database::open(location).await?;
+    let (movies, _, _) = db.counts().await?;
     if movies == 0 {
         let trained_on = Path::new(&engine.manifest().dataset.path);
         let release = if trained_on.exists() {
@@ -643,13 +650,13 @@ fn open_database(
         };
         let started = std::time::Instant::now();
         let dataset = movierec::data::load_with(release, &validation.load_options())?;
-        let imported = movierec::database::import::import_release(&db, dataset)?;
+        let imported = db.import_release(dataset).await?;
         if imported.now {
             let (movies, users, ratings) = imported.counts;
             eprintln!(
                 "movierec: imported {} ({movies} movies, {users} users, {ratings} ratings) into the database {} in {:.1} s",
                 release.display(),
-                path.display(),
+                db.location().display(),
                 started.elapsed().as_secs_f64()
             );
         }

@@ -1,8 +1,10 @@
 //! Moving data in and out of the database: the MovieLens release imported on first start
-//! ([`import_release`]), bulk ratings and movies ([`insert_ratings`], [`upsert_movie`]), and the
-//! database written back out as a MovieLens CSV directory ([`Database::export`]) — what training
-//! reads, so that it trains on one consistent snapshot.
+//! ([`super::Store::import_release`]), a site's own files ([`import_files`]), and the database
+//! written back out as a MovieLens CSV directory ([`super::Store::export`], through
+//! [`ReleaseWriter`]) — what training reads, so that it trains on one consistent snapshot. The
+//! SQLite backend's statements are here too ([`insert_ratings`], [`upsert_movie`]).
 
+use super::sqlite::Sqlite;
 use super::{db_error, Database, MovieRecord};
 use crate::data::{Dataset, Rating};
 use crate::{Error, Result};
@@ -24,12 +26,16 @@ pub struct Imported {
     pub counts: (usize, usize, usize),
 }
 
-/// Imports `dataset` (a loaded, validated release) into an empty database, all in one
-/// transaction; does nothing if a release was imported before (whichever it was: the database
-/// is the source of truth from then on).
-pub fn import_release(db: &Database, dataset: Dataset) -> Result<Imported> {
-    let path = db.path().to_path_buf();
-    db.write(move |conn| {
+/// Imports `dataset` (a loaded, validated release) into an empty SQLite database, inside the
+/// caller's transaction; does nothing if a release was imported before (whichever it was: the
+/// database is the source of truth from then on).
+pub(crate) fn import_release(
+    conn: &Connection,
+    path: &Path,
+    dataset: &Dataset,
+) -> Result<Imported> {
+    let path = path.to_path_buf();
+    {
         let before: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = ?1",
@@ -88,7 +94,7 @@ pub fn import_release(db: &Database, dataset: Dataset) -> Result<Imported> {
             now: true,
             counts: (dataset.movies.len(), users, dataset.ratings.len()),
         })
-    })
+    }
 }
 
 /// What [`import_files`] wrote.
@@ -105,7 +111,7 @@ pub struct FilesImported {
 /// Imports a site's own movies and ratings files ([`super::bulk`]'s schema; CSV, or JSON Lines
 /// for `.jsonl`/`.ndjson`/`.json`) in one transaction: every row is checked first and nothing is
 /// written unless all are good. Movies come first, so the ratings may name them.
-pub fn import_files(
+pub async fn import_files(
     db: &Database,
     movies: Option<&Path>,
     ratings: Option<&Path>,
@@ -130,18 +136,7 @@ pub fn import_files(
         )?,
         None => Vec::new(),
     };
-    let path = db.path().to_path_buf();
-    db.write(move |conn| {
-        for movie in &movies {
-            upsert_movie(conn, &path, movie, now)?;
-        }
-        let users_created = insert_ratings(conn, &path, &ratings, true)?;
-        Ok(FilesImported {
-            movies: movies.len(),
-            ratings: ratings.len(),
-            users_created,
-        })
-    })
+    db.import_rows(movies, ratings, now).await
 }
 
 /// Inserts (or replaces) `ratings`; with `create_users`, the users that do not exist yet are
@@ -236,13 +231,10 @@ pub struct Exported {
     pub tags: usize,
 }
 
-impl Database {
-    /// Writes the database as a MovieLens CSV release (`movies.csv`, `links.csv`,
-    /// `ratings.csv`, `tags.csv`) into the directory `out`, atomically (a staged directory
-    /// renamed into place), from one consistent snapshot (a read transaction). `train --data OUT`
-    /// reads it.
-    pub fn export(&self, out: &Path) -> Result<Exported> {
-        let path = self.path().to_path_buf();
+impl Sqlite {
+    /// [`super::Store::export`]: one read transaction streamed into a [`ReleaseWriter`]. Blocks.
+    pub(crate) fn export_now(&self, out: &Path) -> Result<Exported> {
+        let path = super::Store::location(self).to_path_buf();
         let staged = crate::atomic::StagedDir::new(out, |dir| {
             dir.join("ratings.csv").is_file() && dir.join("movies.csv").is_file()
         })?;
@@ -260,61 +252,22 @@ impl Database {
 
 fn write_release(conn: &Connection, path: &Path, dir: &Path) -> Result<Exported> {
     let db = |e: rusqlite::Error| db_error(path, e);
-    let file = |name: &str| -> Result<csv::Writer<std::fs::File>> {
-        let p = dir.join(name);
-        let f = std::fs::File::create(&p).map_err(|e| Error::io(&p, e))?;
-        Ok(csv::Writer::from_writer(f))
-    };
-    let csv_error = |name: &str, e: csv::Error| Error::data(name, e.to_string());
-    let mut counts = Exported {
-        movies: 0,
-        ratings: 0,
-        tags: 0,
-    };
-
-    let mut movies = file("movies.csv")?;
-    let mut links = file("links.csv")?;
-    movies
-        .write_record(["movieId", "title", "genres"])
-        .map_err(|e| csv_error("movies.csv", e))?;
-    links
-        .write_record(["movieId", "imdbId", "tmdbId"])
-        .map_err(|e| csv_error("links.csv", e))?;
+    let mut out = ReleaseWriter::create(dir)?;
     let mut statement = conn
         .prepare("SELECT movie_id, title, genres, imdb_id, tmdb_id FROM movies ORDER BY movie_id")
         .map_err(db)?;
     let mut rows = statement.query([]).map_err(db)?;
     while let Some(row) = rows.next().map_err(db)? {
-        let id: u32 = row.get(0).map_err(db)?;
-        let title: String = row.get(1).map_err(db)?;
-        let genres: String = row.get(2).map_err(db)?;
-        let imdb: Option<u32> = row.get(3).map_err(db)?;
-        let tmdb: Option<u32> = row.get(4).map_err(db)?;
-        let genres = if genres.is_empty() {
-            "(no genres listed)".to_string()
-        } else {
-            genres
-        };
-        movies
-            .write_record([id.to_string(), title, genres])
-            .map_err(|e| csv_error("movies.csv", e))?;
-        links
-            .write_record([
-                id.to_string(),
-                imdb.map(|i| format!("{i:07}")).unwrap_or_default(),
-                tmdb.map(|i| i.to_string()).unwrap_or_default(),
-            ])
-            .map_err(|e| csv_error("links.csv", e))?;
-        counts.movies += 1;
+        out.movie(
+            row.get(0).map_err(db)?,
+            &row.get::<_, String>(1).map_err(db)?,
+            &row.get::<_, String>(2).map_err(db)?,
+            row.get(3).map_err(db)?,
+            row.get(4).map_err(db)?,
+        )?;
     }
     drop(rows);
-    finish(movies, &dir.join("movies.csv"))?;
-    finish(links, &dir.join("links.csv"))?;
-
-    let mut ratings = file("ratings.csv")?;
-    ratings
-        .write_record(["userId", "movieId", "rating", "timestamp"])
-        .map_err(|e| csv_error("ratings.csv", e))?;
+    out.movies_done()?;
     let mut statement = conn
         .prepare(
             "SELECT user_id, movie_id, rating, timestamp FROM ratings ORDER BY user_id, movie_id",
@@ -322,45 +275,169 @@ fn write_release(conn: &Connection, path: &Path, dir: &Path) -> Result<Exported>
         .map_err(db)?;
     let mut rows = statement.query([]).map_err(db)?;
     while let Some(row) = rows.next().map_err(db)? {
-        let (user, movie): (u32, u32) = (row.get(0).map_err(db)?, row.get(1).map_err(db)?);
-        let rating: f64 = row.get(2).map_err(db)?;
-        let timestamp: i64 = row.get(3).map_err(db)?;
-        ratings
-            .write_record([
-                user.to_string(),
-                movie.to_string(),
-                format!("{rating:.1}"),
-                timestamp.to_string(),
-            ])
-            .map_err(|e| csv_error("ratings.csv", e))?;
-        counts.ratings += 1;
+        out.rating(
+            row.get(0).map_err(db)?,
+            row.get(1).map_err(db)?,
+            row.get(2).map_err(db)?,
+            row.get(3).map_err(db)?,
+        )?;
     }
     drop(rows);
-    finish(ratings, &dir.join("ratings.csv"))?;
-
-    let mut tags = file("tags.csv")?;
-    tags.write_record(["userId", "movieId", "tag", "timestamp"])
-        .map_err(|e| csv_error("tags.csv", e))?;
+    out.ratings_done()?;
     let mut statement = conn
         .prepare("SELECT user_id, movie_id, tag, timestamp FROM tags ORDER BY rowid")
         .map_err(db)?;
     let mut rows = statement.query([]).map_err(db)?;
     while let Some(row) = rows.next().map_err(db)? {
-        let (user, movie): (u32, u32) = (row.get(0).map_err(db)?, row.get(1).map_err(db)?);
-        let tag: String = row.get(2).map_err(db)?;
-        let timestamp: i64 = row.get(3).map_err(db)?;
-        tags.write_record([
-            user.to_string(),
-            movie.to_string(),
-            tag,
-            timestamp.to_string(),
-        ])
-        .map_err(|e| csv_error("tags.csv", e))?;
-        counts.tags += 1;
+        out.tag(
+            row.get(0).map_err(db)?,
+            row.get(1).map_err(db)?,
+            &row.get::<_, String>(2).map_err(db)?,
+            row.get(3).map_err(db)?,
+        )?;
     }
     drop(rows);
-    finish(tags, &dir.join("tags.csv"))?;
-    Ok(counts)
+    out.finish()
+}
+
+/// Writes a MovieLens CSV release into a directory, the way both backends export: movies (with
+/// their links) in id order, then ratings, then tags, each file synced when done.
+pub(crate) struct ReleaseWriter {
+    dir: std::path::PathBuf,
+    movies: Option<csv::Writer<std::fs::File>>,
+    links: Option<csv::Writer<std::fs::File>>,
+    ratings: Option<csv::Writer<std::fs::File>>,
+    tags: Option<csv::Writer<std::fs::File>>,
+    counts: Exported,
+}
+
+fn csv_error(name: &str, e: csv::Error) -> Error {
+    Error::data(name, e.to_string())
+}
+
+impl ReleaseWriter {
+    /// Creates the four files in `dir` with their header rows.
+    pub(crate) fn create(dir: &Path) -> Result<ReleaseWriter> {
+        let file = |name: &str, header: [&str; 4]| -> Result<csv::Writer<std::fs::File>> {
+            let p = dir.join(name);
+            let f = std::fs::File::create(&p).map_err(|e| Error::io(&p, e))?;
+            let mut w = csv::Writer::from_writer(f);
+            let header: Vec<&str> = header.into_iter().filter(|h| !h.is_empty()).collect();
+            w.write_record(&header).map_err(|e| csv_error(name, e))?;
+            Ok(w)
+        };
+        Ok(ReleaseWriter {
+            dir: dir.to_path_buf(),
+            movies: Some(file("movies.csv", ["movieId", "title", "genres", ""])?),
+            links: Some(file("links.csv", ["movieId", "imdbId", "tmdbId", ""])?),
+            ratings: Some(file(
+                "ratings.csv",
+                ["userId", "movieId", "rating", "timestamp"],
+            )?),
+            tags: Some(file("tags.csv", ["userId", "movieId", "tag", "timestamp"])?),
+            counts: Exported {
+                movies: 0,
+                ratings: 0,
+                tags: 0,
+            },
+        })
+    }
+
+    /// One movie (its MovieLens title, `|`-separated genres) and its links.
+    pub(crate) fn movie(
+        &mut self,
+        id: u32,
+        title: &str,
+        genres: &str,
+        imdb: Option<u32>,
+        tmdb: Option<u32>,
+    ) -> Result<()> {
+        let genres = if genres.is_empty() {
+            "(no genres listed)"
+        } else {
+            genres
+        };
+        if let (Some(movies), Some(links)) = (&mut self.movies, &mut self.links) {
+            movies
+                .write_record([id.to_string().as_str(), title, genres])
+                .map_err(|e| csv_error("movies.csv", e))?;
+            links
+                .write_record([
+                    id.to_string(),
+                    imdb.map(|i| format!("{i:07}")).unwrap_or_default(),
+                    tmdb.map(|i| i.to_string()).unwrap_or_default(),
+                ])
+                .map_err(|e| csv_error("links.csv", e))?;
+        }
+        self.counts.movies += 1;
+        Ok(())
+    }
+
+    /// Closes and syncs movies.csv and links.csv.
+    pub(crate) fn movies_done(&mut self) -> Result<()> {
+        if let Some(w) = self.movies.take() {
+            finish(w, &self.dir.join("movies.csv"))?;
+        }
+        if let Some(w) = self.links.take() {
+            finish(w, &self.dir.join("links.csv"))?;
+        }
+        Ok(())
+    }
+
+    /// One rating.
+    pub(crate) fn rating(
+        &mut self,
+        user: u32,
+        movie: u32,
+        rating: f64,
+        timestamp: i64,
+    ) -> Result<()> {
+        if let Some(ratings) = &mut self.ratings {
+            ratings
+                .write_record([
+                    user.to_string(),
+                    movie.to_string(),
+                    format!("{rating:.1}"),
+                    timestamp.to_string(),
+                ])
+                .map_err(|e| csv_error("ratings.csv", e))?;
+        }
+        self.counts.ratings += 1;
+        Ok(())
+    }
+
+    /// Closes and syncs ratings.csv.
+    pub(crate) fn ratings_done(&mut self) -> Result<()> {
+        self.movies_done()?;
+        if let Some(w) = self.ratings.take() {
+            finish(w, &self.dir.join("ratings.csv"))?;
+        }
+        Ok(())
+    }
+
+    /// One tag.
+    pub(crate) fn tag(&mut self, user: u32, movie: u32, tag: &str, timestamp: i64) -> Result<()> {
+        if let Some(tags) = &mut self.tags {
+            tags.write_record([
+                user.to_string().as_str(),
+                movie.to_string().as_str(),
+                tag,
+                timestamp.to_string().as_str(),
+            ])
+            .map_err(|e| csv_error("tags.csv", e))?;
+        }
+        self.counts.tags += 1;
+        Ok(())
+    }
+
+    /// Closes and syncs every file; what was written.
+    pub(crate) fn finish(mut self) -> Result<Exported> {
+        self.ratings_done()?;
+        if let Some(w) = self.tags.take() {
+            finish(w, &self.dir.join("tags.csv"))?;
+        }
+        Ok(self.counts)
+    }
 }
 
 fn finish(writer: csv::Writer<std::fs::File>, path: &Path) -> Result<()> {

@@ -1,90 +1,35 @@
-//! The live recommender's database: profiles, their ratings and the movies a site adds, in one
-//! SQLite file (the `rusqlite` crate with SQLite compiled in: nothing to install).
+//! The live recommender's database: profiles, their ratings, the movies a site adds and the
+//! impressions of what was recommended. One storage API ([`Store`]) with two backends:
 //!
-//! - **One source of truth.** On first start the MovieLens release is imported ([`import`]);
-//!   from then on every rating, profile and added movie is a row here, and training reads a
-//!   consistent snapshot of it ([`Database::snapshot`]) or its CSV export ([`Database::export`]).
-//! - **Durable writes.** WAL mode with `synchronous = FULL`: a write is acknowledged only after
-//!   its transaction is committed and the WAL synced, so neither `kill -9` nor a power cut loses
-//!   an acknowledged rating.
-//! - **Group commit.** One writer thread owns the only writing connection. It takes every write
-//!   waiting in its queue (up to [`MAX_BATCH`]), runs each in a savepoint of one transaction (a
-//!   failing write rolls back alone) and commits them with one sync, then answers them all: many
-//!   concurrent writers cost one fsync per batch, not one each.
-//! - **Readers** take a connection from a small pool ([`Database::read`]); in WAL mode they
-//!   never wait for the writer and always see a committed state.
-//! - **Migrations** ([`schema`]) are numbered; `PRAGMA user_version` says how many are applied.
-//!   A database made by a newer movierec is refused rather than misread.
+//! - **SQLite** ([`sqlite`], the default, `--database sqlite:PATH`): one file on one machine,
+//!   nothing to install, group commit through one writer thread.
+//! - **PostgreSQL** ([`postgres`], `--database postgres://USER@HOST:PORT/DB`): the shared
+//!   database of many `serve` processes behind a load balancer (docs/DATABASE.md, "When one
+//!   machine is not enough").
+//!
+//! Both hold the same tables under the same numbered migrations ([`schema`]), and one test
+//! suite (`tests/store.rs`) runs against both. On first start the MovieLens release is imported
+//! ([`Store::import_release`]); from then on every rating, profile and added movie is a row
+//! here, and training reads a consistent snapshot of it ([`Store::export`]).
 
 pub mod bulk;
 pub mod import;
 pub mod online;
+pub mod postgres;
 pub mod schema;
+pub mod sqlite;
 
-use crate::data::Rating;
+use crate::data::{Dataset, Rating};
 use crate::{Error, Result};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-/// Most writes committed together by one transaction of the writer thread.
-pub const MAX_BATCH: usize = 512;
-/// Writes queued for the writer thread at most.
-pub const QUEUE_LENGTH: usize = MAX_BATCH * 4;
-/// How long a connection waits for a lock another process holds before failing.
-const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-/// Reader connections kept open for reuse (more are opened when needed and closed after).
-const READER_POOL: usize = 16;
+pub use import::{Exported, FilesImported, Imported};
+pub use online::OnlineDay;
 
 /// The lowest and highest rating, in stars; ratings are in half stars.
 pub const RATING_RANGE: (f32, f32) = (0.5, 5.0);
-
-/// What a finished write tells its caller: the write's own result once the batch it was part of
-/// is committed, or the commit's failure.
-type Finish = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
-/// A write: given the writer's connection (inside a savepoint), runs and returns whether it
-/// succeeded and how to answer once the batch is committed; given `None` (the transaction could
-/// not begin), does nothing and returns how to answer.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
-
-/// An open database (cheap to clone: clones share the writer and the readers).
-#[derive(Clone)]
-pub struct Database {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    path: PathBuf,
-    jobs: Mutex<Option<mpsc::SyncSender<Job>>>,
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
-    readers: Mutex<Vec<Connection>>,
-    /// Users read so far, by id: a user's token never changes and users are never removed, so
-    /// an entry never goes stale. Spares each authenticated request a database read.
-    users: Mutex<std::collections::HashMap<u32, UserRecord>>,
-}
-
-/// Most users [`Database::user_cached`] keeps (about 60 MB); the cache starts over beyond.
-const USER_CACHE: usize = 1_000_000;
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // Closing the queue ends the writer thread once it has committed what it holds.
-        self.jobs.lock().map(|mut j| j.take()).ok();
-        if let Some(handle) = self.writer.lock().ok().and_then(|mut w| w.take()) {
-            let _ = handle.join();
-        }
-    }
-}
-
-impl std::fmt::Debug for Database {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database")
-            .field("path", &self.inner.path)
-            .finish()
-    }
-}
 
 /// The database `serve` uses by default: `state/movierec.db` in the model directory's parent
 /// (`models/state/movierec.db` for `models/default`), shared by the models trained there.
@@ -208,378 +153,6 @@ pub fn check_rating(rating: f64) -> Result<f32> {
     Ok(rating as f32)
 }
 
-fn configure(conn: &Connection, path: &Path) -> Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(|e| db_error(path, e))?;
-    // WAL: readers never block the writer nor see a half-committed state; FULL syncs the WAL
-    // at every commit, so an acknowledged write survives a crash of the process or machine.
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(|e| db_error(path, e))?;
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(|e| db_error(path, e))?;
-    // A thread of its own checkpoints when the writer asks ([`write_loop`], [`checkpointer`]);
-    // the automatic checkpoint (inside some commit, stalling the commits queued behind it) is
-    // only the bound for when that thread falls behind: every 40,000 pages (160 MB) rather than
-    // SQLite's 1,000, which put the p99 of a rating's write at 39 ms (docs/BENCHMARKS.md). The
-    // file is cut back to 64 MiB after a checkpoint.
-    conn.pragma_update(None, "wal_autocheckpoint", 40_000)
-        .map_err(|e| db_error(path, e))?;
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
-        .map_err(|e| db_error(path, e))?;
-    conn.pragma_update(None, "foreign_keys", "ON")
-        .map_err(|e| db_error(path, e))?;
-    Ok(())
-}
-
-impl Database {
-    /// Opens (creating if needed) the database at `path`, applies the migrations it lacks and
-    /// starts its writer thread. The parent directory is created.
-    pub fn open(path: &Path) -> Result<Database> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
-        if path.is_dir() {
-            return Err(db_error(path, "is a directory, not a database file"));
-        }
-        let mut conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| db_error(path, e))?;
-        configure(&conn, path)?;
-        schema::migrate(&mut conn, path)?;
-        let checkpointer = checkpointer(path)?;
-        let (jobs, queue) = mpsc::sync_channel::<Job>(QUEUE_LENGTH);
-        let writer_path = path.to_path_buf();
-        let writer = std::thread::Builder::new()
-            .name("movierec-db-writer".into())
-            .spawn(move || write_loop(conn, &writer_path, queue, checkpointer))
-            .map_err(|e| db_error(path, format!("cannot start the writer thread: {e}")))?;
-        Ok(Database {
-            inner: Arc::new(Inner {
-                path: path.to_path_buf(),
-                jobs: Mutex::new(Some(jobs)),
-                writer: Mutex::new(Some(writer)),
-                readers: Mutex::new(Vec::new()),
-                users: Mutex::new(std::collections::HashMap::new()),
-            }),
-        })
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
-    }
-
-    /// Runs `write` on the writer's connection, inside a transaction shared with the other
-    /// writes waiting, and returns its result once that transaction is committed. Blocks: call
-    /// from a blocking thread (the server calls [`Database::write_async`]).
-    pub fn write<R: Send + 'static>(
-        &self,
-        write: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
-    ) -> Result<R> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.submit(
-            write,
-            move |r| {
-                let _ = tx.send(r);
-            },
-            true,
-        )?;
-        rx.recv()
-            .map_err(|_| db_error(&self.inner.path, "the writer thread stopped"))?
-    }
-
-    /// [`Database::write`] for async code: waits without holding a thread.
-    pub async fn write_async<R: Send + 'static>(
-        &self,
-        write: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
-    ) -> Result<R> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.submit(
-            write,
-            move |r| {
-                let _ = tx.send(r);
-            },
-            true,
-        )?;
-        rx.await
-            .map_err(|_| db_error(&self.inner.path, "the writer thread stopped"))?
-    }
-
-    /// Queues `write` for the writer thread; `answer` gets its result after the commit. With
-    /// `wait`, a full queue (the writer behind by [`QUEUE_LENGTH`] writes) makes the caller wait
-    /// for room; without, the write is dropped and the call fails.
-    pub(crate) fn submit<R: Send + 'static>(
-        &self,
-        write: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
-        answer: impl FnOnce(Result<R>) + Send + 'static,
-        wait: bool,
-    ) -> Result<()> {
-        let path = self.inner.path.clone();
-        let job: Job = Box::new(move |conn: Option<&Connection>| {
-            let result = conn.map(write);
-            let ok = matches!(result, Some(Ok(_)));
-            let finish: Finish = Box::new(move |committed: std::result::Result<(), String>| {
-                answer(match (committed, result) {
-                    (Ok(()), Some(result)) => result,
-                    (Err(e), _) => Err(db_error(&path, format!("the write failed: {e}"))),
-                    (Ok(()), None) => Err(db_error(&path, "the write was not run")),
-                })
-            });
-            (ok, finish)
-        });
-        let sender = self
-            .inner
-            .jobs
-            .lock()
-            .map_err(|_| db_error(&self.inner.path, "the writer queue is poisoned"))?
-            .clone()
-            .ok_or_else(|| db_error(&self.inner.path, "the database is closed"))?;
-        if wait {
-            sender
-                .send(job)
-                .map_err(|_| db_error(&self.inner.path, "the writer thread stopped"))
-        } else {
-            sender.try_send(job).map_err(|e| match e {
-                mpsc::TrySendError::Full(_) => db_error(&self.inner.path, "the writer is busy"),
-                mpsc::TrySendError::Disconnected(_) => {
-                    db_error(&self.inner.path, "the writer thread stopped")
-                }
-            })
-        }
-    }
-
-    /// Runs `read` on a reader connection (a committed state of the database). Blocks.
-    pub fn read<R>(&self, read: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
-        let path = &self.inner.path;
-        let pooled = self.inner.readers.lock().ok().and_then(|mut p| p.pop());
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => {
-                let conn = Connection::open_with_flags(
-                    path,
-                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )
-                .map_err(|e| db_error(path, e))?;
-                conn.busy_timeout(BUSY_TIMEOUT)
-                    .map_err(|e| db_error(path, e))?;
-                conn.pragma_update(None, "query_only", "ON")
-                    .map_err(|e| db_error(path, e))?;
-                conn
-            }
-        };
-        let result = read(&conn);
-        if let Ok(mut pool) = self.inner.readers.lock() {
-            if pool.len() < READER_POOL {
-                pool.push(conn);
-            }
-        }
-        result
-    }
-
-    /// [`Database::read`] on a blocking thread, for async code.
-    pub async fn read_async<R: Send + 'static>(
-        &self,
-        read: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
-    ) -> Result<R> {
-        let db = self.clone();
-        tokio::task::spawn_blocking(move || db.read(read))
-            .await
-            .map_err(|e| db_error(&self.inner.path, format!("a read failed: {e}")))?
-    }
-
-    // ---- Profiles and ratings -------------------------------------------------------------
-
-    /// Creates a profile with a new token: its id is one above every user id stored (the
-    /// release's users included). Returns the id and the token (shown once; only its hash is
-    /// kept).
-    pub async fn create_user(&self, now: i64) -> Result<(u32, String)> {
-        let token = new_token();
-        let hash = token_hash(&token);
-        let path = self.inner.path.clone();
-        let user_id = self
-            .write_async(move |conn| {
-                let max: Option<i64> = conn
-                    .query_row("SELECT max(user_id) FROM users", [], |r| r.get(0))
-                    .map_err(|e| db_error(&path, e))?;
-                let next = max.unwrap_or(0) + 1;
-                let user_id = u32::try_from(next)
-                    .map_err(|_| db_error(&path, "user ids are exhausted (over 2^32)"))?;
-                conn.execute(
-                    "INSERT INTO users (user_id, token_hash, created_at) VALUES (?1, ?2, ?3)",
-                    params![user_id, &hash[..], now],
-                )
-                .map_err(|e| db_error(&path, e))?;
-                Ok(user_id)
-            })
-            .await?;
-        Ok((user_id, token))
-    }
-
-    /// The profile `user_id`, if it exists.
-    pub fn user(conn: &Connection, path: &Path, user_id: u32) -> Result<Option<UserRecord>> {
-        conn.prepare_cached("SELECT token_hash FROM users WHERE user_id = ?1")
-            .and_then(|mut s| {
-                s.query_row([user_id], |r| r.get::<_, Option<Vec<u8>>>(0))
-                    .optional()
-            })
-            .map_err(|e| db_error(path, e))
-            .map(|found| {
-                found.map(|hash| UserRecord {
-                    user_id,
-                    token_hash: hash.and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok()),
-                })
-            })
-    }
-
-    /// The user `user_id`, if it exists, from memory when it was read before.
-    pub async fn user_cached(&self, user_id: u32) -> Result<Option<UserRecord>> {
-        if let Some(user) = self
-            .inner
-            .users
-            .lock()
-            .ok()
-            .and_then(|users| users.get(&user_id).cloned())
-        {
-            return Ok(Some(user));
-        }
-        let path = self.inner.path.clone();
-        let user = self
-            .read_async(move |c| Database::user(c, &path, user_id))
-            .await?;
-        if let (Some(user), Ok(mut users)) = (&user, self.inner.users.lock()) {
-            if users.len() >= USER_CACHE {
-                users.clear();
-            }
-            users.insert(user_id, user.clone());
-        }
-        Ok(user)
-    }
-
-    /// The profile whose token hashes to `hash`, if any.
-    pub fn user_of_token(conn: &Connection, path: &Path, hash: &[u8; 32]) -> Result<Option<u32>> {
-        conn.prepare_cached("SELECT user_id FROM users WHERE token_hash = ?1")
-            .and_then(|mut s| s.query_row([&hash[..]], |r| r.get(0)).optional())
-            .map_err(|e| db_error(path, e))
-    }
-
-    /// The movie `movie_id`, if it is in the catalog.
-    pub fn movie(conn: &Connection, path: &Path, movie_id: u32) -> Result<Option<MovieRecord>> {
-        conn.prepare_cached(
-            "SELECT title, genres, imdb_id, tmdb_id FROM movies WHERE movie_id = ?1",
-        )
-        .and_then(|mut s| {
-            s.query_row([movie_id], |r| {
-                let raw: String = r.get(0)?;
-                let (title, year) = split_year(&raw);
-                Ok(MovieRecord {
-                    movie_id,
-                    title,
-                    year,
-                    genres: bulk::split_genres(&r.get::<_, String>(1)?),
-                    imdb_id: r.get(2)?,
-                    tmdb_id: r.get(3)?,
-                })
-            })
-            .optional()
-        })
-        .map_err(|e| db_error(path, e))
-    }
-
-    /// Whether `movie_id` is in the catalog.
-    pub fn movie_exists(conn: &Connection, path: &Path, movie_id: u32) -> Result<bool> {
-        conn.prepare_cached("SELECT 1 FROM movies WHERE movie_id = ?1")
-            .and_then(|mut s| s.exists([movie_id]))
-            .map_err(|e| db_error(path, e))
-    }
-
-    /// Stores (or replaces) `user_id`'s rating of `movie_id`. Fails with
-    /// [`Error::MovieNotFound`] for a movie not in the catalog and [`Error::UserNotFound`] for
-    /// a user that does not exist.
-    pub async fn put_rating(&self, rating: StoredRating) -> Result<StoredRating> {
-        let path = self.inner.path.clone();
-        self.write_async(move |conn| {
-            if !Database::movie_exists(conn, &path, rating.movie_id)? {
-                return Err(unknown_movie(rating.movie_id));
-            }
-            if Database::user(conn, &path, rating.user_id)?.is_none() {
-                return Err(Error::UserNotFound {
-                    user_id: rating.user_id,
-                });
-            }
-            put_rating_row(conn, &path, &rating)?;
-            Ok(rating)
-        })
-        .await
-    }
-
-    /// Removes `user_id`'s rating of `movie_id`; true if there was one.
-    pub async fn delete_rating(&self, user_id: u32, movie_id: u32) -> Result<bool> {
-        let path = self.inner.path.clone();
-        self.write_async(move |conn| {
-            conn.prepare_cached("DELETE FROM ratings WHERE user_id = ?1 AND movie_id = ?2")
-                .and_then(|mut s| s.execute(params![user_id, movie_id]))
-                .map(|n| n > 0)
-                .map_err(|e| db_error(&path, e))
-        })
-        .await
-    }
-
-    /// `user_id`'s ratings, newest first (ties: the one written last first).
-    pub fn ratings_of(conn: &Connection, path: &Path, user_id: u32) -> Result<Vec<StoredRating>> {
-        let mut statement = conn
-            .prepare_cached(
-                "SELECT movie_id, rating, timestamp FROM ratings WHERE user_id = ?1 \
-                 ORDER BY timestamp DESC, seq DESC, movie_id DESC",
-            )
-            .map_err(|e| db_error(path, e))?;
-        let rows = statement
-            .query_map([user_id], |r| {
-                Ok(StoredRating {
-                    user_id,
-                    movie_id: r.get(0)?,
-                    rating: r.get::<_, f64>(1)? as f32,
-                    timestamp: r.get(2)?,
-                })
-            })
-            .map_err(|e| db_error(path, e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| db_error(path, e))
-    }
-
-    /// Counts of what is stored: `(movies, users, ratings)`.
-    pub fn counts(&self) -> Result<(u64, u64, u64)> {
-        let path = self.inner.path.clone();
-        self.read(|conn| {
-            let count = |table: &str| -> Result<u64> {
-                conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
-                    r.get::<_, i64>(0)
-                })
-                .map(|n| n.max(0) as u64)
-                .map_err(|e| db_error(&path, e))
-            };
-            Ok((count("movies")?, count("users")?, count("ratings")?))
-        })
-    }
-
-    /// Writes many ratings in one transaction (bulk import): every movie must be in the
-    /// catalog; users that do not exist yet are created without a token (like the release's
-    /// own). All or nothing.
-    pub fn put_ratings(&self, ratings: Vec<Rating>) -> Result<usize> {
-        let path = self.inner.path.clone();
-        self.write(move |conn| import::insert_ratings(conn, &path, &ratings, true))
-    }
-
-    /// Adds a movie (fails if its id is taken) or, with `replace`, changes one.
-    pub fn put_movie(&self, movie: MovieRecord, now: i64) -> Result<()> {
-        let path = self.inner.path.clone();
-        self.write(move |conn| import::upsert_movie(conn, &path, &movie, now))
-    }
-}
-
 /// The error for a movie id not in the catalog.
 pub fn unknown_movie(movie_id: u32) -> Error {
     Error::MovieNotFound {
@@ -588,341 +161,217 @@ pub fn unknown_movie(movie_id: u32) -> Error {
     }
 }
 
-/// A number above every one it returned before in this process, from the clock's
-/// microseconds: the order of writes within a second.
-fn next_seq() -> i64 {
-    use std::sync::atomic::{AtomicI64, Ordering};
-    static LAST: AtomicI64 = AtomicI64::new(0);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
-    let mut last = LAST.load(Ordering::Relaxed);
-    loop {
-        let next = now.max(last + 1);
-        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return next,
-            Err(seen) => last = seen,
+/// A change to a stored movie: given the movie as stored, returns it as it should be (or an
+/// error, and nothing changes). Runs inside the backend's transaction.
+pub type MovieChange = Box<dyn FnOnce(MovieRecord) -> Result<MovieRecord> + Send>;
+
+/// What a backend stores and answers: every read and write the server, the importer and the
+/// trainer make. Writes return once they are durable (committed); each is atomic.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Where the data is, for messages: the file, or the URL without its password.
+    fn location(&self) -> &Path;
+
+    /// Whether many servers may share this database (PostgreSQL), rather than one process
+    /// owning it (SQLite).
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// Counts of what is stored: `(movies, users, ratings)`.
+    async fn counts(&self) -> Result<(u64, u64, u64)>;
+
+    /// Imports `dataset` (a loaded, validated release) into an empty database in one
+    /// transaction; does nothing if a release or a catalog is there already (the database is
+    /// the source of truth from then on). Safe when several servers start at once.
+    async fn import_release(&self, dataset: Dataset) -> Result<Imported>;
+
+    /// Adds or replaces `movies`, then adds or replaces `ratings` (creating their users, without
+    /// a token, when they do not exist), all in one transaction: every rated movie must be in
+    /// the catalog, else nothing is written.
+    async fn import_rows(
+        &self,
+        movies: Vec<MovieRecord>,
+        ratings: Vec<Rating>,
+        now: i64,
+    ) -> Result<FilesImported>;
+
+    /// Creates a profile with the token hash `token_hash`: its id is one above every user id
+    /// stored (the release's users included).
+    async fn insert_user(&self, token_hash: [u8; 32], now: i64) -> Result<u32>;
+
+    /// The profile `user_id`, if it exists.
+    async fn user(&self, user_id: u32) -> Result<Option<UserRecord>>;
+
+    /// The profile whose token hashes to `hash`, if any.
+    async fn user_of_token(&self, hash: [u8; 32]) -> Result<Option<u32>>;
+
+    /// `user_id`'s ratings, newest first (ties: the one written last first).
+    async fn ratings_of(&self, user_id: u32) -> Result<Vec<StoredRating>>;
+
+    /// Stores (or replaces) a rating. Fails with [`Error::MovieNotFound`] for a movie not in the
+    /// catalog and [`Error::UserNotFound`] for a user that does not exist.
+    async fn put_rating(&self, rating: StoredRating) -> Result<StoredRating>;
+
+    /// Removes `user_id`'s rating of `movie_id`; true if there was one.
+    async fn delete_rating(&self, user_id: u32, movie_id: u32) -> Result<bool>;
+
+    /// Adds `movie`; false (and nothing written) if its id is taken.
+    async fn add_movie(&self, movie: MovieRecord, now: i64) -> Result<bool>;
+
+    /// Changes the movie `movie_id` by `change` (read and written in one transaction); fails
+    /// with [`Error::MovieNotFound`] if there is no such movie.
+    async fn change_movie(&self, movie_id: u32, change: MovieChange) -> Result<MovieRecord>;
+
+    /// Records that `movies` were recommended to `user_id` by `model` at `now` (seconds),
+    /// without waiting: an impression lost to a crash or dropped under load costs the online
+    /// metric one row, not a request its latency. A movie already shown to the person by the
+    /// model keeps its first time.
+    fn record_impressions(&self, user_id: u32, model: &str, movies: Vec<u32>, now: i64);
+
+    /// Per model and day, for impressions of the last `days` days before `now`: impressions,
+    /// and how many were rated (liked) within [`online::WINDOW_DAYS`] days after. Newest first.
+    async fn online_metrics(&self, days: u32, now: i64) -> Result<Vec<OnlineDay>>;
+
+    /// Writes the database as a MovieLens CSV release (`movies.csv`, `links.csv`, `ratings.csv`,
+    /// `tags.csv`) into the directory `out`, atomically (a staged directory renamed into place),
+    /// from one consistent snapshot: what `train --data OUT` reads.
+    async fn export(&self, out: &Path) -> Result<Exported>;
+}
+
+/// Where the live database is (`--database`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`).
+    Postgres(String),
+}
+
+impl Location {
+    /// Reads `--database`: `sqlite:PATH` or a path, `postgres://…` (or `postgresql://…`), or
+    /// `none` (`Ok(None)`); without one, [`default_path`] of `model_dir`.
+    pub fn parse(text: Option<&str>, model_dir: &Path) -> Result<Option<Location>> {
+        match text.map(str::trim) {
+            None => Ok(Some(Location::Sqlite(default_path(model_dir)))),
+            Some("none") => Ok(None),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Some(Location::Postgres(url.to_string())))
+            }
+            Some(text) => {
+                let path = text.strip_prefix("sqlite:").unwrap_or(text);
+                if path.is_empty() || path.contains("://") {
+                    return Err(Error::invalid(
+                        "--database",
+                        format!(
+                            "--database: {:?} is not `sqlite:PATH`, a path, `postgres://USER@HOST:PORT/DB` \
+                             or `none`",
+                            crate::error::bounded(text.to_string())
+                        ),
+                    ));
+                }
+                Ok(Some(Location::Sqlite(PathBuf::from(path))))
+            }
         }
     }
 }
 
-/// Inserts or replaces one rating row, stamped with [`next_seq`] (newest last).
-pub(crate) fn put_rating_row(conn: &Connection, path: &Path, r: &StoredRating) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO ratings (user_id, movie_id, rating, timestamp, seq) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            r.user_id,
-            r.movie_id,
-            f64::from(r.rating),
-            r.timestamp,
-            next_seq()
-        ])
-    })
-    .map(|_| ())
-    .map_err(|e| db_error(path, e))
+/// An open database (cheap to clone: clones share the backend's connections).
+#[derive(Clone)]
+pub struct Database {
+    store: Arc<dyn Store>,
+    /// Users read so far, by id: a user's token never changes and users are never removed, so
+    /// an entry never goes stale. Spares each authenticated request a database read.
+    users: Arc<Mutex<std::collections::HashMap<u32, UserRecord>>>,
 }
 
-/// Starts the checkpointer: a thread with a connection of its own that copies the WAL into the
-/// database file whenever the writer asks ([`write_loop`]). A `PASSIVE` checkpoint takes no
-/// lock the writer needs, so commits go on while pages are copied and the file is synced.
-fn checkpointer(path: &Path) -> Result<Checkpointer> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| db_error(path, e))?;
-    configure(&conn, path)?;
-    let (ask, asked) = mpsc::sync_channel::<()>(1);
-    let at = path.to_path_buf();
-    let thread = std::thread::Builder::new()
-        .name("movierec-db-checkpoint".into())
-        .spawn(move || {
-            // Ends when the writer (holding the other end) does.
-            while asked.recv().is_ok() {
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!("database {}: checkpoint: {e}", at.display());
-                }
+/// Most users [`Database::user_cached`] keeps (about 60 MB); the cache starts over beyond.
+const USER_CACHE: usize = 1_000_000;
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("location", &self.store.location())
+            .finish()
+    }
+}
+
+impl std::ops::Deref for Database {
+    type Target = dyn Store;
+    fn deref(&self) -> &Self::Target {
+        self.store.as_ref()
+    }
+}
+
+impl Database {
+    /// Opens the database at `location`, creating it (and applying the migrations it lacks).
+    pub async fn open(location: &Location) -> Result<Database> {
+        Ok(match location {
+            Location::Sqlite(path) => Database::sqlite(path)?,
+            Location::Postgres(url) => {
+                Database::from_store(Arc::new(postgres::Postgres::connect(url).await?))
             }
         })
-        .map_err(|e| db_error(path, format!("cannot start the checkpoint thread: {e}")))?;
-    Ok(Checkpointer { ask, thread })
-}
-
-/// The writer's handle on the checkpointer thread.
-struct Checkpointer {
-    ask: mpsc::SyncSender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Checkpointer {
-    /// Asks for a checkpoint without waiting (if one is still asked for, that request stands).
-    fn ask(&self) {
-        let _ = self.ask.try_send(());
     }
 
-    /// Lets the thread finish its checkpoint and waits for it to end.
-    fn stop(self) {
-        drop(self.ask);
-        let _ = self.thread.join();
+    /// Opens (creating if needed) the SQLite database at `path`.
+    pub fn sqlite(path: &Path) -> Result<Database> {
+        Ok(Database::from_store(Arc::new(sqlite::Sqlite::open(path)?)))
     }
-}
 
-/// Commits after which the writer asks the checkpointer for a checkpoint the next time its
-/// queue is empty. Asking after every few commits whatever the queue holds made the paced p99
-/// worse (15–72 ms against 11–15 ms): the syncs of the database file and of the WAL then
-/// overlap all the time.
-const IDLE_CHECKPOINT_COMMITS: u32 = 20;
-
-/// Commits after which the writer asks for a checkpoint even though its queue never emptied.
-const BUSY_CHECKPOINT_COMMITS: u32 = 1_000;
-
-/// The writer thread: takes the waiting writes in batches, each batch one transaction with a
-/// savepoint per write, and answers each write after the commit.
-fn write_loop(
-    conn: Connection,
-    path: &Path,
-    queue: mpsc::Receiver<Job>,
-    checkpointer: Checkpointer,
-) {
-    let mut commits_since_checkpoint = 0u32;
-    loop {
-        let first = match queue.try_recv() {
-            Ok(job) => job,
-            Err(mpsc::TryRecvError::Disconnected) => break,
-            Err(mpsc::TryRecvError::Empty) => {
-                // Nothing waits: a good moment for the checkpointer to copy the WAL into the
-                // database file, in small steps.
-                if commits_since_checkpoint >= IDLE_CHECKPOINT_COMMITS {
-                    checkpointer.ask();
-                    commits_since_checkpoint = 0;
-                }
-                match queue.recv() {
-                    Ok(job) => job,
-                    Err(_) => break,
-                }
-            }
-        };
-        commits_since_checkpoint += 1;
-        if commits_since_checkpoint >= BUSY_CHECKPOINT_COMMITS {
-            // A load that never lets the queue empty: ask anyway, so that the WAL does not
-            // grow to the automatic checkpoint inside a commit.
-            checkpointer.ask();
-            commits_since_checkpoint = 0;
-        }
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            let message = format!("cannot begin a transaction: {e}");
-            tracing::error!("database {}: {message}", path.display());
-            for job in batch {
-                let (_, finish) = job(None);
-                finish(Err(message.clone()));
-            }
-            continue;
-        }
-        for job in batch {
-            if conn.execute_batch("SAVEPOINT write").is_err() {
-                // Without a savepoint a failing write could not be undone alone: not run.
-                finishes.push(job(None).1);
-                continue;
-            }
-            let (ok, finish) = job(Some(&conn));
-            if !ok {
-                // A failed write is undone alone; the others of the batch still commit.
-                let _ = conn.execute_batch("ROLLBACK TO write");
-            }
-            let _ = conn.execute_batch("RELEASE write");
-            finishes.push(finish);
-        }
-        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
-        if committed.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        for finish in finishes {
-            finish(committed.clone());
+    fn from_store(store: Arc<dyn Store>) -> Database {
+        Database {
+            store,
+            users: Arc::new(Mutex::new(std::collections::HashMap::new())),
         }
     }
-    // The checkpointer's connection closes first; the writer's, closing last, checkpoints what
-    // is left and removes the WAL.
-    checkpointer.stop();
+
+    /// A directory for the database's snapshots (what a retraining exports): beside the
+    /// SQLite file, or `state/` beside the model directory for a database elsewhere.
+    pub fn scratch_dir(&self, model_dir: &Path) -> PathBuf {
+        if self.store.is_shared() {
+            model_dir.parent().unwrap_or(Path::new(".")).join("state")
+        } else {
+            self.store
+                .location()
+                .parent()
+                .unwrap_or(Path::new("."))
+                .to_path_buf()
+        }
+    }
+
+    /// Creates a profile with a new token. Returns the id and the token (shown once; only its
+    /// hash is kept).
+    pub async fn create_user(&self, now: i64) -> Result<(u32, String)> {
+        let token = new_token();
+        let user_id = self.store.insert_user(token_hash(&token), now).await?;
+        Ok((user_id, token))
+    }
+
+    /// The user `user_id`, if it exists, from memory when it was read before.
+    pub async fn user_cached(&self, user_id: u32) -> Result<Option<UserRecord>> {
+        if let Some(user) = self
+            .users
+            .lock()
+            .ok()
+            .and_then(|users| users.get(&user_id).cloned())
+        {
+            return Ok(Some(user));
+        }
+        let user = self.store.user(user_id).await?;
+        if let (Some(user), Ok(mut users)) = (&user, self.users.lock()) {
+            if users.len() >= USER_CACHE {
+                users.clear();
+            }
+            users.insert(user_id, user.clone());
+        }
+        Ok(user)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{load_from_memory, LoadOptions};
-
-    fn release() -> Dataset {
-        let files = [
-            (
-                "movies.csv",
-                "movieId,title,genres\n1,Toy Story (1995),Animation|Children\n2,Heat (1995),Action\n3,\"Matrix, The (1999)\",Action|Sci-Fi\n",
-            ),
-            (
-                "ratings.csv",
-                "userId,movieId,rating,timestamp\n1,1,4.0,100\n1,2,3.5,200\n5,3,5.0,300\n",
-            ),
-            ("links.csv", "movieId,imdbId,tmdbId\n1,0114709,862\n2,0113277,949\n3,0133093,603\n"),
-            ("tags.csv", "userId,movieId,tag,timestamp\n5,3,\"cyberpunk, classic\",301\n"),
-        ];
-        load_from_memory(
-            "mem",
-            files.map(|(n, c)| (n.to_string(), c.as_bytes().to_vec())),
-            &LoadOptions::default(),
-        )
-        .unwrap()
-    }
-    use crate::data::Dataset;
-
-    fn opened() -> (tempfile::TempDir, Database) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::open(&dir.path().join("state/movierec.db")).unwrap();
-        import::import_release(&db, release()).unwrap();
-        (dir, db)
-    }
-
-    fn rating(user_id: u32, movie_id: u32, rating: f32, timestamp: i64) -> StoredRating {
-        StoredRating {
-            user_id,
-            movie_id,
-            rating,
-            timestamp,
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn the_release_is_imported_once_and_exported_back_as_it_was() {
-        let (dir, db) = opened();
-        assert_eq!(db.counts().unwrap(), (3, 2, 3));
-        let again = import::import_release(&db, release()).unwrap();
-        assert!(!again.now);
-        assert_eq!(db.counts().unwrap(), (3, 2, 3));
-        // A new profile gets an id above every user of the release, and rates.
-        let (user, token) = db.create_user(1_000).await.unwrap();
-        assert_eq!(user, 6);
-        assert_eq!(token.len(), 64);
-        db.put_rating(rating(user, 1, 4.5, 1_001)).await.unwrap();
-        let out = dir.path().join("export");
-        let written = db.export(&out).unwrap();
-        assert_eq!((written.movies, written.ratings, written.tags), (3, 4, 1));
-        let back = crate::data::load(&out).unwrap();
-        assert_eq!(back.movies.len(), 3);
-        assert_eq!(back.movies[2].title, "Matrix, The (1999)");
-        assert_eq!(back.ratings.len(), 4);
-        assert!(back
-            .ratings
-            .iter()
-            .any(|r| (r.user_id, r.movie_id, r.rating, r.timestamp) == (6, 1, 4.5, 1_001)));
-        assert_eq!(back.links[&1].imdb_id, Some(114709));
-        assert_eq!(back.tags[0].tag, "cyberpunk, classic");
-        // Exporting again replaces the export.
-        db.export(&out).unwrap();
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_rating_is_replaced_and_deleted_and_listed_newest_first() {
-        let (_dir, db) = opened();
-        let (user, _) = db.create_user(0).await.unwrap();
-        db.put_rating(rating(user, 1, 3.0, 10)).await.unwrap();
-        db.put_rating(rating(user, 3, 5.0, 20)).await.unwrap();
-        db.put_rating(rating(user, 2, 4.0, 20)).await.unwrap();
-        let path = db.path().to_path_buf();
-        let listed = db.read(|c| Database::ratings_of(c, &path, user)).unwrap();
-        // Same second: the one written last is newest.
-        assert_eq!(
-            listed.iter().map(|r| r.movie_id).collect::<Vec<_>>(),
-            vec![2, 3, 1]
-        );
-        db.put_rating(rating(user, 1, 1.0, 30)).await.unwrap();
-        assert!(db.delete_rating(user, 2).await.unwrap());
-        assert!(!db.delete_rating(user, 2).await.unwrap());
-        let listed = db.read(|c| Database::ratings_of(c, &path, user)).unwrap();
-        assert_eq!(
-            listed,
-            vec![rating(user, 1, 1.0, 30), rating(user, 3, 5.0, 20)]
-        );
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_failing_write_does_not_undo_the_others_of_its_batch() {
-        let (_dir, db) = opened();
-        let (user, _) = db.create_user(0).await.unwrap();
-        let mut tasks = Vec::new();
-        for i in 0..400u32 {
-            let db = db.clone();
-            tasks.push(tokio::spawn(async move {
-                // Every fourth names a movie that does not exist.
-                let movie = if i % 4 == 0 { 99 } else { 1 + i % 3 };
-                db.put_rating(rating(user, movie, 4.0, i64::from(i))).await
-            }));
-        }
-        let mut failed = 0;
-        for task in tasks {
-            match task.await.unwrap() {
-                Ok(_) => {}
-                Err(Error::MovieNotFound { .. }) => failed += 1,
-                Err(e) => panic!("{e}"),
-            }
-        }
-        assert_eq!(failed, 100);
-        let path = db.path().to_path_buf();
-        let listed = db.read(|c| Database::ratings_of(c, &path, user)).unwrap();
-        assert_eq!(listed.len(), 3);
-        // An unknown user is refused too.
-        let error = db.put_rating(rating(12345, 1, 4.0, 0)).await.unwrap_err();
-        assert!(
-            matches!(error, Error::UserNotFound { user_id: 12345 }),
-            "{error}"
-        );
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn the_checkpointer_copies_the_log_into_the_database_file_while_it_stays_open() {
-        let (dir, db) = opened();
-        let (user, _) = db.create_user(0).await.unwrap();
-        for i in 0..40u32 {
-            db.put_rating(rating(user, 1 + i % 3, 4.0, i64::from(i)))
-                .await
-                .unwrap();
-        }
-        // The database file alone (a copy without its WAL) holds the writes once the
-        // checkpointer has run; without it they would stay in the WAL until the WAL reached
-        // 40,000 pages or the database closed.
-        let newest_in_file = || -> Option<i64> {
-            let copy = dir.path().join("copy.db");
-            std::fs::copy(db.path(), &copy).ok()?;
-            let conn = Connection::open(&copy).ok()?;
-            conn.query_row(
-                "SELECT max(timestamp) FROM ratings WHERE user_id = ?1",
-                [user],
-                |r| r.get::<_, Option<i64>>(0),
-            )
-            .ok()
-            .flatten()
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            if newest_in_file().is_some_and(|t| t >= 19) {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no checkpoint within 10 s: the file alone has {:?}",
-                newest_in_file()
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        drop(db);
-    }
 
     #[test]
     fn ratings_outside_the_scale_or_between_half_stars_are_refused() {
@@ -955,9 +404,28 @@ mod tests {
     }
 
     #[test]
-    fn a_directory_is_not_a_database() {
-        let dir = tempfile::tempdir().unwrap();
-        let error = Database::open(dir.path()).unwrap_err().to_string();
-        assert!(error.contains("is a directory"), "{error}");
+    fn the_database_flag_reads_sqlite_postgres_and_none() {
+        let models = Path::new("models/default");
+        assert_eq!(
+            Location::parse(None, models).unwrap(),
+            Some(Location::Sqlite(PathBuf::from("models/state/movierec.db")))
+        );
+        assert_eq!(
+            Location::parse(Some("sqlite:/tmp/x.db"), models).unwrap(),
+            Some(Location::Sqlite(PathBuf::from("/tmp/x.db")))
+        );
+        assert_eq!(
+            Location::parse(Some("state/y.db"), models).unwrap(),
+            Some(Location::Sqlite(PathBuf::from("state/y.db")))
+        );
+        assert_eq!(
+            Location::parse(Some("postgres://u@h:5432/db"), models).unwrap(),
+            Some(Location::Postgres("postgres://u@h:5432/db".into()))
+        );
+        assert_eq!(Location::parse(Some("none"), models).unwrap(), None);
+        for bad in ["", "sqlite:", "mysql://h/db"] {
+            let error = Location::parse(Some(bad), models).unwrap_err().to_string();
+            assert!(error.contains("--database"), "{bad}: {error}");
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! per day. The offline evaluation (`movierec evaluate`) says how a model ranks held-out ratings;
 //! this says what it does for the people using the server.
 
-use super::{db_error, Database};
+use super::sqlite::Sqlite;
+use super::{db_error, Store};
 use crate::Result;
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
@@ -35,13 +36,17 @@ pub struct OnlineDay {
     pub rated_rate: f64,
 }
 
-impl Database {
-    /// Records that `movies` were recommended to `user_id` by `model` at `now` (seconds), without
-    /// waiting for the commit: an impression lost to a crash, or dropped when the writer's queue
-    /// is full, costs the metric one row, not a request its latency. A movie already shown to the
-    /// person by the model keeps its first time.
-    pub fn record_impressions(&self, user_id: u32, model: &str, movies: Vec<u32>, now: i64) {
-        let path = self.path().to_path_buf();
+impl Sqlite {
+    /// [`Store::record_impressions`]: queued for the writer without waiting for the commit,
+    /// and dropped when the writer's queue is full.
+    pub(crate) fn record_impression_rows(
+        &self,
+        user_id: u32,
+        model: &str,
+        movies: Vec<u32>,
+        now: i64,
+    ) {
+        let path = self.location().to_path_buf();
         let model = model.to_string();
         let _ = self.submit(
             move |conn| {
@@ -65,10 +70,9 @@ impl Database {
         );
     }
 
-    /// Per model and day, for impressions of the last `days` days before `now`: impressions,
-    /// and how many were rated (liked) within [`WINDOW_DAYS`] days after. Newest day first.
-    pub fn online_metrics(&self, days: u32, now: i64) -> Result<Vec<OnlineDay>> {
-        let path = self.path().to_path_buf();
+    /// [`Store::online_metrics`]. Blocks.
+    pub(crate) fn online_rows(&self, days: u32, now: i64) -> Result<Vec<OnlineDay>> {
+        let path = self.location().to_path_buf();
         let since = now - i64::from(days.min(MAX_DAYS)) * 86_400;
         self.read(|conn| {
             let mut statement = conn
@@ -108,62 +112,5 @@ impl Database {
             rows.collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(|e| db_error(&path, e))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::*;
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn hits_are_ratings_of_shown_movies_within_a_week_after() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::open(&dir.path().join("o.db")).unwrap();
-        let now = 1_800_000_000;
-        let path = db.path().to_path_buf();
-        db.write(move |conn| {
-            for id in 1..=5u32 {
-                crate::database::import::upsert_movie(
-                    conn,
-                    &path,
-                    &MovieRecord {
-                        movie_id: id,
-                        title: format!("M{id}"),
-                        ..MovieRecord::default()
-                    },
-                    0,
-                )?;
-            }
-            Ok(())
-        })
-        .unwrap();
-        let (user, _) = db.create_user(0).await.unwrap();
-        let day = 86_400;
-        db.record_impressions(user, "item_knn", vec![1, 2, 3, 4], now - 3 * day);
-        // Shown again later: the first time stays.
-        db.record_impressions(user, "item_knn", vec![1], now);
-        db.record_impressions(user, "ease", vec![1], now - 3 * day);
-        let put = |movie, stars, at| StoredRating {
-            user_id: user,
-            movie_id: movie,
-            rating: stars,
-            timestamp: at,
-        };
-        db.put_rating(put(1, 5.0, now - 2 * day)).await.unwrap(); // hit
-        db.put_rating(put(2, 2.0, now - 2 * day)).await.unwrap(); // rated, not liked
-        db.put_rating(put(3, 5.0, now - 4 * day)).await.unwrap(); // before: not counted
-        db.put_rating(put(4, 5.0, now + 5 * day)).await.unwrap(); // more than 7 days after
-        let metrics = db.online_metrics(30, now).unwrap();
-        let knn = metrics.iter().find(|m| m.model == "item_knn").unwrap();
-        assert_eq!(
-            (knn.impressions, knn.rated, knn.liked),
-            (4, 2, 1),
-            "{metrics:?}"
-        );
-        assert_eq!(knn.hit_rate, 0.25);
-        let ease = metrics.iter().find(|m| m.model == "ease").unwrap();
-        assert_eq!((ease.impressions, ease.liked), (1, 1));
-        // Outside the period asked for: nothing.
-        assert!(db.online_metrics(1, now + 10 * day).unwrap().is_empty());
     }
 }

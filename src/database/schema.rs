@@ -54,6 +54,52 @@ pub const MIGRATIONS: &[&str] = &[
      CREATE INDEX impressions_by_time ON impressions (shown_at);",
 ];
 
+/// The same migrations for PostgreSQL ([`super::postgres`]): the same tables, columns and keys
+/// in PostgreSQL's types (ids are `BIGINT` to hold every `u32`; hashes `BYTEA`). Tags get an
+/// `id` to keep their order (SQLite's `rowid`), and `rating_seq` numbers the ratings written
+/// through any server (SQLite's writer takes the clock's microseconds). Migration `i + 1` here
+/// is `MIGRATIONS[i]` there; the version is the one row of `movierec_schema`.
+pub const POSTGRES_MIGRATIONS: &[&str] = &[
+    "CREATE TABLE movies (
+        movie_id BIGINT PRIMARY KEY,
+        title TEXT NOT NULL,
+        genres TEXT NOT NULL,
+        imdb_id BIGINT,
+        tmdb_id BIGINT,
+        added_at BIGINT
+     );
+     CREATE TABLE users (
+        user_id BIGINT PRIMARY KEY,
+        token_hash BYTEA UNIQUE,
+        created_at BIGINT NOT NULL
+     );
+     CREATE TABLE ratings (
+        user_id BIGINT NOT NULL REFERENCES users (user_id),
+        movie_id BIGINT NOT NULL REFERENCES movies (movie_id),
+        rating DOUBLE PRECISION NOT NULL CHECK (rating >= 0.5 AND rating <= 5.0),
+        timestamp BIGINT NOT NULL,
+        seq BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (user_id, movie_id)
+     );
+     CREATE SEQUENCE rating_seq;
+     CREATE TABLE tags (
+        id BIGSERIAL PRIMARY KEY,
+        user_id BIGINT NOT NULL,
+        movie_id BIGINT NOT NULL REFERENCES movies (movie_id),
+        tag TEXT NOT NULL,
+        timestamp BIGINT NOT NULL
+     );
+     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    "CREATE TABLE impressions (
+        user_id BIGINT NOT NULL,
+        movie_id BIGINT NOT NULL,
+        model TEXT NOT NULL,
+        shown_at BIGINT NOT NULL,
+        PRIMARY KEY (user_id, movie_id, model)
+     );
+     CREATE INDEX impressions_by_time ON impressions (shown_at);",
+];
+
 /// The schema version this movierec writes.
 pub const VERSION: u32 = MIGRATIONS.len() as u32;
 
@@ -90,6 +136,20 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        assert_eq!(MIGRATIONS.len(), POSTGRES_MIGRATIONS.len());
+        for (sqlite, postgres) in MIGRATIONS.iter().zip(POSTGRES_MIGRATIONS) {
+            let tables = |sql: &str| {
+                sql.split("CREATE TABLE ")
+                    .skip(1)
+                    .map(|t| t.split_whitespace().next().unwrap_or("").to_string())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(tables(sqlite), tables(postgres));
+        }
+    }
 
     #[test]
     fn migrations_apply_once_and_a_newer_schema_is_refused() {

@@ -8,7 +8,7 @@ use super::extract::parse_body;
 use super::profiles::{database, limit_writes, path_id};
 use super::ServerState;
 use crate::database::bulk::{self, Format};
-use crate::database::{Database, MovieRecord};
+use crate::database::MovieRecord;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection};
 use axum::extract::{Path, State};
@@ -164,18 +164,22 @@ pub(super) async fn ratings(
         };
     let body = body.map_err(ApiError::unreadable_body)?;
     limit_writes(&state, Caller::Admin)?;
-    let written = tokio::task::spawn_blocking(move || -> crate::Result<BulkWritten> {
-        let ratings = bulk::parse_ratings("body", &body, format, crate::clock::unix_seconds())?;
-        let count = ratings.len();
-        let users_created = db.put_ratings(ratings)?;
-        Ok(BulkWritten {
-            ratings: count,
-            users_created,
-        })
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("a bulk write failed: {e}")))?
-    .map_err(bad_row)?;
+    let now = crate::clock::unix_seconds();
+    let ratings =
+        tokio::task::spawn_blocking(move || bulk::parse_ratings("body", &body, format, now))
+            .await
+            .map_err(|e| ApiError::internal(format!("a bulk write failed: {e}")))?
+            .map_err(bad_row)?;
+    let count = ratings.len();
+    let users_created = db
+        .import_rows(Vec::new(), ratings, now)
+        .await
+        .map_err(bad_row)?
+        .users_created;
+    let written = BulkWritten {
+        ratings: count,
+        users_created,
+    };
     super::retrain::note_writes(&state, written.ratings as u64);
     Ok(Json(written))
 }
@@ -209,22 +213,8 @@ pub(super) async fn add_movie(
     let movie = MovieRecord::from(body);
     bulk::check_movie(&movie)?;
     limit_writes(&state, Caller::Admin)?;
-    let path = db.path().to_path_buf();
     let stored = movie.clone();
-    let added = db
-        .write_async(move |conn| {
-            if Database::movie(conn, &path, movie.movie_id)?.is_some() {
-                return Ok(false);
-            }
-            crate::database::import::upsert_movie(
-                conn,
-                &path,
-                &movie,
-                crate::clock::unix_seconds(),
-            )?;
-            Ok(true)
-        })
-        .await?;
+    let added = db.add_movie(movie, crate::clock::unix_seconds()).await?;
     if !added {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -270,36 +260,29 @@ pub(super) async fn patch_movie(
     let movie_id = path_id(&id, "movieId")?;
     let patch: MoviePatch = parse_body(body)?;
     limit_writes(&state, Caller::Admin)?;
-    let path = db.path().to_path_buf();
     let changed = db
-        .write_async(move |conn| {
-            let Some(mut movie) = Database::movie(conn, &path, movie_id)? else {
-                return Err(crate::database::unknown_movie(movie_id));
-            };
-            if let Some(title) = patch.title {
-                movie.title = title.trim().to_string();
-            }
-            if patch.year.is_some() {
-                movie.year = patch.year;
-            }
-            if let Some(genres) = patch.genres {
-                movie.genres = genres;
-            }
-            if patch.imdb_id.is_some() {
-                movie.imdb_id = patch.imdb_id;
-            }
-            if patch.tmdb_id.is_some() {
-                movie.tmdb_id = patch.tmdb_id;
-            }
-            bulk::check_movie(&movie)?;
-            crate::database::import::upsert_movie(
-                conn,
-                &path,
-                &movie,
-                crate::clock::unix_seconds(),
-            )?;
-            Ok(movie)
-        })
+        .change_movie(
+            movie_id,
+            Box::new(move |mut movie: MovieRecord| {
+                if let Some(title) = patch.title {
+                    movie.title = title.trim().to_string();
+                }
+                if patch.year.is_some() {
+                    movie.year = patch.year;
+                }
+                if let Some(genres) = patch.genres {
+                    movie.genres = genres;
+                }
+                if patch.imdb_id.is_some() {
+                    movie.imdb_id = patch.imdb_id;
+                }
+                if patch.tmdb_id.is_some() {
+                    movie.tmdb_id = patch.tmdb_id;
+                }
+                bulk::check_movie(&movie)?;
+                Ok(movie)
+            }),
+        )
         .await
         .map_err(|e| match e {
             crate::Error::MovieNotFound { .. } => ApiError::from(e).with_field("movieId"),

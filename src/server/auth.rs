@@ -119,11 +119,7 @@ pub(super) async fn authorise(
         (Some(u), Some(hash)) if u.token_hash.is_some_and(|h| constant_time_eq(&h, &hash)) => {
             Some(user_id)
         }
-        (_, Some(hash)) => {
-            let path = db.path().to_path_buf();
-            db.read_async(move |c| Database::user_of_token(c, &path, &hash))
-                .await?
-        }
+        (_, Some(hash)) => db.user_of_token(hash).await?,
         _ => None,
     };
     let Some(user) = user else {

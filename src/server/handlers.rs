@@ -11,7 +11,6 @@ use super::error::{ApiError, BodyErrors, ErrorBody, ServerErrors};
 use super::extract::{k_value, movie_query, parse_body, JsonAnswer};
 use super::ServerState;
 use crate::catalog::{MovieFilter, MovieQuery, MovieView};
-use crate::database::Database;
 use crate::engine::{
     Engine, PersonalRecommendations, PersonalTarget, Recommendations, SimilarRequest,
     DEFAULT_INDEX, DEFAULT_K, DEFAULT_MODEL, DEFAULT_PLOT_MODEL, MAX_K, MAX_QUERY_MOVIES, MIN_K,
@@ -386,10 +385,7 @@ pub(super) async fn for_user(
         return Ok(JsonAnswer(answer));
     };
     authorise(&state, db, &headers, user, Access::Read).await?;
-    let path = db.path().to_path_buf();
-    let ratings = db
-        .read_async(move |c| Database::ratings_of(c, &path, user))
-        .await?;
+    let ratings = db.ratings_of(user).await?;
     // Oldest first, as the scorer counts positions.
     let history: Vec<(u32, f32)> = ratings
         .iter()

@@ -67,9 +67,7 @@ pub(super) async fn metrics(
     }
     let db = database(&state)?.clone();
     let now = crate::clock::unix_seconds();
-    let rows = tokio::task::spawn_blocking(move || db.online_metrics(days, now))
-        .await
-        .map_err(|e| ApiError::internal(format!("online metrics failed: {e}")))??;
+    let rows = db.online_metrics(days, now).await?;
     Ok(Json(OnlineMetrics {
         window_days: WINDOW_DAYS,
         liked_rating: LIKED_RATING,

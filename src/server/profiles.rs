@@ -170,10 +170,7 @@ pub(super) async fn ratings(
     let db = database(&state)?;
     let user_id = path_id(&id, "userId")?;
     authorise(&state, db, &headers, user_id, Access::Read).await?;
-    let path = db.path().to_path_buf();
-    let all = db
-        .read_async(move |c| Database::ratings_of(c, &path, user_id))
-        .await?;
+    let all = db.ratings_of(user_id).await?;
     Ok(Json(RatingList {
         total: all.len(),
         ratings: all.into_iter().take(limit).map(Into::into).collect(),

@@ -175,16 +175,26 @@ fn start(state: &ServerState, trigger: &'static str) -> bool {
     tokio::spawn(async move {
         let clock = Instant::now();
         let model_dir = state.model_dir.lock().await.clone();
-        let snapshot = db
-            .path()
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("snapshot");
+        let snapshot = db.scratch_dir(&model_dir).join("snapshot");
         let train = config.train.clone();
+        // The snapshot is taken here (the database's client is async); the training reports a
+        // failed export as its own failure, so the run is recorded either way.
+        let exported = Mutex::new(Some(db.export(&snapshot).await.map(|_| snapshot.clone())));
         let trained = {
-            let (snapshot, model_dir) = (snapshot.clone(), model_dir.clone());
+            let model_dir = model_dir.clone();
             tokio::task::spawn_blocking(move || -> crate::Result<String> {
-                let export = || db.export(&snapshot).map(|_| snapshot.clone());
+                let export = || {
+                    exported
+                        .lock()
+                        .ok()
+                        .and_then(|mut e| e.take())
+                        .unwrap_or_else(|| {
+                            Err(crate::Error::invalid(
+                                "training",
+                                "the snapshot was taken once",
+                            ))
+                        })
+                };
                 train(&export, &model_dir, trigger)
             })
             .await

@@ -2,6 +2,7 @@
 //! binary.
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod server;
 
 use std::path::{Path, PathBuf};
