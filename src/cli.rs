@@ -176,6 +176,18 @@ pub enum Command {
         /// seconds). 0: off.
         #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration)]
         retrain_every: Duration,
+        /// A model store shared by many servers (a volume every server mounts): serve the
+        /// newest model published there, train into it under the database's trainer lease
+        /// (one server at a time), and reload when another server publishes. Needs
+        /// `--database postgres://…` (or one SQLite file on one machine); `--model-dir` is not
+        /// used.
+        #[arg(long, value_name = "DIR")]
+        model_store: Option<PathBuf>,
+        /// How long the trainer's lease lasts without renewal (renewed every third of it while
+        /// training): after a trainer dies, another server takes its training over this long
+        /// after its last renewal.
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+        trainer_lease: Duration,
     },
     /// Import a site's own movies and ratings into the live database (CSV with a header row,
     /// or JSON Lines for .jsonl files; see docs/DATABASE.md for the columns). All or nothing.

@@ -17,7 +17,7 @@ use movierec::tracking::commands;
 use movierec::tracking::{RunFilter, RunKind, RunRecord, RunStatus, RunStore};
 use movierec::train::{train, TrainOptions};
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -198,8 +198,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             profile_rate,
             retrain_after,
             retrain_every,
+            model_store,
+            trainer_lease,
         } => {
             let tracking = tracking.tracking();
+            if let Some(store) = model_store {
+                return serve_from_store(ServeFromStore {
+                    store,
+                    lease: trainer_lease,
+                    data,
+                    validation,
+                    host,
+                    port,
+                    cors_origin,
+                    max_in_flight,
+                    max_connections,
+                    idle_timeout,
+                    write_timeout,
+                    tracking,
+                    database: database.location(&model_dir)?,
+                    write_rate,
+                    profile_rate,
+                    retrain_after,
+                    retrain_every,
+                });
+            }
             let database_path = database.location(&model_dir)?;
             for (flag, rate) in [
                 ("--write-rate", write_rate),
@@ -251,7 +274,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             let database = database_path
                 .map(|location| {
-                    runtime.block_on(open_database(&location, &engine, &data, &validation))
+                    let trained_on = Path::new(&engine.manifest().dataset.path);
+                    runtime.block_on(open_database(
+                        &location,
+                        Some(trained_on),
+                        &data,
+                        &validation,
+                    ))
                 })
                 .transpose()?;
             let config = movierec::server::ServerConfig {
@@ -635,19 +664,14 @@ fn warn_unrecorded<T, R, E: std::fmt::Display>(
 /// trained on (else `--data`), so that the database is the one source of truth from then on.
 async fn open_database(
     location: &movierec::database::Location,
-    engine: &Engine,
+    trained_on: Option<&Path>,
     data: &Path,
     validation: &cli::ValidationArgs,
 ) -> anyhow::Result<movierec::database::Database> {
     let db = movierec::database::Database::open(location).await?;
     let (movies, _, _) = db.counts().await?;
     if movies == 0 {
-        let trained_on = Path::new(&engine.manifest().dataset.path);
-        let release = if trained_on.exists() {
-            trained_on
-        } else {
-            data
-        };
+        let release = trained_on.filter(|p| p.exists()).unwrap_or(data);
         let started = std::time::Instant::now();
         let dataset = movierec::data::load_with(release, &validation.load_options())?;
         let imported = db.import_release(dataset).await?;
@@ -662,6 +686,102 @@ async fn open_database(
         }
     }
     Ok(db)
+}
+
+/// `serve --model-store`'s settings.
+struct ServeFromStore {
+    store: PathBuf,
+    lease: Duration,
+    data: PathBuf,
+    validation: cli::ValidationArgs,
+    host: String,
+    port: u16,
+    cors_origin: Vec<String>,
+    max_in_flight: usize,
+    max_connections: u32,
+    idle_timeout: f64,
+    write_timeout: f64,
+    tracking: commands::Tracking,
+    database: Option<movierec::database::Location>,
+    write_rate: f64,
+    profile_rate: f64,
+    retrain_after: u64,
+    retrain_every: Duration,
+}
+
+/// `serve --model-store DIR`: one of many servers sharing a database and a model store. Opens
+/// the database (importing `--data` on the very first start), serves the newest published
+/// model (training the first one under the lease if there is none), and follows the store.
+fn serve_from_store(s: ServeFromStore) -> anyhow::Result<()> {
+    let location = s.database.ok_or_else(|| {
+        anyhow::anyhow!(
+            "--model-store: the servers sharing a model store need a shared --database, not none"
+        )
+    })?;
+    let ip: IpAddr = s
+        .host
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--host: {:?} is not an IP address", s.host))?;
+    if s.lease < Duration::from_secs(3) {
+        anyhow::bail!("--trainer-lease: at least 3 s (it is renewed every third of it)");
+    }
+    std::fs::create_dir_all(&s.store)
+        .map_err(|e| anyhow::anyhow!("--model-store {}: {e}", s.store.display()))?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let db = runtime.block_on(open_database(&location, None, &s.data, &s.validation))?;
+    let cluster = movierec::server::cluster::ClusterConfig::new(s.store.clone(), s.lease);
+    let train = background_training(s.tracking.clone());
+    let first = {
+        let (db, train, handle) = (db.clone(), train.clone(), runtime.handle().clone());
+        move |out: &Path| {
+            let snapshot =
+                std::env::temp_dir().join(format!("movierec-snapshot-{}", std::process::id()));
+            let export = || {
+                handle
+                    .block_on(db.export(&snapshot))
+                    .map(|_| snapshot.clone())
+            };
+            let trained = train(&export, out, "first start");
+            let _ = std::fs::remove_dir_all(&snapshot);
+            trained
+        }
+    };
+    let model_dir =
+        runtime.block_on(movierec::server::cluster::first_model(&db, &cluster, first))?;
+    let engine = Engine::open(&model_dir)?;
+    eprintln!(
+        "movierec: serving model {} from the store {} (trainer lease {} s, this server is {})",
+        model_dir.file_name().unwrap_or_default().to_string_lossy(),
+        s.store.display(),
+        s.lease.as_secs(),
+        cluster.holder
+    );
+    let config = movierec::server::ServerConfig {
+        admin_token: admin_token()?,
+        cors_origins: s.cors_origin,
+        max_in_flight: s.max_in_flight,
+        limits: movierec::server::listener::ServeLimits {
+            max_connections: s.max_connections as usize,
+            idle_timeout: Duration::from_secs_f64(s.idle_timeout),
+            write_timeout: Duration::from_secs_f64(s.write_timeout),
+        },
+        retrain: Some(movierec::server::retrain::RetrainConfig {
+            after: s.retrain_after,
+            every: (!s.retrain_every.is_zero()).then_some(s.retrain_every),
+            train,
+        }),
+        database: Some(db),
+        write_rate: s.write_rate,
+        profile_rate: s.profile_rate,
+        cluster: Some(cluster),
+        ..movierec::server::ServerConfig::new(model_dir, s.tracking.runs_dir())
+    };
+    runtime.block_on(movierec::server::serve(
+        engine,
+        config,
+        SocketAddr::new(ip, s.port),
+    ))?;
+    Ok(())
 }
 
 /// The training `serve` runs in the background: as `train` (tuning within the default budget),

@@ -233,10 +233,72 @@ pub trait Store: Send + Sync + 'static {
     /// and how many were rated (liked) within [`online::WINDOW_DAYS`] days after. Newest first.
     async fn online_metrics(&self, days: u32, now: i64) -> Result<Vec<OnlineDay>>;
 
+    /// Takes the trainer's lease for `holder` for `seconds` (by the database's clock) if it is
+    /// free, expired (its trainer died) or already `holder`'s; otherwise says who holds it.
+    async fn acquire_lease(&self, holder: &str, seconds: u32, trigger: &str) -> Result<Lease>;
+
+    /// Extends `holder`'s lease to `seconds` from now; false if another server holds it.
+    async fn renew_lease(&self, holder: &str, seconds: u32) -> Result<bool>;
+
+    /// Frees the lease if `holder` holds it.
+    async fn release_lease(&self, holder: &str) -> Result<()>;
+
+    /// The lease as it is.
+    async fn lease(&self) -> Result<Lease>;
+
+    /// Records `model_id` as the newest published model, if `holder` still holds the lease
+    /// (false, and nothing recorded, if not), and announces it to the other servers.
+    async fn publish_model(&self, holder: &str, model_id: &str) -> Result<bool>;
+
+    /// The newest published model, if any.
+    async fn latest_model(&self) -> Result<Option<Published>>;
+
+    /// The models published before the newest `keep`, oldest first (the store prunes them).
+    async fn older_models(&self, keep: u32) -> Result<Vec<String>>;
+
+    /// A stream of announcements of newly published model ids (PostgreSQL's `LISTEN`), or
+    /// `None` where there is none (SQLite: servers poll [`Store::latest_model`]).
+    fn announcements(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
+        None
+    }
+
     /// Writes the database as a MovieLens CSV release (`movies.csv`, `links.csv`, `ratings.csv`,
     /// `tags.csv`) into the directory `out`, atomically (a staged directory renamed into place),
     /// from one consistent snapshot: what `train --data OUT` reads.
     async fn export(&self, out: &Path) -> Result<Exported>;
+}
+
+/// The trainer's lease, as [`Store::acquire_lease`] and [`Store::lease`] see it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Lease {
+    /// Whether the caller holds it now (after `acquire_lease`: took it).
+    pub acquired: bool,
+    /// Who holds it (`host:pid:nonce`), or `None` when free.
+    pub holder: Option<String>,
+    /// Seconds until it expires (negative: expired, its trainer presumably dead).
+    pub expires_in: i64,
+    /// What started the training under it.
+    pub trigger: Option<String>,
+}
+
+impl Lease {
+    /// Held by a trainer that stopped renewing it: another server should take over.
+    pub fn abandoned(&self) -> bool {
+        self.holder.is_some() && self.expires_in <= 0
+    }
+}
+
+/// A model published into the shared model store.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Published {
+    /// The model's directory name in the store.
+    pub model_id: String,
+    /// When (seconds since the epoch, by the database's clock).
+    pub published_at: i64,
+    /// The server that trained it.
+    pub published_by: String,
 }
 
 /// Where the live database is (`--database`).

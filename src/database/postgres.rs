@@ -18,8 +18,8 @@
 use super::import::{Exported, FilesImported, Imported, ReleaseWriter, IMPORTED_KEY};
 use super::online::{OnlineDay, LIKED_RATING, MAX_DAYS, WINDOW_DAYS};
 use super::{
-    bulk, db_error, schema, split_year, unknown_movie, MovieChange, MovieRecord, Store,
-    StoredRating, UserRecord,
+    bulk, db_error, schema, split_year, unknown_movie, Lease, MovieChange, MovieRecord, Published,
+    Store, StoredRating, UserRecord,
 };
 use crate::data::{Dataset, Rating};
 use crate::{Error, Result};
@@ -43,14 +43,23 @@ const IMPRESSION_WRITES: usize = 32;
 /// Rows per `COPY` chunk and per bulk `INSERT`.
 const CHUNK: usize = 100_000;
 
+/// The channel on which new models are announced (`NOTIFY movierec_models, 'MODEL_ID'`).
+pub const MODELS_CHANNEL: &str = "movierec_models";
+/// The database's clock, in seconds since the epoch (the lease is timed by it, so the servers'
+/// clocks need not agree).
+const EPOCH: &str = "extract(epoch from clock_timestamp())::bigint";
+
 /// Advisory lock keys (`pg_advisory_xact_lock`), one per serialised operation.
 const LOCK_SCHEMA: i64 = 0x6d76_7200_0001;
 const LOCK_IMPORT: i64 = 0x6d76_7200_0002;
 const LOCK_USERS: i64 = 0x6d76_7200_0003;
 
 /// A pool of connections to one PostgreSQL database.
+#[derive(Clone)]
 pub struct Postgres {
     pool: Pool,
+    /// How to connect (for the `LISTEN` connection, outside the pool).
+    config: Config,
     /// The URL without its password, for messages.
     location: PathBuf,
     impressions: Arc<tokio::sync::Semaphore>,
@@ -133,7 +142,7 @@ impl Postgres {
         config.options(format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}"));
         let location = PathBuf::from(describe(&config));
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -151,6 +160,7 @@ impl Postgres {
             .map_err(|e| db_error(&location, e))?;
         let store = Postgres {
             pool,
+            config,
             location,
             impressions: Arc::new(tokio::sync::Semaphore::new(IMPRESSION_WRITES)),
         };
@@ -390,6 +400,96 @@ impl Postgres {
             tx.commit().await.map_err(|e| self.error(&e))?;
             out.finish()
         })
+    }
+}
+
+impl Postgres {
+    async fn lease_row(&self, client: &tokio_postgres::Client) -> Result<Lease> {
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT holder, expires_at - {EPOCH}, trigger FROM trainer_lease \
+                     WHERE name = 'trainer'"
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| self.error(&e))?;
+        Ok(match row {
+            Some(r) => Lease {
+                acquired: false,
+                holder: r.get(0),
+                expires_in: r.get(1),
+                trigger: r.get(2),
+            },
+            None => Lease {
+                acquired: false,
+                holder: None,
+                expires_in: 0,
+                trigger: None,
+            },
+        })
+    }
+
+    /// Keeps a connection that `LISTEN`s on [`MODELS_CHANNEL`] and forwards each announced
+    /// model id to `tx`, reconnecting (after a second) when the connection drops, until `tx`'s
+    /// receiver is gone.
+    async fn listen(config: Config, location: PathBuf, tx: tokio::sync::mpsc::Sender<String>) {
+        loop {
+            match config.connect(NoTls).await {
+                Ok((client, mut connection)) => {
+                    let (notes, mut received) = tokio::sync::mpsc::unbounded_channel();
+                    // The connection delivers notifications only while it is polled.
+                    let driver = tokio::spawn(async move {
+                        let mut messages =
+                            futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                        while let Some(message) = messages.next().await {
+                            match message {
+                                Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                                    let _ = notes.send(n.payload().to_string());
+                                }
+                                Ok(_) => {}
+                                Err(_) => break,
+                            }
+                        }
+                    });
+                    match client
+                        .batch_execute(&format!("LISTEN {MODELS_CHANNEL}"))
+                        .await
+                    {
+                        Ok(()) => {
+                            // A model published while this connection was down: say so now
+                            // (the follower checks the newest model on any announcement).
+                            if tx.send(String::new()).await.is_err() {
+                                driver.abort();
+                                return;
+                            }
+                            while let Some(id) = received.recv().await {
+                                if tx.send(id).await.is_err() {
+                                    driver.abort();
+                                    return;
+                                }
+                            }
+                        }
+                        Err(e) => tracing::warn!(
+                            "database {}: LISTEN {MODELS_CHANNEL}: {}",
+                            location.display(),
+                            message(&e)
+                        ),
+                    }
+                    driver.abort();
+                }
+                Err(e) => tracing::warn!(
+                    "database {}: the LISTEN connection: {}",
+                    location.display(),
+                    message(&e)
+                ),
+            }
+            if tx.is_closed() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 }
 
@@ -852,16 +952,145 @@ impl Store for Postgres {
             .collect())
     }
 
+    async fn acquire_lease(&self, holder: &str, seconds: u32, trigger: &str) -> Result<Lease> {
+        let client = self.client().await?;
+        let took = client
+            .query_opt(
+                &format!(
+                    "INSERT INTO trainer_lease (name, holder, expires_at, trigger, started_at) \
+                     VALUES ('trainer', $1, {EPOCH} + $2, $3, {EPOCH}) \
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                     expires_at = excluded.expires_at, trigger = excluded.trigger, \
+                     started_at = excluded.started_at \
+                     WHERE trainer_lease.holder IS NULL OR trainer_lease.expires_at <= {EPOCH} \
+                     OR trainer_lease.holder = excluded.holder RETURNING holder"
+                ),
+                &[&holder, &i64::from(seconds), &trigger],
+            )
+            .await
+            .map_err(|e| self.error(&e))?
+            .is_some();
+        let mut lease = self.lease_row(&client).await?;
+        lease.acquired = took && lease.holder.as_deref() == Some(holder);
+        Ok(lease)
+    }
+
+    async fn renew_lease(&self, holder: &str, seconds: u32) -> Result<bool> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                &format!(
+                    "UPDATE trainer_lease SET expires_at = {EPOCH} + $2 \
+                     WHERE name = 'trainer' AND holder = $1"
+                ),
+                &[&holder, &i64::from(seconds)],
+            )
+            .await
+            .map_err(|e| self.error(&e))?;
+        Ok(n == 1)
+    }
+
+    async fn release_lease(&self, holder: &str) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE trainer_lease SET holder = NULL, expires_at = 0 \
+                 WHERE name = 'trainer' AND holder = $1",
+                &[&holder],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(&e))
+    }
+
+    async fn lease(&self) -> Result<Lease> {
+        let client = self.client().await?;
+        self.lease_row(&client).await
+    }
+
+    async fn publish_model(&self, holder: &str, model_id: &str) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.error(&e))?;
+        // The lease row stays locked until the commit: no other server can take it between
+        // the check and the publication.
+        let holds = tx
+            .query_opt(
+                "SELECT 1 FROM trainer_lease WHERE name = 'trainer' AND holder = $1 FOR UPDATE",
+                &[&holder],
+            )
+            .await
+            .map_err(|e| self.error(&e))?
+            .is_some();
+        if !holds {
+            return Ok(false);
+        }
+        tx.execute(
+            &format!(
+                "INSERT INTO models (model_id, published_at, published_by) \
+                 VALUES ($1, {EPOCH}, $2)"
+            ),
+            &[&model_id, &holder],
+        )
+        .await
+        .map_err(|e| self.error(&e))?;
+        // Delivered to every listener when (and only if) the transaction commits.
+        tx.execute("SELECT pg_notify($1, $2)", &[&MODELS_CHANNEL, &model_id])
+            .await
+            .map_err(|e| self.error(&e))?;
+        tx.commit().await.map_err(|e| self.error(&e))?;
+        Ok(true)
+    }
+
+    async fn latest_model(&self) -> Result<Option<Published>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT model_id, published_at, published_by FROM models \
+                 ORDER BY published_at DESC, model_id DESC LIMIT 1",
+                &[],
+            )
+            .await
+            .map_err(|e| self.error(&e))?;
+        Ok(row.map(|r| Published {
+            model_id: r.get(0),
+            published_at: r.get(1),
+            published_by: r.get(2),
+        }))
+    }
+
+    async fn older_models(&self, keep: u32) -> Result<Vec<String>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT model_id FROM models ORDER BY published_at DESC, model_id DESC \
+                 OFFSET $1",
+                &[&i64::from(keep)],
+            )
+            .await
+            .map_err(|e| self.error(&e))?;
+        Ok(rows.iter().rev().map(|r| r.get(0)).collect())
+    }
+
+    fn announcements(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        handle.spawn(Postgres::listen(
+            self.config.clone(),
+            self.location.clone(),
+            tx,
+        ));
+        Some(rx)
+    }
+
     async fn export(&self, out: &Path) -> Result<Exported> {
         let staged = crate::atomic::StagedDir::new(out, |dir| {
             dir.join("ratings.csv").is_file() && dir.join("movies.csv").is_file()
         })?;
         let handle = tokio::runtime::Handle::current();
-        let store = Postgres {
-            pool: self.pool.clone(),
-            location: self.location.clone(),
-            impressions: self.impressions.clone(),
-        };
+        let store = self.clone();
         let dir = staged.path().to_path_buf();
         let written = tokio::task::spawn_blocking(move || store.export_blocking(&handle, &dir))
             .await

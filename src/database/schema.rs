@@ -52,6 +52,21 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (user_id, movie_id, model)
      ) WITHOUT ROWID;
      CREATE INDEX impressions_by_time ON impressions (shown_at);",
+    // 3: the models published into a shared model store (`serve --model-store`), newest last,
+    // and the lease that lets one server at a time train (`holder` NULL: free; an `expires_at`
+    // in the past with a holder: that trainer died, and another may take over).
+    "CREATE TABLE models (
+        model_id TEXT PRIMARY KEY,
+        published_at INTEGER NOT NULL,
+        published_by TEXT NOT NULL
+     );
+     CREATE TABLE trainer_lease (
+        name TEXT PRIMARY KEY,
+        holder TEXT,
+        expires_at INTEGER NOT NULL,
+        trigger TEXT,
+        started_at INTEGER
+     );",
 ];
 
 /// The same migrations for PostgreSQL ([`super::postgres`]): the same tables, columns and keys
@@ -98,6 +113,18 @@ pub const POSTGRES_MIGRATIONS: &[&str] = &[
         PRIMARY KEY (user_id, movie_id, model)
      );
      CREATE INDEX impressions_by_time ON impressions (shown_at);",
+    "CREATE TABLE models (
+        model_id TEXT PRIMARY KEY,
+        published_at BIGINT NOT NULL,
+        published_by TEXT NOT NULL
+     );
+     CREATE TABLE trainer_lease (
+        name TEXT PRIMARY KEY,
+        holder TEXT,
+        expires_at BIGINT NOT NULL,
+        trigger TEXT,
+        started_at BIGINT
+     );",
 ];
 
 /// The schema version this movierec writes.
@@ -169,7 +196,7 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 6);
+        assert_eq!(tables, 8);
         conn.pragma_update(None, "user_version", VERSION + 1)
             .unwrap();
         let error = migrate(&mut conn, &path).unwrap_err().to_string();

@@ -14,8 +14,8 @@
 //!   applied. A database made by a newer movierec is refused rather than misread.
 
 use super::{
-    bulk, db_error, import, schema, split_year, unknown_movie, MovieChange, MovieRecord, Store,
-    StoredRating, UserRecord,
+    bulk, db_error, import, schema, split_year, unknown_movie, Lease, MovieChange, MovieRecord,
+    Published, Store, StoredRating, UserRecord,
 };
 use crate::data::{Dataset, Rating};
 use crate::{Error, Result};
@@ -476,12 +476,184 @@ impl Store for Sqlite {
             .map_err(|e| db_error(&self.inner.path, format!("a read failed: {e}")))?
     }
 
+    async fn acquire_lease(&self, holder: &str, seconds: u32, trigger: &str) -> Result<Lease> {
+        let (path, holder, trigger) = (
+            self.inner.path.clone(),
+            holder.to_string(),
+            trigger.to_string(),
+        );
+        self.write_async(move |conn| {
+            let took = conn
+                .query_row(
+                    &format!(
+                        "INSERT INTO trainer_lease (name, holder, expires_at, trigger, started_at) \
+                         VALUES ('trainer', ?1, {EPOCH} + ?2, ?3, {EPOCH}) \
+                         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                         expires_at = excluded.expires_at, trigger = excluded.trigger, \
+                         started_at = excluded.started_at \
+                         WHERE trainer_lease.holder IS NULL OR trainer_lease.expires_at <= {EPOCH} \
+                         OR trainer_lease.holder = excluded.holder RETURNING holder"
+                    ),
+                    params![holder, seconds, trigger],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(|e| db_error(&path, e))?
+                .is_some();
+            let mut lease = lease_row(conn, &path)?;
+            lease.acquired = took;
+            Ok(lease)
+        })
+        .await
+    }
+
+    async fn renew_lease(&self, holder: &str, seconds: u32) -> Result<bool> {
+        let (path, holder) = (self.inner.path.clone(), holder.to_string());
+        self.write_async(move |conn| {
+            conn.execute(
+                &format!(
+                    "UPDATE trainer_lease SET expires_at = {EPOCH} + ?2 \
+                     WHERE name = 'trainer' AND holder = ?1"
+                ),
+                params![holder, seconds],
+            )
+            .map(|n| n == 1)
+            .map_err(|e| db_error(&path, e))
+        })
+        .await
+    }
+
+    async fn release_lease(&self, holder: &str) -> Result<()> {
+        let (path, holder) = (self.inner.path.clone(), holder.to_string());
+        self.write_async(move |conn| {
+            conn.execute(
+                "UPDATE trainer_lease SET holder = NULL, expires_at = 0 \
+                 WHERE name = 'trainer' AND holder = ?1",
+                [holder],
+            )
+            .map(|_| ())
+            .map_err(|e| db_error(&path, e))
+        })
+        .await
+    }
+
+    async fn lease(&self) -> Result<Lease> {
+        let path = self.inner.path.clone();
+        self.read_async(move |conn| lease_row(conn, &path)).await
+    }
+
+    async fn publish_model(&self, holder: &str, model_id: &str) -> Result<bool> {
+        let (path, holder, model_id) = (
+            self.inner.path.clone(),
+            holder.to_string(),
+            model_id.to_string(),
+        );
+        self.write_async(move |conn| {
+            let holds = conn
+                .query_row(
+                    "SELECT 1 FROM trainer_lease WHERE name = 'trainer' AND holder = ?1",
+                    [&holder],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(|e| db_error(&path, e))?
+                .is_some();
+            if !holds {
+                return Ok(false);
+            }
+            conn.execute(
+                &format!(
+                    "INSERT INTO models (model_id, published_at, published_by) \
+                     VALUES (?1, {EPOCH}, ?2)"
+                ),
+                params![model_id, holder],
+            )
+            .map_err(|e| db_error(&path, e))?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn latest_model(&self) -> Result<Option<Published>> {
+        let path = self.inner.path.clone();
+        self.read_async(move |conn| {
+            conn.query_row(
+                "SELECT model_id, published_at, published_by FROM models \
+                 ORDER BY published_at DESC, model_id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok(Published {
+                        model_id: r.get(0)?,
+                        published_at: r.get(1)?,
+                        published_by: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| db_error(&path, e))
+        })
+        .await
+    }
+
+    async fn older_models(&self, keep: u32) -> Result<Vec<String>> {
+        let path = self.inner.path.clone();
+        self.read_async(move |conn| {
+            let mut statement = conn
+                .prepare(
+                    "SELECT model_id FROM models ORDER BY published_at DESC, model_id DESC \
+                     LIMIT -1 OFFSET ?1",
+                )
+                .map_err(|e| db_error(&path, e))?;
+            let rows = statement
+                .query_map([keep], |r| r.get::<_, String>(0))
+                .map_err(|e| db_error(&path, e))?;
+            let mut ids = rows
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(|e| db_error(&path, e))?;
+            ids.reverse();
+            Ok(ids)
+        })
+        .await
+    }
+
     async fn export(&self, out: &Path) -> Result<import::Exported> {
         let (db, out) = (self.clone(), out.to_path_buf());
         tokio::task::spawn_blocking(move || db.export_now(&out))
             .await
             .map_err(|e| db_error(&self.inner.path, format!("the export failed: {e}")))?
     }
+}
+
+/// The database's clock, in seconds since the epoch.
+const EPOCH: &str = "CAST(strftime('%s', 'now') AS INTEGER)";
+
+/// The trainer's lease row (free when there is none yet).
+fn lease_row(conn: &Connection, path: &Path) -> Result<Lease> {
+    conn.query_row(
+        &format!(
+            "SELECT holder, expires_at - {EPOCH}, trigger FROM trainer_lease \
+             WHERE name = 'trainer'"
+        ),
+        [],
+        |r| {
+            Ok(Lease {
+                acquired: false,
+                holder: r.get(0)?,
+                expires_in: r.get(1)?,
+                trigger: r.get(2)?,
+            })
+        },
+    )
+    .optional()
+    .map(|row| {
+        row.unwrap_or(Lease {
+            acquired: false,
+            holder: None,
+            expires_in: 0,
+            trigger: None,
+        })
+    })
+    .map_err(|e| db_error(path, e))
 }
 
 /// A number above every one it returned before in this process, from the clock's

@@ -12,6 +12,7 @@
 mod admin;
 mod auth;
 pub mod bodies;
+pub mod cluster;
 mod docs;
 pub mod error;
 mod extract;
@@ -84,6 +85,9 @@ pub struct ServerConfig {
     pub profile_rate: f64,
     /// Background retraining (needs `database`); `None`: off.
     pub retrain: Option<retrain::RetrainConfig>,
+    /// A model store shared with other servers (`--model-store`); `None`: this server trains
+    /// into and serves `model_dir` alone.
+    pub cluster: Option<cluster::ClusterConfig>,
 }
 
 /// Writes per second a token may make by default (a person rating as fast as they can click
@@ -115,6 +119,7 @@ impl ServerConfig {
             write_rate: DEFAULT_WRITE_RATE,
             profile_rate: DEFAULT_PROFILE_RATE,
             retrain: None,
+            cluster: None,
         }
     }
 }
@@ -138,6 +143,8 @@ pub struct ServerState {
     pub limits: Arc<WriteLimits>,
     /// The background trainer.
     pub retrainer: Arc<retrain::Retrainer>,
+    /// The shared model store, when this server is one of many.
+    pub cluster: Option<Arc<cluster::ClusterConfig>>,
 }
 
 impl axum::extract::FromRef<ServerState> for Arc<Engine> {
@@ -181,6 +188,7 @@ pub fn app(engine: Arc<Engine>, config: &ServerConfig) -> crate::Result<(Router,
         metrics: Arc::new(Metrics::default()),
         database: config.database.clone(),
         retrainer: Arc::new(retrain::Retrainer::new(config.retrain.clone())),
+        cluster: config.cluster.clone().map(Arc::new),
         limits: Arc::new(WriteLimits {
             writes: rate::RateLimiter::new(config.write_rate, config.write_rate * BURST_SECONDS),
             profiles: rate::RateLimiter::new(
@@ -347,6 +355,9 @@ pub async fn serve(engine: Engine, config: ServerConfig, addr: SocketAddr) -> cr
     );
     let (router, state) = app(Arc::new(engine), &config)?;
     tokio::spawn(retrain::on_schedule(state.clone()));
+    if let Some(cluster) = config.cluster.clone() {
+        tokio::spawn(cluster::follow(state.clone(), cluster));
+    }
     #[cfg(unix)]
     tokio::spawn(reload::on_sighup(state));
     #[cfg(not(unix))]

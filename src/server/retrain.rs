@@ -14,6 +14,7 @@
 use super::auth::require_admin;
 use super::error::{ApiError, ErrorBody, ServerErrors};
 use super::ServerState;
+use crate::database::Database;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -68,6 +69,13 @@ pub struct TrainingStatus {
     pub retrain_every_seconds: Option<f64>,
     /// The last training that finished.
     pub last: Option<LastTraining>,
+    /// With a shared model store (`--model-store`): the model served here (its id in the
+    /// store).
+    pub model_id: Option<String>,
+    /// With a shared model store: this server's name as a trainer.
+    pub server: Option<String>,
+    /// With a shared model store: the trainer's lease (who trains now, if anyone).
+    pub lease: Option<crate::database::Lease>,
 }
 
 /// How a background training ended.
@@ -141,8 +149,27 @@ impl Retrainer {
                 .and_then(|c| c.every)
                 .map(|d| d.as_secs_f64()),
             last,
+            model_id: None,
+            server: None,
+            lease: None,
         }
     }
+}
+
+/// The status, with the model store's part when there is one.
+async fn full_status(state: &ServerState) -> TrainingStatus {
+    let mut status = state.retrainer.status();
+    if let (Some(cluster), Some(db)) = (&state.cluster, &state.database) {
+        status.model_id = state
+            .model_dir
+            .lock()
+            .await
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        status.server = Some(cluster.holder.clone());
+        status.lease = db.lease().await.ok();
+    }
+    status
 }
 
 /// Counts `n` writes that reached the database, and starts a training when they are enough.
@@ -156,8 +183,10 @@ pub(super) fn note_writes(state: &ServerState, n: u64) {
     }
 }
 
-/// Starts a training unless one is under way; false if one was.
-fn start(state: &ServerState, trigger: &'static str) -> bool {
+/// Starts a training unless one is under way here; false if one was. With a model store, the
+/// training first takes the trainer's lease (and quietly does nothing when another server
+/// holds it: that server's model will hold these writes too).
+pub(super) fn start(state: &ServerState, trigger: &'static str) -> bool {
     let retrainer = state.retrainer.clone();
     let (Some(config), Some(db)) = (retrainer.config.clone(), state.database.clone()) else {
         return false;
@@ -174,37 +203,23 @@ fn start(state: &ServerState, trigger: &'static str) -> bool {
     let state = state.clone();
     tokio::spawn(async move {
         let clock = Instant::now();
-        let model_dir = state.model_dir.lock().await.clone();
-        let snapshot = db.scratch_dir(&model_dir).join("snapshot");
-        let train = config.train.clone();
-        // The snapshot is taken here (the database's client is async); the training reports a
-        // failed export as its own failure, so the run is recorded either way.
-        let exported = Mutex::new(Some(db.export(&snapshot).await.map(|_| snapshot.clone())));
-        let trained = {
-            let model_dir = model_dir.clone();
-            tokio::task::spawn_blocking(move || -> crate::Result<String> {
-                let export = || {
-                    exported
-                        .lock()
-                        .ok()
-                        .and_then(|mut e| e.take())
-                        .unwrap_or_else(|| {
-                            Err(crate::Error::invalid(
-                                "training",
-                                "the snapshot was taken once",
-                            ))
-                        })
-                };
-                train(&export, &model_dir, trigger)
-            })
-            .await
-            .unwrap_or_else(|e| Err(crate::Error::invalid("training", format!("panicked: {e}"))))
-        };
-        let outcome = match trained {
-            Ok(run_id) => super::reload::reload(&state, Some(model_dir))
+        let outcome = match state.cluster.clone() {
+            Some(cluster) => into_store(&state, &db, &cluster, config.train.clone(), trigger).await,
+            None => in_place(&state, &db, config.train.clone(), trigger)
                 .await
-                .map(|_| run_id),
+                .map(Some),
+        };
+        let outcome = match outcome {
+            Ok(Some(run_id)) => Ok(run_id),
             Err(e) => Err(e),
+            Ok(None) => {
+                // Another server is training.
+                if let Ok(mut status) = retrainer.status.lock() {
+                    status.0 = None;
+                }
+                retrainer.running.store(false, Ordering::SeqCst);
+                return;
+            }
         };
         retrainer.changes.fetch_sub(
             counted.min(retrainer.changes.load(Ordering::SeqCst)),
@@ -237,9 +252,91 @@ fn start(state: &ServerState, trigger: &'static str) -> bool {
             *status = (None, Some(last));
         }
         retrainer.running.store(false, Ordering::SeqCst);
-        let _ = snapshot_cleanup(&snapshot);
     });
     true
+}
+
+/// Exports a snapshot of `db` into `snapshot` now (the database's client is async) and hands
+/// the training a function that returns it; a failed export becomes the training's failure, so
+/// the run is recorded either way.
+async fn exported(db: &Database, snapshot: PathBuf) -> impl Fn() -> crate::Result<PathBuf> {
+    let taken = Mutex::new(Some(db.export(&snapshot).await.map(|_| snapshot)));
+    move || {
+        taken
+            .lock()
+            .ok()
+            .and_then(|mut e| e.take())
+            .unwrap_or_else(|| {
+                Err(crate::Error::invalid(
+                    "training",
+                    "the snapshot was taken once",
+                ))
+            })
+    }
+}
+
+/// One server alone: trains into the served model directory (replaced atomically) and swaps
+/// the new model in.
+async fn in_place(
+    state: &ServerState,
+    db: &Database,
+    train: TrainFn,
+    trigger: &'static str,
+) -> crate::Result<String> {
+    let model_dir = state.model_dir.lock().await.clone();
+    let snapshot = db.scratch_dir(&model_dir).join("snapshot");
+    let export = exported(db, snapshot.clone()).await;
+    let trained = {
+        let model_dir = model_dir.clone();
+        tokio::task::spawn_blocking(move || train(&export, &model_dir, trigger))
+            .await
+            .unwrap_or_else(|e| Err(crate::Error::invalid("training", format!("panicked: {e}"))))
+    };
+    let _ = snapshot_cleanup(&snapshot);
+    let run_id = trained?;
+    super::reload::reload(state, Some(model_dir)).await?;
+    Ok(run_id)
+}
+
+/// Many servers: under the trainer's lease, trains a new model into the store, publishes it
+/// (the others reload it when announced) and serves it here at once. `None`: another server
+/// holds the lease.
+async fn into_store(
+    state: &ServerState,
+    db: &Database,
+    cluster: &super::cluster::ClusterConfig,
+    train: TrainFn,
+    trigger: &'static str,
+) -> crate::Result<Option<String>> {
+    // The snapshot is local to this server (not on the shared volume).
+    let snapshot = std::env::temp_dir().join(format!("movierec-snapshot-{}", std::process::id()));
+    let db_for_export = db.clone();
+    let handle = tokio::runtime::Handle::current();
+    let outcome = super::cluster::train_and_publish(db, cluster, trigger, {
+        let snapshot = snapshot.clone();
+        move |out: &Path| {
+            // Inside the lease: only its holder exports.
+            let export = handle.block_on(exported(&db_for_export, snapshot));
+            train(&export, out, trigger)
+        }
+    })
+    .await;
+    let _ = snapshot_cleanup(&snapshot);
+    match outcome? {
+        super::cluster::Outcome::Busy(holder) => {
+            tracing::info!("not retraining ({trigger}): {holder} is training");
+            Ok(None)
+        }
+        super::cluster::Outcome::Published { model_id, run_id } => {
+            super::reload::reload(state, Some(cluster.model_dir(&model_id))).await?;
+            Ok(Some(run_id))
+        }
+    }
+}
+
+/// A model published by another server is served now: the writes counted here are in it.
+pub(super) fn published(state: &ServerState) {
+    state.retrainer.changes.store(0, Ordering::SeqCst);
 }
 
 fn snapshot_cleanup(snapshot: &PathBuf) -> std::io::Result<()> {
@@ -281,7 +378,7 @@ pub(super) async fn status(
     headers: HeaderMap,
 ) -> Result<Json<TrainingStatus>, ApiError> {
     require_admin(&state, &headers)?;
-    Ok(Json(state.retrainer.status()))
+    Ok(Json(full_status(&state).await))
 }
 
 /// Starts a background training now (from a snapshot of the database, swapped in when done).
@@ -308,6 +405,22 @@ pub(super) async fn start_now(
             "this server cannot retrain: it runs without a database",
         ));
     }
+    if let (Some(cluster), Some(db)) = (&state.cluster, &state.database) {
+        let lease = db.lease().await?;
+        let abandoned = lease.abandoned();
+        if let Some(holder) = lease.holder.filter(|h| *h != cluster.holder && !abandoned) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "training_running",
+                format!(
+                    "{} is training (its lease runs {} s more); follow it with GET \
+                     /api/admin/training",
+                    crate::error::bounded(holder),
+                    lease.expires_in
+                ),
+            ));
+        }
+    }
     if !start(&state, "request") {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -315,5 +428,5 @@ pub(super) async fn start_now(
             "a training is under way; follow it with GET /api/admin/training",
         ));
     }
-    Ok((StatusCode::ACCEPTED, Json(state.retrainer.status())))
+    Ok((StatusCode::ACCEPTED, Json(full_status(&state).await)))
 }

@@ -2,6 +2,7 @@
 //! binary.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod postgres;
 pub mod server;
 
