@@ -395,3 +395,56 @@ async fn postgres_migrates_an_empty_and_an_existing_database_and_refuses_a_newer
         .to_string();
     assert!(error.contains("newer movierec"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_trainer_holds_the_lease_publishes_and_another_takes_over_when_it_expires() {
+    on_both(|db| async move {
+        assert_eq!(db.latest_model().await.unwrap(), None);
+        let free = db.lease().await.unwrap();
+        assert!(free.holder.is_none() && !free.abandoned());
+        // A takes it; B is told A holds it.
+        let a = db.acquire_lease("a", 60, "request").await.unwrap();
+        assert!(a.acquired, "{a:?}");
+        let b = db.acquire_lease("b", 60, "changes").await.unwrap();
+        assert!(!b.acquired);
+        assert_eq!(b.holder.as_deref(), Some("a"));
+        assert_eq!(b.trigger.as_deref(), Some("request"));
+        assert!(b.expires_in > 50 && !b.abandoned(), "{b:?}");
+        // Only the holder renews and publishes.
+        assert!(db.renew_lease("a", 60).await.unwrap());
+        assert!(!db.renew_lease("b", 60).await.unwrap());
+        assert!(!db.publish_model("b", "m-b").await.unwrap());
+        assert!(db.publish_model("a", "m1").await.unwrap());
+        let latest = db.latest_model().await.unwrap().unwrap();
+        assert_eq!(
+            (latest.model_id.as_str(), latest.published_by.as_str()),
+            ("m1", "a")
+        );
+        // Freed: B takes it.
+        db.release_lease("a").await.unwrap();
+        assert!(db.lease().await.unwrap().holder.is_none());
+        assert!(db.acquire_lease("b", 1, "changes").await.unwrap().acquired);
+        // B dies (stops renewing): once expired the lease is abandoned and C takes it over;
+        // B can no longer publish.
+        tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+        let seen = db.lease().await.unwrap();
+        assert!(seen.abandoned(), "{seen:?}");
+        assert!(
+            db.acquire_lease("c", 60, "takeover")
+                .await
+                .unwrap()
+                .acquired
+        );
+        assert!(!db.publish_model("b", "m-b").await.unwrap());
+        assert!(db.publish_model("c", "m2").await.unwrap());
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        assert!(db.publish_model("c", "m3").await.unwrap());
+        assert_eq!(db.latest_model().await.unwrap().unwrap().model_id, "m3");
+        // The store keeps the newest: older ones are listed oldest first.
+        let older = db.older_models(1).await.unwrap();
+        assert_eq!(older.len(), 2, "{older:?}");
+        assert!(older.contains(&"m1".to_string()) && older.contains(&"m2".to_string()));
+        assert!(db.older_models(3).await.unwrap().is_empty());
+    })
+    .await;
+}
