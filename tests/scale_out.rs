@@ -281,7 +281,7 @@ fn a_server_killed_under_write_load_loses_no_acknowledged_rating_and_the_others_
             let movies = movies.clone();
             std::thread::spawn(move || {
                 let mut i = w;
-                while !stop.load(Ordering::SeqCst) && i < 3_000 {
+                while !stop.load(Ordering::SeqCst) && i < 1_000_000 {
                     let movie = movies[i % movies.len()];
                     let stars = 0.5 + (i % 10) as f64 * 0.5;
                     let answer = common::http::call(
