@@ -448,3 +448,67 @@ async fn one_trainer_holds_the_lease_publishes_and_another_takes_over_when_it_ex
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_migrates_a_database_of_an_older_schema_and_the_cli_exports_it() {
+    let Some(server) = common::postgres::shared() else {
+        return;
+    };
+    let url = server.create_database();
+    let name = url.rsplit('/').next().unwrap().to_string();
+    // A database as an older movierec left it: migrations 1 and 2 only, with a rating.
+    let migrations = movierec::database::schema::POSTGRES_MIGRATIONS;
+    server.psql(
+        &name,
+        &format!(
+            "{}; {}; CREATE TABLE movierec_schema (version INTEGER NOT NULL); \
+             INSERT INTO movierec_schema VALUES (2); \
+             INSERT INTO movies (movie_id, title, genres) VALUES (1, 'Heat (1995)', 'Action'); \
+             INSERT INTO users (user_id, created_at) VALUES (7, 0); \
+             INSERT INTO ratings (user_id, movie_id, rating, timestamp) VALUES (7, 1, 4.5, 10)",
+            migrations[0], migrations[1]
+        ),
+    );
+    let db = Database::open(&Location::Postgres(url.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        server.psql(&name, "SELECT version FROM movierec_schema"),
+        migrations.len().to_string()
+    );
+    assert_eq!(db.ratings_of(7).await.unwrap(), vec![rating(7, 1, 4.5, 10)]);
+    assert_eq!(db.latest_model().await.unwrap(), None);
+    drop(db);
+    // `movierec export` reads the same database.
+    let out = tempfile::tempdir().unwrap();
+    let exported = std::process::Command::new(env!("CARGO_BIN_EXE_movierec"))
+        .args(["export", "--database", &url, "--out"])
+        .arg(out.path().join("release"))
+        .output()
+        .unwrap();
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let back = movierec::data::load(&out.path().join("release")).unwrap();
+    assert_eq!((back.movies.len(), back.ratings.len()), (1, 1));
+    // A URL that is not PostgreSQL's, or a server that is not there, is a clear error.
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_movierec"))
+        .args([
+            "export",
+            "--database",
+            "postgres://movierec@127.0.0.1:1/x",
+            "--out",
+        ])
+        .arg(out.path().join("none"))
+        .output()
+        .unwrap();
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(message.contains("cannot connect"), "{message}");
+    assert!(
+        message.contains("postgres://movierec@127.0.0.1:1/x"),
+        "{message}"
+    );
+}
