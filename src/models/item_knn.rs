@@ -365,6 +365,7 @@ pub fn build_grid(
         .iter()
         .flat_map(|n| variants.iter().map(move |&(exponent, _)| n.powf(exponent)))
         .collect();
+    let backward: Vec<f32> = variants.iter().map(|&(_, backward)| backward).collect();
     let rows: Vec<u32> = match queries {
         Some(queries) => queries.to_vec(),
         None => (0..n_items as u32).collect(),
@@ -385,9 +386,10 @@ pub fn build_grid(
                     vec![0u32; n_items],
                     Vec::new(),
                     vec![0f32; n_w],
+                    (Vec::new(), Vec::new()),
                 )
             },
-            |(acc, seen, touched, products), i| {
+            |(acc, seen, touched, products, (worst, scores)), i| {
                 let i = i as usize;
                 let stamp = i as u32 + 1;
                 for e in matrix.indptr[i]..matrix.indptr[i + 1] {
@@ -433,18 +435,38 @@ pub fn build_grid(
                 };
                 let lists: Vec<Lists> = if neighbours <= SMALL_K {
                     // One walk over the candidates offers each to every list: its sums and
-                    // powers are read once, not once per list.
+                    // powers are read once, not once per list. A candidate's scores for the
+                    // variants are computed together (they vectorise) and compared with each
+                    // list's worst kept score in one flat array; only those not below it go to
+                    // the list, which decides as before (ties by id), so the lists are the same.
                     let mut few: Vec<Few> = (0..half * n_v).map(|_| Few::new(neighbours)).collect();
+                    let worst = &mut *worst;
+                    worst.clear();
+                    worst.resize(half * n_v, f32::NEG_INFINITY);
+                    scores.resize(n_v, 0.0);
                     for &j in touched.iter() {
                         let j = j as usize;
                         let sums = &acc[stride * j..stride * j + stride];
-                        for (wh, lists) in few.chunks_mut(n_v).enumerate() {
+                        for wh in 0..half {
                             let (after, before) = (sums[wh], sums[half + wh]);
                             let w = wh / n_h;
-                            for (v, (few, &(_, backward))) in
-                                lists.iter_mut().zip(variants).enumerate()
+                            let norm = norms[i * n_w + w];
+                            let powers = &powered[(j * n_w + w) * n_v..(j * n_w + w + 1) * n_v];
+                            for ((score, &power), &back) in
+                                scores.iter_mut().zip(powers).zip(&backward)
                             {
-                                few.offer(j as u32, score(after + backward * before, j, w, v));
+                                *score =
+                                    (after + back * before) / (norm * power).max(f32::MIN_POSITIVE);
+                            }
+                            let at = wh * n_v;
+                            for (v, &score) in scores.iter().enumerate() {
+                                if !(score < worst[at + v]) {
+                                    let list = &mut few[at + v];
+                                    list.offer(j as u32, score);
+                                    if let Some(last) = list.full_worst() {
+                                        worst[at + v] = last;
+                                    }
+                                }
                             }
                         }
                     }
@@ -597,6 +619,12 @@ impl Few {
         let at = self.kept.partition_point(|kept| better(kept, &candidate));
         self.kept.insert(at, candidate);
         self.kept.truncate(k);
+    }
+
+    /// The worst score kept, once `k` are kept (below it, nothing gets in).
+    #[inline]
+    fn full_worst(&self) -> Option<f32> {
+        (self.k > 0 && self.kept.len() == self.k).then(|| self.kept[self.k - 1].1)
     }
 
     fn into_best(self) -> Vec<(u32, f32)> {
