@@ -392,3 +392,28 @@ fn when_the_trainer_is_killed_mid_training_another_server_finishes_the_job() {
     assert!(survivor.log().contains("taking its training over"));
     drop(servers.remove(0));
 }
+
+#[test]
+fn a_model_store_needs_a_database_and_a_lease_the_trainer_can_renew() {
+    let store = tempfile::tempdir().unwrap();
+    for (args, expected) in [
+        (
+            vec!["--database", "none"],
+            "the servers sharing a model store need a shared --database",
+        ),
+        (
+            vec!["--trainer-lease", "2s"],
+            "--trainer-lease: at least 3 s",
+        ),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_movierec"))
+            .args(["serve", "--port", "0", "--model-store"])
+            .arg(store.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
