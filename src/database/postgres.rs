@@ -320,14 +320,7 @@ impl Postgres {
              VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (movie_id) DO UPDATE SET title = excluded.title, \
              genres = excluded.genres, imdb_id = excluded.imdb_id, tmdb_id = excluded.tmdb_id",
-            &[
-                &i64::from(movie.movie_id),
-                &movie.movielens_title(),
-                &movie.genres.join("|"),
-                &movie.imdb_id.map(i64::from),
-                &movie.tmdb_id.map(i64::from),
-                &now,
-            ],
+            &MovieRow::of(movie).params(&now),
         )
         .await
         .map(|_| ())
@@ -490,6 +483,39 @@ impl Postgres {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+    }
+}
+
+/// A movie as the `movies` table's columns hold it.
+struct MovieRow {
+    movie_id: i64,
+    title: String,
+    genres: String,
+    imdb_id: Option<i64>,
+    tmdb_id: Option<i64>,
+}
+
+impl MovieRow {
+    fn of(movie: &MovieRecord) -> MovieRow {
+        MovieRow {
+            movie_id: i64::from(movie.movie_id),
+            title: movie.movielens_title(),
+            genres: movie.genres.join("|"),
+            imdb_id: movie.imdb_id.map(i64::from),
+            tmdb_id: movie.tmdb_id.map(i64::from),
+        }
+    }
+
+    /// `movie_id, title, genres, imdb_id, tmdb_id, added_at` as statement parameters.
+    fn params<'a>(&'a self, added_at: &'a i64) -> [&'a (dyn ToSql + Sync); 6] {
+        [
+            &self.movie_id,
+            &self.title,
+            &self.genres,
+            &self.imdb_id,
+            &self.tmdb_id,
+            added_at,
+        ]
     }
 }
 
@@ -841,14 +867,7 @@ impl Store for Postgres {
             .execute(
                 "INSERT INTO movies (movie_id, title, genres, imdb_id, tmdb_id, added_at) \
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (movie_id) DO NOTHING",
-                &[
-                    &i64::from(movie.movie_id),
-                    &movie.movielens_title(),
-                    &movie.genres.join("|"),
-                    &movie.imdb_id.map(i64::from),
-                    &movie.tmdb_id.map(i64::from),
-                    &now,
-                ],
+                &MovieRow::of(&movie).params(&now),
             )
             .await
             .map_err(|e| self.error(&e))?;

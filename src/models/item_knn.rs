@@ -460,7 +460,9 @@ pub fn build_grid(
                             }
                             let at = wh * n_v;
                             for (v, &score) in scores.iter().enumerate() {
-                                if !(score < worst[at + v]) {
+                                if score.partial_cmp(&worst[at + v])
+                                    != Some(std::cmp::Ordering::Less)
+                                {
                                     let list = &mut few[at + v];
                                     list.offer(j as u32, score);
                                     if let Some(last) = list.full_worst() {

@@ -72,17 +72,13 @@ fn holder_name() -> String {
 
 /// A new model id: the UTC time, sortable, and a random suffix (`20261205T150102Z-3fa2c1d0`).
 pub fn new_model_id() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{}",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        &crate::database::new_token()[..8]
-    )
+    // `2026-12-05T15:01:02.123Z` without its separators, to the second.
+    let stamp: String = crate::clock::now_rfc3339()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .take(15)
+        .collect();
+    format!("{stamp}Z-{}", &crate::database::new_token()[..8])
 }
 
 /// What [`train_and_publish`] did.
