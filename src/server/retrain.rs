@@ -3,6 +3,10 @@
 //! database (one read transaction), trains on it into the served model directory (replaced
 //! atomically) and swaps the new model in with the zero-downtime reload ([`super::reload`]).
 //!
+//! With a model store shared by many servers (`--model-store`, [`super::cluster`]), the training
+//! runs under the database's trainer lease instead, into a new model directory of the store,
+//! which is published for every server to reload.
+//!
 //! Never two trainings at once; a failed training leaves the old model serving, and is recorded
 //! as a failed run. `GET /api/admin/training` shows the state; `POST /api/admin/training` starts
 //! one now.
