@@ -727,10 +727,18 @@ fn serve_from_store(s: ServeFromStore) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&s.store)
         .map_err(|e| anyhow::anyhow!("--model-store {}: {e}", s.store.display()))?;
+    // The runs are recorded where every server sees them: `runs/` in the shared store (the run
+    // store appends under a file lock, and only the lease holder trains), unless `--runs-dir`
+    // or MOVIEREC_RUNS_DIR says otherwise.
+    let mut tracking = s.tracking;
+    let runs_env = std::env::var_os(commands::RUNS_DIR_ENV).filter(|v| !v.is_empty());
+    if tracking.runs_dir.is_none() && runs_env.is_none() {
+        tracking.runs_dir = Some(s.store.join(movierec::server::cluster::RUNS_DIR));
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     let db = runtime.block_on(open_database(&location, None, &s.data, &s.validation))?;
     let cluster = movierec::server::cluster::ClusterConfig::new(s.store.clone(), s.lease);
-    let train = background_training(s.tracking.clone());
+    let train = background_training(tracking.clone());
     let first = {
         let (db, train, handle) = (db.clone(), train.clone(), runtime.handle().clone());
         move |out: &Path| {
@@ -774,7 +782,7 @@ fn serve_from_store(s: ServeFromStore) -> anyhow::Result<()> {
         write_rate: s.write_rate,
         profile_rate: s.profile_rate,
         cluster: Some(cluster),
-        ..movierec::server::ServerConfig::new(model_dir, s.tracking.runs_dir())
+        ..movierec::server::ServerConfig::new(model_dir, tracking.runs_dir())
     };
     runtime.block_on(movierec::server::serve(
         engine,

@@ -35,7 +35,8 @@ fn cluster_server(url: &str, store: &Path, lease: &str) -> Server {
             "--write-rate",
             "0",
         ],
-        &[("MOVIEREC_ADMIN_TOKEN", ADMIN)],
+        // No run store of the test binary's: the servers record runs in the shared store.
+        &[("MOVIEREC_ADMIN_TOKEN", ADMIN), ("MOVIEREC_RUNS_DIR", "")],
         None,
     )
 }
@@ -68,13 +69,14 @@ fn served_model(server: &Server) -> String {
         .to_string()
 }
 
-/// Published model directories in the store (hidden staging directories aside).
+/// Published model directories in the store (model ids start with their date; staging
+/// directories and `runs/` aside).
 fn published(store: &Path) -> Vec<String> {
     let mut ids: Vec<String> = std::fs::read_dir(store)
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.'))
+        .filter(|n| n.starts_with(|c: char| c.is_ascii_digit()))
         .collect();
     ids.sort();
     ids
@@ -244,7 +246,22 @@ fn three_servers_share_profiles_ratings_and_the_model_one_of_them_publishes() {
     assert_eq!(status["last"]["status"], "finished", "{status}");
     assert_eq!(status["last"]["trigger"], "request", "{status}");
     assert_eq!(published(store.path()).len(), 2);
-    // The profile's ratings are in the new model's training data: the model knows the user.
+    // Every server lists every server's trainings: the first start's and B's (the runs are
+    // recorded in the shared store).
+    let runs = send("GET", &format!("{}/api/runs", a.url), None, None);
+    assert_eq!(runs.status, 200, "{}", runs.body);
+    let triggers: Vec<String> = runs.body["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["params"]["trigger"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        triggers.contains(&"serve: first start".to_string())
+            && triggers.contains(&"serve: request".to_string()),
+        "{triggers:?}"
+    );
+    assert!(store.path().join("runs/runs.jsonl").is_file());
     drop(servers);
 }
 

@@ -24,6 +24,10 @@ use std::time::Duration;
 pub const POLL: Duration = Duration::from_secs(2);
 /// Published models kept in the store (the older ones are removed by the next publisher).
 pub const KEEP_MODELS: u32 = 3;
+/// The store's directory of run records (`serve --model-store` records runs there by default,
+/// so that every server's Runs tab shows every server's trainings).
+pub const RUNS_DIR: &str = "runs";
+
 /// The trainer's lease by default.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
@@ -70,7 +74,8 @@ fn holder_name() -> String {
     format!("{host}:{}:{nonce}", std::process::id())
 }
 
-/// A new model id: the UTC time, sortable, and a random suffix (`20261205T150102Z-3fa2c1d0`).
+/// A new model id: the UTC time, sortable, and a random suffix (`20261205T150102Z-3fa2c1d0`;
+/// it starts with a digit, unlike the store's other entries: [`RUNS_DIR`], staging directories).
 pub fn new_model_id() -> String {
     // `2026-12-05T15:01:02.123Z` without its separators, to the second.
     let stamp: String = crate::clock::now_rfc3339()
