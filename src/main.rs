@@ -294,10 +294,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 retrain: database
                     .as_ref()
-                    .map(|_| movierec::server::retrain::RetrainConfig {
+                    .map(|db| movierec::server::retrain::RetrainConfig {
                         after: retrain_after,
                         every: (!retrain_every.is_zero()).then_some(retrain_every),
-                        train: background_training(tracking.clone()),
+                        train: background_training_shared(
+                            tracking.clone(),
+                            db.is_shared()
+                                .then(|| (db.clone(), runtime.handle().clone())),
+                        ),
                     }),
                 database,
                 write_rate,
@@ -738,7 +742,10 @@ fn serve_from_store(s: ServeFromStore) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let db = runtime.block_on(open_database(&location, None, &s.data, &s.validation))?;
     let cluster = movierec::server::cluster::ClusterConfig::new(s.store.clone(), s.lease);
-    let train = background_training(tracking.clone());
+    let shared = db
+        .is_shared()
+        .then(|| (db.clone(), runtime.handle().clone()));
+    let train = background_training_shared(tracking.clone(), shared);
     let first = {
         let (db, train, handle) = (db.clone(), train.clone(), runtime.handle().clone());
         move |out: &Path| {
@@ -794,7 +801,13 @@ fn serve_from_store(s: ServeFromStore) -> anyhow::Result<()> {
 
 /// The training `serve` runs in the background: as `train` (tuning within the default budget),
 /// recorded as a train run with a `trigger` parameter.
-fn background_training(tracking: commands::Tracking) -> movierec::server::retrain::TrainFn {
+///
+/// With `shared` (a database many servers share, and the runtime to reach it through), each
+/// run's record is also stored there, where every server's `GET /api/runs` reads it.
+fn background_training_shared(
+    tracking: commands::Tracking,
+    shared: Option<(movierec::database::Database, tokio::runtime::Handle)>,
+) -> movierec::server::retrain::TrainFn {
     std::sync::Arc::new(move |snapshot, out, trigger| {
         let options = TrainOptions {
             tune_budget: Some(movierec::train::DEFAULT_TUNE_BUDGET),
@@ -812,6 +825,20 @@ fn background_training(tracking: commands::Tracking) -> movierec::server::retrai
         let mut run = commands::train_run(&data, out, started, &result);
         run.dataset.path = data.display().to_string();
         let recorded = tracking.record(run);
+        if let (Ok(run), Some((db, handle))) = (&recorded, &shared) {
+            let stored = movierec::database::StoredRun {
+                run_id: run.id.clone(),
+                kind: run.kind.as_str().to_string(),
+                started_at: run.started_at.clone(),
+                record: serde_json::to_string(run).expect("a run record serialises"),
+            };
+            if let Err(e) = handle.block_on(db.put_run(&stored)) {
+                eprintln!(
+                    "warning: run {} was not stored in the database: {e}",
+                    run.id
+                );
+            }
+        }
         result?;
         Ok(recorded?.id)
     })

@@ -512,3 +512,48 @@ async fn postgres_migrates_a_database_of_an_older_schema_and_the_cli_exports_it(
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_records_are_stored_newest_first_by_kind_and_replaced_by_id() {
+    on_both(|db| async move {
+        let run = |id: &str, kind: &str, at: &str| movierec::database::StoredRun {
+            run_id: id.into(),
+            kind: kind.into(),
+            started_at: at.into(),
+            record: format!("{{\"id\":\"{id}\",\"kind\":\"{kind}\"}}"),
+        };
+        assert!(db.runs(None, 10).await.unwrap().is_empty());
+        db.put_run(&run("a", "train", "2026-12-05T10:00:00.000Z"))
+            .await
+            .unwrap();
+        db.put_run(&run("b", "evaluate", "2026-12-05T11:00:00.000Z"))
+            .await
+            .unwrap();
+        db.put_run(&run("c", "train", "2026-12-05T12:00:00.000Z"))
+            .await
+            .unwrap();
+        let ids = |records: Vec<String>| -> Vec<String> {
+            records
+                .iter()
+                .map(|r| serde_json::from_str::<serde_json::Value>(r).unwrap()["id"].to_string())
+                .collect()
+        };
+        assert_eq!(
+            ids(db.runs(None, 10).await.unwrap()),
+            ["\"c\"", "\"b\"", "\"a\""]
+        );
+        assert_eq!(
+            ids(db.runs(Some("train"), 10).await.unwrap()),
+            ["\"c\"", "\"a\""]
+        );
+        assert_eq!(ids(db.runs(None, 1).await.unwrap()), ["\"c\""]);
+        // The same id again replaces the record.
+        let mut again = run("a", "train", "2026-12-05T13:00:00.000Z");
+        again.record = "{\"id\":\"a\",\"kind\":\"train\",\"again\":true}".into();
+        db.put_run(&again).await.unwrap();
+        let all = db.runs(None, usize::MAX).await.unwrap();
+        assert_eq!(all.len(), 3);
+        assert!(all[0].contains("again"), "{all:?}");
+    })
+    .await;
+}

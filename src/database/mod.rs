@@ -256,6 +256,14 @@ pub trait Store: Send + Sync + 'static {
     /// The models published before the newest `keep`, oldest first (the store prunes them).
     async fn older_models(&self, keep: u32) -> Result<Vec<String>>;
 
+    /// Stores a run's record (`record`: its JSON, as the run store writes it), replacing one of
+    /// the same id.
+    async fn put_run(&self, run: &StoredRun) -> Result<()>;
+
+    /// The runs' records (JSON), newest first by start (ties: the larger id first), of `kind`
+    /// only when given, at most `limit`.
+    async fn runs(&self, kind: Option<&str>, limit: usize) -> Result<Vec<String>>;
+
     /// A stream of announcements of newly published model ids (PostgreSQL's `LISTEN`), or
     /// `None` where there is none (SQLite: servers poll [`Store::latest_model`]).
     fn announcements(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
@@ -299,6 +307,20 @@ pub struct Published {
     pub published_at: i64,
     /// The server that trained it.
     pub published_by: String,
+}
+
+/// A run's record as the database keeps it: its id, kind and start time (to find and order it)
+/// and the whole record as JSON (the database does not read it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRun {
+    /// The run's id.
+    pub run_id: String,
+    /// `train` or `evaluate`.
+    pub kind: String,
+    /// RFC 3339, as the record has it (sortable as text).
+    pub started_at: String,
+    /// The record, as JSON.
+    pub record: String,
 }
 
 /// Where the live database is (`--database`).
@@ -379,6 +401,11 @@ impl Database {
     /// Opens (creating if needed) the SQLite database at `path`.
     pub fn sqlite(path: &Path) -> Result<Database> {
         Ok(Database::from_store(Arc::new(sqlite::Sqlite::open(path)?)))
+    }
+
+    /// Whether many servers may share this database (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.store.is_shared()
     }
 
     fn from_store(store: Arc<dyn Store>) -> Database {

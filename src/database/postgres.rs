@@ -19,7 +19,7 @@ use super::import::{Exported, FilesImported, Imported, ReleaseWriter, IMPORTED_K
 use super::online::{OnlineDay, LIKED_RATING, MAX_DAYS, WINDOW_DAYS};
 use super::{
     bulk, db_error, schema, split_year, unknown_movie, Lease, MovieChange, MovieRecord, Published,
-    Store, StoredRating, UserRecord,
+    Store, StoredRating, StoredRun, UserRecord,
 };
 use crate::data::{Dataset, Rating};
 use crate::{Error, Result};
@@ -1091,6 +1091,35 @@ impl Store for Postgres {
             .await
             .map_err(|e| self.error(&e))?;
         Ok(rows.iter().rev().map(|r| r.get(0)).collect())
+    }
+
+    async fn put_run(&self, run: &StoredRun) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO runs (run_id, kind, started_at, record) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (run_id) DO UPDATE SET kind = excluded.kind, \
+                 started_at = excluded.started_at, record = excluded.record",
+                &[&run.run_id, &run.kind, &run.started_at, &run.record],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(&e))
+    }
+
+    async fn runs(&self, kind: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT record FROM runs WHERE $1::text IS NULL OR kind = $1 \
+                 ORDER BY started_at DESC, run_id DESC LIMIT $2",
+                &[&kind, &limit],
+            )
+            .await
+            .map_err(|e| self.error(&e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     fn announcements(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {

@@ -67,6 +67,15 @@ pub const MIGRATIONS: &[&str] = &[
         trigger TEXT,
         started_at INTEGER
      );",
+    // 4: the runs of the trainings servers sharing a database make (their records as JSON, as
+    // the run store writes them), so that every server lists every server's runs.
+    "CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        record TEXT NOT NULL
+     );
+     CREATE INDEX runs_by_start ON runs (started_at);",
 ];
 
 /// The same migrations for PostgreSQL ([`super::postgres`]): the same tables, columns and keys
@@ -125,6 +134,13 @@ pub const POSTGRES_MIGRATIONS: &[&str] = &[
         trigger TEXT,
         started_at BIGINT
      );",
+    "CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        record TEXT NOT NULL
+     );
+     CREATE INDEX runs_by_start ON runs (started_at);",
 ];
 
 /// The schema version this movierec writes.
@@ -196,7 +212,7 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 8);
+        assert_eq!(tables, 9);
         conn.pragma_update(None, "user_version", VERSION + 1)
             .unwrap();
         let error = migrate(&mut conn, &path).unwrap_err().to_string();

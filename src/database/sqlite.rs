@@ -15,7 +15,7 @@
 
 use super::{
     bulk, db_error, import, schema, split_year, unknown_movie, Lease, MovieChange, MovieRecord,
-    Published, Store, StoredRating, UserRecord,
+    Published, Store, StoredRating, StoredRun, UserRecord,
 };
 use crate::data::{Dataset, Rating};
 use crate::{Error, Result};
@@ -612,6 +612,40 @@ impl Store for Sqlite {
                 .map_err(|e| db_error(&path, e))?;
             ids.reverse();
             Ok(ids)
+        })
+        .await
+    }
+
+    async fn put_run(&self, run: &StoredRun) -> Result<()> {
+        let (path, run) = (self.inner.path.clone(), run.clone());
+        self.write_async(move |conn| {
+            conn.execute(
+                "INSERT INTO runs (run_id, kind, started_at, record) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (run_id) DO UPDATE SET kind = excluded.kind, \
+                 started_at = excluded.started_at, record = excluded.record",
+                params![run.run_id, run.kind, run.started_at, run.record],
+            )
+            .map(|_| ())
+            .map_err(|e| db_error(&path, e))
+        })
+        .await
+    }
+
+    async fn runs(&self, kind: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        let (path, kind) = (self.inner.path.clone(), kind.map(str::to_string));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read_async(move |conn| {
+            let mut statement = conn
+                .prepare(
+                    "SELECT record FROM runs WHERE ?1 IS NULL OR kind = ?1 \
+                     ORDER BY started_at DESC, run_id DESC LIMIT ?2",
+                )
+                .map_err(|e| db_error(&path, e))?;
+            let rows = statement
+                .query_map(params![kind, limit], |r| r.get::<_, String>(0))
+                .map_err(|e| db_error(&path, e))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(|e| db_error(&path, e))
         })
         .await
     }

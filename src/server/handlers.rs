@@ -37,15 +37,16 @@ pub const MAX_SEARCH_LIMIT: usize = 50;
     tag = "runs",
     params(RunsParams),
     responses(
-        (status = 200, description = "The runs of the store the server was started with (`serve --runs-dir`, `$MOVIEREC_RUNS_DIR`, else `./runs`); a store that cannot be read (its file a directory or a FIFO) lists none and says why in `skipped`", body = RunListing),
+        (status = 200, description = "The runs of the store the server was started with (`serve --runs-dir`, `$MOVIEREC_RUNS_DIR`, else `./runs`), merged with those of a PostgreSQL database the server shares with others; a store that cannot be read (its file a directory or a FIFO) lists none and says why in `skipped`", body = RunListing),
         (status = 400, description = "An unknown `kind` or a `limit` that is not a positive integer (`invalid_argument`)", body = ErrorBody),
         ServerErrors,
     )
 )]
 pub(super) async fn runs(
-    State(dir): State<Arc<std::path::PathBuf>>,
+    State(state): State<super::ServerState>,
     params: Result<Query<RunsParams>, QueryRejection>,
 ) -> Result<Json<RunListing>, ApiError> {
+    let dir = state.runs_dir.clone();
     let Query(params) = params?;
     let kind = params
         .kind
@@ -86,6 +87,29 @@ pub(super) async fn runs(
     })
     .await
     .map_err(|e| ApiError::internal(format!("reading the run store failed: {e}")))??;
+    // Servers sharing a database also list the runs recorded there: every server's trainings.
+    let Some(db) = state.database.as_ref().filter(|db| db.is_shared()) else {
+        return Ok(Json(listing));
+    };
+    let limit = params.limit.unwrap_or(usize::MAX);
+    let mut listing = listing;
+    let known: std::collections::HashSet<String> =
+        listing.runs.iter().map(|r| r.id.clone()).collect();
+    for record in db.runs(kind.map(RunKind::as_str), limit).await? {
+        match serde_json::from_str::<crate::tracking::RunRecord>(&record) {
+            Ok(run) if known.contains(&run.id) => {}
+            Ok(run) => listing.runs.push(run),
+            Err(e) => listing.skipped.push(format!(
+                "{}: a stored run that is not a run record: {e}",
+                db.location().display()
+            )),
+        }
+    }
+    // Newest first, as the run store lists them (ids begin with the start time).
+    listing.runs.sort_by(|a, b| {
+        (b.started_at.as_str(), b.id.as_str()).cmp(&(a.started_at.as_str(), a.id.as_str()))
+    });
+    listing.runs.truncate(limit);
     Ok(Json(listing))
 }
 
