@@ -182,25 +182,6 @@ impl Postgres {
         })
     }
 
-    /// The schema version (0 for an empty database).
-    pub async fn version(&self) -> Result<u32> {
-        let client = self.client().await?;
-        let exists: bool = client
-            .query_one("SELECT to_regclass('movierec_schema') IS NOT NULL", &[])
-            .await
-            .map_err(|e| self.error(&e))?
-            .get(0);
-        if !exists {
-            return Ok(0);
-        }
-        let version: Option<i32> = client
-            .query_opt("SELECT version FROM movierec_schema", &[])
-            .await
-            .map_err(|e| self.error(&e))?
-            .map(|r| r.get(0));
-        Ok(version.unwrap_or(0).max(0) as u32)
-    }
-
     /// Applies the migrations the database lacks, each in one transaction with its version
     /// bump, under an advisory lock (servers starting together migrate once).
     async fn migrate(&self) -> Result<()> {

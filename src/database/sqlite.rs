@@ -131,14 +131,10 @@ impl Sqlite {
         })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
-    }
-
     /// Runs `write` on the writer's connection, inside a transaction shared with the other
     /// writes waiting, and returns its result once that transaction is committed. Blocks: call
-    /// from a blocking thread (async code calls [`Sqlite::write_async`]).
+    /// from a blocking thread (async code calls [`Sqlite::write_async`]). For tests.
+    #[cfg(test)]
     pub fn write<R: Send + 'static>(
         &self,
         write: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
@@ -906,7 +902,7 @@ mod tests {
         // 40,000 pages or the database closed.
         let newest_in_file = || -> Option<i64> {
             let copy = dir.path().join("copy.db");
-            std::fs::copy(db.path(), &copy).ok()?;
+            std::fs::copy(db.location(), &copy).ok()?;
             let conn = Connection::open(&copy).ok()?;
             conn.query_row(
                 "SELECT max(timestamp) FROM ratings WHERE user_id = ?1",
