@@ -1,0 +1,103 @@
+//! Times the item-kNN lists ("fans also liked") that `train` builds, on a MovieLens-layout
+//! directory: the default setting (the walk `train` runs) and, with `--grid`, the general walk
+//! the tuning uses, run on the same setting, with how many list entries the two share.
+//!
+//! `cargo bench --bench item_knn -- DATA_DIR [--grid]`, e.g. on `movierec synth --scale 1`
+//! (86,537 movies, 330,975 users, 33.9M ratings). Prints one line per figure; the peer figure
+//! (`implicit`'s `CosineRecommender(K=100).fit` on the same ratings) is printed by
+//! `benches/python_stack.py DATA_DIR --stages load,knn`.
+
+use movierec::catalog::Catalog;
+use movierec::data;
+use movierec::interactions::RatingMatrix;
+use movierec::models::item_knn::{self, ItemKnnParams};
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let grid = args.iter().any(|a| a == "--grid");
+    let data_dir = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/ml-latest-small"));
+    let started = Instant::now();
+    let dataset = data::load(&data_dir).expect("load");
+    let catalog = Catalog::from_dataset(&dataset);
+    let matrix = RatingMatrix::build(&catalog, &dataset.ratings);
+    drop(dataset);
+    let mut per_user = vec![0u64; matrix.n_users()];
+    for &u in &matrix.users {
+        per_user[u as usize] += 1;
+    }
+    let pairs: u64 = per_user.iter().map(|n| n * n.saturating_sub(1)).sum();
+    println!(
+        "{}: {} movies, {} users, {} ratings, {:.3e} co-rated pairs (ordered), loaded in {:.1} s, {} threads",
+        data_dir.display(),
+        matrix.n_items(),
+        matrix.n_users(),
+        matrix.nnz(),
+        pairs as f64,
+        started.elapsed().as_secs_f64(),
+        rayon::current_num_threads()
+    );
+    let params = ItemKnnParams::default();
+    let cpu = cpu_seconds();
+    let begun = Instant::now();
+    let lists = item_knn::build(&matrix, &params);
+    let seconds = begun.elapsed().as_secs_f64();
+    println!(
+        "item-kNN lists (train's walk, {params:?}): {seconds:.2} s wall, {:.2} s CPU, {:.2} ns per pair per core, {} entries",
+        cpu_seconds() - cpu,
+        (cpu_seconds() - cpu) * 1e9 / pairs.max(1) as f64,
+        lists.items.len()
+    );
+    if grid {
+        let begun = Instant::now();
+        let general = item_knn::build_grid(
+            &matrix,
+            &[params.weighting],
+            &[params.half_life],
+            params.neighbours,
+            &[(params.popularity_exponent, params.backward_weight)],
+            None,
+        )
+        .pop()
+        .and_then(|mut h| h.pop())
+        .and_then(|mut v| v.pop())
+        .expect("one list set");
+        let seconds = begun.elapsed().as_secs_f64();
+        let same = (0..lists.len() as u32)
+            .map(|i| {
+                let theirs: std::collections::HashSet<u32> =
+                    general.of(i).map(|(j, _)| j).collect();
+                lists.of(i).filter(|(j, _)| theirs.contains(j)).count()
+            })
+            .sum::<usize>();
+        println!(
+            "item-kNN lists (the tuning's general walk, same setting): {seconds:.2} s wall; entries in both: {same} of {} ({:.4})",
+            general.items.len(),
+            same as f64 / general.items.len().max(1) as f64
+        );
+    }
+}
+
+/// User + system CPU seconds of this process.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
