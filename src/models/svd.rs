@@ -301,8 +301,19 @@ impl Transposed {
     }
 }
 
-/// Sparse (CSR: `indptr`, `columns`, `values`) times dense (`columns` × `width`, row-major), on
-/// all cores: one output row per sparse row.
+/// Bytes of the dense side one pass of [`multiply`] reads: a quarter of this machine's 32 MB L3,
+/// so the rows gathered at random stay in cache while the two cores stream the sparse side.
+const DENSE_BLOCK_BYTES: usize = 8 << 20;
+
+/// Sparse (CSR: `indptr`, `columns` ascending within each row, `values`) times dense (`columns`
+/// × `width`, row-major), on all cores: one output row per sparse row.
+///
+/// Blocked for cache: each entry gathers one dense row (576 bytes at width 144) at a random
+/// place, and at ml-latest's size the dense side (330,975 users × 144 × 4 bytes = 190 MB) is far
+/// larger than the cache, so a plain walk waits on memory for every entry (0.9 GFLOP/s measured).
+/// Here the dense rows are taken [`DENSE_BLOCK_BYTES`] at a time, and every sparse row adds the
+/// entries whose column falls in the block (a cursor per row moves on through its ascending
+/// columns): the gathers hit the cache, at the cost of streaming the output once per block.
 fn multiply(
     indptr: &[usize],
     columns: &[u32],
@@ -310,27 +321,103 @@ fn multiply(
     dense: &[f32],
     width: usize,
 ) -> Vec<f32> {
+    multiply_in_blocks(indptr, columns, values, dense, width, DENSE_BLOCK_BYTES)
+}
+
+/// [`multiply`] with `block_bytes` of the dense side per pass.
+fn multiply_in_blocks(
+    indptr: &[usize],
+    columns: &[u32],
+    values: &[f32],
+    dense: &[f32],
+    width: usize,
+    block_bytes: usize,
+) -> Vec<f32> {
     let rows = indptr.len() - 1;
     let mut out = vec![0f32; rows * width];
-    out.par_chunks_mut(width).enumerate().for_each(|(r, out)| {
-        for e in indptr[r]..indptr[r + 1] {
-            let (c, v) = (columns[e] as usize, values[e]);
-            for (o, &x) in out.iter_mut().zip(&dense[c * width..(c + 1) * width]) {
-                *o += v * x;
-            }
-        }
-    });
+    if width == 0 {
+        return out;
+    }
+    let n_columns = dense.len() / width;
+    let block = (block_bytes / (width * 4)).max(1);
+    let mut cursor: Vec<usize> = indptr[..rows].to_vec();
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = is_x86_feature_detected!("avx2");
+    for block_start in (0..n_columns.max(1)).step_by(block) {
+        let block_end = (block_start + block) as u64;
+        out.par_chunks_mut(width)
+            .zip(cursor.par_iter_mut())
+            .enumerate()
+            .for_each(|(r, (out, at))| {
+                let row = BlockRow {
+                    columns: &columns[..indptr[r + 1]],
+                    values,
+                    dense,
+                    block_end,
+                };
+                #[cfg(target_arch = "x86_64")]
+                if avx2 {
+                    // SAFETY: AVX2 was detected on this CPU, the only precondition.
+                    unsafe { row.add_avx2(out, at) };
+                    return;
+                }
+                row.add(out, at);
+            });
+    }
     out
 }
 
-/// An orthonormal basis of the columns of `m` (`rows` × `width`, row-major), by faer's QR.
+/// One sparse row's entries within a block of dense rows, for [`multiply`].
+struct BlockRow<'a> {
+    /// The sparse columns up to the row's end.
+    columns: &'a [u32],
+    values: &'a [f32],
+    dense: &'a [f32],
+    /// The block's first column past it.
+    block_end: u64,
+}
+
+impl BlockRow<'_> {
+    /// `out += values[e] · dense[columns[e]]` for the entries from `*at` whose column is in the
+    /// block, moving `*at` past them. Plain multiply and add (no fused multiply-add), so the
+    /// AVX2 build of it gives the same bits, only eight lanes at a time instead of four.
+    #[inline(always)]
+    fn add(&self, out: &mut [f32], at: &mut usize) {
+        let width = out.len();
+        while *at < self.columns.len() && u64::from(self.columns[*at]) < self.block_end {
+            let (c, v) = (self.columns[*at] as usize, self.values[*at]);
+            for (o, &x) in out.iter_mut().zip(&self.dense[c * width..(c + 1) * width]) {
+                *o += v * x;
+            }
+            *at += 1;
+        }
+    }
+
+    /// [`BlockRow::add`] compiled for AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn add_avx2(&self, out: &mut [f32], at: &mut usize) {
+        self.add(out, at)
+    }
+}
+
+/// An orthonormal basis of the columns of `m` (`rows` × `width`, row-major), by faer's QR in
+/// single precision (Householder QR is backward stable: the basis is orthonormal to about 1e-6,
+/// ample for a subspace iteration), read in place and written back row-major. In f64 the two
+/// copies of a 330,975 × 144 matrix cost more than the factorisation.
 fn orthonormal(m: &[f32], rows: usize, width: usize) -> Vec<f32> {
-    let a = faer::Mat::<f64>::from_fn(rows, width, |r, c| f64::from(m[r * width + c]));
-    let q = a.qr().compute_thin_Q();
-    (0..rows)
-        .flat_map(|r| (0..width).map(move |c| (r, c)))
-        .map(|(r, c)| q[(r, c)] as f32)
-        .collect()
+    let q = faer::MatRef::from_row_major_slice(m, rows, width)
+        .qr()
+        .compute_thin_Q();
+    let mut out = vec![0f32; rows * width];
+    out.par_chunks_mut(width.max(1))
+        .enumerate()
+        .for_each(|(r, row)| {
+            for (c, x) in row.iter_mut().enumerate() {
+                *x = q[(r, c)];
+            }
+        });
+    out
 }
 
 /// Gives each movie without ratings the mean (unit-length) collaborative vector of its nearest
@@ -385,6 +472,47 @@ impl super::Model for Svd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_blocked_product_is_the_plain_product_whatever_the_block() {
+        // A random sparse 50 × 40 matrix (columns ascending per row) times a dense 40 × 9.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (rows, cols, width) = (50, 40, 9);
+        let (mut indptr, mut columns, mut values) = (vec![0usize], Vec::new(), Vec::new());
+        for _ in 0..rows {
+            for c in 0..cols as u32 {
+                if next() % 4 == 0 {
+                    columns.push(c);
+                    values.push((next() % 100) as f32 / 10.0);
+                }
+            }
+            indptr.push(columns.len());
+        }
+        let dense: Vec<f32> = (0..cols * width)
+            .map(|_| (next() % 200) as f32 / 20.0 - 5.0)
+            .collect();
+        let mut plain = vec![0f32; rows * width];
+        for r in 0..rows {
+            for e in indptr[r]..indptr[r + 1] {
+                for k in 0..width {
+                    plain[r * width + k] += values[e] * dense[columns[e] as usize * width + k];
+                }
+            }
+        }
+        assert!(plain.iter().any(|&x| x != 0.0));
+        // One column per block, three, seven, and all in one.
+        for block_bytes in [1, 3 * width * 4, 7 * width * 4, 1 << 20] {
+            let blocked =
+                multiply_in_blocks(&indptr, &columns, &values, &dense, width, block_bytes);
+            assert_eq!(blocked, plain, "{block_bytes} bytes a block");
+        }
+    }
 
     #[test]
     fn gavish_donoho_keeps_values_above_the_noise_bulk() {

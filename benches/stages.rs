@@ -1,8 +1,10 @@
-//! Times the item-kNN lists ("fans also liked") that `train` builds, on a MovieLens-layout
-//! directory: the default setting (the walk `train` runs) and, with `--grid`, the general walk
-//! the tuning uses, run on the same setting, with how many list entries the two share.
+//! Times single stages of `train` on a MovieLens-layout directory, apart from the rest:
+//! - `knn`: the item-kNN lists ("fans also liked") of the default setting (the walk `train`
+//!   runs) and, with `--grid`, the general walk the tuning uses, run on the same setting, with
+//!   how many list entries the two share;
+//! - `svd`: the SVD model (at this size the randomized block SVD), with its rank and energy.
 //!
-//! `cargo bench --bench item_knn -- DATA_DIR [--grid]`, e.g. on `movierec synth --scale 1`
+//! `cargo bench --bench stages -- DATA_DIR [--stages knn,svd] [--grid]`, e.g. on `movierec synth --scale 1`
 //! (86,537 movies, 330,975 users, 33.9M ratings). Prints one line per figure; the peer figure
 //! (`implicit`'s `CosineRecommender(K=100).fit` on the same ratings) is printed by
 //! `benches/python_stack.py DATA_DIR --stages load,knn`.
@@ -11,6 +13,7 @@ use movierec::catalog::Catalog;
 use movierec::data;
 use movierec::interactions::RatingMatrix;
 use movierec::models::item_knn::{self, ItemKnnParams};
+use movierec::models::{content, svd};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -20,15 +23,36 @@ fn main() {
         .filter(|a| a != "--bench")
         .collect();
     let grid = args.iter().any(|a| a == "--grid");
+    let stages: Vec<String> = args
+        .iter()
+        .position(|a| a == "--stages")
+        .and_then(|at| args.get(at + 1))
+        .map_or("knn,svd", String::as_str)
+        .split(',')
+        .map(str::to_string)
+        .collect();
     let data_dir = args
         .iter()
-        .find(|a| !a.starts_with("--"))
+        .enumerate()
+        .find(|&(at, a)| !a.starts_with("--") && (at == 0 || args[at - 1] != "--stages"))
+        .map(|(_, a)| a)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/ml-latest-small"));
     let started = Instant::now();
     let dataset = data::load(&data_dir).expect("load");
+    let loaded = started.elapsed().as_secs_f64();
     let catalog = Catalog::from_dataset(&dataset);
+    let cataloged = started.elapsed().as_secs_f64();
     let matrix = RatingMatrix::build(&catalog, &dataset.ratings);
+    println!(
+        "load {loaded:.2} s, catalog {:.2} s, rating matrix {:.2} s",
+        cataloged - loaded,
+        started.elapsed().as_secs_f64() - cataloged
+    );
+    let content = stages
+        .iter()
+        .any(|s| s == "svd")
+        .then(|| content::train(&catalog, &dataset.tags, dataset.genome.as_ref(), 0.0));
     drop(dataset);
     let mut per_user = vec![0u64; matrix.n_users()];
     for &u in &matrix.users {
@@ -45,6 +69,22 @@ fn main() {
         started.elapsed().as_secs_f64(),
         rayon::current_num_threads()
     );
+    if let Some(content) = content {
+        let content = content.expect("content model").embeddings;
+        let cpu = cpu_seconds();
+        let begun = Instant::now();
+        let model = svd::train(&matrix, &content).expect("svd");
+        println!(
+            "svd: {:.2} s wall, {:.2} s CPU; rank {}, energy explained {}",
+            begun.elapsed().as_secs_f64(),
+            cpu_seconds() - cpu,
+            model.embeddings.dim(),
+            model.details["energy_explained"]
+        );
+    }
+    if !stages.iter().any(|s| s == "knn") {
+        return;
+    }
     let params = ItemKnnParams::default();
     let cpu = cpu_seconds();
     let begun = Instant::now();
