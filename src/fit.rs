@@ -59,6 +59,38 @@ pub fn fit(
     Ok(trained)
 }
 
+/// [`fit`] given up as soon as `deadline` passes (checked after the catalog, after the rating
+/// matrix and after each model): `None` then. The tuning prepares its validation split this way, so that
+/// on a release too large for its time budget it stops early instead of fitting four models
+/// that no stage would use.
+pub fn fit_before(
+    dataset: &Dataset,
+    settings: &Settings,
+    lists: &dyn Fn(ModelKind) -> bool,
+    deadline: Instant,
+) -> Result<Option<TrainedModels>> {
+    let catalog = Catalog::from_dataset(dataset);
+    if Instant::now() >= deadline {
+        return Ok(None);
+    }
+    let matrix = RatingMatrix::build(&catalog, &dataset.ratings);
+    let late = std::cell::Cell::new(Instant::now() >= deadline);
+    let in_time = || {
+        late.set(late.get() || Instant::now() >= deadline);
+        !late.get()
+    };
+    let mut trained = TrainedModels {
+        catalog,
+        matrix,
+        models: Vec::new(),
+        lists: Vec::new(),
+    };
+    fit_into(dataset, settings, &mut trained, &|_| in_time(), &|kind| {
+        in_time() && lists(kind)
+    })?;
+    Ok((!late.get()).then_some(trained))
+}
+
 /// Fits, into `trained` (whose catalog and matrix are `dataset`'s), the embedding models
 /// `embeddings` names and then the neighbour-list models `lists` names, in the registry's order;
 /// list models read the embeddings `trained` already holds. `train` fits the lists whose
@@ -100,4 +132,28 @@ pub fn fit_into(
 /// Fits the embedding models only (what the tuning's validation split starts from).
 pub fn train_models(dataset: &Dataset, settings: &Settings) -> Result<TrainedModels> {
     fit(dataset, settings, &|_| false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn fitting_before_a_deadline_gives_up_once_it_passes() {
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/ml-latest-small");
+        let dataset = crate::data::load(&data).expect("bundled data");
+        let settings = Settings::default();
+        let past = Instant::now();
+        let none = fit_before(&dataset, &settings, &|_| true, past).expect("fit");
+        assert!(none.is_none(), "a deadline already passed");
+        let later = Instant::now() + Duration::from_secs(3600);
+        let all = fit_before(&dataset, &settings, &|_| false, later)
+            .expect("fit")
+            .expect("in time");
+        let everything = fit(&dataset, &settings, &|_| false).expect("fit");
+        assert_eq!(all.models.len(), everything.models.len());
+        assert_eq!(all.models.len(), 4, "content, svd, als, hybrid");
+        assert!(all.lists.is_empty());
+    }
 }

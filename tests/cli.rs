@@ -1483,6 +1483,37 @@ fn train_tunes_only_what_its_data_and_budget_allow_and_no_tune_keeps_the_default
     }
     let both = movierec(&["train", "--tune-budget", "2", "--no-tune"]);
     assert!(!both.status.success());
+    // A budget spent before the validation split is ready (0 s: spent at once): the split's
+    // models are not fitted, every stage keeps its default and says so.
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/ml-latest-small");
+    let output = movierec(&[
+        "train",
+        "--data",
+        bundled.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--tune-budget",
+        "0",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let tuning = &manifest["tuning"];
+    assert_eq!(tuning["stages"].as_array().unwrap().len(), 7, "{tuning}");
+    for stage in tuning["stages"].as_array().unwrap() {
+        assert_eq!(stage["tuned"], false, "{stage}");
+        assert!(
+            stage["skipped"]
+                .as_str()
+                .unwrap()
+                .contains("was spent preparing the validation split"),
+            "{stage}"
+        );
+    }
+    assert!(
+        tuning["validation_pairs"].as_u64().unwrap() > 200,
+        "{tuning}"
+    );
 }
 
 #[test]

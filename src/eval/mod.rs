@@ -346,6 +346,26 @@ fn prepare(dataset: &Dataset, train: Vec<Rating>, pairs: &[(u32, u32, u32)]) -> 
     prepare_with(dataset, train, pairs, &Settings::default(), &|_| false)
 }
 
+/// [`prepare`], given up (`None`) once `deadline` passes (see [`crate::fit::fit_before`]).
+fn prepare_before(
+    dataset: &Dataset,
+    train: Vec<Rating>,
+    pairs: &[(u32, u32, u32)],
+    deadline: std::time::Instant,
+) -> Result<Option<Prepared>> {
+    let settings = Settings::default();
+    let Some(trained) = crate::fit::fit_before(
+        &dataset.with_ratings(train),
+        &settings,
+        &|_| false,
+        deadline,
+    )?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(prepared(trained, pairs)))
+}
+
 /// [`prepare`] with `settings`, fitting also the neighbour-list models `lists` accepts.
 fn prepare_with(
     dataset: &Dataset,
@@ -355,18 +375,23 @@ fn prepare_with(
     lists: &dyn Fn(ModelKind) -> bool,
 ) -> Result<Prepared> {
     let trained = fit(&dataset.with_ratings(train), settings, lists)?;
+    Ok(prepared(trained, pairs))
+}
+
+/// The pairs resolved to the rows of `trained`'s catalog.
+fn prepared(trained: crate::fit::TrainedModels, pairs: &[(u32, u32, u32)]) -> Prepared {
     let catalog = &trained.catalog;
     let (pair_users, pairs) = pairs
         .iter()
         .filter_map(|&(u, q, t)| Some((u, (catalog.item_of(q)?, catalog.item_of(t)?))))
         .unzip();
     let popularity = catalog.movies().iter().map(|m| m.rating_count).collect();
-    Ok(Prepared {
+    Prepared {
         trained,
         pairs,
         pair_users,
         popularity,
-    })
+    }
 }
 
 /// Item-to-item metrics of neighbour lists.

@@ -7,7 +7,11 @@
 //! the order of what a person sees first: "fans also liked" (item-kNN), "more like this",
 //! personal scoring, then the content, ALS, hybrid and EASE models (the first two side by side).
 //! With a time budget a stage only starts while the budget lasts; a stage that did not run keeps
-//! the default setting and says so ([`StageOutcome::tuned`]).
+//! the default setting and says so ([`StageOutcome::tuned`]). The budget also covers preparing
+//! the validation split: on a release too large for it (ml-latest's 33.8M ratings with the
+//! default 3 s) the preparation stops at the first check past the budget, before the split's
+//! models are fitted, and every stage says so; without that check `train` spent about 45 s of
+//! its two cores fitting four models no stage would read.
 //!
 //! Two things make a grid cheap enough to run inside `train`: item-kNN settings that share a
 //! weighting and half-life come from one pass over the co-ratings
@@ -18,7 +22,7 @@
 use super::similarity::JudgedSets;
 use super::{
     best_setting, each_user_with_lists, hold_out, json_without_arrays, paired_se, prepare,
-    score_embeddings, score_lists, Prepared, UserCases, CUTOFF,
+    prepare_before, score_embeddings, score_lists, Prepared, UserCases, CUTOFF,
 };
 use crate::data::{Dataset, Rating};
 use crate::engine::KNOWN_QUERY_RATINGS;
@@ -396,6 +400,71 @@ fn timed<T>(
     stage().map(|out| Some((out, begun.elapsed())))
 }
 
+/// The stages of [`tune`] in order, with the criterion each chooses by and the model it tunes.
+const STAGES: [(&str, &str, ModelKind); 7] = [
+    ("item_knn", NDCG, ModelKind::ItemKnn),
+    ("similar", SIMILAR_OBJECTIVE, ModelKind::Similar),
+    ("personal", PER_USER, ModelKind::ItemKnn),
+    ("content", NDCG, ModelKind::Content),
+    ("als", NDCG, ModelKind::Als),
+    ("hybrid", NDCG, ModelKind::Hybrid),
+    ("ease", NDCG, ModelKind::Ease),
+];
+const NDCG: &str = "item-to-item NDCG@10";
+const SIMILAR_OBJECTIVE: &str =
+    "(judged AUC + matched AUC) / 2 + franchise recall / 2 − obscure share";
+const PER_USER: &str = "per-user NDCG@10 (most balanced within one standard error)";
+
+/// What [`tune`] returns when the time budget ran out while the validation split was being
+/// prepared (a release too large for the budget): every stage skipped, the defaults kept.
+fn out_of_time(
+    settings: Settings,
+    split: &super::HoldOut,
+    budget: Duration,
+    started: Instant,
+    wanted: &dyn Fn(ModelKind) -> bool,
+) -> Tuning {
+    let seconds = started.elapsed().as_secs_f64();
+    let reason = format!(
+        "the time budget ({:.1} s) was spent preparing the validation split ({} ratings; \
+         stopped after {seconds:.1} s)",
+        budget.as_secs_f64(),
+        split.train.len()
+    );
+    tracing::info!("tuning: nothing tuned: {reason}");
+    let stages = STAGES
+        .iter()
+        .map(|&(stage, criterion, model)| StageOutcome {
+            stage: stage.to_string(),
+            tuned: false,
+            skipped: Some(
+                if wanted(model) || (stage == "als" && wanted(ModelKind::Hybrid)) {
+                    reason.clone()
+                } else {
+                    "not asked for".to_string()
+                },
+            ),
+            tried: 0,
+            seconds: 0.0,
+            criterion: criterion.to_string(),
+            score: None,
+        })
+        .collect();
+    Tuning {
+        settings,
+        stages,
+        validation_ratings: split.train.len(),
+        validation_pairs: split.pairs.len(),
+        budget_seconds: Some(budget.as_secs_f64()),
+        seconds,
+        validation: Vec::new(),
+        validation_hybrid: Vec::new(),
+        validation_personal: Vec::new(),
+        validation_similar: Vec::new(),
+        chosen_personal: Vec::new(),
+    }
+}
+
 /// Fewer validation pairs than this and nothing is tuned: the defaults are kept, since a
 /// choice among dozens of settings on a few hundred pairs is mostly noise.
 pub const MIN_VALIDATION_PAIRS: usize = 200;
@@ -412,7 +481,18 @@ pub fn tune(
     let defaults = Settings::default();
     let mut settings = defaults;
     let split = hold_out(ratings);
-    let validation = prepare(dataset, split.train.clone(), &split.pairs)?;
+    let validation = match budget {
+        None => prepare(dataset, split.train.clone(), &split.pairs)?,
+        Some(budget) if started.elapsed() >= budget => {
+            return Ok(out_of_time(settings, &split, budget, started, wanted))
+        }
+        Some(budget) => {
+            match prepare_before(dataset, split.train.clone(), &split.pairs, started + budget)? {
+                Some(validation) => validation,
+                None => return Ok(out_of_time(settings, &split, budget, started, wanted)),
+            }
+        }
+    };
     tracing::info!(
         "tuning: validation split prepared in {:.2?}",
         started.elapsed()
@@ -437,12 +517,12 @@ pub fn tune(
     let mut als_tried = Vec::new();
     let mut hybrid_tried = Vec::new();
     let mut ease_tried = Vec::new();
-    let ndcg = "item-to-item NDCG@10";
+    let ndcg = NDCG;
 
     // The two answers a person sees first are tuned side by side: neither reads the other's
     // setting, both start at once (so the budget decides about both alike), and each fills the
     // moments the other runs on one thread.
-    let objective = "(judged AUC + matched AUC) / 2 + franchise recall / 2 − obscure share";
+    let objective = SIMILAR_OBJECTIVE;
     let knn_skipped = stages.skip_reason("item_knn", wanted(ModelKind::ItemKnn));
     let similar_skipped = stages.skip_reason("similar", wanted(ModelKind::Similar));
     let (knn, similar) = rayon::join(
@@ -488,7 +568,7 @@ pub fn tune(
         similar_took,
     );
 
-    let per_user = "per-user NDCG@10 (most balanced within one standard error)";
+    let per_user = PER_USER;
     stages.run("personal", per_user, wanted(ModelKind::ItemKnn), || {
         let lists = item_knn::build(&validation.trained.matrix, &for_users(settings.item_knn));
         personal_trials(ModelKind::ItemKnn, &users, &lists, &mut personal_tried);
