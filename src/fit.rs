@@ -49,6 +49,18 @@ pub fn fit(
 ) -> Result<TrainedModels> {
     let catalog = Catalog::from_dataset(dataset);
     let matrix = RatingMatrix::build(&catalog, &dataset.ratings);
+    fit_built(dataset, catalog, matrix, settings, lists)
+}
+
+/// [`fit`] from a catalog and rating matrix already built from `dataset` (whose raw ratings are
+/// then not read: `train` frees them first).
+pub fn fit_built(
+    dataset: &Dataset,
+    catalog: Catalog,
+    matrix: RatingMatrix,
+    settings: &Settings,
+    lists: &dyn Fn(ModelKind) -> bool,
+) -> Result<TrainedModels> {
     let mut trained = TrainedModels {
         catalog,
         matrix,
@@ -120,7 +132,12 @@ pub fn fit_into(
             fitted: &trained.models,
         };
         let one = model.fit(&input)?;
-        tracing::info!("{} model in {:.2?}", model.kind(), stage.elapsed());
+        tracing::info!(
+            "{} model in {:.2?}{}",
+            model.kind(),
+            stage.elapsed(),
+            crate::progress::memory_note()
+        );
         match one {
             Fitted::Embeddings(m) => trained.models.push(m),
             Fitted::Lists(l) => trained.lists.push(l),

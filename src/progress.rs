@@ -103,6 +103,26 @@ pub fn peak_resident_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// `resident N MB, peak M MB` now (`VmRSS`, `VmHWM`), for the stage lines of the training log
+/// (`MOVIEREC_LOG=movierec=info`): which stage sets the peak. Empty where the system does not
+/// say.
+pub fn memory_note() -> String {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return String::new();
+    };
+    let mb = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kib| kib / 1024)
+    };
+    match (mb("VmRSS:"), mb("VmHWM:")) {
+        (Some(now), Some(peak)) => format!(" (resident {now} MB, peak {peak} MB)"),
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -114,5 +134,7 @@ mod tests {
         let after = super::peak_resident_bytes().expect("read once, read again");
         assert!(after >= before.max(64 << 20), "{before} then {after}");
         assert_eq!(block.iter().map(|&b| u64::from(b)).sum::<u64>(), 64 << 20);
+        let note = super::memory_note();
+        assert!(note.contains("resident") && note.contains("peak"), "{note}");
     }
 }

@@ -62,37 +62,79 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
     let started = Instant::now();
     let stage = Instant::now();
     let mut dataset = data::load_with(data_dir, &options.load)?;
-    tracing::info!("loaded {} in {:.2?}", data_dir.display(), stage.elapsed());
+    tracing::info!(
+        "loaded {} in {:.2?}{}",
+        data_dir.display(),
+        stage.elapsed(),
+        crate::progress::memory_note()
+    );
     let defaults = Settings::default();
     let mut stages = BTreeMap::from([("load".to_string(), stage.elapsed().as_secs_f64())]);
     // One bar for the stages on a terminal (each stage's own work is parallel inside).
     let bar = Progress::steps(4, "tuning and embeddings", options.load.progress);
+    // The catalog and rating matrix first: then the raw ratings (16 bytes each, 540 MB at
+    // ml-latest's size) are read only by the tuning, which frees them when it is done, and not
+    // at all without it, so they are gone before the models' largest buffers are.
+    let begun = Instant::now();
+    let catalog = Catalog::from_dataset(&dataset);
+    let matrix = crate::interactions::RatingMatrix::build(&catalog, &dataset.ratings);
+    let ratings = std::mem::take(&mut dataset.ratings);
+    let matrix_seconds = begun.elapsed().as_secs_f64();
+    tracing::info!(
+        "catalog and rating matrix in {matrix_seconds:.2} s{}",
+        crate::progress::memory_note()
+    );
     // What the default settings give for the embedding models (with their indexes) and EASE is
     // built while the tuning runs: the tuning reaches their stages last, so within the default
     // budget it keeps their defaults and this work is kept; when it does tune them, they are
     // built again below. The two halves share the cores (each is parallel inside), which fills
     // the moments one of them runs on a single thread.
-    let timed = |f: &dyn Fn() -> Result<Early>| {
+    let timed = |f: Box<dyn FnOnce() -> Result<Early> + Send + '_>| {
         let begun = Instant::now();
         f().map(|early| (early, begun.elapsed().as_secs_f64()))
     };
-    let early = |settings: &Settings| Early::build(&dataset, settings, options);
     let (tuning, (early, early_seconds)) = match options.tune_budget {
+        // The validation split's preparation builds a matrix of nine tenths of these ratings and
+        // fits four models on it: when the whole matrix alone took longer than the budget, it
+        // cannot fit in it, and starting it would only hold a second copy of the ratings.
+        Some(budget) if matrix_seconds >= budget.as_secs_f64() => {
+            drop(ratings);
+            let reason = format!(
+                "the time budget ({:.1} s) is shorter than building the rating matrix took \
+                 ({matrix_seconds:.1} s): the validation split could not be prepared within it",
+                budget.as_secs_f64()
+            );
+            let tuning = tune::not_run(defaults, budget, &reason, &|_| true);
+            stages.insert("tune".to_string(), 0.0);
+            let build = || Early::build(&dataset, catalog, matrix, &defaults, options);
+            (Some(tuning), timed(Box::new(build))?)
+        }
         Some(budget) => {
             let all = |_| true;
+            let dataset = &dataset;
             let (tuning, early) = rayon::join(
-                || {
+                move || {
                     let begun = Instant::now();
-                    tune::tune(&dataset, &dataset.ratings, &all, Some(budget))
-                        .map(|t| (t, begun.elapsed().as_secs_f64()))
+                    let tuning = tune::tune(dataset, &ratings, &all, Some(budget))
+                        .map(|t| (t, begun.elapsed().as_secs_f64()));
+                    drop(ratings);
+                    tuning
                 },
-                || timed(&|| early(&defaults)),
+                || {
+                    timed(Box::new(|| {
+                        Early::build(dataset, catalog, matrix, &defaults, options)
+                    }))
+                },
             );
             let (tuning, seconds) = tuning?;
             stages.insert("tune".to_string(), seconds);
             (Some(tuning), early?)
         }
-        None => (None, timed(&|| early(&defaults))?),
+        None => {
+            drop(ratings);
+            let build = || Early::build(&dataset, catalog, matrix, &defaults, options);
+            (None, timed(Box::new(build))?)
+        }
     };
     bar.inc(1);
     let settings = tuning.as_ref().map_or(defaults, |t| t.settings);
@@ -105,15 +147,17 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
     ) = if settings.same_embeddings(&defaults) && settings.ease == defaults.ease {
         (early, early_seconds)
     } else {
-        drop(early);
+        // Built again on the same catalog and matrix, with the tuned settings.
+        drop(early.files);
+        let TrainedModels {
+            catalog, matrix, ..
+        } = early.trained;
         bar.set_label("embeddings again");
-        let (early, again) = timed(&|| Early::build(&dataset, &settings, options))?;
+        let build = || Early::build(&dataset, catalog, matrix, &settings, options);
+        let (early, again) = timed(Box::new(build))?;
         (early, early_seconds + again)
     };
     stages.insert("embeddings".to_string(), early_seconds);
-    // The raw ratings are in the rating matrix now and nothing reads them again: 16 bytes a
-    // rating, 540 MB at ml-latest's size, freed before the lists' stage (the run's peak).
-    dataset.ratings = Vec::new();
     bar.inc(1);
     bar.set_label("neighbour lists");
     // The lists whose settings the tuning chose.
@@ -150,7 +194,11 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
     let mut w = SectionWriter::new(CO_LIKES_MAGIC, 1);
     w.add("counts", &counts);
     files.push((CO_LIKES_FILE.to_string(), w.finish()));
-    tracing::info!("co-like counts in {:.2?}", stage.elapsed());
+    tracing::info!(
+        "co-like counts in {:.2?}{}",
+        stage.elapsed(),
+        crate::progress::memory_note()
+    );
     let explanations = ExplanationsEntry {
         lists: EXPLANATION_LISTS,
         file: CO_LIKES_FILE.to_string(),
@@ -170,6 +218,13 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
     }
     let users = UserHistories::from_matrix(&matrix);
     files.push((USERS_FILE.to_string(), users.to_bytes()));
+    // What the manifest needs of them, then the in-memory forms go: only the files' bytes are
+    // held while they are written (saving set the run's peak at ml-latest's size otherwise).
+    let n_users = users.user_ids.len();
+    let (ratings, users_in_matrix) = (matrix.nnz(), matrix.n_users());
+    drop((users, matrix));
+    let (fingerprint, tags) = (dataset.fingerprint.clone(), dataset.tags.len());
+    drop(dataset);
     stages.insert("explanations".to_string(), stage.elapsed().as_secs_f64());
     bar.inc(1);
     bar.finish();
@@ -177,7 +232,7 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         model: settings.personal_model,
         users_file: USERS_FILE.to_string(),
         scoring: settings.personal,
-        users: users.user_ids.len(),
+        users: n_users,
     };
     let manifest = Manifest {
         format: FORMAT_NAME.to_string(),
@@ -187,11 +242,11 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         training_seconds: started.elapsed().as_secs_f64(),
         dataset: DatasetInfo {
             path: data_dir.display().to_string(),
-            fingerprint: dataset.fingerprint.clone(),
+            fingerprint,
             movies: catalog.len(),
-            ratings: matrix.nnz(),
-            users: matrix.n_users(),
-            tags: dataset.tags.len(),
+            ratings,
+            users: users_in_matrix,
+            tags,
         },
         models,
         neighbour_lists,
@@ -207,7 +262,12 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
     };
     let stage = Instant::now();
     artifact::save(out_dir, manifest.clone(), files)?;
-    tracing::info!("saved {} in {:.2?}", out_dir.display(), stage.elapsed());
+    tracing::info!(
+        "saved {} in {:.2?}{}",
+        out_dir.display(),
+        stage.elapsed(),
+        crate::progress::memory_note()
+    );
     artifact::load(out_dir).map(|saved| saved.manifest)
 }
 
@@ -224,10 +284,14 @@ struct Early {
 impl Early {
     fn build(
         dataset: &data::Dataset,
+        catalog: Catalog,
+        matrix: crate::interactions::RatingMatrix,
         settings: &Settings,
         options: &TrainOptions,
     ) -> Result<Early> {
-        let trained = fit(dataset, settings, &|kind| EARLY_LISTS.contains(&kind))?;
+        let trained = crate::fit::fit_built(dataset, catalog, matrix, settings, &|kind| {
+            EARLY_LISTS.contains(&kind)
+        })?;
         let files = trained
             .models
             .iter()
@@ -235,9 +299,10 @@ impl Early {
                 let stage = Instant::now();
                 let (entry, files) = build_model_files(model, &trained.catalog, options);
                 tracing::info!(
-                    "{} indexes and projection in {:.2?}",
+                    "{} indexes and projection in {:.2?}{}",
                     model.kind,
-                    stage.elapsed()
+                    stage.elapsed(),
+                    crate::progress::memory_note()
                 );
                 (model.kind, entry, files)
             })

@@ -431,6 +431,23 @@ fn out_of_time(
         budget.as_secs_f64(),
         split.train.len()
     );
+    let mut tuning = not_run(settings, budget, &reason, wanted);
+    tuning.validation_ratings = split.train.len();
+    tuning.validation_pairs = split.pairs.len();
+    tuning.seconds = seconds;
+    tuning
+}
+
+/// The tuning's report when it does not run at all: every stage skipped for `reason` (or as not
+/// asked for), the defaults kept, no validation split made. `train` gives this when building
+/// the whole release's rating matrix already took longer than the budget: the split's own
+/// preparation (a matrix of nine tenths of the ratings, then four models) could not fit in it.
+pub fn not_run(
+    settings: Settings,
+    budget: Duration,
+    reason: &str,
+    wanted: &dyn Fn(ModelKind) -> bool,
+) -> Tuning {
     tracing::info!("tuning: nothing tuned: {reason}");
     let stages = STAGES
         .iter()
@@ -439,7 +456,7 @@ fn out_of_time(
             tuned: false,
             skipped: Some(
                 if wanted(model) || (stage == "als" && wanted(ModelKind::Hybrid)) {
-                    reason.clone()
+                    reason.to_string()
                 } else {
                     "not asked for".to_string()
                 },
@@ -453,10 +470,10 @@ fn out_of_time(
     Tuning {
         settings,
         stages,
-        validation_ratings: split.train.len(),
-        validation_pairs: split.pairs.len(),
+        validation_ratings: 0,
+        validation_pairs: 0,
         budget_seconds: Some(budget.as_secs_f64()),
-        seconds,
+        seconds: 0.0,
         validation: Vec::new(),
         validation_hybrid: Vec::new(),
         validation_personal: Vec::new(),
@@ -885,4 +902,43 @@ fn similar_trials(
         }
     }
     Ok(tried)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_spent_while_preparing_skips_every_stage_and_says_so() {
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/ml-latest-small");
+        let dataset = crate::data::load(&data).expect("bundled data");
+        let budget = Duration::from_nanos(1);
+        let tuning = tune(&dataset, &dataset.ratings, &|_| true, Some(budget)).expect("tune");
+        assert_eq!(tuning.settings, Settings::default());
+        assert_eq!(tuning.stages.len(), STAGES.len());
+        for stage in &tuning.stages {
+            assert!(!stage.tuned, "{stage:?}");
+            let reason = stage.skipped.as_deref().unwrap_or_default();
+            assert!(
+                reason.contains("was spent preparing the validation split"),
+                "{stage:?}"
+            );
+        }
+        assert!(tuning.validation_pairs > MIN_VALIDATION_PAIRS, "{tuning:?}");
+        // What `train` reports when even its own rating matrix outlasted the budget.
+        let not = not_run(Settings::default(), budget, "too slow", &|kind| {
+            kind == ModelKind::Ease
+        });
+        let skipped: Vec<(&str, &str)> = not
+            .stages
+            .iter()
+            .map(|s| (s.stage.as_str(), s.skipped.as_deref().unwrap_or_default()))
+            .collect();
+        assert!(skipped.contains(&("ease", "too slow")), "{skipped:?}");
+        assert!(
+            skipped.contains(&("item_knn", "not asked for")),
+            "{skipped:?}"
+        );
+        assert_eq!(not.validation_pairs, 0);
+    }
 }

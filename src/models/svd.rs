@@ -228,9 +228,13 @@ fn randomized_svd(matrix: &RatingMatrix, width: usize, iterations: usize) -> Ske
     let omega: Vec<f32> = (0..n_users * width)
         .map(|_| StandardNormal.sample(&mut rng))
         .collect();
+    // Each buffer is dropped as soon as the next is made (the users' side is 190 MB at
+    // ml-latest's size), so at most two are held at once.
     let mut y = multiply(&matrix.indptr, &matrix.users, &matrix.values, &omega, width);
+    drop(omega);
     for _ in 0..iterations {
         let q = orthonormal(&y, n_items, width);
+        drop(y);
         let z = multiply(
             &transpose.indptr,
             &transpose.items,
@@ -238,10 +242,13 @@ fn randomized_svd(matrix: &RatingMatrix, width: usize, iterations: usize) -> Ske
             &q,
             width,
         );
-        let z = orthonormal(&z, n_users, width);
-        y = multiply(&matrix.indptr, &matrix.users, &matrix.values, &z, width);
+        drop(q);
+        let basis = orthonormal(&z, n_users, width);
+        drop(z);
+        y = multiply(&matrix.indptr, &matrix.users, &matrix.values, &basis, width);
     }
     let q = orthonormal(&y, n_items, width);
+    drop(y);
     // Bᵀ = Aᵀ Q (users × width); B Bᵀ = W S² Wᵀ, and the left vectors of A are Q W.
     let bt = multiply(
         &transpose.indptr,
@@ -250,8 +257,12 @@ fn randomized_svd(matrix: &RatingMatrix, width: usize, iterations: usize) -> Ske
         &q,
         width,
     );
-    let bt = faer::Mat::<f64>::from_fn(n_users, width, |r, c| f64::from(bt[r * width + c]));
+    drop(transpose);
+    let bt32 = bt;
+    let bt = faer::Mat::<f64>::from_fn(n_users, width, |r, c| f64::from(bt32[r * width + c]));
+    drop(bt32);
     let gram = bt.transpose() * &bt;
+    drop(bt);
     let (eigenvalues, w) = sorted_eigen(DMatrix::from_fn(width, width, |r, c| gram[(r, c)]));
     let w = faer::Mat::<f64>::from_fn(width, width, |r, c| w[(r, c)]);
     let q = faer::Mat::<f64>::from_fn(n_items, width, |r, c| f64::from(q[r * width + c]));
