@@ -583,11 +583,11 @@ impl Histories {
 /// candidates are scored and the best kept. The backward weight and the decay are folded into one
 /// table per side, so a co-rating costs one sequential read (its `(movie, weight)`), a table read
 /// and one add into an accumulator array (4 bytes a movie: 346 KB at 86,537 movies, which stays
-/// in a core's L2 cache); the next histories' first lines are prefetched. At `synth --scale 1`
-/// (1.8e10 co-ratings) this is 3 ns a co-rating per core, 4× the general walk
-/// (docs/BENCHMARKS.md). Untouched accumulators hold −0.0, so the first touch is seen in the value itself,
-/// with no second array. Gives the lists of [`build_grid`] (up to the order of float additions;
-/// a test compares them).
+/// in a core's L2 cache); the next histories' first lines are prefetched. Untouched
+/// accumulators hold −0.0, so the first touch is seen in the value itself, with no second array.
+/// At `synth --scale 1` (1.8e10 co-ratings) this is 3 ns a co-rating per core, 4× faster than the
+/// general walk (docs/BENCHMARKS.md). Gives the lists of [`build_grid`] (up to the order of float
+/// additions; a test compares them).
 fn build_one(
     matrix: &RatingMatrix,
     histories: &Histories,
@@ -734,10 +734,13 @@ impl<'a> TopK<'a> {
 
     #[inline]
     fn offer(&mut self, item: u32, score: f32) {
+        if self.k == 0 {
+            return;
+        }
         // NaN is compared as `total_cmp` orders it, by the final cut.
         if score >= self.threshold || score.is_nan() {
             self.buffer.push((item, score));
-            if self.k > 0 && self.buffer.len() >= 4 * self.k {
+            if self.buffer.len() >= 4 * self.k {
                 self.cut();
             }
         }
@@ -1099,7 +1102,7 @@ mod tests {
         for weighting in [Weighting::Rating, Weighting::Bm25 { k1: 1.2, b: 0.75 }] {
             for half_life in [None, Some(3.0), Some(100.0)] {
                 for (popularity_exponent, backward_weight) in [(1.0, 1.0), (0.6, 0.5), (0.3, 0.0)] {
-                    for neighbours in [5, 40, 100] {
+                    for neighbours in [0, 5, 40, 100] {
                         let params = ItemKnnParams {
                             weighting,
                             neighbours,
@@ -1118,7 +1121,11 @@ mod tests {
                             None,
                         );
                         assert_close(&one, &grid[0], &format!("{params:?}"));
-                        assert!(one.items.len() > 50, "{params:?}: lists are not empty");
+                        assert_eq!(
+                            one.items.is_empty(),
+                            neighbours == 0,
+                            "{params:?}: lists are empty only when none are kept"
+                        );
                     }
                 }
             }
