@@ -52,6 +52,16 @@ pub fn fit(
     fit_built(dataset, catalog, matrix, settings, lists)
 }
 
+/// What [`fit_into`] starts from: the catalog and matrix, no model yet.
+fn unfitted(catalog: Catalog, matrix: RatingMatrix) -> TrainedModels {
+    TrainedModels {
+        catalog,
+        matrix,
+        models: Vec::new(),
+        lists: Vec::new(),
+    }
+}
+
 /// [`fit`] from a catalog and rating matrix already built from `dataset` (whose raw ratings are
 /// then not read: `train` frees them first).
 pub fn fit_built(
@@ -61,20 +71,15 @@ pub fn fit_built(
     settings: &Settings,
     lists: &dyn Fn(ModelKind) -> bool,
 ) -> Result<TrainedModels> {
-    let mut trained = TrainedModels {
-        catalog,
-        matrix,
-        models: Vec::new(),
-        lists: Vec::new(),
-    };
+    let mut trained = unfitted(catalog, matrix);
     fit_into(dataset, settings, &mut trained, &|_| true, lists)?;
     Ok(trained)
 }
 
 /// [`fit`] given up as soon as `deadline` passes (checked after the catalog, after the rating
-/// matrix and after each model): `None` then. The tuning prepares its validation split this way, so that
-/// on a release too large for its time budget it stops early instead of fitting four models
-/// that no stage would use.
+/// matrix and after each model): `None` then. The tuning prepares its validation split this
+/// way, so that on a release too large for its time budget it stops early instead of fitting
+/// four models that no stage would use.
 pub fn fit_before(
     dataset: &Dataset,
     settings: &Settings,
@@ -91,12 +96,7 @@ pub fn fit_before(
         late.set(late.get() || Instant::now() >= deadline);
         !late.get()
     };
-    let mut trained = TrainedModels {
-        catalog,
-        matrix,
-        models: Vec::new(),
-        lists: Vec::new(),
-    };
+    let mut trained = unfitted(catalog, matrix);
     fit_into(dataset, settings, &mut trained, &|_| in_time(), &|kind| {
         in_time() && lists(kind)
     })?;

@@ -88,37 +88,33 @@ impl Drop for Progress {
     }
 }
 
+/// The `kB` figures of `/proc/self/status` named by `keys` (Linux), in that order; `None` for
+/// each the system does not give.
+fn status_kib<const N: usize>(keys: [&str; N]) -> [Option<u64>; N] {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    keys.map(|key| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    })
+}
+
 /// The process's peak resident memory so far, in bytes: `VmHWM` of `/proc/self/status` (Linux);
 /// `None` where the system does not say.
 pub fn peak_resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line
-        .trim_start_matches("VmHWM:")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
+    let [peak] = status_kib(["VmHWM"]);
+    peak.map(|kib| kib * 1024)
 }
 
-/// `resident N MB, peak M MB` now (`VmRSS`, `VmHWM`), for the stage lines of the training log
-/// (`MOVIEREC_LOG=movierec=info`): which stage sets the peak. Empty where the system does not
-/// say.
+/// ` (resident N MB, peak M MB)` now (`VmRSS`, `VmHWM`), for the stage lines of the training
+/// log (`MOVIEREC_LOG=movierec=info`): which stage sets the peak. Empty where the system does
+/// not say.
 pub fn memory_note() -> String {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return String::new();
-    };
-    let mb = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kib| kib / 1024)
-    };
-    match (mb("VmRSS:"), mb("VmHWM:")) {
-        (Some(now), Some(peak)) => format!(" (resident {now} MB, peak {peak} MB)"),
+    match status_kib(["VmRSS", "VmHWM"]) {
+        [Some(now), Some(peak)] => {
+            format!(" (resident {} MB, peak {} MB)", now / 1024, peak / 1024)
+        }
         _ => String::new(),
     }
 }
