@@ -97,9 +97,15 @@ pub fn fit_before(
         !late.get()
     };
     let mut trained = unfitted(catalog, matrix);
-    fit_into(dataset, settings, &mut trained, &|_| in_time(), &|kind| {
-        in_time() && lists(kind)
-    })?;
+    let lists = |kind| in_time() && lists(kind);
+    fit_models(
+        dataset,
+        settings,
+        &mut trained,
+        &|_| in_time(),
+        &lists,
+        false,
+    )?;
     Ok((!late.get()).then_some(trained))
 }
 
@@ -114,6 +120,19 @@ pub fn fit_into(
     embeddings: &dyn Fn(ModelKind) -> bool,
     lists: &dyn Fn(ModelKind) -> bool,
 ) -> Result<()> {
+    fit_models(dataset, settings, trained, embeddings, lists, true)
+}
+
+/// [`fit_into`]; each model's fit gets a line of its own on a terminal when `lined` (not the
+/// tuning's validation split: see [`crate::progress::Stage`]).
+fn fit_models(
+    dataset: &Dataset,
+    settings: &Settings,
+    trained: &mut TrainedModels,
+    embeddings: &dyn Fn(ModelKind) -> bool,
+    lists: &dyn Fn(ModelKind) -> bool,
+    lined: bool,
+) -> Result<()> {
     for model in REGISTRY {
         let wanted = match model.shape() {
             ModelShape::Embeddings => embeddings(model.kind()),
@@ -122,7 +141,12 @@ pub fn fit_into(
         if !wanted {
             continue;
         }
-        let stage = Instant::now();
+        let label = format!("{} model", model.kind());
+        let stage = if lined {
+            crate::progress::Stage::start(label)
+        } else {
+            crate::progress::Stage::start_unlined(label)
+        };
         let input = FitInput {
             catalog: &trained.catalog,
             matrix: &trained.matrix,
@@ -132,12 +156,7 @@ pub fn fit_into(
             fitted: &trained.models,
         };
         let one = model.fit(&input)?;
-        tracing::info!(
-            "{} model in {:.2?}{}",
-            model.kind(),
-            stage.elapsed(),
-            crate::progress::memory_note()
-        );
+        stage.done();
         match one {
             Fitted::Embeddings(m) => trained.models.push(m),
             Fitted::Lists(l) => trained.lists.push(l),

@@ -134,6 +134,50 @@ const USERS_VERSION: u32 = 2;
 impl UserHistories {
     /// Transposes the rating matrix; each user's entries are in history order.
     pub fn from_matrix(matrix: &RatingMatrix) -> UserHistories {
+        Self::by_ranks(matrix).unwrap_or_else(|| Self::by_sorting(matrix))
+    }
+
+    /// The transpose when the positions are ranks (0, 1, 2… per user, as
+    /// [`RatingMatrix::build`] makes them): each rating goes straight to its slot, one pass and
+    /// no sort (at ml-latest's size, 0.5 s and no 540 MB of sort keys). `None` otherwise.
+    fn by_ranks(matrix: &RatingMatrix) -> Option<UserHistories> {
+        let n_users = matrix.n_users();
+        let mut indptr = vec![0u64; n_users + 1];
+        for &u in &matrix.users {
+            indptr[u as usize + 1] += 1;
+        }
+        for u in 0..n_users {
+            indptr[u + 1] += indptr[u];
+        }
+        const EMPTY: u32 = u32::MAX;
+        let mut items = vec![EMPTY; matrix.nnz()];
+        let mut ratings = vec![0f32; matrix.nnz()];
+        for item in 0..matrix.n_items() {
+            for e in matrix.indptr[item]..matrix.indptr[item + 1] {
+                let u = matrix.users[e] as usize;
+                let at = indptr[u] + u64::from(matrix.positions[e]);
+                if at >= indptr[u + 1] || items[at as usize] != EMPTY {
+                    return None;
+                }
+                items[at as usize] = item as u32;
+                ratings[at as usize] = matrix.values[e];
+            }
+        }
+        let positions: Vec<u32> = (0..n_users)
+            .flat_map(|u| 0..(indptr[u + 1] - indptr[u]) as u32)
+            .collect();
+        Some(UserHistories {
+            user_ids: matrix.user_ids.clone().into(),
+            indptr: indptr.into(),
+            items: items.into(),
+            ratings: ratings.into(),
+            positions: positions.into(),
+            movies: matrix.n_items(),
+        })
+    }
+
+    /// The transpose of any matrix: entries sorted by user, position and movie.
+    fn by_sorting(matrix: &RatingMatrix) -> UserHistories {
         let mut entries: Vec<(u32, u32, u32, f32)> = Vec::with_capacity(matrix.nnz());
         for item in 0..matrix.n_items() {
             for e in matrix.indptr[item]..matrix.indptr[item + 1] {
@@ -181,13 +225,19 @@ impl UserHistories {
     /// sections `user_ids` (`u32 × users`, ascending), `offsets` (`u64 × (users + 1)`), and
     /// `rows` (`u32`), `ratings` (`f32`) and `positions` (`u32`), each `× entries`.
     pub fn to_bytes(&self) -> Vec<u8> {
+        self.sections().finish()
+    }
+
+    /// The file [`UserHistories::to_bytes`] gives, to be streamed
+    /// ([`crate::artifact::Staging::write_sections`]).
+    pub fn sections(&self) -> SectionWriter<'_> {
         let mut w = SectionWriter::new(USERS_MAGIC, USERS_VERSION);
         w.add("user_ids", &self.user_ids)
             .add("offsets", &self.indptr)
             .add("rows", &self.items)
             .add("ratings", &self.ratings)
             .add("positions", &self.positions);
-        w.finish()
+        w
     }
 
     /// Opens histories written by [`UserHistories::to_bytes`] for a catalog of `movies` movies,
@@ -270,5 +320,29 @@ mod tests {
         let small = open(&bytes, 1).unwrap();
         let seven: Vec<u32> = small.history(7).unwrap().map(|h| h.item).collect();
         assert_eq!(seven, vec![0]);
+    }
+
+    #[test]
+    fn placing_by_rank_gives_the_sorted_transpose() {
+        let draw = |i: u64, salt: u64, n: u64| (crate::rng::splitmix64(i * 4 + salt) % n) as u32;
+        let ratings: Vec<Rating> = (0..3_000)
+            .map(|i| {
+                rating(
+                    draw(i, 0, 90) * 3 + 1,
+                    draw(i, 1, 40) + 1,
+                    (draw(i, 2, 10) + 1) as f32 / 2.0,
+                    draw(i, 3, 500), // ties in time too
+                )
+            })
+            .collect();
+        let matrix = RatingMatrix::build(&catalog(40), &ratings);
+        let placed = UserHistories::by_ranks(&matrix).expect("build's positions are ranks");
+        assert_eq!(placed, UserHistories::by_sorting(&matrix));
+        // Positions that are not ranks take the sort.
+        let mut hand_made = matrix.clone();
+        hand_made.positions.iter_mut().for_each(|p| *p *= 2);
+        assert!(UserHistories::by_ranks(&hand_made).is_none());
+        let sorted = UserHistories::from_matrix(&hand_made);
+        assert_eq!(&sorted.items[..], &placed.items[..]);
     }
 }

@@ -88,6 +88,112 @@ impl Drop for Progress {
     }
 }
 
+/// Whether [`Stage`]s draw their line: on while a [`StageLines`] guard lives (a `train` asked
+/// for bars, and stderr is a terminal).
+static STAGE_LINES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The terminal lines of the stages running or done: concurrent stages (the tuning beside the
+/// embedding models) each keep a line of their own.
+fn stage_board() -> &'static indicatif::MultiProgress {
+    static BOARD: std::sync::OnceLock<indicatif::MultiProgress> = std::sync::OnceLock::new();
+    BOARD.get_or_init(|| indicatif::MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+}
+
+/// Turns the stages' lines on for as long as it lives (when `wanted` and stderr is a terminal).
+#[derive(Debug)]
+pub struct StageLines {
+    on: bool,
+}
+
+impl StageLines {
+    /// Lines for the stages started from now on, if `wanted` and stderr is a terminal.
+    pub fn show(wanted: bool) -> StageLines {
+        let on = wanted && std::io::stderr().is_terminal();
+        if on {
+            STAGE_LINES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        StageLines { on }
+    }
+}
+
+impl Drop for StageLines {
+    fn drop(&mut self) {
+        if self.on {
+            STAGE_LINES.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+/// One stage of a long run (a model's fit, an index build, writing a file): on a terminal, a
+/// line of its own that shows it running with its time so far, and then what it took and the
+/// memory after it; in the log (`MOVIEREC_LOG=movierec=info`), the same when it ends.
+#[derive(Debug)]
+pub struct Stage {
+    label: String,
+    started: std::time::Instant,
+    bar: ProgressBar,
+}
+
+impl Stage {
+    /// Starts stage `label`.
+    pub fn start(label: impl Into<String>) -> Stage {
+        Stage::new(label.into(), true)
+    }
+
+    /// Starts stage `label`, logged when it ends but given no line of its own (the fits of the
+    /// tuning's validation split, inside its line).
+    pub fn start_unlined(label: impl Into<String>) -> Stage {
+        Stage::new(label.into(), false)
+    }
+
+    fn new(label: String, line: bool) -> Stage {
+        let bar = if line && STAGE_LINES.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            let bar = stage_board().add(ProgressBar::new_spinner());
+            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg:<36} {elapsed:>4}") {
+                bar.set_style(style);
+            }
+            bar.set_message(label.clone());
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        Stage {
+            label,
+            started: std::time::Instant::now(),
+            bar,
+        }
+    }
+
+    /// Ends the stage: logs it, leaves its line with its time and the memory after it, and
+    /// returns its time.
+    pub fn done(self) -> std::time::Duration {
+        let took = self.started.elapsed();
+        let memory = memory_note();
+        tracing::info!("{} in {:.2?}{memory}", self.label, took);
+        if !self.bar.is_hidden() {
+            if let Ok(style) = ProgressStyle::with_template("  {msg}") {
+                self.bar.set_style(style);
+            }
+            self.bar.finish_with_message(format!(
+                "{:<36} {:>7.1} s{memory}",
+                self.label,
+                took.as_secs_f64()
+            ));
+        }
+        took
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        // A stage cut short by an error leaves no spinning line.
+        if !self.bar.is_hidden() && !self.bar.is_finished() {
+            self.bar.finish_and_clear();
+        }
+    }
+}
+
 /// The `kB` figures of `/proc/self/status` named by `keys` (Linux), in that order; `None` for
 /// each the system does not give.
 fn status_kib<const N: usize>(keys: [&str; N]) -> [Option<u64>; N] {
@@ -121,6 +227,19 @@ pub fn memory_note() -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_stage_times_itself_and_draws_nothing_off_a_terminal() {
+        use std::io::IsTerminal;
+        let lines = super::StageLines::show(true);
+        assert_eq!(lines.on, std::io::stderr().is_terminal());
+        let stage = super::Stage::start("waiting");
+        assert_eq!(stage.bar.is_hidden(), !lines.on);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let took = stage.done();
+        assert!(took >= std::time::Duration::from_millis(30), "{took:?}");
+        assert!(super::Stage::start_unlined("quiet").bar.is_hidden());
+    }
+
     #[test]
     fn the_peak_resident_memory_covers_what_was_touched() {
         let Some(before) = super::peak_resident_bytes() else {

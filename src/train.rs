@@ -1,8 +1,8 @@
 //! The training pipeline: MovieLens directory → catalog → models → indexes → model directory.
 
 use crate::artifact::{
-    self, DatasetInfo, ExplanationsEntry, IndexEntry, ListsEntry, Manifest, ModelEntry, ModelFiles,
-    PersonalEntry, CATALOG_FILE, CO_LIKES_FILE, FORMAT_NAME, FORMAT_VERSION, USERS_FILE,
+    self, DatasetInfo, ExplanationsEntry, IndexEntry, ListsEntry, Manifest, ModelEntry,
+    PersonalEntry, Staging, CATALOG_FILE, CO_LIKES_FILE, FORMAT_NAME, FORMAT_VERSION, USERS_FILE,
 };
 use crate::catalog::Catalog;
 use crate::data;
@@ -14,7 +14,7 @@ use crate::index::{ExactIndex, ForestParams, HnswParams, IndexKind, Metric};
 use crate::interactions::UserHistories;
 use crate::models::item_knn;
 use crate::models::{projection, ModelKind, TrainedModel};
-use crate::progress::Progress;
+use crate::progress::Stage;
 use crate::storage::section_file::SectionWriter;
 use crate::Result;
 use std::collections::BTreeMap;
@@ -68,22 +68,23 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         stage.elapsed(),
         crate::progress::memory_note()
     );
+    // Each file is written into the model directory's temporary sibling as soon as it is made
+    // (and its bytes dropped), rather than all at the end: at ml-latest's size the files are
+    // 1.1 GB, which holding them until saving added to the peak memory. A `--out` that cannot be
+    // written is refused here, before the training.
+    let staging = Staging::begin(out_dir)?;
     let defaults = Settings::default();
     let mut stages = BTreeMap::from([("load".to_string(), stage.elapsed().as_secs_f64())]);
-    // One bar for the stages on a terminal (each stage's own work is parallel inside).
-    let bar = Progress::steps(4, "tuning and embeddings", options.load.progress);
+    // On a terminal, a line per stage from here on: running, then its time and the memory after.
+    let _lines = crate::progress::StageLines::show(options.load.progress);
     // The catalog and rating matrix first: then the raw ratings (16 bytes each, 540 MB at
     // ml-latest's size) are read only by the tuning, which frees them when it is done, and not
     // at all without it, so they are gone before the models' largest buffers are.
-    let begun = Instant::now();
+    let matrix_stage = Stage::start("catalog and rating matrix");
     let catalog = Catalog::from_dataset(&dataset);
     let matrix = crate::interactions::RatingMatrix::build(&catalog, &dataset.ratings);
     let ratings = std::mem::take(&mut dataset.ratings);
-    let matrix_seconds = begun.elapsed().as_secs_f64();
-    tracing::info!(
-        "catalog and rating matrix in {matrix_seconds:.2} s{}",
-        crate::progress::memory_note()
-    );
+    let matrix_seconds = matrix_stage.done().as_secs_f64();
     // What the default settings give for the embedding models (with their indexes) and EASE is
     // built while the tuning runs: the tuning reaches their stages last, so within the default
     // budget it keeps their defaults and this work is kept; when it does tune them, they are
@@ -106,23 +107,23 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
             );
             let tuning = tune::not_run(defaults, budget, &reason, &|_| true);
             stages.insert("tune".to_string(), 0.0);
-            let build = || Early::build(&dataset, catalog, matrix, &defaults, options);
+            let build = || Early::build(&dataset, catalog, matrix, &defaults, options, &staging);
             (Some(tuning), timed(Box::new(build))?)
         }
         Some(budget) => {
             let all = |_| true;
-            let dataset = &dataset;
+            let (dataset, staging) = (&dataset, &staging);
             let (tuning, early) = rayon::join(
                 move || {
-                    let begun = Instant::now();
-                    let tuning = tune::tune(dataset, &ratings, &all, Some(budget))
-                        .map(|t| (t, begun.elapsed().as_secs_f64()));
+                    let stage = Stage::start("tuning on a validation split");
+                    let tuning = tune::tune(dataset, &ratings, &all, Some(budget));
+                    let seconds = stage.done().as_secs_f64();
                     drop(ratings);
-                    tuning
+                    tuning.map(|t| (t, seconds))
                 },
                 || {
                     timed(Box::new(|| {
-                        Early::build(dataset, catalog, matrix, &defaults, options)
+                        Early::build(dataset, catalog, matrix, &defaults, options, staging)
                     }))
                 },
             );
@@ -132,11 +133,10 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         }
         None => {
             drop(ratings);
-            let build = || Early::build(&dataset, catalog, matrix, &defaults, options);
+            let build = || Early::build(&dataset, catalog, matrix, &defaults, options, &staging);
             (None, timed(Box::new(build))?)
         }
     };
-    bar.inc(1);
     let settings = tuning.as_ref().map_or(defaults, |t| t.settings);
     let (
         Early {
@@ -147,27 +147,22 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
     ) = if settings.same_embeddings(&defaults) && settings.ease == defaults.ease {
         (early, early_seconds)
     } else {
-        // Built again on the same catalog and matrix, with the tuned settings.
-        drop(early.files);
+        // Built again on the same catalog and matrix, with the tuned settings (their files
+        // replace those written).
         let TrainedModels {
             catalog, matrix, ..
         } = early.trained;
-        bar.set_label("embeddings again");
-        let build = || Early::build(&dataset, catalog, matrix, &settings, options);
+        let build = || Early::build(&dataset, catalog, matrix, &settings, options, &staging);
         let (early, again) = timed(Box::new(build))?;
         (early, early_seconds + again)
     };
     stages.insert("embeddings".to_string(), early_seconds);
-    bar.inc(1);
-    bar.set_label("neighbour lists");
     // The lists whose settings the tuning chose.
     let stage = Instant::now();
     crate::fit::fit_into(&dataset, &settings, &mut fitted, &|_| false, &|kind| {
         !EARLY_LISTS.contains(&kind)
     })?;
     stages.insert("lists".to_string(), stage.elapsed().as_secs_f64());
-    bar.inc(1);
-    bar.set_label("explanations");
     let TrainedModels {
         catalog,
         matrix,
@@ -175,17 +170,14 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         lists,
     } = fitted;
 
-    let mut files: ModelFiles = vec![(
-        CATALOG_FILE.to_string(),
-        serde_json::to_vec(catalog.movies()).expect("catalog serialises"),
-    )];
-    let mut models = BTreeMap::new();
-    for (kind, entry, model_files) in model_files {
-        files.extend(model_files);
-        models.insert(kind, entry);
-    }
+    staging.write(
+        CATALOG_FILE,
+        &serde_json::to_vec(catalog.movies()).expect("catalog serialises"),
+    )?;
+    let models: BTreeMap<ModelKind, ModelEntry> = model_files.into_iter().collect();
     let mut neighbour_lists = BTreeMap::new();
     let stage = Instant::now();
+    let co_likes = Stage::start("co-like counts");
     let explained = lists
         .iter()
         .find(|l| l.kind == EXPLANATION_LISTS)
@@ -193,12 +185,8 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
     let counts = item_knn::co_likes(&matrix, &explained.lists, LIKED_RATING);
     let mut w = SectionWriter::new(CO_LIKES_MAGIC, 1);
     w.add("counts", &counts);
-    files.push((CO_LIKES_FILE.to_string(), w.finish()));
-    tracing::info!(
-        "co-like counts in {:.2?}{}",
-        stage.elapsed(),
-        crate::progress::memory_note()
-    );
+    staging.write_sections(CO_LIKES_FILE, &w)?;
+    co_likes.done();
     let explanations = ExplanationsEntry {
         lists: EXPLANATION_LISTS,
         file: CO_LIKES_FILE.to_string(),
@@ -206,7 +194,7 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
     };
     for model in lists {
         let file = artifact::lists_file(model.kind);
-        files.push((file.clone(), model.lists.to_bytes()));
+        staging.write_sections(&file, &model.lists.sections())?;
         neighbour_lists.insert(
             model.kind,
             ListsEntry {
@@ -216,18 +204,18 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
             },
         );
     }
-    let users = UserHistories::from_matrix(&matrix);
-    files.push((USERS_FILE.to_string(), users.to_bytes()));
-    // What the manifest needs of them, then the in-memory forms go: only the files' bytes are
-    // held while they are written (saving set the run's peak at ml-latest's size otherwise).
-    let n_users = users.user_ids.len();
+    // What the manifest needs of the matrix; then it goes before its transpose is written.
     let (ratings, users_in_matrix) = (matrix.nnz(), matrix.n_users());
-    drop((users, matrix));
+    let users_stage = Stage::start("user histories");
+    let users = UserHistories::from_matrix(&matrix);
+    drop(matrix);
+    staging.write_sections(USERS_FILE, &users.sections())?;
+    let n_users = users.user_ids.len();
+    drop(users);
+    users_stage.done();
     let (fingerprint, tags) = (dataset.fingerprint.clone(), dataset.tags.len());
     drop(dataset);
     stages.insert("explanations".to_string(), stage.elapsed().as_secs_f64());
-    bar.inc(1);
-    bar.finish();
     let personal = PersonalEntry {
         model: settings.personal_model,
         users_file: USERS_FILE.to_string(),
@@ -260,14 +248,9 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         peak_memory_bytes: crate::progress::peak_resident_bytes(),
         files: BTreeMap::new(),
     };
-    let stage = Instant::now();
-    artifact::save(out_dir, manifest.clone(), files)?;
-    tracing::info!(
-        "saved {} in {:.2?}{}",
-        out_dir.display(),
-        stage.elapsed(),
-        crate::progress::memory_note()
-    );
+    let publishing = Stage::start(format!("publishing {}", out_dir.display()));
+    staging.publish(manifest)?;
+    publishing.done();
     artifact::load(out_dir).map(|saved| saved.manifest)
 }
 
@@ -275,10 +258,11 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
 /// those it tunes last (see [`train`]).
 const EARLY_LISTS: [ModelKind; 1] = [ModelKind::Ease];
 
-/// The embedding models with their indexes and files, and the lists of [`EARLY_LISTS`].
+/// The embedding models with their manifest entries (their files are written), and the lists
+/// of [`EARLY_LISTS`].
 struct Early {
     trained: TrainedModels,
-    files: Vec<(ModelKind, ModelEntry, ModelFiles)>,
+    files: Vec<(ModelKind, ModelEntry)>,
 }
 
 impl Early {
@@ -288,6 +272,7 @@ impl Early {
         matrix: crate::interactions::RatingMatrix,
         settings: &Settings,
         options: &TrainOptions,
+        staging: &Staging,
     ) -> Result<Early> {
         let trained = crate::fit::fit_built(dataset, catalog, matrix, settings, &|kind| {
             EARLY_LISTS.contains(&kind)
@@ -296,27 +281,23 @@ impl Early {
             .models
             .iter()
             .map(|model| {
-                let stage = Instant::now();
-                let (entry, files) = build_model_files(model, &trained.catalog, options);
-                tracing::info!(
-                    "{} indexes and projection in {:.2?}{}",
-                    model.kind,
-                    stage.elapsed(),
-                    crate::progress::memory_note()
-                );
-                (model.kind, entry, files)
+                let stage = Stage::start(format!("{} indexes and projection", model.kind));
+                let entry = build_model_files(model, &trained.catalog, options, staging)?;
+                stage.done();
+                Ok((model.kind, entry))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Ok(Early { trained, files })
     }
 }
 
-/// Builds the indexes and projection of one model and encodes its files.
+/// Builds the indexes and projection of one model and writes its files.
 fn build_model_files(
     model: &TrainedModel,
     catalog: &Catalog,
     options: &TrainOptions,
-) -> (ModelEntry, ModelFiles) {
+    staging: &Staging,
+) -> Result<ModelEntry> {
     let name = model.kind.as_str();
     let embeddings = &model.embeddings;
     let exact = ExactIndex::build(embeddings, Metric::Cosine);
@@ -332,17 +313,15 @@ fn build_model_files(
     let embeddings_file = artifact::embeddings_file(model.kind);
     let projection_file = artifact::projection_file(model.kind);
     let exact_file = artifact::index_file(model.kind, IndexKind::Exact);
-    let mut files = vec![
-        (
-            embeddings_file.clone(),
-            artifact::encode_matrix(embeddings.len(), embeddings.dim(), embeddings.as_slice()),
-        ),
-        (
-            projection_file.clone(),
-            artifact::encode_matrix(catalog.len(), 2, &projection),
-        ),
-        (exact_file.clone(), exact.to_bytes()),
-    ];
+    staging.write(
+        &embeddings_file,
+        &artifact::encode_matrix(embeddings.len(), embeddings.dim(), embeddings.as_slice()),
+    )?;
+    staging.write(
+        &projection_file,
+        &artifact::encode_matrix(catalog.len(), 2, &projection),
+    )?;
+    staging.write(&exact_file, &exact.to_bytes())?;
     let mut indexes = BTreeMap::from([(
         IndexKind::Exact,
         IndexEntry {
@@ -360,7 +339,7 @@ fn build_model_files(
             built.params
         );
         let file = artifact::index_file(model.kind, backend.kind());
-        files.push((file.clone(), built.bytes));
+        staging.write(&file, &built.bytes)?;
         indexes.insert(
             backend.kind(),
             IndexEntry {
@@ -377,5 +356,5 @@ fn build_model_files(
         projection_file,
         indexes,
     };
-    (entry, files)
+    Ok(entry)
 }

@@ -30,7 +30,9 @@ mod store;
 pub use reader::{open, CoLikes, EmbeddingModel, LoadedModel, PersonalLists, Verify};
 
 pub use crate::storage::{encode_matrix, open_matrix};
-pub use store::{load, outdated_dataset, remove_stale_temporaries, save, ModelFiles, SavedModel};
+pub use store::{
+    load, outdated_dataset, remove_stale_temporaries, save, ModelFiles, SavedModel, Staging,
+};
 
 use crate::index::IndexKind;
 use crate::models::ModelKind;

@@ -89,11 +89,6 @@ fn checksum_of_file(mut file: File) -> std::io::Result<String> {
     Ok(format!("{:016x}", hasher.digest()))
 }
 
-/// The manifest's checksum of a file's contents.
-fn checksum(bytes: &[u8]) -> String {
-    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes))
-}
-
 fn artifact_error(dir: &Path, message: impl Into<String>) -> Error {
     Error::Artifact {
         dir: dir.to_path_buf(),
@@ -135,74 +130,180 @@ fn sync_dir(dir: &Path) {
 }
 
 /// Writes `files` and `manifest` (its `files` table is filled in here) as the model directory
-/// `dir`, atomically: everything goes to a temporary sibling directory first, which is renamed
-/// to `dir` once complete. An existing model directory at `dir` is replaced; any other existing
-/// content is refused.
-pub fn save(dir: &Path, mut manifest: Manifest, files: ModelFiles) -> Result<()> {
-    let (parent, tmp_prefix) = sibling(dir, "tmp")?;
-    fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-    if dir.exists() && !dir.join(MANIFEST_FILE).is_file() && !is_empty_dir(dir) {
-        return Err(artifact_error(
-            dir,
-            "exists and is not a movierec model directory; refusing to replace it",
-        ));
+/// `dir`, atomically: see [`Staging`], which this is a shorthand for.
+pub fn save(dir: &Path, manifest: Manifest, files: ModelFiles) -> Result<()> {
+    let staging = Staging::begin(dir)?;
+    for (name, bytes) in files {
+        staging.write(&name, &bytes)?;
     }
-    remove_stale_temporaries(dir)?;
-    let tmp = parent.join(format!("{tmp_prefix}{}", std::process::id()));
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    }
-    fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    staging.publish(manifest)
+}
 
-    // A write that fails (a full disk) takes the temporary directory with it.
-    let written = (|| {
-        manifest.files.clear();
-        for (name, bytes) in &files {
-            write_synced(&tmp.join(name), bytes)?;
-            manifest.files.insert(
-                name.clone(),
-                FileEntry {
-                    bytes: bytes.len() as u64,
-                    xxh3: checksum(bytes),
-                },
-            );
+/// A model directory being written. Everything goes to a temporary sibling directory
+/// (`.NAME.tmp-PID-N`), which [`Staging::publish`] renames to the destination once the manifest
+/// is written: a crash or Ctrl-C mid-way never leaves a half model where `serve` looks, and an
+/// existing model directory there is replaced only then. Dropped without publishing (an error,
+/// a panic), it removes its temporary directory.
+///
+/// Files are written as soon as they are made ([`Staging::write`], [`Staging::write_sections`])
+/// rather than held until the end: at ml-latest's size a model directory is 1.1 GB, which
+/// saving all at once added to the training's peak memory.
+#[derive(Debug)]
+pub struct Staging {
+    dir: PathBuf,
+    tmp: PathBuf,
+    files: std::sync::Mutex<BTreeMap<String, FileEntry>>,
+    published: bool,
+}
+
+impl Staging {
+    /// Checks that `dir` may be written (missing, empty, or a model directory to replace),
+    /// cleans up after trainings that died, and creates the temporary directory.
+    pub fn begin(dir: &Path) -> Result<Staging> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let (parent, tmp_prefix) = sibling(dir, "tmp")?;
+        fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        if dir.exists() && !dir.join(MANIFEST_FILE).is_file() && !is_empty_dir(dir) {
+            return Err(artifact_error(
+                dir,
+                "exists and is not a movierec model directory; refusing to replace it",
+            ));
         }
-        let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-        write_synced(&tmp.join(MANIFEST_FILE), &json)?;
-        sync_dir(&tmp);
+        remove_stale_temporaries(dir)?;
+        // The process id tells a later run whether this one died; the sequence number keeps
+        // two trainings of one process (a server's retraining, tests) apart.
+        let sequence = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = parent.join(format!("{tmp_prefix}{}-{sequence}", std::process::id()));
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        }
+        fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        Ok(Staging {
+            dir: dir.to_path_buf(),
+            tmp,
+            files: Default::default(),
+            published: false,
+        })
+    }
+
+    /// Writes file `name` (replacing one written before under that name).
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.write_with(name, &mut |out| out.write_all(bytes))
+    }
+
+    /// Writes the section file `sections` as file `name`, streamed: its contents are not
+    /// assembled in memory.
+    pub fn write_sections(
+        &self,
+        name: &str,
+        sections: &crate::storage::section_file::SectionWriter<'_>,
+    ) -> Result<()> {
+        self.write_with(name, &mut |out| sections.write_to(out).map(drop))
+    }
+
+    fn write_with(
+        &self,
+        name: &str,
+        fill: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let path = self.tmp.join(name);
+        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let mut out = Hashing {
+            inner: std::io::BufWriter::with_capacity(1 << 20, file),
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
+            bytes: 0,
+        };
+        fill(&mut out).map_err(|e| Error::io(&path, e))?;
+        let Hashing {
+            inner,
+            hasher,
+            bytes,
+        } = out;
+        let file = inner
+            .into_inner()
+            .map_err(|e| Error::io(&path, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(&path, e))?;
+        let entry = FileEntry {
+            bytes,
+            xxh3: format!("{:016x}", hasher.digest()),
+        };
+        self.files
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(name.to_string(), entry);
         Ok(())
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(e);
     }
 
-    if let Ok(seconds) = std::env::var(PAUSE_BEFORE_PUBLISH_ENV) {
-        eprintln!("movierec: paused before publishing {}", tmp.display());
-        std::thread::sleep(std::time::Duration::from_secs(
-            seconds.parse().unwrap_or(60),
-        ));
-    }
+    /// Writes `manifest` with the table of every file written, and renames the directory into
+    /// place (the model directory that was there goes only now).
+    pub fn publish(mut self, mut manifest: Manifest) -> Result<()> {
+        manifest.files = std::mem::take(
+            &mut *self
+                .files
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+        write_synced(&self.tmp.join(MANIFEST_FILE), &json)?;
+        sync_dir(&self.tmp);
 
-    let (_, old_prefix) = sibling(dir, "old")?;
-    let old = parent.join(format!("{old_prefix}{}", std::process::id()));
-    let replacing = dir.exists();
-    if replacing {
-        fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
-    }
-    if let Err(e) = fs::rename(&tmp, dir) {
-        // Put the previous model back rather than leave nothing at `dir`.
-        if replacing {
-            let _ = fs::rename(&old, dir);
+        if let Ok(seconds) = std::env::var(PAUSE_BEFORE_PUBLISH_ENV) {
+            eprintln!("movierec: paused before publishing {}", self.tmp.display());
+            std::thread::sleep(std::time::Duration::from_secs(
+                seconds.parse().unwrap_or(60),
+            ));
         }
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(Error::io(dir, e));
+
+        let (dir, tmp) = (self.dir.clone(), self.tmp.clone());
+        let (parent, old_prefix) = sibling(&dir, "old")?;
+        let old = parent.join(format!("{old_prefix}{}", std::process::id()));
+        let replacing = dir.exists();
+        if replacing {
+            fs::rename(&dir, &old).map_err(|e| Error::io(&dir, e))?;
+        }
+        if let Err(e) = fs::rename(&tmp, &dir) {
+            // Put the previous model back rather than leave nothing at `dir`.
+            if replacing {
+                let _ = fs::rename(&old, &dir);
+            }
+            return Err(Error::io(&dir, e));
+        }
+        self.published = true;
+        sync_dir(&parent);
+        if replacing {
+            fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        }
+        Ok(())
     }
-    sync_dir(&parent);
-    if replacing {
-        fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = fs::remove_dir_all(&self.tmp);
+        }
     }
-    Ok(())
+}
+
+/// A writer that hashes and counts what goes through it: a file's manifest entry, computed
+/// while it is written rather than by reading it back.
+struct Hashing<W> {
+    inner: W,
+    hasher: xxhash_rust::xxh3::Xxh3,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn is_empty_dir(dir: &Path) -> bool {
@@ -235,6 +336,8 @@ pub fn remove_stale_temporaries(dir: &Path) -> Result<()> {
             let Some(pid) = name.strip_prefix(prefix.as_str()) else {
                 continue;
             };
+            // `PID` (older builds, and the `old` directories) or `PID-N`.
+            let pid = pid.split('-').next().unwrap_or_default();
             let Ok(pid) = pid.parse::<u32>() else {
                 continue;
             };
@@ -376,4 +479,42 @@ pub fn load(dir: &Path) -> Result<SavedModel> {
         files.insert(name.clone(), bytes);
     }
     Ok(SavedModel { manifest, files })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_written_as_they_come_and_a_dropped_staging_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("model");
+        let first = Staging::begin(&out).unwrap();
+        // A second training of the same directory in this process stages apart.
+        let second = Staging::begin(&out).unwrap();
+        assert_ne!(first.tmp, second.tmp);
+        first.write("a.bin", b"one").unwrap();
+        let mut w = crate::storage::section_file::SectionWriter::new(b"MRTEST01", 1);
+        let values = [1u32, 2, 3];
+        w.add("values", &values);
+        first.write_sections("b.bin", &w).unwrap();
+        // Written again (the tuning chose other settings): the last contents count.
+        first.write("a.bin", b"three").unwrap();
+        assert_eq!(fs::read(first.tmp.join("a.bin")).unwrap(), b"three");
+        assert_eq!(fs::read(first.tmp.join("b.bin")).unwrap(), w.finish());
+        let files = first.files.lock().unwrap().clone();
+        assert_eq!(files["a.bin"].bytes, 5);
+        assert_eq!(
+            files["a.bin"].xxh3,
+            format!("{:016x}", xxhash_rust::xxh3::xxh3_64(b"three"))
+        );
+        assert_eq!(
+            files["b.bin"].xxh3,
+            format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&w.finish()))
+        );
+        drop((first, second));
+        let left: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert!(left.is_empty(), "{left:?}");
+        assert!(!out.exists());
+    }
 }

@@ -95,12 +95,12 @@ struct FileMeta<P> {
 }
 
 /// Starts an index file of kind `magic`: its `meta` section.
-fn index_file_writer<P: Serialize>(
+fn index_file_writer<'a, P: Serialize>(
     (magic, version): (&[u8; 8], u32),
     metric: Metric,
     embeddings: &ItemEmbeddings,
     extra: P,
-) -> crate::storage::section_file::SectionWriter {
+) -> crate::storage::section_file::SectionWriter<'a> {
     let mut w = crate::storage::section_file::SectionWriter::new(magic, version);
     w.add_json(
         "meta",

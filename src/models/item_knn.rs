@@ -155,11 +155,17 @@ impl NeighbourLists {
     /// `offsets` (`u64 × (movies + 1)`), `neighbours` (`u32 × entries`) and `similarities`
     /// (`f32 × entries`).
     pub fn to_bytes(&self) -> Vec<u8> {
+        self.sections().finish()
+    }
+
+    /// The file [`NeighbourLists::to_bytes`] gives, to be streamed
+    /// ([`crate::artifact::Staging::write_sections`]).
+    pub fn sections(&self) -> SectionWriter<'_> {
         let mut w = SectionWriter::new(MAGIC, VERSION);
         w.add("offsets", &self.indptr)
             .add("neighbours", &self.items)
             .add("similarities", &self.scores);
-        w.finish()
+        w
     }
 
     /// Opens lists written by [`NeighbourLists::to_bytes`] for a catalog of `movies` movies, in
