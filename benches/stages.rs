@@ -2,9 +2,11 @@
 //! - `knn`: the item-kNN lists ("fans also liked") of the default setting (the walk `train`
 //!   runs) and, with `--grid`, the general walk the tuning uses, run on the same setting, with
 //!   how many list entries the two share;
-//! - `svd`: the SVD model (at this size the randomized block SVD), with its rank and energy.
+//! - `svd`: the SVD model (at this size the randomized block SVD), with its rank and energy;
+//! - `similar`: the "more like this" lists of the default setting (after the content and SVD
+//!   models they blend, which are not timed as this stage).
 //!
-//! `cargo bench --bench stages -- DATA_DIR [--stages knn,svd] [--grid]`, e.g. on `movierec synth --scale 1`
+//! `cargo bench --bench stages -- DATA_DIR [--stages knn,svd,similar] [--grid]`, e.g. on `movierec synth --scale 1`
 //! (86,537 movies, 330,975 users, 33.9M ratings). Prints one line per figure; the peer figure
 //! (`implicit`'s `CosineRecommender(K=100).fit` on the same ratings) is printed by
 //! `benches/python_stack.py DATA_DIR --stages load,knn`.
@@ -13,6 +15,7 @@ use movierec::catalog::Catalog;
 use movierec::data;
 use movierec::interactions::RatingMatrix;
 use movierec::models::item_knn::{self, ItemKnnParams};
+use movierec::models::similar::{self, SimilarParams};
 use movierec::models::{content, svd};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -49,9 +52,8 @@ fn main() {
         cataloged - loaded,
         started.elapsed().as_secs_f64() - cataloged
     );
-    let content = stages
-        .iter()
-        .any(|s| s == "svd")
+    let wants = |stage: &str| stages.iter().any(|s| s == stage);
+    let content = (wants("svd") || wants("similar"))
         .then(|| content::train(&catalog, &dataset.tags, dataset.genome.as_ref(), 0.0));
     drop(dataset);
     let mut per_user = vec![0u64; matrix.n_users()];
@@ -81,6 +83,19 @@ fn main() {
             model.embeddings.dim(),
             model.details["energy_explained"]
         );
+        if wants("similar") {
+            let params = SimilarParams::default();
+            let cpu = cpu_seconds();
+            let begun = Instant::now();
+            let lists = similar::build(&catalog, &content, &model.embeddings, params)
+                .expect("similar lists");
+            println!(
+                "more like this (similar, {params:?}): {:.2} s wall, {:.2} s CPU, {} entries",
+                begun.elapsed().as_secs_f64(),
+                cpu_seconds() - cpu,
+                lists.items.len()
+            );
+        }
     }
     if !stages.iter().any(|s| s == "knn") {
         return;

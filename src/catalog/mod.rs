@@ -317,6 +317,21 @@ impl Catalog {
         self.by_id.get(&movie_id).copied()
     }
 
+    /// [`Catalog::item_of`] as a table indexed by MovieLens id (`u32::MAX` where no movie has
+    /// that id), for lookups by the million; `None` when some id is `max_id` or more (the table
+    /// would be too large: look up with `item_of` then).
+    pub fn item_table(&self, max_id: u32) -> Option<Vec<u32>> {
+        let top = self.by_id.keys().copied().max().unwrap_or(0);
+        if top >= max_id {
+            return None;
+        }
+        let mut table = vec![u32::MAX; top as usize + 1];
+        for (&id, &item) in &self.by_id {
+            table[id as usize] = item;
+        }
+        Some(table)
+    }
+
     /// Fuzzy title search, best matches first (for suggestions as you type).
     pub fn search(&self, query: &str, limit: usize) -> Vec<u32> {
         self.titles

@@ -213,8 +213,10 @@ impl ExactIndex {
                     .as_slice();
                 for (c, chunk) in column.chunks(SCAN_CHUNK).enumerate() {
                     // Once the top is full most chunks hold nothing above its threshold: one
-                    // vectorised maximum skips them (a NaN ranks last, so skipping it is right).
-                    if chunk.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s)) < threshold {
+                    // vectorised comparison skips them (a NaN compares false and ranks last, so
+                    // skipping it is right). Branch-free, unlike a maximum (whose NaN handling
+                    // kept it scalar-ish: a quarter of the "more like this" lists' time).
+                    if !chunk.iter().fold(false, |any, &s| any | (s >= threshold)) {
                         continue;
                     }
                     for (j, &score) in chunk.iter().enumerate() {
