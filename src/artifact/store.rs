@@ -219,10 +219,11 @@ impl Staging {
             hasher,
             bytes,
         } = out;
-        let file = inner
+        // Flushed to the kernel now, to disk only when publishing: meanwhile the kernel writes
+        // it back in the background, so the training does not wait on the disk file by file.
+        inner
             .into_inner()
             .map_err(|e| Error::io(&path, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io(&path, e))?;
         let entry = FileEntry {
             bytes,
             xxh3: format!("{:016x}", hasher.digest()),
@@ -243,6 +244,13 @@ impl Staging {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
         );
+        // Every file on disk before the manifest that vouches for it.
+        for name in manifest.files.keys() {
+            let path = self.tmp.join(name);
+            File::open(&path)
+                .and_then(|file| file.sync_all())
+                .map_err(|e| Error::io(&path, e))?;
+        }
         let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
         write_synced(&self.tmp.join(MANIFEST_FILE), &json)?;
         sync_dir(&self.tmp);
