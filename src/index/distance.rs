@@ -158,7 +158,7 @@ impl TopK {
     }
 
     fn room(k: usize) -> usize {
-        k + k.max(TOPK_MIN_SLACK)
+        k.saturating_add(k.max(TOPK_MIN_SLACK))
     }
 
     /// Whether `(score, item)` would be kept if inserted now.
