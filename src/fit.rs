@@ -154,6 +154,7 @@ fn fit_models(
             genome: dataset.genome.as_ref(),
             settings,
             fitted: &trained.models,
+            progress: &stage,
         };
         let one = model.fit(&input)?;
         stage.done();

@@ -165,6 +165,27 @@ impl Stage {
         }
     }
 
+    /// Says how many steps the stage has (movies, batches): its line becomes a bar of them.
+    pub fn set_total(&self, total: u64) {
+        if !self.bar.is_hidden() {
+            let template = "{spinner} {msg:<36} {elapsed:>4} [{bar:24}] {percent:>3}% eta {eta}";
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                self.bar.set_style(style.progress_chars("=> "));
+            }
+        }
+        self.bar.set_length(total);
+    }
+
+    /// Counts `steps` more done (from any thread).
+    pub fn inc(&self, steps: u64) {
+        self.bar.inc(steps);
+    }
+
+    /// The steps counted so far.
+    pub fn done_steps(&self) -> u64 {
+        self.bar.position()
+    }
+
     /// Ends the stage: logs it, leaves its line with its time and the memory after it, and
     /// returns its time.
     pub fn done(self) -> std::time::Duration {
@@ -237,7 +258,16 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(30));
         let took = stage.done();
         assert!(took >= std::time::Duration::from_millis(30), "{took:?}");
-        assert!(super::Stage::start_unlined("quiet").bar.is_hidden());
+        let quiet = super::Stage::start_unlined("quiet");
+        assert!(quiet.bar.is_hidden());
+        // Steps are counted whether or not a line is drawn (what the models report).
+        quiet.set_total(10);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| (0..3).for_each(|_| quiet.inc(1)));
+            }
+        });
+        assert_eq!(quiet.done_steps(), 6);
     }
 
     #[test]

@@ -141,7 +141,7 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
     let (
         Early {
             trained: mut fitted,
-            files: model_files,
+            entries: model_entries,
         },
         early_seconds,
     ) = if settings.same_embeddings(&defaults) && settings.ease == defaults.ease {
@@ -174,7 +174,7 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         CATALOG_FILE,
         &serde_json::to_vec(catalog.movies()).expect("catalog serialises"),
     )?;
-    let models: BTreeMap<ModelKind, ModelEntry> = model_files.into_iter().collect();
+    let models: BTreeMap<ModelKind, ModelEntry> = model_entries.into_iter().collect();
     let mut neighbour_lists = BTreeMap::new();
     let stage = Instant::now();
     let co_likes = Stage::start("co-like counts");
@@ -262,7 +262,7 @@ const EARLY_LISTS: [ModelKind; 1] = [ModelKind::Ease];
 /// of [`EARLY_LISTS`].
 struct Early {
     trained: TrainedModels,
-    files: Vec<(ModelKind, ModelEntry)>,
+    entries: Vec<(ModelKind, ModelEntry)>,
 }
 
 impl Early {
@@ -277,7 +277,7 @@ impl Early {
         let trained = crate::fit::fit_built(dataset, catalog, matrix, settings, &|kind| {
             EARLY_LISTS.contains(&kind)
         })?;
-        let files = trained
+        let entries = trained
             .models
             .iter()
             .map(|model| {
@@ -287,7 +287,7 @@ impl Early {
                 Ok((model.kind, entry))
             })
             .collect::<Result<_>>()?;
-        Ok(Early { trained, files })
+        Ok(Early { trained, entries })
     }
 }
 

@@ -504,6 +504,7 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         genome: dataset.genome.as_ref(),
         settings: &settings,
         fitted: &test.trained.models,
+        progress: &crate::progress::Stage::start_unlined("evaluated models"),
     };
     let mut indexes = Vec::new();
     let mut lists_tested: Vec<(ModelKind, &NeighbourLists, Option<PairScorer>)> = Vec::new();

@@ -618,6 +618,7 @@ pub fn tune(
                 &validation.trained.matrix,
                 validation.trained.embeddings(ModelKind::Content),
                 &params,
+                &crate::progress::Stage::start_unlined("als on the validation split"),
             )?;
             let index = ExactIndex::build(&model.embeddings, Metric::Cosine);
             let mut report = score_embeddings("als", &validation, &index);

@@ -3,7 +3,9 @@
 //! Each movie is a sparse vector over users (weights: the rating, or BM25-weighted); similarity is
 //! their inner product divided by `‖a‖ · ‖b‖^β`: β = 1 is the cosine, β < 1 penalises popular
 //! candidates less. Optionally, two ratings by the same user count more when they were made close
-//! together in that user's history (`exp(-ln 2 · gap / half_life)`, gap in positions): people rate
+//! together in that user's history (`exp(-ln 2 · gap / half_life)`, gap in positions, and 0 past
+//! [`WINDOW_HALF_LIVES`] half-lives, where it is below 0.1%: those co-ratings are not read at
+//! all): people rate
 //! related films in runs, the idea behind session-based kNN and Markov-chain recommenders; and a
 //! co-rating in which the candidate came *before* the query movie can count less than one in which
 //! it came after (what people watched next). For every
@@ -20,6 +22,17 @@ use std::ops::Range;
 
 /// Neighbours kept per movie.
 pub const DEFAULT_NEIGHBOURS: usize = 100;
+
+/// With a half-life, co-ratings more than this many half-lives apart count 0 (their decay,
+/// `2^-10`, is below 0.1% of adjacent ones) and are never read: at ml-latest's size a fifth of
+/// all co-ratings, the far ends of the longest histories.
+pub const WINDOW_HALF_LIVES: f32 = 10.0;
+
+/// The largest gap, in positions, at which a co-rating still counts under `half_life`; `None`
+/// when every gap does (no half-life).
+fn window(half_life: Option<f32>) -> Option<usize> {
+    half_life.map(|h| (WINDOW_HALF_LIVES * h.max(1e-3)).ceil() as usize)
+}
 
 /// Parameters of [`build`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -199,8 +212,23 @@ impl NeighbourLists {
 /// Builds the neighbour lists of every movie: [`build_one`] when the positions are ranks in each
 /// user's history (as [`RatingMatrix::build`] makes them), else the general walk.
 pub fn build(matrix: &RatingMatrix, params: &ItemKnnParams) -> NeighbourLists {
+    build_counted(
+        matrix,
+        params,
+        &crate::progress::Stage::start_unlined("item-kNN lists"),
+    )
+}
+
+/// [`build`], counting each movie whose list is done in `progress` (train's setting only; the
+/// general walk reports nothing).
+pub fn build_counted(
+    matrix: &RatingMatrix,
+    params: &ItemKnnParams,
+    progress: &crate::progress::Stage,
+) -> NeighbourLists {
     if let Some(histories) = Histories::of(matrix, params.weighting) {
-        return build_one(matrix, &histories, params);
+        progress.set_total(matrix.n_items() as u64);
+        return build_one(matrix, &histories, params, progress);
     }
     let variant = (params.popularity_exponent, params.backward_weight);
     build_variants(
@@ -349,11 +377,18 @@ pub fn build_grid(
         .map(|u| user_ptr[u + 1] - user_ptr[u])
         .max()
         .unwrap_or(0);
+    // Past a half-life's window the decay is 0: such a co-rating adds nothing, and a candidate
+    // with nothing else (both sums 0, as weights are positive) is not listed, as `build_one`,
+    // which does not read it, never sees it.
     let decay: Vec<f32> = (0..=longest)
         .flat_map(|gap| {
-            half_lives.iter().map(move |half_life| {
+            half_lives.iter().map(move |&half_life| {
                 let rate = half_life.map_or(0.0, |h| std::f32::consts::LN_2 / h.max(1e-3));
-                (-rate * gap as f32).exp()
+                if window(half_life).is_some_and(|w| gap > w) {
+                    0.0
+                } else {
+                    (-rate * gap as f32).exp()
+                }
             })
         })
         .collect();
@@ -459,6 +494,9 @@ pub fn build_grid(
                         let sums = &acc[stride * j..stride * j + stride];
                         for wh in 0..half {
                             let (after, before) = (sums[wh], sums[half + wh]);
+                            if after == 0.0 && before == 0.0 {
+                                continue; // co-rated only past this half-life's window
+                            }
                             let w = wh / n_h;
                             let norm = norms[i * n_w + w];
                             let powers = &powered[(j * n_w + w) * n_v..(j * n_w + w + 1) * n_v];
@@ -495,10 +533,14 @@ pub fn build_grid(
                                 .map(|(v, &(_, backward))| {
                                     let mut scored: Vec<(u32, f32)> = touched
                                         .iter()
-                                        .map(|&j| {
+                                        .filter_map(|&j| {
                                             let slot = stride * j as usize + wh;
-                                            let sum = acc[slot] + backward * acc[slot + half];
-                                            (j, score(sum, j as usize, wh / n_h, v))
+                                            let (after, before) = (acc[slot], acc[slot + half]);
+                                            if after == 0.0 && before == 0.0 {
+                                                return None; // past the window only
+                                            }
+                                            let sum = after + backward * before;
+                                            Some((j, score(sum, j as usize, wh / n_h, v)))
                                         })
                                         .collect();
                                     keep_best(&mut scored, neighbours);
@@ -584,7 +626,7 @@ impl Histories {
 }
 
 /// The lists of one setting, what `train` builds: for each movie, its users' histories are read
-/// on both sides of its entry, every co-rating's weight (the two weights, the decay of its gap,
+/// on both sides of its entry (as far as the half-life's window), every co-rating's weight (the two weights, the decay of its gap,
 /// the backward weight when it came before) is added into one accumulator per candidate, and the
 /// candidates are scored and the best kept. The backward weight and the decay are folded into one
 /// table per side, so a co-rating costs one sequential read (its `(movie, weight)`), a table read
@@ -598,6 +640,7 @@ fn build_one(
     matrix: &RatingMatrix,
     histories: &Histories,
     params: &ItemKnnParams,
+    progress: &crate::progress::Stage,
 ) -> NeighbourLists {
     let n_items = matrix.n_items();
     let Histories {
@@ -609,10 +652,10 @@ fn build_one(
     let rate = params
         .half_life
         .map_or(0.0, |h| std::f32::consts::LN_2 / h.max(1e-3));
-    // `after[gap]`, `before[gap]`: what a co-rating `gap` positions after (before) counts.
-    let after_decay: Vec<f32> = (0..=longest)
-        .map(|gap| (-rate * gap as f32).exp())
-        .collect();
+    // `after[gap]`, `before[gap]`: what a co-rating `gap` positions after (before) counts, up to
+    // the half-life's window: the walk below stops where its table ends.
+    let reach = window(params.half_life).map_or(longest, |w| w.min(longest));
+    let after_decay: Vec<f32> = (0..=reach).map(|gap| (-rate * gap as f32).exp()).collect();
     let before_decay: Vec<f32> = after_decay
         .iter()
         .map(|d| params.backward_weight * d)
@@ -662,6 +705,7 @@ fn build_one(
                     *slot = -0.0;
                     best.offer(j, score);
                 }
+                progress.inc(1);
                 best.into_best()
             },
         )
@@ -917,7 +961,7 @@ impl super::Model for ItemKnn {
         };
         Ok(super::Fitted::Lists(super::TrainedLists {
             kind: super::ModelKind::ItemKnn,
-            lists: build(input.matrix, &params),
+            lists: build_counted(input.matrix, &params, input.progress),
             neighbours: params.neighbours,
             details: serde_json::json!({
                 "method": "item-kNN on co-occurrence",
@@ -1038,7 +1082,8 @@ mod tests {
     #[test]
     fn a_half_life_favours_movies_rated_close_together() {
         // One user rated 1, 2, then 50 others, then 3: with a half-life, 2 beats 3 as 1's
-        // neighbour; without, they tie (and the lower row wins).
+        // neighbour, and 3, past the half-life's window, is not one at all; without, they tie
+        // (and the lower row wins).
         let mut ratings = vec![rating(1, 1, 0), rating(1, 2, 1)];
         ratings.extend((10..60).map(|m| rating(1, m, m)));
         ratings.push(rating(1, 3, 100));
@@ -1056,8 +1101,22 @@ mod tests {
             },
         );
         let scores: Vec<(u32, f32)> = with.of(0).collect();
+        assert!(scores.iter().any(|n| n.0 == 1), "{scores:?}");
+        assert!(
+            scores.iter().all(|n| n.0 != 2),
+            "52 positions apart, past 10 half-lives of 5: {scores:?}"
+        );
+        let longer = build(
+            &matrix,
+            &ItemKnnParams {
+                half_life: Some(20.0),
+                ..ItemKnnParams::PLAIN
+            },
+        );
+        let scores: Vec<(u32, f32)> = longer.of(0).collect();
         let score_of = |item| scores.iter().find(|n| n.0 == item).unwrap().1;
-        assert!(score_of(1) > 100.0 * score_of(2), "{scores:?}");
+        // 1 position apart against 52: 2^(51/20) ≈ 5.9 times more.
+        assert!(score_of(1) > 5.0 * score_of(2), "{scores:?}");
         let without = build(&matrix, &ItemKnnParams::PLAIN);
         let flat: Vec<(u32, f32)> = without.of(0).collect();
         assert!((flat[0].1 - flat[1].1).abs() < 1e-6);
@@ -1106,7 +1165,8 @@ mod tests {
         }
         let matrix = RatingMatrix::build(&catalog(50), &ratings);
         for weighting in [Weighting::Rating, Weighting::Bm25 { k1: 1.2, b: 0.75 }] {
-            for half_life in [None, Some(3.0), Some(100.0)] {
+            // Some(1.0): a window of 10 positions, shorter than many of these histories.
+            for half_life in [None, Some(1.0), Some(3.0), Some(100.0)] {
                 for (popularity_exponent, backward_weight) in [(1.0, 1.0), (0.6, 0.5), (0.3, 0.0)] {
                     for neighbours in [0, 5, 40, 100] {
                         let params = ItemKnnParams {
@@ -1117,7 +1177,9 @@ mod tests {
                             backward_weight,
                         };
                         let histories = Histories::of(&matrix, weighting).expect("ranks");
-                        let one = build_one(&matrix, &histories, &params);
+                        let quiet = crate::progress::Stage::start_unlined("test");
+                        let one = build_one(&matrix, &histories, &params, &quiet);
+                        assert_eq!(quiet.done_steps(), matrix.n_items() as u64);
                         let grid = build_variants(
                             &matrix,
                             weighting,
@@ -1218,7 +1280,10 @@ mod tests {
     fn the_small_top_k_keeps_what_keep_best_keeps() {
         // Scores with many ties (quantised), so the id order of equal scores is exercised.
         let scored: Vec<(u32, f32)> = (0..500u32)
-            .map(|j| (j * 7 % 500, ((j * 2_654_435_761u32) >> 24) as f32 / 16.0))
+            .map(|j| {
+                let hashed = j.wrapping_mul(2_654_435_761u32) >> 24;
+                (j * 7 % 500, hashed as f32 / 16.0)
+            })
             .collect();
         for k in [0, 1, 2, 10, 32, 499, 500, 600] {
             let mut expected = scored.clone();

@@ -267,6 +267,9 @@ pub struct FitInput<'a> {
     pub settings: &'a Settings,
     /// The embedding models fitted before this one, in [`REGISTRY`] order.
     pub fitted: &'a [TrainedModel],
+    /// The stage this fit runs in: a model that knows its steps (movies, batches) counts them
+    /// there, which a terminal shows as a bar.
+    pub progress: &'a crate::progress::Stage,
 }
 
 impl<'a> FitInput<'a> {

@@ -122,10 +122,13 @@ impl<'a> SimilarScorer<'a> {
         confidence * cosine + franchise
     }
 
-    /// Every movie's best neighbours (never itself), best first.
-    pub fn lists(&self) -> NeighbourLists {
+    /// Every movie's best neighbours (never itself), best first; each movie whose candidates
+    /// are found is counted in `progress`.
+    pub fn lists(&self, progress: &crate::progress::Stage) -> NeighbourLists {
         let all: Vec<u32> = (0..self.catalog.len() as u32).collect();
-        self.lists_of(&all, &self.candidates(&all), self.params.neighbours)
+        progress.set_total(all.len() as u64);
+        let candidates = self.candidates_counted(&all, progress);
+        self.lists_of(&all, &candidates, self.params.neighbours)
     }
 
     /// The same settings with another shrinkage `β` and franchise bonus: the candidates (which
@@ -145,6 +148,18 @@ impl<'a> SimilarScorer<'a> {
     /// and its franchise, never itself. The cosine is kept so that rescoring under other shrinkages (tuning tries
     /// 18 per blend) does not compute it again.
     pub fn candidates(&self, queries: &[u32]) -> Vec<Vec<(u32, f32)>> {
+        self.candidates_counted(
+            queries,
+            &crate::progress::Stage::start_unlined("candidates"),
+        )
+    }
+
+    /// [`SimilarScorer::candidates`], counting the queries done in `progress`.
+    fn candidates_counted(
+        &self,
+        queries: &[u32],
+        progress: &crate::progress::Stage,
+    ) -> Vec<Vec<(u32, f32)>> {
         use rayon::prelude::*;
         let n = self.catalog.len();
         let want = self.params.candidates.min(n.saturating_sub(1)).max(1);
@@ -160,6 +175,7 @@ impl<'a> SimilarScorer<'a> {
                 let found = self
                     .blended
                     .search_batch(&batch, want, &|q, row| row == chunk[q]);
+                progress.inc(chunk.len() as u64);
                 chunk
                     .iter()
                     .zip(found)
@@ -230,7 +246,19 @@ pub fn build(
     collaborative: &ItemEmbeddings,
     params: SimilarParams,
 ) -> Result<NeighbourLists> {
-    Ok(SimilarScorer::new(catalog, content, collaborative, params)?.lists())
+    let quiet = crate::progress::Stage::start_unlined("more like this");
+    build_counted(catalog, content, collaborative, params, &quiet)
+}
+
+/// [`build`], counting in `progress` each movie whose candidates are found.
+pub fn build_counted(
+    catalog: &Catalog,
+    content: &ItemEmbeddings,
+    collaborative: &ItemEmbeddings,
+    params: SimilarParams,
+    progress: &crate::progress::Stage,
+) -> Result<NeighbourLists> {
+    Ok(SimilarScorer::new(catalog, content, collaborative, params)?.lists(progress))
 }
 
 /// Movies grouped by franchise stem ([`franchise_key`]).
@@ -373,11 +401,12 @@ impl super::Model for Similar {
     }
     fn fit(&self, input: &super::FitInput<'_>) -> Result<super::Fitted> {
         let params = input.settings.similar;
-        let lists = build(
+        let lists = build_counted(
             input.catalog,
             input.embeddings(ModelKind::Content)?,
             input.embeddings(params.collaborative)?,
             params,
+            input.progress,
         )?;
         Ok(super::Fitted::Lists(super::TrainedLists {
             kind: ModelKind::Similar,

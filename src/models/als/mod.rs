@@ -264,7 +264,7 @@ impl super::Model for Als {
     }
     fn fit(&self, input: &super::FitInput<'_>) -> crate::Result<super::Fitted> {
         let content = input.embeddings(ModelKind::Content)?;
-        let model = train_embeddings(input.matrix, content, &input.settings.als)?;
+        let model = train_embeddings(input.matrix, content, &input.settings.als, input.progress)?;
         Ok(super::Fitted::Embeddings(model))
     }
 }
@@ -320,11 +320,13 @@ pub fn train(
 }
 
 /// Trains ALS on the rating matrix (the rating is the confidence value) and returns the item
-/// factors as the `als` model; `content` places movies without ratings.
+/// factors as the `als` model; `content` places movies without ratings. Each iteration done is
+/// counted in `progress`.
 pub fn train_embeddings(
     matrix: &RatingMatrix,
     content: &ItemEmbeddings,
     params: &AlsParams,
+    progress: &crate::progress::Stage,
 ) -> crate::Result<TrainedModel> {
     let csr = Csr {
         n_cols: matrix.n_users(),
@@ -332,7 +334,8 @@ pub fn train_embeddings(
         cols: &matrix.users,
         values: &matrix.values,
     };
-    let factors = train(csr, params, &mut |_, _| {})
+    progress.set_total(params.iterations as u64);
+    let factors = train(csr, params, &mut |_, _| progress.inc(1))
         .map_err(|message| crate::Error::invalid("als", message))?;
     let mut data = factors.item_factors;
     let unrated = super::svd::fill_unrated(&mut data, params.factors, matrix, content);
