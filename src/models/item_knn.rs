@@ -5,12 +5,11 @@
 //! candidates less. Optionally, two ratings by the same user count more when they were made close
 //! together in that user's history (`exp(-ln 2 · gap / half_life)`, gap in positions, and 0 past
 //! [`WINDOW_HALF_LIVES`] half-lives, where it is below 0.1%: those co-ratings are not read at
-//! all): people rate
-//! related films in runs, the idea behind session-based kNN and Markov-chain recommenders; and a
-//! co-rating in which the candidate came *before* the query movie can count less than one in which
-//! it came after (what people watched next). For every
-//! movie the most similar movies are kept, which is what item-to-item recommendations and
-//! personalised scoring need. Parameters are chosen by `movierec evaluate` on a validation split.
+//! all): people rate related films in runs, the idea behind session-based kNN and Markov-chain
+//! recommenders; and a co-rating in which the candidate came *before* the query movie can count
+//! less than one in which it came after (what people watched next). For every movie the most
+//! similar movies are kept, which is what item-to-item recommendations and personalised scoring
+//! need. Parameters are chosen by `movierec evaluate` on a validation split.
 
 use crate::interactions::RatingMatrix;
 use crate::storage::section_file::{check_partition, SectionFile, SectionWriter};
@@ -626,9 +625,9 @@ impl Histories {
 }
 
 /// The lists of one setting, what `train` builds: for each movie, its users' histories are read
-/// on both sides of its entry (as far as the half-life's window), every co-rating's weight (the two weights, the decay of its gap,
-/// the backward weight when it came before) is added into one accumulator per candidate, and the
-/// candidates are scored and the best kept. The backward weight and the decay are folded into one
+/// on both sides of its entry (as far as the half-life's window), every co-rating's weight (the
+/// two weights, the decay of its gap, the backward weight when it came before) is added into one
+/// accumulator per candidate, and the candidates are scored and the best kept. The backward weight and the decay are folded into one
 /// table per side, so a co-rating costs one sequential read (its `(movie, weight)`), a table read
 /// and one add into an accumulator array (4 bytes a movie: 346 KB at 86,537 movies, which stays
 /// in a core's L2 cache); the next histories' first lines are prefetched. Untouched
