@@ -178,8 +178,7 @@ mod tests {
 
     #[test]
     fn fitting_before_a_deadline_gives_up_once_it_passes() {
-        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/ml-latest-small");
-        let dataset = crate::data::load(&data).expect("bundled data");
+        let dataset = crate::data::bundled();
         let settings = Settings::default();
         let past = Instant::now();
         let none = fit_before(&dataset, &settings, &|_| true, past).expect("fit");

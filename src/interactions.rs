@@ -87,15 +87,7 @@ impl RatingMatrix {
         drop(item_table);
         drop(user_table);
         // The ratings of each row, in file order, then each row by user, the latest first.
-        let mut start = vec![0usize; catalog.len() + 1];
-        for &(item, _) in &keys {
-            if item != u32::MAX {
-                start[item as usize + 1] += 1;
-            }
-        }
-        for i in 0..catalog.len() {
-            start[i + 1] += start[i];
-        }
+        let start = offsets(keys.iter().map(|&(item, _)| item), catalog.len());
         let mut by_row = vec![0u32; start[catalog.len()]];
         let mut fill = start.clone();
         for (r, &(item, _)) in keys.iter().enumerate() {
@@ -148,13 +140,7 @@ impl RatingMatrix {
         drop((keys, by_row, start));
         // Each rating's rank in its user's time-ordered history: the entries of each user, by
         // time then movie (entries are in movie order, so by entry at equal times).
-        let mut ustart = vec![0usize; user_ids.len() + 1];
-        for &u in &users {
-            ustart[u as usize + 1] += 1;
-        }
-        for u in 0..user_ids.len() {
-            ustart[u + 1] += ustart[u];
-        }
+        let ustart = offsets(users.iter().copied(), user_ids.len());
         let mut by_user = vec![0u32; nnz];
         let mut fill = ustart.clone();
         for (e, &u) in users.iter().enumerate() {
@@ -202,13 +188,7 @@ impl RatingMatrix {
             (item, user, Reverse(ts), Reverse(at))
         });
         triples.dedup_by_key(|&mut (item, user, ..)| (item, user));
-        let mut indptr = vec![0usize; catalog.len() + 1];
-        for &(item, ..) in &triples {
-            indptr[item as usize + 1] += 1;
-        }
-        for i in 0..catalog.len() {
-            indptr[i + 1] += indptr[i];
-        }
+        let indptr = offsets(triples.iter().map(|t| t.0), catalog.len());
         // Each rating's rank in its user's time-ordered history.
         let mut order: Vec<usize> = (0..triples.len()).collect();
         order.par_sort_unstable_by_key(|&e| (triples[e].1, triples[e].2, triples[e].0));
@@ -230,6 +210,12 @@ impl RatingMatrix {
             values: triples.iter().map(|t| t.3).collect(),
             positions,
         }
+    }
+
+    /// Where each user's entries would start if the entries were ordered by user: user `u`'s
+    /// span `offsets[u]..offsets[u + 1]` (the first half of a transpose).
+    pub fn user_offsets(&self) -> Vec<usize> {
+        offsets(self.users.iter().copied(), self.n_users())
     }
 
     /// Number of movies (rows).
@@ -260,6 +246,22 @@ impl RatingMatrix {
 /// Ids below this are looked up through a table indexed by id (64 MB at most) when building
 /// a matrix; larger ones through a search.
 const DENSE_IDS: u32 = 1 << 24;
+
+/// The offsets of a partition of elements into `parts` parts, given each element's part: part
+/// `p` spans `offsets[p]..offsets[p + 1]` (a counting sort's first half). Elements of a part
+/// `parts` or beyond (`u32::MAX`: none) are not counted.
+pub fn offsets(part_of: impl IntoIterator<Item = u32>, parts: usize) -> Vec<usize> {
+    let mut offsets = vec![0usize; parts + 1];
+    for p in part_of {
+        if let Some(count) = offsets.get_mut(p as usize + 1) {
+            *count += 1;
+        }
+    }
+    for p in 0..parts {
+        offsets[p + 1] += offsets[p];
+    }
+    offsets
+}
 
 /// `data` cut at `bounds` (ascending offsets from 0 to `data.len()`) into its parts.
 fn split_by<'a, T>(mut data: &'a mut [T], bounds: &[usize]) -> Vec<&'a mut [T]> {
@@ -306,13 +308,11 @@ impl UserHistories {
     /// no sort (at ml-latest's size, 0.5 s and no 540 MB of sort keys). `None` otherwise.
     fn by_ranks(matrix: &RatingMatrix) -> Option<UserHistories> {
         let n_users = matrix.n_users();
-        let mut indptr = vec![0u64; n_users + 1];
-        for &u in &matrix.users {
-            indptr[u as usize + 1] += 1;
-        }
-        for u in 0..n_users {
-            indptr[u + 1] += indptr[u];
-        }
+        let indptr: Vec<u64> = matrix
+            .user_offsets()
+            .into_iter()
+            .map(|o| o as u64)
+            .collect();
         const EMPTY: u32 = u32::MAX;
         let mut items = vec![EMPTY; matrix.nnz()];
         let mut ratings = vec![0f32; matrix.nnz()];
@@ -354,13 +354,11 @@ impl UserHistories {
             }
         }
         entries.par_sort_unstable_by_key(|&(u, p, i, _)| (u, p, i));
-        let mut indptr = vec![0u64; matrix.n_users() + 1];
-        for &(u, ..) in &entries {
-            indptr[u as usize + 1] += 1;
-        }
-        for u in 0..matrix.n_users() {
-            indptr[u + 1] += indptr[u];
-        }
+        let indptr: Vec<u64> = matrix
+            .user_offsets()
+            .into_iter()
+            .map(|o| o as u64)
+            .collect();
         UserHistories {
             user_ids: matrix.user_ids.clone().into(),
             indptr: indptr.into(),

@@ -1,8 +1,9 @@
 //! Progress bars for long-running steps (loading a full release, training): drawn on stderr when
 //! it is a terminal, and nothing at all otherwise (pipes, files, CI logs stay clean).
 //!
-//! A step asks for a bar with [`Progress::bytes`] or [`Progress::steps`], passing whether the
-//! caller wants one at all (the library's options default to no bar; the CLI turns them on).
+//! A step asks for a bar with [`Progress::bytes`], passing whether the caller wants one at all
+//! (the library's options default to no bar; the CLI turns them on). The stages of a training
+//! each get a line of their own ([`Stage`], while a [`StageLines`] lives).
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -23,17 +24,6 @@ impl Progress {
             label,
             wanted,
             "{msg:<24} [{bar:32}] {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} eta {eta}",
-        )
-    }
-
-    /// A bar counting `total` steps (iterations, items), labelled `label`; hidden unless `wanted`
-    /// and stderr is a terminal.
-    pub fn steps(total: u64, label: &str, wanted: bool) -> Progress {
-        Progress::new(
-            total,
-            label,
-            wanted,
-            "{msg:<24} [{bar:32}] {pos:>10}/{len:<10} eta {eta}",
         )
     }
 

@@ -178,6 +178,12 @@ pub struct LoadOptions {
     pub summary: bool,
 }
 
+/// The bundled release, `data/ml-latest-small`, loaded: what unit tests train on.
+#[cfg(test)]
+pub(crate) fn bundled() -> Dataset {
+    load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/ml-latest-small")).expect("bundled data")
+}
+
 /// Loads the release at `path` (a directory or a `.zip`) with default options: problems are
 /// counted in [`Dataset::report`], nothing is printed.
 pub fn load(path: &Path) -> Result<Dataset> {

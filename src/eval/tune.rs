@@ -911,8 +911,7 @@ mod tests {
 
     #[test]
     fn a_budget_spent_while_preparing_skips_every_stage_and_says_so() {
-        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/ml-latest-small");
-        let dataset = crate::data::load(&data).expect("bundled data");
+        let dataset = crate::data::bundled();
         let budget = Duration::from_nanos(1);
         let tuning = tune(&dataset, &dataset.ratings, &|_| true, Some(budget)).expect("tune");
         assert_eq!(tuning.settings, Settings::default());

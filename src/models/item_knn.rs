@@ -349,13 +349,7 @@ pub fn build_grid(
     // `per_weighting[w][e]`: rating e under weighting w.
     let per_weighting: Vec<Vec<f32>> = weightings.iter().map(|&w| weights_of(matrix, w)).collect();
     // The transpose (user → items) for co-occurrence counting, with each rating's weights.
-    let mut user_ptr = vec![0usize; n_users + 1];
-    for &u in &matrix.users {
-        user_ptr[u as usize + 1] += 1;
-    }
-    for u in 0..n_users {
-        user_ptr[u + 1] += user_ptr[u];
-    }
+    let user_ptr = matrix.user_offsets();
     let mut fill = user_ptr.clone();
     let mut by_user: Vec<(u32, u32)> = vec![(0, 0); matrix.nnz()];
     let mut user_weights = vec![0f32; matrix.nnz() * n_w];
@@ -594,14 +588,8 @@ impl Histories {
         if u32::try_from(matrix.nnz()).is_err() {
             return None;
         }
-        let (n_items, n_users) = (matrix.n_items(), matrix.n_users());
-        let mut start = vec![0usize; n_users + 1];
-        for &u in &matrix.users {
-            start[u as usize + 1] += 1;
-        }
-        for u in 0..n_users {
-            start[u + 1] += start[u];
-        }
+        let n_items = matrix.n_items();
+        let start = matrix.user_offsets();
         let weights_by_rating = weights_of(matrix, weighting);
         let mut ratings = vec![(u32::MAX, 0f32); matrix.nnz()];
         let mut entry = vec![0u32; matrix.nnz()];

@@ -286,13 +286,7 @@ struct Transposed {
 impl Transposed {
     /// A counting sort of the entries by user.
     fn of(matrix: &RatingMatrix) -> Transposed {
-        let mut indptr = vec![0usize; matrix.n_users() + 1];
-        for &u in &matrix.users {
-            indptr[u as usize + 1] += 1;
-        }
-        for u in 0..matrix.n_users() {
-            indptr[u + 1] += indptr[u];
-        }
+        let indptr = matrix.user_offsets();
         let mut next = indptr.clone();
         let mut items = vec![0u32; matrix.nnz()];
         let mut values = vec![0f32; matrix.nnz()];
