@@ -391,7 +391,7 @@ impl UserHistories {
     }
 
     /// The file [`UserHistories::to_bytes`] gives, to be streamed
-    /// ([`crate::artifact::Staging::write_sections`]).
+    /// (what `artifact::Staging::write_sections` takes).
     pub fn sections(&self) -> SectionWriter<'_> {
         let mut w = SectionWriter::new(USERS_MAGIC, USERS_VERSION);
         w.add("user_ids", &self.user_ids)

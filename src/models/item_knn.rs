@@ -171,7 +171,7 @@ impl NeighbourLists {
     }
 
     /// The file [`NeighbourLists::to_bytes`] gives, to be streamed
-    /// ([`crate::artifact::Staging::write_sections`]).
+    /// (what `artifact::Staging::write_sections` takes).
     pub fn sections(&self) -> SectionWriter<'_> {
         let mut w = SectionWriter::new(MAGIC, VERSION);
         w.add("offsets", &self.indptr)
