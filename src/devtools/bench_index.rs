@@ -376,7 +376,7 @@ pub fn run(
         let (open_s, verify_s) = time_open(&scratch, "hnsw", &bytes, &|bytes| {
             HnswIndex::open(bytes, base).map(drop)
         })?;
-        for (i, ef) in [16, 20, 32, 64].into_iter().enumerate() {
+        for (i, ef) in [16, 20, 32, 64, 128, 256, 512].into_iter().enumerate() {
             hnsw.set_ef_search(ef);
             let (qps, recall) = measure(queries, &truth, k, &|q| ids(hnsw.search(q, k, &|_| true)));
             push(
@@ -428,7 +428,7 @@ mod tests {
             seen += 1
         })
         .unwrap();
-        assert_eq!(rows.len(), 2 + 4 + 4);
+        assert_eq!(rows.len(), 2 + 4 + 7);
         let opened: Vec<&str> = rows
             .iter()
             .filter(|r| r.open_s.is_some_and(|s| s > 0.0) && r.verify_s.is_some())

@@ -292,8 +292,7 @@ pub(super) fn unreachable_links(
     let nodes = levels.len();
     let reached = reachable_nodes(graph, nodes);
     let max_level = levels.first().map_or(0, |&l| l as usize);
-    let mut links = Vec::new();
-    for node in (0..nodes as u32).filter(|&node| !reached[node as usize]) {
+    let link = |node: u32| {
         let space = PairSpace { vectors, dim, node };
         let found = with_scratch(|scratch| {
             let mut current = (key(space.sim(0)), 0);
@@ -321,11 +320,14 @@ pub(super) fn unreachable_links(
                 .map(|other| Scored::new(key(space.sim(other)), other))
                 .max()
         });
-        if let Some(best) = best {
-            links.push((best.node(), node));
-        }
-    }
-    links
+        best.map(|best| (best.node(), node))
+    };
+    // Independent searches: in parallel, collected in node order (the result is the same).
+    (0..nodes as u32)
+        .into_par_iter()
+        .filter(|&node| !reached[node as usize])
+        .filter_map(link)
+        .collect()
 }
 
 /// Adds each link `(from, to)` to layer 0: appended when `from`'s list has room, otherwise in

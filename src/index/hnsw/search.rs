@@ -402,10 +402,18 @@ pub(super) fn search_layer(
     Ended::Converged
 }
 
-/// The paper's neighbour-selection heuristic (Algorithm 4, without keeping pruned
-/// connections): walking `candidates` best first, keep one only if it is at least as similar to
-/// the base as to every neighbour kept so far, until `m` are kept. `pair(a, b)` is the
-/// similarity of two nodes; `candidates` hold each one's similarity to the base.
+/// The paper's neighbour-selection heuristic (Algorithm 4) with part of its "keep pruned
+/// connections" option: walking `candidates` best first, keep one only if it is at least as
+/// similar to the base as to every neighbour kept so far, until `m` are kept; then, if fewer
+/// than `m / KEEP_PRUNED_SHARE` were kept, add the best pruned candidates up to that many.
+/// `pair(a, b)` is the similarity of two nodes; `candidates` hold each one's similarity to the
+/// base.
+///
+/// The heuristic alone keeps long links, which is what makes the graph navigable; but where the
+/// rows crowd into a narrow cone it prunes almost everything: every candidate is about as similar
+/// to the first kept neighbour as to the base. On the SVD rows of a synthetic ml-latest-sized
+/// release it kept 2.4 links per node on average (of 32 allowed), 18,600 of 86,528 nodes had no
+/// in-link, and recall@10 was 0.47 at `ef_search` 64 (0.68 with the floor). See the module doc.
 pub(super) fn select_neighbours(
     candidates: &[Scored],
     m: usize,
@@ -424,6 +432,15 @@ pub(super) fn select_neighbours(
         let (s, node) = (c.sim(), c.node());
         if kept.iter().all(|&r| key(pair(node, r)) <= s) {
             kept.push(node);
+        }
+    }
+    let floor = m / KEEP_PRUNED_SHARE;
+    for c in candidates {
+        if kept.len() >= floor {
+            break;
+        }
+        if !kept.contains(&c.node()) {
+            kept.push(c.node());
         }
     }
 }
