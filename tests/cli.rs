@@ -1039,7 +1039,7 @@ fn bench_index_prints_a_json_line_per_backend_setting_and_names_a_bad_file() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(rows.len(), 10);
+    assert_eq!(rows.len(), 13);
     for row in &rows {
         for field in [
             "backend",
