@@ -1080,26 +1080,23 @@ mod tests {
             matrix.positions[matrix.indptr[2]], 52,
             "52 ratings come before movie 3"
         );
-        let with = build(
-            &matrix,
-            &ItemKnnParams {
-                half_life: Some(5.0),
-                ..ItemKnnParams::PLAIN
-            },
-        );
+        let with_half_life = |h| {
+            build(
+                &matrix,
+                &ItemKnnParams {
+                    half_life: Some(h),
+                    ..ItemKnnParams::PLAIN
+                },
+            )
+        };
+        let with = with_half_life(5.0);
         let scores: Vec<(u32, f32)> = with.of(0).collect();
         assert!(scores.iter().any(|n| n.0 == 1), "{scores:?}");
         assert!(
             scores.iter().all(|n| n.0 != 2),
             "52 positions apart, past 10 half-lives of 5: {scores:?}"
         );
-        let longer = build(
-            &matrix,
-            &ItemKnnParams {
-                half_life: Some(20.0),
-                ..ItemKnnParams::PLAIN
-            },
-        );
+        let longer = with_half_life(20.0);
         let scores: Vec<(u32, f32)> = longer.of(0).collect();
         let score_of = |item| scores.iter().find(|n| n.0 == item).unwrap().1;
         // 1 position apart against 52: 2^(51/20) ≈ 5.9 times more.
