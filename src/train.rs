@@ -10,7 +10,7 @@ use crate::eval::tune;
 pub use crate::fit::{fit, Settings, TrainedModels, DEFAULT_COLLABORATIVE};
 use crate::index::backend::{BuildOptions, APPROXIMATE};
 pub use crate::index::backend::{MAX_EF_SEARCH, RECALL_TARGET};
-use crate::index::{ExactIndex, ForestParams, HnswParams, IndexKind, Metric};
+use crate::index::{ExactIndex, ForestParams, HnswParams, IndexKind, Metric, RecallTruth};
 use crate::interactions::UserHistories;
 use crate::models::item_knn;
 use crate::models::{projection, ModelKind, TrainedModel};
@@ -303,6 +303,8 @@ fn build_model_files(
     let exact = ExactIndex::build(embeddings, Metric::Cosine);
     let step = (catalog.len() / RECALL_SAMPLE).max(1);
     let sample: Vec<u32> = (0..catalog.len() as u32).step_by(step).collect();
+    // Exact answers for the sample, searched once for every backend and width tried.
+    let truth = RecallTruth::new(&exact, &sample, 10);
     let build = BuildOptions {
         forest: options.forest,
         fixed_search_k: options.fixed_search_k,
@@ -331,7 +333,7 @@ fn build_model_files(
         },
     )]);
     for backend in APPROXIMATE {
-        let built = backend.build(&exact, &sample, &build);
+        let built = backend.build(&exact, &truth, &build);
         tracing::info!(
             "{name}: recall@10 {} {:.3} ({})",
             backend.kind(),

@@ -7,7 +7,7 @@
 //! in [`APPROXIMATE`]: training builds and records it for every embedding model, serving opens
 //! and searches it, and the page lists it from `/api/health`.
 
-use super::{recall_at_k, ExactIndex, ForestIndex, ForestParams, HnswIndex, HnswParams};
+use super::{ExactIndex, ForestIndex, ForestParams, HnswIndex, HnswParams, RecallTruth};
 use super::{IndexKind, Metric, VectorIndex};
 use crate::embeddings::ItemEmbeddings;
 use crate::storage::shared_slice::SharedSlice;
@@ -46,9 +46,9 @@ pub trait IndexBackend: Sync {
     /// Which backend.
     fn kind(&self) -> IndexKind;
     /// Builds it over `exact`'s embeddings (cosine), its search width raised (unless
-    /// `options` fix it) until its recall@10 against `exact` on `sample` reaches
-    /// [`RECALL_TARGET`].
-    fn build(&self, exact: &ExactIndex, sample: &[u32], options: &BuildOptions) -> BuiltIndex;
+    /// `options` fix it) until its recall against `truth` (exact search's answers for a sample
+    /// of queries) reaches [`RECALL_TARGET`].
+    fn build(&self, exact: &ExactIndex, truth: &RecallTruth, options: &BuildOptions) -> BuiltIndex;
     /// Opens it from its file, built over `exact`'s embeddings.
     fn open(
         &self,
@@ -68,10 +68,10 @@ impl IndexBackend for Forest {
         IndexKind::Annoy
     }
 
-    fn build(&self, exact: &ExactIndex, sample: &[u32], options: &BuildOptions) -> BuiltIndex {
+    fn build(&self, exact: &ExactIndex, truth: &RecallTruth, options: &BuildOptions) -> BuiltIndex {
         let embeddings: &ItemEmbeddings = exact.embeddings();
         let mut forest = ForestIndex::build(embeddings, Metric::Cosine, options.forest);
-        let mut recall = recall_at_k(exact, &[&forest], sample, 10)[0];
+        let mut recall = truth.recall(&forest);
         // Doubled up to a quarter of the catalog.
         let widest = embeddings.len() / 4;
         while let Some(search_k) = forest.params().search_k {
@@ -79,7 +79,7 @@ impl IndexBackend for Forest {
                 break;
             }
             forest.set_search_k(Some((search_k * 2).min(widest)));
-            recall = recall_at_k(exact, &[&forest], sample, 10)[0];
+            recall = truth.recall(&forest);
         }
         BuiltIndex {
             bytes: forest.to_bytes(),
@@ -105,13 +105,13 @@ impl IndexBackend for Hnsw {
         IndexKind::Hnsw
     }
 
-    fn build(&self, exact: &ExactIndex, sample: &[u32], options: &BuildOptions) -> BuiltIndex {
+    fn build(&self, exact: &ExactIndex, truth: &RecallTruth, options: &BuildOptions) -> BuiltIndex {
         let mut hnsw = HnswIndex::build(exact.embeddings(), Metric::Cosine, options.hnsw);
-        let mut recall = recall_at_k(exact, &[&hnsw], sample, 10)[0];
+        let mut recall = truth.recall(&hnsw);
         if !options.fixed_ef_search {
             while recall < RECALL_TARGET && hnsw.params().ef_search < MAX_EF_SEARCH {
                 hnsw.set_ef_search((hnsw.params().ef_search * 2).min(MAX_EF_SEARCH));
-                recall = recall_at_k(exact, &[&hnsw], sample, 10)[0];
+                recall = truth.recall(&hnsw);
             }
         }
         BuiltIndex {
