@@ -88,15 +88,21 @@ impl ExactIndex {
     /// The similarity of rows `a` and `b` under the index's metric, as a search ranks them (for
     /// cosine, the cosine similarity; for L2, `a·b − ‖b‖²/2`).
     pub fn similarity(&self, a: u32, b: u32) -> f32 {
-        let query = match self.metric {
-            Metric::L2 => scoring_query(
-                self.embeddings.row(a as usize),
-                self.embeddings.dim(),
-                self.metric,
-            ),
-            Metric::Cosine | Metric::InnerProduct => self.scored.row(a as usize).to_vec(),
-        };
-        dot(&query, self.scored.row(b as usize))
+        match self.metric {
+            Metric::L2 => {
+                let query = scoring_query(
+                    self.embeddings.row(a as usize),
+                    self.embeddings.dim(),
+                    self.metric,
+                );
+                dot(&query, self.scored.row(b as usize))
+            }
+            // No copy of the query row: "more like this" asks this of 26 million pairs at
+            // ml-latest's size, and a copy each was a tenth of its time.
+            Metric::Cosine | Metric::InnerProduct => {
+                dot(self.scored.row(a as usize), self.scored.row(b as usize))
+            }
+        }
     }
 
     /// The index as a [section file](crate::storage::section_file): `meta`; `scored`, the
@@ -204,32 +210,16 @@ impl ExactIndex {
             );
             let scores = scores.as_ref();
             let first = (block * BATCH_BLOCK_ROWS) as u32;
+            // Once a top is full most chunks of its column hold nothing above its threshold,
+            // which one vectorised comparison finds (a maximum instead, whose NaN handling kept
+            // it scalar-ish, was a quarter of the "more like this" lists' time).
             tops.par_iter_mut().enumerate().for_each(|(i, top)| {
-                let mut threshold = top.threshold();
                 let column = scores
                     .col(i)
                     .try_as_col_major()
                     .expect("columns are contiguous")
                     .as_slice();
-                for (c, chunk) in column.chunks(SCAN_CHUNK).enumerate() {
-                    // Once the top is full most chunks hold nothing above its threshold: one
-                    // vectorised comparison skips them (a NaN compares false and ranks last, so
-                    // skipping it is right). Branch-free, unlike a maximum (whose NaN handling
-                    // kept it scalar-ish: a quarter of the "more like this" lists' time).
-                    if !chunk.iter().fold(false, |any, &s| any | (s >= threshold)) {
-                        continue;
-                    }
-                    for (j, &score) in chunk.iter().enumerate() {
-                        let row = first + (c * SCAN_CHUNK + j) as u32;
-                        if score < threshold || skip(i, row) {
-                            continue;
-                        }
-                        if top.admits(score, row) {
-                            top.insert(score, row);
-                            threshold = top.threshold();
-                        }
-                    }
-                }
+                scan_column(column, first, top, &|row| skip(i, row));
             });
         }
         tops.into_iter()
@@ -244,7 +234,387 @@ impl ExactIndex {
             })
             .collect()
     }
+
+    /// The best `k` rows for every row of the index as the query (each never finding itself),
+    /// what [`ExactIndex::search_batch`] over all rows returns, in half its arithmetic: for
+    /// cosine and inner product the score matrix is symmetric, so each square tile of it is
+    /// multiplied once and read twice, down its columns for one tile's queries and across its
+    /// rows for the other's. Calls `progress` with the number of queries done so far, in
+    /// tile-sized steps.
+    ///
+    /// Every row's selection is kept until the end (at 86,537 rows and `k` 300, about 400 MB),
+    /// which is the price of reading each tile twice.
+    pub fn search_all(
+        &self,
+        k: usize,
+        skip: &(dyn Fn(u32, u32) -> bool + Sync),
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Vec<Vec<Neighbor>> {
+        self.search_all_tiled(k, skip, progress, ALL_PAIRS_TILE)
+    }
+
+    fn search_all_tiled(
+        &self,
+        k: usize,
+        skip: &(dyn Fn(u32, u32) -> bool + Sync),
+        progress: &(dyn Fn(usize) + Sync),
+        tile: usize,
+    ) -> Vec<Vec<Neighbor>> {
+        use rayon::prelude::*;
+        let n = self.scored.len();
+        if self.metric == Metric::L2 {
+            // The L2 query is not a scored row (its extra coordinate differs): not symmetric.
+            let mut done = 0;
+            let mut out = Vec::with_capacity(n);
+            for first in (0..n).step_by(BATCH_QUERIES) {
+                let rows = first..(first + BATCH_QUERIES).min(n);
+                let d = self.embeddings.dim();
+                let queries = ItemEmbeddings::new(
+                    d,
+                    self.embeddings.as_slice()[rows.start * d..rows.end * d].to_vec(),
+                )
+                .expect("rows of the index");
+                out.extend(self.search_batch(&queries, k, &|q, row| skip((first + q) as u32, row)));
+                done += rows.len();
+                progress(done);
+            }
+            return out;
+        }
+        let dim = self.scored.dim();
+        let tile = tile.clamp(1, n.max(1));
+        let tiles = n.div_ceil(tile);
+        let mut tops: Vec<TopK> = (0..n).map(|_| TopK::new(k, n)).collect();
+        let mut buffer = faer::Mat::<f32>::zeros(tile, tile);
+        let rows_of = |t: usize| t * tile..((t + 1) * tile).min(n);
+        let block = |t: usize| {
+            let rows = rows_of(t);
+            faer::MatRef::from_row_major_slice(
+                &self.scored.as_slice()[rows.start * dim..rows.end * dim],
+                rows.len(),
+                dim,
+            )
+        };
+        let (pairs, mut pairs_done) = (tiles * (tiles + 1) / 2, 0);
+        for b in 0..tiles {
+            for a in 0..=b {
+                let (rows_a, rows_b) = (rows_of(a), rows_of(b));
+                // scores = rows of a · rows of bᵀ, column-major: column j holds query b_j's
+                // scores against the rows of a, contiguous; row i query a_i's against b's.
+                let mut scores = buffer
+                    .as_mut()
+                    .submatrix_mut(0, 0, rows_a.len(), rows_b.len());
+                faer::linalg::matmul::matmul(
+                    scores.as_mut(),
+                    faer::Accum::Replace,
+                    block(a),
+                    block(b).transpose(),
+                    1.0,
+                    faer::Par::rayon(0),
+                );
+                let scores = scores.as_ref();
+                let column = |j: usize| {
+                    scores
+                        .col(j)
+                        .try_as_col_major()
+                        .expect("columns are contiguous")
+                        .as_slice()
+                };
+                // On the diagonal the tile is symmetric and its columns cover every pair.
+                let (before, from_b) = tops.split_at_mut(rows_b.start);
+                let tops_b = &mut from_b[..rows_b.len()];
+                // (Empty on the diagonal, whose rows are b's.)
+                let tops_a =
+                    &mut before[rows_a.start.min(rows_b.start)..rows_a.end.min(rows_b.start)];
+                let mut down_columns = || {
+                    tops_b.par_iter_mut().enumerate().for_each(|(j, top)| {
+                        let query = (rows_b.start + j) as u32;
+                        scan_column(column(j), rows_a.start as u32, top, &|row| skip(query, row));
+                    })
+                };
+                let across_rows = || {
+                    tops_a
+                        .par_chunks_mut(SCAN_CHUNK)
+                        .enumerate()
+                        .for_each(|(g, group)| {
+                            scan_rows(
+                                &column,
+                                rows_b.len(),
+                                g * SCAN_CHUNK,
+                                rows_a.start as u32,
+                                rows_b.start as u32,
+                                group,
+                                skip,
+                            );
+                        })
+                };
+                if a == b {
+                    down_columns();
+                } else {
+                    rayon::join(down_columns, across_rows);
+                }
+                pairs_done += 1;
+                progress(n * pairs_done / pairs);
+            }
+        }
+        tops.into_par_iter()
+            .enumerate()
+            .map(|(i, top)| {
+                finish_scores(
+                    self.metric,
+                    self.embeddings.row(i),
+                    &self.embeddings,
+                    top.into_sorted(),
+                )
+            })
+            .collect()
+    }
 }
+
+/// Offers one query's scores (a column of a score tile; row `first + r` scored `column[r]`) to
+/// its selection: [`SCAN_CHUNK`] scores at a time are compared with its threshold at once, and
+/// only those above it are looked at one by one.
+fn scan_column(column: &[f32], first: u32, top: &mut TopK, skip: &dyn Fn(u32) -> bool) {
+    match crate::simd::level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `level` returned Avx512 only after detecting avx512f.
+        crate::simd::Level::Avx512 => unsafe {
+            masks::scan_column_avx512(column, first, top, skip)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `level` returned Avx2 only after detecting avx2.
+        crate::simd::Level::Avx2 => unsafe { masks::scan_column_avx2(column, first, top, skip) },
+        _ => scan_column_with::<masks::Portable>(column, first, top, skip),
+    }
+}
+
+/// Offers the scores of up to [`SCAN_CHUNK`] consecutive queries, rows `offset..` of a
+/// column-major score tile whose columns are the candidates `candidates_first..`, to their
+/// selections: each column's scores for the group are adjacent (one cache line), so the group
+/// reads the tile's rows without transposing it, comparing them with the group's thresholds at
+/// once.
+fn scan_rows<'a>(
+    column: &dyn Fn(usize) -> &'a [f32],
+    columns: usize,
+    offset: usize,
+    queries_first: u32,
+    candidates_first: u32,
+    group: &mut [TopK],
+    skip: &(dyn Fn(u32, u32) -> bool + Sync),
+) {
+    let args = (column, columns, offset, queries_first, candidates_first);
+    match crate::simd::level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `scan_column`.
+        crate::simd::Level::Avx512 => unsafe { masks::scan_rows_avx512(args, group, skip) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `scan_column`.
+        crate::simd::Level::Avx2 => unsafe { masks::scan_rows_avx2(args, group, skip) },
+        _ => scan_rows_with::<masks::Portable>(args, group, skip),
+    }
+}
+
+/// [`scan_rows`]' arguments before the group: the tile's columns, their number, the group's
+/// first row in the tile, the tile's first query and first candidate.
+type RowsTile<'a, 'b> = (&'b dyn Fn(usize) -> &'a [f32], usize, usize, u32, u32);
+
+/// The body of [`scan_column`], compiled once per instruction set ([`masks`]).
+#[inline(always)]
+fn scan_column_with<M: masks::GeMask>(
+    column: &[f32],
+    first: u32,
+    top: &mut TopK,
+    skip: &dyn Fn(u32) -> bool,
+) {
+    let offer = |score: f32, row: u32, top: &mut TopK, threshold: &mut f32| {
+        if !skip(row) && top.admits(score, row) {
+            top.insert(score, row);
+            *threshold = top.threshold();
+        }
+    };
+    let mut threshold = top.threshold();
+    let mut chunks = column.chunks_exact(SCAN_CHUNK);
+    for (c, chunk) in (&mut chunks).enumerate() {
+        let chunk: &[f32; SCAN_CHUNK] = chunk.try_into().expect("a full chunk");
+        // SAFETY: `M` is the portable comparison or the one of the instruction set the
+        // function this body is compiled into was dispatched to after detecting it.
+        let mut above = unsafe { M::ge(chunk, &[threshold; SCAN_CHUNK]) };
+        while above != 0 {
+            let l = above.trailing_zeros() as usize;
+            above &= above - 1;
+            offer(
+                chunk[l],
+                first + (c * SCAN_CHUNK + l) as u32,
+                top,
+                &mut threshold,
+            );
+        }
+    }
+    let done = column.len() - chunks.remainder().len();
+    for (r, &score) in chunks.remainder().iter().enumerate() {
+        if score >= threshold {
+            offer(score, first + (done + r) as u32, top, &mut threshold);
+        }
+    }
+}
+
+/// The body of [`scan_rows`], compiled once per instruction set ([`masks`]).
+#[inline(always)]
+fn scan_rows_with<M: masks::GeMask>(
+    (column, columns, offset, queries_first, candidates_first): RowsTile<'_, '_>,
+    group: &mut [TopK],
+    skip: &(dyn Fn(u32, u32) -> bool + Sync),
+) {
+    let width = group.len().min(SCAN_CHUNK);
+    // Past the group's width a threshold of +∞ admits nothing.
+    let mut thresholds = [f32::INFINITY; SCAN_CHUNK];
+    for (t, top) in thresholds.iter_mut().zip(group.iter()) {
+        *t = top.threshold();
+    }
+    let mut padded = [f32::NEG_INFINITY; SCAN_CHUNK];
+    for j in 0..columns {
+        let scores: &[f32; SCAN_CHUNK] = match column(j).get(offset..offset + SCAN_CHUNK) {
+            Some(full) => full.try_into().expect("a full chunk"),
+            None => {
+                padded[..width].copy_from_slice(&column(j)[offset..offset + width]);
+                &padded
+            }
+        };
+        // SAFETY: as in `scan_column_with`.
+        let mut above = unsafe { M::ge(scores, &thresholds) };
+        while above != 0 {
+            let l = above.trailing_zeros() as usize;
+            above &= above - 1;
+            let (query, row) = (
+                queries_first + (offset + l) as u32,
+                candidates_first + j as u32,
+            );
+            if skip(query, row) || !group[l].admits(scores[l], row) {
+                continue;
+            }
+            group[l].insert(scores[l], row);
+            thresholds[l] = group[l].threshold();
+        }
+    }
+}
+
+/// The one vector operation of the selections above, `scores[l] ≥ thresholds[l]` for 16 lanes
+/// as a bit mask (a NaN score compares false: it ranks last, so passing over it is right), and
+/// the scans compiled around it per instruction set. Compiled for the x86-64 baseline the scans
+/// were SSE2 emulating a variable shift per lane, a third of the "more like this" lists' time.
+mod masks {
+    use super::{scan_column_with, scan_rows_with, RowsTile, TopK, SCAN_CHUNK};
+
+    /// `scores[l] ≥ thresholds[l]`, lane `l` as bit `l`.
+    pub(super) trait GeMask {
+        /// # Safety
+        /// The CPU must have the instruction set the implementation is named after.
+        unsafe fn ge(scores: &[f32; SCAN_CHUNK], thresholds: &[f32; SCAN_CHUNK]) -> u32;
+    }
+
+    /// Any CPU: one comparison per lane.
+    pub(super) struct Portable;
+
+    impl GeMask for Portable {
+        #[inline(always)]
+        unsafe fn ge(scores: &[f32; SCAN_CHUNK], thresholds: &[f32; SCAN_CHUNK]) -> u32 {
+            let mut above = 0;
+            for (l, (s, t)) in scores.iter().zip(thresholds).enumerate() {
+                above |= u32::from(s >= t) << l;
+            }
+            above
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    pub(super) use x86::*;
+
+    #[cfg(target_arch = "x86_64")]
+    mod x86 {
+        use super::*;
+        use std::arch::x86_64::*;
+
+        /// One AVX-512 comparison into a mask register.
+        pub(in super::super) struct Avx512;
+
+        impl GeMask for Avx512 {
+            #[inline(always)]
+            unsafe fn ge(scores: &[f32; SCAN_CHUNK], thresholds: &[f32; SCAN_CHUNK]) -> u32 {
+                // SAFETY: the caller runs on a CPU with AVX-512F; both arrays hold 16 floats.
+                unsafe {
+                    let s = _mm512_loadu_ps(scores.as_ptr());
+                    let t = _mm512_loadu_ps(thresholds.as_ptr());
+                    u32::from(_mm512_cmp_ps_mask::<_CMP_GE_OQ>(s, t))
+                }
+            }
+        }
+
+        /// Two AVX comparisons and their sign masks.
+        pub(in super::super) struct Avx2;
+
+        impl GeMask for Avx2 {
+            #[inline(always)]
+            unsafe fn ge(scores: &[f32; SCAN_CHUNK], thresholds: &[f32; SCAN_CHUNK]) -> u32 {
+                // SAFETY: the caller runs on a CPU with AVX2; both arrays hold 16 floats, read
+                // as two halves of 8.
+                unsafe {
+                    let half = |i: usize| {
+                        let s = _mm256_loadu_ps(scores.as_ptr().add(i));
+                        let t = _mm256_loadu_ps(thresholds.as_ptr().add(i));
+                        _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(s, t)) as u32
+                    };
+                    half(0) | (half(8) << 8)
+                }
+            }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        pub(in super::super) unsafe fn scan_column_avx512(
+            column: &[f32],
+            first: u32,
+            top: &mut TopK,
+            skip: &dyn Fn(u32) -> bool,
+        ) {
+            scan_column_with::<Avx512>(column, first, top, skip)
+        }
+
+        #[target_feature(enable = "avx2")]
+        pub(in super::super) unsafe fn scan_column_avx2(
+            column: &[f32],
+            first: u32,
+            top: &mut TopK,
+            skip: &dyn Fn(u32) -> bool,
+        ) {
+            scan_column_with::<Avx2>(column, first, top, skip)
+        }
+
+        #[target_feature(enable = "avx512f")]
+        pub(in super::super) unsafe fn scan_rows_avx512(
+            tile: RowsTile<'_, '_>,
+            group: &mut [TopK],
+            skip: &(dyn Fn(u32, u32) -> bool + Sync),
+        ) {
+            scan_rows_with::<Avx512>(tile, group, skip)
+        }
+
+        #[target_feature(enable = "avx2")]
+        pub(in super::super) unsafe fn scan_rows_avx2(
+            tile: RowsTile<'_, '_>,
+            group: &mut [TopK],
+            skip: &(dyn Fn(u32, u32) -> bool + Sync),
+        ) {
+            scan_rows_with::<Avx2>(tile, group, skip)
+        }
+    }
+}
+
+/// Queries per [`ExactIndex::search_batch`] where [`ExactIndex::search_all`] cannot use the
+/// symmetric tiles (L2).
+const BATCH_QUERIES: usize = 1_024;
+
+/// Rows per side of [`ExactIndex::search_all`]'s square score tiles: 1,024 × 1,024 scores is
+/// 4 MB, within the last-level cache the selections read it from (2,048 was 3% slower at
+/// ml-latest's size, 512 as fast; the products are as fast at all three).
+const ALL_PAIRS_TILE: usize = 1_024;
 
 /// Scores [`ExactIndex::search_batch`] checks against a query's threshold at once.
 const SCAN_CHUNK: usize = 16;
@@ -535,6 +905,85 @@ mod batch_tests {
                 assert_eq!(ids(got), ids(&one), "query {q}, {metric:?}");
                 for (a, b) in got.iter().zip(&one) {
                     assert!((a.score - b.score).abs() < 1e-4);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_row_searched_through_symmetric_tiles_finds_what_one_search_each_finds() {
+        // 301 rows in tiles of 64 (the last one short) and of 512 (one tile); k below and
+        // above the tile, and above the catalog; a skip that is not only the query itself.
+        let rows = random_embeddings(301, 12, 5);
+        for metric in Metric::ALL {
+            let index = ExactIndex::build(&rows, metric);
+            let skip = |q: u32, row: u32| row == q || row == (q * 3) % 301;
+            for (k, tile) in [(10, 64), (100, 64), (400, 64), (10, 512), (7, 1)] {
+                let reported = std::sync::Mutex::new(Vec::new());
+                let all = index.search_all_tiled(
+                    k,
+                    &skip,
+                    &|done| reported.lock().unwrap().push(done),
+                    tile,
+                );
+                assert_eq!(all.len(), 301);
+                for (q, got) in all.iter().enumerate() {
+                    let q = q as u32;
+                    let one = index.search_item(q, k, &|row| !skip(q, row));
+                    let ids = |v: &[Neighbor]| v.iter().map(|n| n.item).collect::<Vec<_>>();
+                    assert_eq!(
+                        ids(got),
+                        ids(&one),
+                        "query {q}, k {k}, tile {tile}, {metric:?}"
+                    );
+                    for (a, b) in got.iter().zip(&one) {
+                        assert!((a.score - b.score).abs() < 1e-4);
+                    }
+                }
+                let reported = reported.into_inner().unwrap();
+                assert!(reported.windows(2).all(|w| w[0] <= w[1]), "{reported:?}");
+                assert_eq!(reported.last(), Some(&301), "{metric:?}, tile {tile}");
+            }
+        }
+        let empty = ExactIndex::build(&ItemEmbeddings::new(3, vec![]).unwrap(), Metric::Cosine);
+        assert!(empty.search_all(5, &|_, _| false, &|_| {}).is_empty());
+    }
+
+    #[test]
+    fn every_instruction_set_compares_scores_with_thresholds_alike() {
+        use super::masks::GeMask;
+        let mut counter = 0u64;
+        let mut value = || {
+            counter += 1;
+            let x = crate::rng::splitmix64(counter);
+            match x % 8 {
+                0 => f32::NAN,
+                1 => f32::NEG_INFINITY,
+                2 => 0.25,
+                _ => (x >> 8) as f32 / (1u64 << 56) as f32 * 2.0 - 1.0,
+            }
+        };
+        for _ in 0..2_000 {
+            let scores: [f32; SCAN_CHUNK] = std::array::from_fn(|_| value());
+            let thresholds: [f32; SCAN_CHUNK] = std::array::from_fn(|_| value());
+            let want = (0..SCAN_CHUNK)
+                .filter(|&l| scores[l] >= thresholds[l])
+                .fold(0u32, |m, l| m | 1 << l);
+            // SAFETY: the portable comparison runs anywhere; the others only after their
+            // instruction set is detected.
+            assert_eq!(
+                unsafe { super::masks::Portable::ge(&scores, &thresholds) },
+                want
+            );
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::is_x86_feature_detected!("avx2") {
+                    let got = unsafe { super::masks::Avx2::ge(&scores, &thresholds) };
+                    assert_eq!(got, want);
+                }
+                if std::is_x86_feature_detected!("avx512f") {
+                    let got = unsafe { super::masks::Avx512::ge(&scores, &thresholds) };
+                    assert_eq!(got, want);
                 }
             }
         }

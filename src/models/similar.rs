@@ -20,8 +20,10 @@
 //!   Vengeance*) and are not the same title (remakes are not sequels).
 //!
 //! Candidates for each movie are its [`SimilarParams::candidates`] nearest movies under the
-//! blended cosine (one batched exact search) plus its franchise; they are rescored and the best
-//! [`SimilarParams::neighbours`] kept, equal scores ordered by popularity, then id.
+//! blended cosine (one exact search of every movie against every movie, each tile of the
+//! symmetric score matrix computed once: [`ExactIndex::search_all`]) plus its franchise; they are
+//! rescored and the best [`SimilarParams::neighbours`] kept, equal scores ordered by popularity,
+//! then id.
 
 use crate::catalog::Catalog;
 use crate::embeddings::ItemEmbeddings;
@@ -125,9 +127,24 @@ impl<'a> SimilarScorer<'a> {
     /// Every movie's best neighbours (never itself), best first; each movie whose candidates
     /// are found is counted in `progress`.
     pub fn lists(&self, progress: &crate::progress::Stage) -> NeighbourLists {
+        use rayon::prelude::*;
         let all: Vec<u32> = (0..self.catalog.len() as u32).collect();
         progress.set_total(all.len() as u64);
-        let candidates = self.candidates_counted(&all, progress);
+        let counted = std::sync::atomic::AtomicU64::new(0);
+        // Every movie is a query: one search over the symmetric score matrix, half the
+        // arithmetic of searching them as a batch.
+        let nearest = self
+            .blended
+            .search_all(self.want(), &|query, row| row == query, &|done| {
+                let done = done as u64;
+                let before = counted.fetch_max(done, std::sync::atomic::Ordering::Relaxed);
+                progress.inc(done.saturating_sub(before));
+            });
+        let candidates: Vec<Vec<(u32, f32)>> = all
+            .par_iter()
+            .zip(nearest)
+            .map(|(&query, nearest)| self.with_franchise(query, &nearest))
+            .collect();
         self.lists_of(&all, &candidates, self.params.neighbours)
     }
 
@@ -161,8 +178,7 @@ impl<'a> SimilarScorer<'a> {
         progress: &crate::progress::Stage,
     ) -> Vec<Vec<(u32, f32)>> {
         use rayon::prelude::*;
-        let n = self.catalog.len();
-        let want = self.params.candidates.min(n.saturating_sub(1)).max(1);
+        let want = self.want();
         let embeddings = self.blended.embeddings();
         queries
             .par_chunks(1024)
@@ -179,20 +195,30 @@ impl<'a> SimilarScorer<'a> {
                 chunk
                     .iter()
                     .zip(found)
-                    .map(|(&query, nearest)| {
-                        let mut ids: Vec<u32> = nearest
-                            .iter()
-                            .map(|c| c.item)
-                            .chain(self.franchises.members(query).filter(|&j| j != query))
-                            .collect();
-                        ids.sort_unstable();
-                        ids.dedup();
-                        ids.into_iter()
-                            .map(|c| (c, self.blended.similarity(query, c)))
-                            .collect()
-                    })
+                    .map(|(&query, nearest)| self.with_franchise(query, &nearest))
                     .collect::<Vec<_>>()
             })
+            .collect()
+    }
+
+    /// How many nearest movies under the blended cosine each movie's candidates start from.
+    fn want(&self) -> usize {
+        let n = self.catalog.len();
+        self.params.candidates.min(n.saturating_sub(1)).max(1)
+    }
+
+    /// The candidates of `query`: its `nearest` and its franchise, each once, by id, never
+    /// itself, with their blended cosine to it.
+    fn with_franchise(&self, query: u32, nearest: &[crate::index::Neighbor]) -> Vec<(u32, f32)> {
+        let mut ids: Vec<u32> = nearest
+            .iter()
+            .map(|c| c.item)
+            .chain(self.franchises.members(query).filter(|&j| j != query))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter()
+            .map(|c| (c, self.blended.similarity(query, c)))
             .collect()
     }
 
