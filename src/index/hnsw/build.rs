@@ -24,7 +24,7 @@ impl Builder<'_> {
     /// The similarity the graph is built on: the cosine of the two rows.
     #[inline(always)]
     pub(super) fn pair(&self, a: u32, b: u32) -> f32 {
-        crate::simd::dot16(self.vector(a), self.vector(b))
+        crate::simd::dot(self.vector(a), self.vector(b))
     }
 
     /// Inserts `node` into the graph (the paper's Algorithm 1).
@@ -250,7 +250,7 @@ pub(super) struct PairSpace<'a> {
 impl Space for PairSpace<'_> {
     fn sim(&self, other: u32) -> f32 {
         let row = |i: u32| &self.vectors[i as usize * self.dim..][..self.dim];
-        crate::simd::dot16(row(self.node), row(other))
+        crate::simd::dot(row(self.node), row(other))
     }
 
     fn prefetch(&self, other: u32) {

@@ -73,7 +73,9 @@
 //! graph neighbours sit close in memory. Layer 0 is one flat array of `1 + 2m` words per node
 //! (count, then slots); the search marks visits in a generation-stamped `u16` array kept per
 //! thread, prefetches the rows of a node's unvisited neighbours all at once before scoring them,
-//! and scores them with a 16-lane kernel.
+//! and scores them with the widest inner-product kernel the CPU has ([`crate::simd::dot`]: a
+//! 16-lane one inlined into the traversal was compiled for the x86-64 baseline, SSE2, and took
+//! half again as long to build a 128-dimensional graph).
 //!
 //! # Why hand-written
 //!
@@ -1263,20 +1265,6 @@ mod tests {
             for &(t, b, f) in &entries {
                 assert_eq!(e.cmp(&f), s.total_cmp(&t).then(b.cmp(&a)));
             }
-        }
-    }
-
-    #[test]
-    fn fast_dot_matches_a_plain_sum_for_every_length() {
-        let mut rng = ChaCha8Rng::seed_from_u64(15);
-        for len in 0..70 {
-            let a: Vec<f32> = (0..len).map(|_| rng.random::<f32>() - 0.5).collect();
-            let b: Vec<f32> = (0..len).map(|_| rng.random::<f32>() - 0.5).collect();
-            let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-            assert!(
-                (crate::simd::dot16(&a, &b) - plain).abs() < 1e-5,
-                "len {len}"
-            );
         }
     }
 

@@ -198,7 +198,7 @@ pub(super) struct QuerySpace<'a> {
 impl Space for QuerySpace<'_> {
     #[inline(always)]
     fn sim(&self, node: u32) -> f32 {
-        crate::simd::dot16(
+        crate::simd::dot(
             &self.vectors[node as usize * self.dim..][..self.dim],
             self.query,
         )
