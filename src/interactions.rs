@@ -124,19 +124,22 @@ impl RatingMatrix {
             indptr[i + 1] = indptr[i] + n;
         }
         let nnz = indptr[catalog.len()];
-        let (mut users, mut values, mut times) = (
-            Vec::with_capacity(nnz),
-            Vec::with_capacity(nnz),
-            Vec::with_capacity(nnz),
-        );
-        for (i, &n) in kept.iter().enumerate() {
-            for &r in &by_row[start[i]..start[i] + n] {
-                let r = r as usize;
-                users.push(keys[r].1);
-                values.push(ratings[r].rating);
-                times.push(ratings[r].timestamp);
-            }
-        }
+        // Gathered row by row on all cores: each read lands at a random place of the ratings.
+        let (mut users, mut values, mut times) = (vec![0u32; nnz], vec![0f32; nnz], vec![0; nnz]);
+        split_by(&mut users, &indptr)
+            .into_par_iter()
+            .zip(split_by(&mut values, &indptr))
+            .zip(split_by(&mut times, &indptr))
+            .enumerate()
+            .for_each(|(i, ((users, values), times))| {
+                let row = &by_row[start[i]..start[i] + users.len()];
+                for (k, &r) in row.iter().enumerate() {
+                    let r = r as usize;
+                    users[k] = keys[r].1;
+                    values[k] = ratings[r].rating;
+                    times[k] = ratings[r].timestamp;
+                }
+            });
         drop((keys, by_row, start));
         // Each rating's rank in its user's time-ordered history: the entries of each user, by
         // time then movie (entries are in movie order, so by entry at equal times).
