@@ -440,7 +440,7 @@ fn out_of_time(
 
 /// The tuning's report when it does not run at all: every stage skipped for `reason` (or as not
 /// asked for), the defaults kept, no validation split made. `train` gives this when building
-/// the whole release's rating matrix already took longer than the budget: the split's own
+/// the whole release's rating matrix already took half the budget or more: the split's own
 /// preparation (a matrix of nine tenths of the ratings, then four models) could not fit in it.
 pub fn not_run(
     settings: Settings,
