@@ -2,7 +2,8 @@
 //! every allowed row. One query at a time first scans int8 codes of the rows, a quarter of the
 //! bytes, and then scores in f32 only the rows whose error bounds could reach the top `k`
 //! ([`super::quantized`], which proves the result identical); many queries at once go through
-//! one matrix product per block of rows ([`ExactIndex::search_batch`]).
+//! one matrix product per block of rows ([`ExactIndex::search_batch`]), and every row as a query
+//! through each tile of the symmetric score matrix once ([`ExactIndex::search_all`]).
 //!
 //! Also home of the two pieces both backends share: the [`dot`] kernel and the bounded [`TopK`]
 //! selection, so that the forest's final re-ranking is exactly the brute force's ranking.

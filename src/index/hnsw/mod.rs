@@ -455,12 +455,17 @@ impl HnswIndex {
                 scratch,
             );
             (ended == Ended::Converged).then(|| {
-                // Re-scored with the exact index's kernel: identical scores, and ties broken
-                // by the lower row.
+                // The traversal scored with the exact index's kernel (`dot`), so its scores
+                // are the exact index's; only a NaN, kept as −∞ to order the beam, is scored
+                // again to rank as NaN. Ties broken by the lower row.
                 let mut top = TopK::new(k, self.rows());
                 for Reverse(s) in scratch.results.drain() {
                     let node = s.node();
-                    self.offer_group(node, dot(self.vector(node), &query), &mut top, allow);
+                    let mut score = s.sim();
+                    if score == f32::NEG_INFINITY {
+                        score = dot(self.vector(node), &query);
+                    }
+                    self.offer_group(node, score, &mut top, allow);
                 }
                 top.into_sorted()
             })
