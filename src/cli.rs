@@ -63,6 +63,12 @@ pub enum Command {
         /// Train with the stored default settings (those chosen on the bundled data), no tuning.
         #[arg(long)]
         no_tune: bool,
+        /// Retrain from this model directory, trained earlier on the same movies with fewer
+        /// ratings (at most 5% of them added, changed or removed): its settings (no tuning), its
+        /// content model reused, the SVD warm-started, the item-kNN lists updated by the
+        /// co-ratings that changed. Trains in full, saying why, when it cannot.
+        #[arg(long, value_name = "FROM_DIR")]
+        incremental: Option<PathBuf>,
         /// Where the run is recorded.
         #[command(flatten)]
         tracking: TrackingArgs,
@@ -233,6 +239,11 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also measure incremental training (`train --incremental`): hold back this share of
+        /// the training ratings (the latest; at most 0.05), train every model on the rest, add
+        /// them back incrementally and compare each model with its full training.
+        #[arg(long, value_name = "SHARE")]
+        incremental: Option<f64>,
         /// Where the run is recorded.
         #[command(flatten)]
         tracking: TrackingArgs,

@@ -7,6 +7,7 @@
 
 use crate::catalog::Catalog;
 use crate::data::Dataset;
+use crate::incremental::Previous;
 use crate::interactions::RatingMatrix;
 use crate::models::{
     FitInput, Fitted, ModelKind, ModelShape, TrainedLists, TrainedModel, REGISTRY,
@@ -49,7 +50,7 @@ pub fn fit(
 ) -> Result<TrainedModels> {
     let catalog = Catalog::from_dataset(dataset);
     let matrix = RatingMatrix::build(&catalog, &dataset.ratings);
-    fit_built(dataset, catalog, matrix, settings, lists)
+    fit_built(dataset, catalog, matrix, settings, lists, None)
 }
 
 /// What [`fit_into`] starts from: the catalog and matrix, no model yet.
@@ -63,16 +64,18 @@ fn unfitted(catalog: Catalog, matrix: RatingMatrix) -> TrainedModels {
 }
 
 /// [`fit`] from a catalog and rating matrix already built from `dataset` (whose raw ratings are
-/// then not read: `train` frees them first).
+/// then not read: `train` frees them first), starting from `previous` when given (an
+/// incremental training, see [`crate::incremental`]).
 pub fn fit_built(
     dataset: &Dataset,
     catalog: Catalog,
     matrix: RatingMatrix,
     settings: &Settings,
     lists: &dyn Fn(ModelKind) -> bool,
+    previous: Option<&Previous>,
 ) -> Result<TrainedModels> {
     let mut trained = unfitted(catalog, matrix);
-    fit_into(dataset, settings, &mut trained, &|_| true, lists)?;
+    fit_into(dataset, settings, &mut trained, &|_| true, lists, previous)?;
     Ok(trained)
 }
 
@@ -105,6 +108,7 @@ pub fn fit_before(
         &|_| in_time(),
         &lists,
         false,
+        None,
     )?;
     Ok((!late.get()).then_some(trained))
 }
@@ -112,15 +116,18 @@ pub fn fit_before(
 /// Fits, into `trained` (whose catalog and matrix are `dataset`'s), the embedding models
 /// `embeddings` names and then the neighbour-list models `lists` names, in the registry's order;
 /// list models read the embeddings `trained` already holds. `train` fits the lists whose
-/// settings the tuning chose this way, after the rest.
+/// settings the tuning chose this way, after the rest. Models start from `previous` when given.
 pub fn fit_into(
     dataset: &Dataset,
     settings: &Settings,
     trained: &mut TrainedModels,
     embeddings: &dyn Fn(ModelKind) -> bool,
     lists: &dyn Fn(ModelKind) -> bool,
+    previous: Option<&Previous>,
 ) -> Result<()> {
-    fit_models(dataset, settings, trained, embeddings, lists, true)
+    fit_models(
+        dataset, settings, trained, embeddings, lists, true, previous,
+    )
 }
 
 /// [`fit_into`]; each model's fit gets a line of its own on a terminal when `lined` (not the
@@ -132,6 +139,7 @@ fn fit_models(
     embeddings: &dyn Fn(ModelKind) -> bool,
     lists: &dyn Fn(ModelKind) -> bool,
     lined: bool,
+    previous: Option<&Previous>,
 ) -> Result<()> {
     for model in REGISTRY {
         let wanted = match model.shape() {
@@ -155,6 +163,7 @@ fn fit_models(
             settings,
             fitted: &trained.models,
             progress: &stage,
+            previous,
         };
         let one = model.fit(&input)?;
         stage.done();

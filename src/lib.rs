@@ -26,6 +26,7 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod fit;
+pub mod incremental;
 pub mod index;
 pub mod interactions;
 pub mod models;

@@ -87,6 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ef_search,
             tune_budget,
             no_tune,
+            incremental,
             tracking,
         } => {
             let forest = ForestParams::default();
@@ -107,6 +108,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 fixed_search_k: search_k.is_some(),
                 fixed_ef_search: ef_search.is_some(),
                 tune_budget: (!no_tune).then(|| Duration::from_secs_f64(tune_budget)),
+                incremental,
             };
             train_and_report(&data, &out, &options, &tracking.tracking())
         }
@@ -377,6 +379,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             validation,
             models,
             json,
+            incremental,
             tracking,
         } => {
             let models = models
@@ -385,6 +388,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .collect::<movierec::Result<Vec<_>>>()
                 .map_err(|e| anyhow::anyhow!("--models: {e}"))?;
             let mut started = commands::start(RunKind::Evaluate, &data);
+            if let Some(share) = incremental {
+                started = started.param("incremental", share);
+            }
             if !models.is_empty() {
                 started = started.param(
                     "models",
@@ -399,7 +405,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 match movierec::data::load_with(&data, &validation.load_options()) {
                     Ok(dataset) => (
                         dataset.fingerprint.clone(),
-                        movierec::eval::evaluate(&dataset, &models),
+                        movierec::eval::evaluate(&dataset, &models, incremental),
                     ),
                     Err(e) => (String::new(), Err(e)),
                 };
@@ -799,6 +805,41 @@ fn serve_from_store(s: ServeFromStore) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `--incremental` lines of `train`'s summary: what changed since the model it started
+/// from and what was reused, or why it trained in full.
+fn print_incremental(record: &serde_json::Value) {
+    let Some(from) = record.get("from").and_then(|f| f.as_str()) else {
+        return;
+    };
+    if record.get("incremental").and_then(|v| v.as_bool()) != Some(true) {
+        let reason = record.get("reason").and_then(|r| r.as_str()).unwrap_or("");
+        eprintln!("  trained in full, not incrementally from {from}: {reason}");
+        return;
+    }
+    let n = |v: &serde_json::Value, key: &str| v.get(key).and_then(|x| x.as_u64()).unwrap_or(0);
+    let delta = &record["delta"];
+    eprintln!(
+        "  incremental from {from} (chain {}): {} ratings added, {} changed, {} removed ({} \
+         users); content {}; SVD warm-started; item-kNN lists {} ({} movies' co-ratings \
+         changed)",
+        n(record, "chain"),
+        n(delta, "added"),
+        n(delta, "changed"),
+        n(delta, "removed"),
+        n(delta, "users_changed"),
+        if record.get("content_reused").and_then(|v| v.as_bool()) == Some(true) {
+            "reused"
+        } else {
+            "trained again (its inputs changed)"
+        },
+        match record.get("item_knn").and_then(|v| v.as_str()) {
+            Some("updated") => "updated by the changed co-ratings",
+            _ => "of those movies rebuilt",
+        },
+        n(record, "item_knn_lists_changed"),
+    );
+}
+
 /// The training `serve` runs in the background: as `train` (tuning within the default budget),
 /// recorded as a train run with a `trigger` parameter.
 ///
@@ -811,6 +852,9 @@ fn background_training_shared(
     std::sync::Arc::new(move |snapshot, out, trigger| {
         let options = TrainOptions {
             tune_budget: Some(movierec::train::DEFAULT_TUNE_BUDGET),
+            // Retraining the served model in place starts from it (a full training, with its
+            // tuning, when it cannot, and after a run of incremental ones).
+            incremental: movierec::incremental::worth_starting_from(out),
             ..TrainOptions::default()
         };
         let started_at = commands::start(RunKind::Train, out);
@@ -882,7 +926,14 @@ fn train_and_report(
         out.display()
     );
     // In the pipeline's order (tune and embeddings run side by side).
-    let order = ["load", "tune", "embeddings", "lists", "explanations"];
+    let order = [
+        "load",
+        "compare",
+        "tune",
+        "embeddings",
+        "lists",
+        "explanations",
+    ];
     let rank = |stage: &str| {
         order
             .iter()
@@ -916,6 +967,7 @@ fn train_and_report(
     for (kind, lists) in &manifest.neighbour_lists {
         eprintln!("  {kind}: {} neighbours per movie", lists.neighbours);
     }
+    print_incremental(&manifest.incremental);
     print_tuning(&manifest.tuning);
     eprintln!(
         "  more like this = {}; fans also liked (collaborative) = {}; personal recommendations \

@@ -234,6 +234,36 @@ pub(super) fn print_evaluation(report: &EvaluationReport) -> anyhow::Result<()> 
             s.max_cold_share
         );
     }
+    if let Some(incremental) = &report.incremental {
+        let d = &incremental.delta;
+        out!(
+            "incremental training: the latest {:.1}% of the training ratings ({} added, {} users, \
+             {} of the movies' co-ratings changed) added to models trained on the rest; fitting \
+             {:.2} s incrementally, {:.2} s in full:",
+            100.0 * incremental.share,
+            d.added,
+            d.users_changed,
+            d.movies_changed,
+            incremental.incremental_seconds,
+            incremental.full_seconds
+        );
+        print_row("model", next_liked.map(|(_, title)| title.to_string()), 22);
+        for m in &incremental.models {
+            let cells = next_liked
+                .map(|(name, _)| with_interval(value(m, name), m.intervals.get(name), 4, 3));
+            print_row(m.model.trim_end_matches(" incremental"), cells, 22);
+        }
+        out!("difference from the same model trained in full, paired 95% interval; * excludes 0:");
+        print_row(
+            "model",
+            next_liked.map(|(_, title)| format!("Δ {title}")),
+            25,
+        );
+        for m in &incremental.models {
+            let cells = next_liked.map(|(name, _)| difference(m.vs_default.get(name), 4, 3));
+            print_row(m.model.trim_end_matches(" incremental"), cells, 25);
+        }
+    }
     Ok(())
 }
 

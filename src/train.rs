@@ -47,6 +47,10 @@ pub struct TrainOptions {
     /// Choose the settings on a validation split of the data first, within this time budget
     /// ([`tune::tune`]); `None` trains with the defaults of [`crate::fit`] (`--no-tune`).
     pub tune_budget: Option<Duration>,
+    /// Start from this previous model directory (`--incremental`, see [`crate::incremental`]):
+    /// its settings, no tuning; a full training, with the reason on stderr, when it cannot be
+    /// started from.
+    pub incremental: Option<std::path::PathBuf>,
 }
 
 /// The default `--tune-budget`. A stage starts only while the budget lasts; "fans also liked"
@@ -85,6 +89,38 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
     let matrix = crate::interactions::RatingMatrix::build(&catalog, &dataset.ratings);
     let ratings = std::mem::take(&mut dataset.ratings);
     let matrix_seconds = matrix_stage.done().as_secs_f64();
+    let (previous, mut incremental) = match &options.incremental {
+        None => (None, serde_json::Value::Null),
+        Some(from) => {
+            let stage = Stage::start(format!("comparing with {}", from.display()));
+            let opened = crate::incremental::open(from, &catalog, &matrix)?;
+            stages.insert("compare".to_string(), stage.done().as_secs_f64());
+            match opened {
+                Ok(previous) => {
+                    let record = serde_json::json!({
+                        "from": from.display().to_string(),
+                        "incremental": true,
+                        "chain": previous.chain + 1,
+                        "delta": previous.delta,
+                    });
+                    (Some(previous), record)
+                }
+                Err(reason) => {
+                    eprintln!(
+                        "movierec: training in full, not incrementally from {}: {reason}",
+                        from.display()
+                    );
+                    let record = serde_json::json!({
+                        "from": from.display().to_string(),
+                        "incremental": false,
+                        "reason": reason,
+                    });
+                    (None, record)
+                }
+            }
+        }
+    };
+    let previous = previous.as_ref();
     // What the default settings give for the embedding models (with their indexes) and EASE is
     // built while the tuning runs: the tuning reaches their stages last, so within the default
     // budget it keeps their defaults and this work is kept; when it does tune them, they are
@@ -94,7 +130,8 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         let begun = Instant::now();
         f().map(|early| (early, begun.elapsed().as_secs_f64()))
     };
-    let (tuning, (early, early_seconds)) = match options.tune_budget {
+    let tune_budget = options.tune_budget.filter(|_| previous.is_none());
+    let (tuning, (early, early_seconds)) = match tune_budget {
         // The validation split's preparation builds a matrix of nine tenths of these ratings and
         // fits four models on it: when the whole matrix alone took half the budget or more, the
         // split's matrix takes most of it and the models cannot fit in the rest, and starting
@@ -112,7 +149,11 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
             );
             let tuning = tune::not_run(defaults, budget, &reason, &|_| true);
             stages.insert("tune".to_string(), 0.0);
-            let build = || Early::build(&dataset, catalog, matrix, &defaults, options, &staging);
+            let build = || {
+                Early::build(
+                    &dataset, catalog, matrix, &defaults, options, &staging, None,
+                )
+            };
             (Some(tuning), timed(Box::new(build))?)
         }
         Some(budget) => {
@@ -128,7 +169,7 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
                 },
                 || {
                     timed(Box::new(|| {
-                        Early::build(dataset, catalog, matrix, &defaults, options, staging)
+                        Early::build(dataset, catalog, matrix, &defaults, options, staging, None)
                     }))
                 },
             );
@@ -138,11 +179,21 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         }
         None => {
             drop(ratings);
-            let build = || Early::build(&dataset, catalog, matrix, &defaults, options, &staging);
+            // An incremental training keeps the settings it starts from.
+            let settings = previous.map_or(defaults, |p| p.settings);
+            let build = || {
+                Early::build(
+                    &dataset, catalog, matrix, &settings, options, &staging, previous,
+                )
+            };
             (None, timed(Box::new(build))?)
         }
     };
-    let settings = tuning.as_ref().map_or(defaults, |t| t.settings);
+    let settings = match (&tuning, previous) {
+        (Some(t), _) => t.settings,
+        (None, Some(p)) => p.settings,
+        (None, None) => defaults,
+    };
     let (
         Early {
             trained: mut fitted,
@@ -157,16 +208,40 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         let TrainedModels {
             catalog, matrix, ..
         } = early.trained;
-        let build = || Early::build(&dataset, catalog, matrix, &settings, options, &staging);
+        let build = || {
+            Early::build(
+                &dataset, catalog, matrix, &settings, options, &staging, None,
+            )
+        };
         let (early, again) = timed(Box::new(build))?;
         (early, early_seconds + again)
     };
     stages.insert("embeddings".to_string(), early_seconds);
     // The lists whose settings the tuning chose.
     let stage = Instant::now();
-    crate::fit::fit_into(&dataset, &settings, &mut fitted, &|_| false, &|kind| {
-        !EARLY_LISTS.contains(&kind)
-    })?;
+    crate::fit::fit_into(
+        &dataset,
+        &settings,
+        &mut fitted,
+        &|_| false,
+        &|kind| !EARLY_LISTS.contains(&kind),
+        previous,
+    )?;
+    if let (Some(record), Some(_)) = (incremental.as_object_mut(), previous) {
+        let lists = fitted.lists.iter().find(|l| l.kind == ModelKind::ItemKnn);
+        for (key, field) in [
+            ("item_knn", "incremental"),
+            ("item_knn_lists_changed", "lists_changed"),
+        ] {
+            let value = lists.and_then(|l| l.details.get(field).cloned());
+            record.insert(key.into(), value.unwrap_or_default());
+        }
+        let reused = fitted
+            .models
+            .iter()
+            .any(|m| reused_content(m, previous).is_some());
+        record.insert("content_reused".into(), reused.into());
+    }
     stages.insert("lists".to_string(), stage.elapsed().as_secs_f64());
     let TrainedModels {
         catalog,
@@ -247,8 +322,14 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         default_collaborative: DEFAULT_COLLABORATIVE,
         personal,
         // Through text, so that f32 settings read as written (0.35, not 0.3499999940395355).
-        tuning: serde_json::from_str(&serde_json::to_string(&tuning).expect("serialisable"))
-            .expect("JSON just written"),
+        // An incremental training records the tuning of the training it started from, whose
+        // settings it kept.
+        tuning: match previous.and_then(|p| p.source.as_ref()) {
+            Some((_, saved)) if tuning.is_none() => saved.manifest.tuning.clone(),
+            _ => serde_json::from_str(&serde_json::to_string(&tuning).expect("serialisable"))
+                .expect("JSON just written"),
+        },
+        incremental,
         stages,
         peak_memory_bytes: crate::progress::peak_resident_bytes(),
         files: BTreeMap::new(),
@@ -278,14 +359,26 @@ impl Early {
         settings: &Settings,
         options: &TrainOptions,
         staging: &Staging,
+        previous: Option<&crate::incremental::Previous>,
     ) -> Result<Early> {
-        let trained = crate::fit::fit_built(dataset, catalog, matrix, settings, &|kind| {
-            EARLY_LISTS.contains(&kind)
-        })?;
+        let trained = crate::fit::fit_built(
+            dataset,
+            catalog,
+            matrix,
+            settings,
+            &|kind| EARLY_LISTS.contains(&kind),
+            previous,
+        )?;
         let entries = trained
             .models
             .iter()
             .map(|model| {
+                if let Some((dir, saved)) = reused_content(model, previous) {
+                    let stage = Stage::start(format!("{} files copied", model.kind));
+                    let entry = copy_model_files(model.kind, dir, saved, staging)?;
+                    stage.done();
+                    return Ok((model.kind, entry));
+                }
                 let stage = Stage::start(format!("{} indexes and projection", model.kind));
                 let entry = build_model_files(model, &trained.catalog, options, staging)?;
                 stage.done();
@@ -294,6 +387,47 @@ impl Early {
             .collect::<Result<_>>()?;
         Ok(Early { trained, entries })
     }
+}
+
+/// The directory and files of `previous` when `model` is its content model kept as it was
+/// (what it reads unchanged): its files can be copied rather than built again.
+fn reused_content<'a>(
+    model: &TrainedModel,
+    previous: Option<&'a crate::incremental::Previous>,
+) -> Option<(&'a Path, &'a artifact::SavedModel)> {
+    let previous = previous?;
+    let key = crate::models::content::INPUTS_KEY;
+    let before = previous.model(ModelKind::Content)?.details.get(key)?;
+    let (dir, saved) = previous.source.as_ref()?;
+    (model.kind == ModelKind::Content && model.details.get(key) == Some(before))
+        .then_some((dir.as_path(), saved))
+}
+
+/// Copies the files of embedding model `kind` (embeddings, 2-D map, indexes) from the model
+/// directory `dir` and returns its manifest entry there.
+fn copy_model_files(
+    kind: ModelKind,
+    dir: &Path,
+    saved: &artifact::SavedModel,
+    staging: &Staging,
+) -> Result<ModelEntry> {
+    let entry =
+        saved
+            .manifest
+            .models
+            .get(&kind)
+            .cloned()
+            .ok_or_else(|| crate::Error::Artifact {
+                dir: dir.to_path_buf(),
+                message: format!("the manifest has no {kind} model"),
+            })?;
+    let files = [&entry.embeddings_file, &entry.projection_file]
+        .into_iter()
+        .chain(entry.indexes.values().filter_map(|i| i.file.as_ref()));
+    for file in files {
+        staging.write(file, &saved.file(dir, file)?)?;
+    }
+    Ok(entry)
 }
 
 /// Builds the indexes and projection of one model and writes its files.

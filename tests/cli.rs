@@ -5,7 +5,7 @@ mod common;
 
 use common::{bundled_data, movierec, stderr, stdout, trained_model};
 use serde_json::{json, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 fn recommend_json(args: &[&str]) -> Value {
@@ -1688,5 +1688,161 @@ fn a_file_given_as_the_model_directory_is_named_a_file() {
         stderr(&output).contains("is a file, not a model directory"),
         "{}",
         stderr(&output)
+    );
+}
+
+/// A copy of the bundled release whose ratings.csv keeps the rows `keep` accepts (by their
+/// timestamp rank: 0 the oldest) and whose movies.csv has `extra_movies` appended.
+fn bundled_copy(dir: &Path, keep_share: f64, extra_movies: &str) -> (PathBuf, usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for file in ["movies.csv", "links.csv", "tags.csv", "README.txt"] {
+        std::fs::copy(bundled_data().join(file), dir.join(file)).unwrap();
+    }
+    let text = std::fs::read_to_string(bundled_data().join("ratings.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    let mut times: Vec<u64> = rows
+        .iter()
+        .map(|r| r.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
+    times.sort_unstable();
+    let cut = times[((rows.len() as f64 * keep_share) as usize).min(rows.len() - 1)];
+    let kept: Vec<&str> = rows
+        .iter()
+        .copied()
+        .filter(|r| {
+            keep_share >= 1.0 || r.rsplit(',').next().unwrap().parse::<u64>().unwrap() < cut
+        })
+        .collect();
+    let dropped = rows.len() - kept.len();
+    std::fs::write(
+        dir.join("ratings.csv"),
+        format!("{header}\n{}\n", kept.join("\n")),
+    )
+    .unwrap();
+    if !extra_movies.is_empty() {
+        let mut movies = std::fs::read_to_string(dir.join("movies.csv")).unwrap();
+        movies.push_str(extra_movies);
+        std::fs::write(dir.join("movies.csv"), movies).unwrap();
+    }
+    (dir.to_path_buf(), dropped)
+}
+
+fn manifest_of(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn train_incremental_starts_from_a_model_of_fewer_ratings_and_trains_in_full_when_it_cannot() {
+    let root = tempfile::tempdir().unwrap();
+    let path = |name: &str| root.path().join(name);
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let train = |data: &Path, out: &Path, from: Option<&Path>| {
+        let mut args = vec![
+            "train".to_string(),
+            "--data".into(),
+            s(data),
+            "--out".into(),
+        ];
+        args.push(s(out));
+        args.push("--no-tune".into());
+        if let Some(from) = from {
+            args.extend(["--incremental".to_string(), s(from)]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = movierec(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        stderr(&output)
+    };
+    // The bundled release without its latest 3% of ratings, then all of it.
+    let (older, dropped) = bundled_copy(&path("older"), 0.97, "");
+    assert!(dropped > 2000, "{dropped}");
+    train(&older, &path("before"), None);
+    let summary = train(&bundled_data(), &path("after"), Some(&path("before")));
+    assert!(summary.contains("incremental from"), "{summary}");
+    let manifest = manifest_of(&path("after"));
+    let record = &manifest["incremental"];
+    assert_eq!(record["incremental"], true, "{record}");
+    assert_eq!(record["chain"], 1);
+    assert_eq!(record["delta"]["added"], dropped as u64, "{record}");
+    assert_eq!(record["delta"]["removed"], 0);
+    assert_eq!(record["content_reused"], true);
+    assert_eq!(record["item_knn"], "updated");
+    assert_eq!(manifest["dataset"]["ratings"], 100835);
+    // The SVD's warm start is for the randomized SVD of a large matrix, not the bundled one's.
+    assert_eq!(
+        manifest["models"]["svd"]["details"]["warm_start"],
+        Value::Null
+    );
+    // The content model's files are the previous ones; the lists moved with the new ratings.
+    let bytes = |dir: &str, file: &str| std::fs::read(path(dir).join(file)).unwrap();
+    for file in ["content.embeddings", "content.hnsw"] {
+        assert_eq!(bytes("before", file), bytes("after", file), "{file}");
+    }
+    assert_ne!(
+        bytes("before", "item_knn.neighbours"),
+        bytes("after", "item_knn.neighbours")
+    );
+    // It serves.
+    let answer = movierec(&[
+        "recommend",
+        "--model-dir",
+        &s(&path("after")),
+        "--json",
+        "toy story",
+        "--model",
+        "collaborative",
+    ]);
+    assert!(answer.status.success(), "{}", stderr(&answer));
+    let answer: Value = serde_json::from_str(&stdout(&answer)).unwrap();
+    assert_eq!(answer["results"].as_array().unwrap().len(), 10, "{answer}");
+    // Again from it, nothing new: the chain grows.
+    train(&bundled_data(), &path("again"), Some(&path("after")));
+    let record = &manifest_of(&path("again"))["incremental"];
+    assert_eq!(
+        (record["chain"].as_u64(), record["delta"]["added"].as_u64()),
+        (Some(2), Some(0))
+    );
+
+    // Another catalog, or too many new ratings: a full training, saying why.
+    let (more_movies, _) = bundled_copy(
+        &path("more_movies"),
+        1.0,
+        "999999,A Film Added Today (2026),Drama\n",
+    );
+    let summary = train(&more_movies, &path("full1"), Some(&path("after")));
+    assert!(
+        summary.contains("training in full, not incrementally from")
+            && summary
+                .contains("the catalog changed (9739 movies before, 9740 now: 1 added, 0 removed)"),
+        "{summary}"
+    );
+    let record = &manifest_of(&path("full1"))["incremental"];
+    assert_eq!(record["incremental"], false, "{record}");
+    let (fewer, _) = bundled_copy(&path("fewer"), 0.9, "");
+    train(&fewer, &path("full2"), Some(&path("after")));
+    let reason = manifest_of(&path("full2"))["incremental"]["reason"].clone();
+    assert!(
+        reason
+            .as_str()
+            .unwrap()
+            .contains("more than the 5% an incremental training allows"),
+        "{reason}"
+    );
+    // A directory that holds no model is an error, not a silent full training.
+    let missing = movierec(&[
+        "train",
+        "--no-tune",
+        "--out",
+        &s(&path("x")),
+        "--incremental",
+        &s(&path("nothing here")),
+    ]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("nothing here"),
+        "{}",
+        stderr(&missing)
     );
 }

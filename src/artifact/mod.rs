@@ -101,6 +101,10 @@ pub struct Manifest {
     /// (stages, what each tried and scored, the chosen settings), or null for `--no-tune`.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub tuning: serde_json::Value,
+    /// For `train --incremental`: the directory it started from, whether it could (else the
+    /// reason), how the ratings differed and what was reused; null otherwise.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub incremental: serde_json::Value,
     /// Wall seconds of each stage of the training (`load`, `tune`, `embeddings`, `lists`,
     /// `explanations`; `tune` and `embeddings` run side by side), so a regression shows in
     /// `movierec runs`. Saving is not counted, as in `training_seconds`.

@@ -176,6 +176,29 @@ pub struct EvaluationReport {
     pub franchises: usize,
     /// How the intervals were drawn, and the reference models of the differences.
     pub bootstrap: BootstrapSummary,
+    /// `evaluate --incremental SHARE`: each model trained incrementally, against its full
+    /// training (see [`IncrementalReport`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<IncrementalReport>,
+}
+
+/// What an incremental training costs in quality (`evaluate --incremental SHARE`): the latest
+/// `share` of the training part's ratings (by time) are held back, every model is trained on the
+/// rest, then trained again incrementally from it on the whole training part (as `train
+/// --incremental` does) and scored on the test targets beside its full training.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IncrementalReport {
+    /// The share of the training ratings held back and added.
+    pub share: f64,
+    /// How the ratings differ from those the previous models saw.
+    pub delta: crate::incremental::Delta,
+    /// Wall seconds of fitting every model in full on the training part.
+    pub full_seconds: f64,
+    /// Wall seconds of fitting them incrementally (the comparison of histories included).
+    pub incremental_seconds: f64,
+    /// One row per model trained incrementally, scored as the full rows; its `vs_default` is
+    /// the difference from the same model's full training, with its paired interval.
+    pub models: Vec<ModelReport>,
 }
 
 /// Scores every (query, target) pair with `top10(query item)`.
@@ -447,7 +470,26 @@ pub fn json_without_arrays(details: &serde_json::Value) -> serde_json::Value {
 /// Trains every model on the training part of `dataset` and evaluates those in `models` (all
 /// when empty; `collaborative` stands for the default collaborative model), with popularity as
 /// the baseline; tunable models are tuned on a validation split first.
-pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationReport> {
+///
+/// With `incremental` (a share of the training ratings, at most
+/// [`crate::incremental::MAX_NEW_SHARE`]), also trains every model incrementally and compares
+/// it with its full training ([`IncrementalReport`]).
+pub fn evaluate(
+    dataset: &Dataset,
+    models: &[ModelKind],
+    incremental: Option<f64>,
+) -> Result<EvaluationReport> {
+    if let Some(share) = incremental {
+        if !(share > 0.0 && share <= crate::incremental::MAX_NEW_SHARE) {
+            return Err(crate::Error::invalid(
+                "incremental",
+                format!(
+                    "the share of ratings held back must be above 0 and at most {}, got {share}",
+                    crate::incremental::MAX_NEW_SHARE
+                ),
+            ));
+        }
+    }
     let wanted = |kind: ModelKind| {
         models.is_empty()
             || models
@@ -465,6 +507,7 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
 
     // Every model of the registry the user asked for, fitted with the chosen settings on the
     // training part (embedding models always: the others read them).
+    let fitting = std::time::Instant::now();
     let test = prepare_with(
         dataset,
         split.train.clone(),
@@ -472,6 +515,7 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         &settings,
         &wanted,
     )?;
+    let full_seconds = fitting.elapsed().as_secs_f64();
     let users_test = UserCases::new(&test, &split.pairs);
     let (pairs, popularity) = (&test.pairs, &test.popularity);
     let mut by_popularity: Vec<u32> = (0..popularity.len() as u32).collect();
@@ -505,6 +549,7 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         settings: &settings,
         fitted: &test.trained.models,
         progress: &crate::progress::Stage::start_unlined("evaluated models"),
+        previous: None,
     };
     let mut indexes = Vec::new();
     let mut lists_tested: Vec<(ModelKind, &NeighbourLists, Option<PairScorer>)> = Vec::new();
@@ -551,6 +596,68 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         }
     }
 
+    // Every model again, trained incrementally from a training on all but the latest ratings.
+    let mut incremental_rows = match incremental {
+        None => None,
+        Some(share) => {
+            let mut older = split.train.clone();
+            older.sort_by_key(|r| r.timestamp);
+            older.truncate(older.len() - (share * older.len() as f64).floor() as usize);
+            let item_knn = |kind: ModelKind| kind == ModelKind::ItemKnn;
+            let before = fit(&dataset.with_ratings(older), &settings, &item_knn)?;
+            let started = std::time::Instant::now();
+            let previous = crate::incremental::Previous::in_memory(
+                before,
+                settings,
+                &test.trained.catalog,
+                &test.trained.matrix,
+            )
+            .map_err(|reason| crate::Error::invalid("incremental", reason))?;
+            let now = dataset.with_ratings(split.train.clone());
+            let catalog = crate::catalog::Catalog::from_dataset(&now);
+            let matrix = crate::interactions::RatingMatrix::build(&catalog, &now.ratings);
+            let again =
+                crate::fit::fit_built(&now, catalog, matrix, &settings, &wanted, Some(&previous))?;
+            let incremental_seconds = started.elapsed().as_secs_f64();
+            let mut rows = Vec::new();
+            for model in REGISTRY.iter().filter(|m| wanted(m.kind())) {
+                let kind = model.kind();
+                let mut report = match model.shape() {
+                    ModelShape::Embeddings => {
+                        let fitted = again.embeddings(kind);
+                        let index = ExactIndex::build(fitted, Metric::Cosine);
+                        let mut report = score_embeddings(kind.as_str(), &test, &index);
+                        let each = users_test
+                            .score_each(|history| embedding_user_top(&index, history, &personal));
+                        set_per_user(&mut report, each);
+                        report
+                    }
+                    ModelShape::NeighbourLists => {
+                        let fitted = again
+                            .lists
+                            .iter()
+                            .find(|l| l.kind == kind)
+                            .expect("every wanted list model is fitted");
+                        let mut report = score_lists(kind.as_str(), &test, &fitted.lists);
+                        let scoring = tuning.personal_of(kind);
+                        let each = each_user_with_lists(&users_test, &fitted.lists, &scoring);
+                        set_per_user(&mut report, each);
+                        report
+                    }
+                };
+                report.model = format!("{kind} incremental");
+                rows.push(report);
+            }
+            Some(IncrementalReport {
+                share,
+                delta: previous.delta.clone(),
+                full_seconds,
+                incremental_seconds,
+                models: rows,
+            })
+        }
+    };
+
     // The similarity section: every model against the judged sets of the test split.
     let judged = JudgedSets::new(catalog, &split.train, &dataset.ratings);
     let mut similarity = vec![judged.report(
@@ -594,8 +701,28 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         .iter()
         .position(|m| m.model == reference)
         .unwrap_or(0);
-    let user_units =
-        bootstrap_next_liked(&mut models, reference, &test.pair_users, &users_test.users);
+    let references = vec![reference; models.len()];
+    let user_units = bootstrap_next_liked(
+        &mut models,
+        &references,
+        &test.pair_users,
+        &users_test.users,
+    );
+    // Each incremental row against its model's full row, on the same draws.
+    if let Some(report) = incremental_rows.as_mut() {
+        let mut both: Vec<ModelReport> = Vec::new();
+        let mut references = Vec::new();
+        for row in &report.models {
+            let full = row.model.trim_end_matches(" incremental");
+            let full = models.iter().find(|m| m.model == full).expect("scored");
+            references.push(both.len());
+            both.push(full.clone());
+        }
+        references.extend(0..report.models.len());
+        both.append(&mut report.models);
+        bootstrap_next_liked(&mut both, &references, &test.pair_users, &users_test.users);
+        report.models = both.split_off(references.len() / 2);
+    }
     let similarity_reference = similarity
         .iter()
         .position(|s| s.model == ModelKind::Similar.as_str())
@@ -629,17 +756,18 @@ pub fn evaluate(dataset: &Dataset, models: &[ModelKind]) -> Result<EvaluationRep
         franchises: judged.franchises(),
         similarity,
         bootstrap,
+        incremental: incremental_rows,
     })
 }
 
-/// Fills the intervals and the differences from `models[reference]` of every model's
+/// Fills the intervals and the differences from `models[references[m]]` of every model's
 /// next-liked metrics (per pair, resampled by the pair's user: `pair_users`) and per-user metrics
 /// (`users`: the users of each model's `per_user`, sorted). Coverage gets none: a count of
 /// distinct movies over the sample shrinks with the repeated users of a draw, so its bootstrap
 /// is biased. Returns the number of users resampled.
 fn bootstrap_next_liked(
     models: &mut [ModelReport],
-    reference: usize,
+    references: &[usize],
     pair_users: &[u32],
     users: &[u32],
 ) -> usize {
@@ -689,7 +817,7 @@ fn bootstrap_next_liked(
         })
         .collect();
     let resampler = bootstrap::Resampler::new(n, bootstrap::DRAWS, bootstrap::SEED);
-    for (model, own) in models.iter_mut().zip(&metrics) {
+    for ((model, own), &reference) in models.iter_mut().zip(&metrics).zip(references) {
         for (name, sums) in own {
             let theirs = metrics[reference].iter().find(|(n, _)| n == name);
             let (ci, vs) = (&mut model.intervals, &mut model.vs_default);

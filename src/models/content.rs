@@ -253,14 +253,65 @@ impl super::Model for Content {
         super::ModelShape::Embeddings
     }
     fn fit(&self, input: &super::FitInput<'_>) -> Result<super::Fitted> {
-        let model = train(
-            input.catalog,
-            input.tags,
-            input.genome,
-            input.settings.content_tag_weight,
-        )?;
+        let weight = input.settings.content_tag_weight;
+        // An incremental training keeps the previous model when what it reads is unchanged.
+        let inputs = inputs_fingerprint(input.catalog, input.tags, input.genome, weight);
+        let previous = input
+            .previous
+            .and_then(|p| p.model(ModelKind::Content))
+            .filter(|m| m.details.get(INPUTS_KEY).and_then(|v| v.as_str()) == Some(&inputs));
+        if let Some(previous) = previous {
+            return Ok(super::Fitted::Embeddings(previous.clone()));
+        }
+        let mut model = train(input.catalog, input.tags, input.genome, weight)?;
+        model.details[INPUTS_KEY] = json!(inputs);
         Ok(super::Fitted::Embeddings(model))
     }
+}
+
+/// The key of the content model's details that holds [`inputs_fingerprint`].
+pub const INPUTS_KEY: &str = "inputs_fingerprint";
+
+/// A hash of everything [`train`] reads (each movie's id, year and genres in catalog order,
+/// every tag, the genome, the tag weight), as 16 hex digits: an incremental training reuses the
+/// previous content model when it is the same.
+pub fn inputs_fingerprint(
+    catalog: &Catalog,
+    tags: &[Tag],
+    genome: Option<&TagGenome>,
+    tag_weight: f64,
+) -> String {
+    let mut hash = xxhash_rust::xxh3::Xxh3::new();
+    hash.update(&tag_weight.to_le_bytes());
+    hash.update(&(catalog.len() as u64).to_le_bytes());
+    for movie in catalog.movies() {
+        hash.update(&movie.movie_id.to_le_bytes());
+        hash.update(&movie.year.map_or(u32::MAX, u32::from).to_le_bytes());
+        hash.update(&(movie.genres.len() as u32).to_le_bytes());
+        for genre in movie.genres.iter() {
+            hash.update(genre.as_bytes());
+            hash.update(&[0]);
+        }
+    }
+    hash.update(&(tags.len() as u64).to_le_bytes());
+    for tag in tags {
+        hash.update(&tag.user_id.to_le_bytes());
+        hash.update(&tag.movie_id.to_le_bytes());
+        hash.update(tag.tag.as_bytes());
+        hash.update(&[0]);
+    }
+    if let Some(genome) = genome {
+        hash.update(b"genome");
+        for name in &genome.tags {
+            hash.update(name.as_bytes());
+            hash.update(&[0]);
+        }
+        for id in &genome.movie_ids {
+            hash.update(&id.to_le_bytes());
+        }
+        hash.update(bytemuck::cast_slice(&genome.relevance));
+    }
+    format!("{:016x}", hash.digest())
 }
 
 #[cfg(test)]

@@ -270,6 +270,9 @@ pub struct FitInput<'a> {
     /// The stage this fit runs in: a model that knows its steps (movies, batches) counts them
     /// there, which a terminal shows as a bar.
     pub progress: &'a crate::progress::Stage,
+    /// A previous training of the same catalog on fewer ratings, to start from (incremental
+    /// training); `None` fits from scratch.
+    pub previous: Option<&'a crate::incremental::Previous>,
 }
 
 impl<'a> FitInput<'a> {

@@ -172,6 +172,31 @@ pub fn evaluate_run(
         }
         run = intervals(run, name, &m.intervals, &m.vs_default);
     }
+    if let Some(incremental) = &report.incremental {
+        run = run
+            .metric("incremental.full_seconds", incremental.full_seconds)
+            .metric("incremental.seconds", incremental.incremental_seconds)
+            .metric("incremental.new_share", incremental.delta.new_share())
+            .metric(
+                "incremental.movies_changed",
+                incremental.delta.movies_changed as f64,
+            );
+        // `vs_full`: the difference from the same model's full training.
+        for m in &incremental.models {
+            let name = m.model.replace(' ', "_");
+            run = run
+                .metric(format!("{name}.hr_at_10"), m.hr_at_10)
+                .metric(format!("{name}.ndcg_at_10"), m.ndcg_at_10)
+                .metric(format!("{name}.user_recall_at_10"), m.user_recall_at_10)
+                .metric(format!("{name}.user_ndcg_at_10"), m.user_ndcg_at_10);
+            for (metric, d) in &m.vs_default {
+                run = run
+                    .metric(format!("{name}.{metric}.vs_full"), d.diff)
+                    .metric(format!("{name}.{metric}.vs_full.ci_low"), d.ci[0])
+                    .metric(format!("{name}.{metric}.vs_full.ci_high"), d.ci[1]);
+            }
+        }
+    }
     for s in &report.similarity {
         let name = &s.model;
         run = run
