@@ -659,6 +659,13 @@ fn the_server_retrains_itself_and_swaps_the_model_in_without_a_failed_request() 
     let run_id = status["last"]["runId"].as_str().unwrap().to_string();
     let now = health(&server).body;
     assert_ne!(now["trainedAt"], trained_before, "a new model is served");
+    // Trained incrementally from the model it replaced: 30 new ratings of one new user.
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(model.join("manifest.json")).unwrap()).unwrap();
+    let record = &manifest["incremental"];
+    assert_eq!(record["incremental"], true, "{record}");
+    assert_eq!(record["delta"]["added"], 30, "{record}");
+    assert_eq!(record["delta"]["users_changed"], 1, "{record}");
 
     // A failed training (its snapshot cannot be written) leaves the model serving.
     std::fs::write(database.parent().unwrap().join("snapshot"), "in the way").unwrap();
