@@ -170,6 +170,12 @@ pub fn open(
     catalog: &Catalog,
     matrix: &RatingMatrix,
 ) -> Result<std::result::Result<Previous, String>> {
+    if artifact::outdated_dataset(dir).is_some() {
+        return Ok(Err(format!(
+            "{} holds a model of an older format version",
+            dir.display()
+        )));
+    }
     let saved = artifact::load(dir)?;
     saved.verify(dir)?;
     let manifest = &saved.manifest;

@@ -373,7 +373,9 @@ impl Early {
             .models
             .iter()
             .map(|model| {
-                if let Some((dir, saved)) = reused_content(model, previous) {
+                let copied = reused_content(model, previous)
+                    .filter(|(_, saved)| same_index_options(saved, model.kind, options));
+                if let Some((dir, saved)) = copied {
                     let stage = Stage::start(format!("{} files copied", model.kind));
                     let entry = copy_model_files(model.kind, dir, saved, staging)?;
                     stage.done();
@@ -401,6 +403,34 @@ fn reused_content<'a>(
     let (dir, saved) = previous.source.as_ref()?;
     (model.kind == ModelKind::Content && model.details.get(key) == Some(before))
         .then_some((dir.as_path(), saved))
+}
+
+/// Whether the indexes of model `kind` in `saved` were built with the index options of
+/// `options` (trees, links, beam widths, seeds, and the search widths when they are given): then
+/// the same rows give the same indexes, and its files can be copied.
+fn same_index_options(
+    saved: &artifact::SavedModel,
+    kind: ModelKind,
+    options: &TrainOptions,
+) -> bool {
+    let Some(entry) = saved.manifest.models.get(&kind) else {
+        return false;
+    };
+    let param = |index: IndexKind, group: &str, name: &str| {
+        let params = &entry.indexes.get(&index)?.params;
+        params.get(group)?.get(name)?.as_u64()
+    };
+    let n = |v: usize| Some(v as u64);
+    let (forest, hnsw) = (&options.forest, &options.hnsw);
+    param(IndexKind::Annoy, "forest", "n_trees") == n(forest.n_trees)
+        && param(IndexKind::Annoy, "forest", "seed") == Some(forest.seed)
+        && (!options.fixed_search_k
+            || param(IndexKind::Annoy, "forest", "search_k") == forest.search_k.map(|k| k as u64))
+        && param(IndexKind::Hnsw, "hnsw", "m") == n(hnsw.m)
+        && param(IndexKind::Hnsw, "hnsw", "ef_construction") == n(hnsw.ef_construction)
+        && param(IndexKind::Hnsw, "hnsw", "seed") == Some(hnsw.seed)
+        && (!options.fixed_ef_search
+            || param(IndexKind::Hnsw, "hnsw", "ef_search") == n(hnsw.ef_search))
 }
 
 /// Copies the files of embedding model `kind` (embeddings, 2-D map, indexes) from the model

@@ -1797,13 +1797,35 @@ fn train_incremental_starts_from_a_model_of_fewer_ratings_and_trains_in_full_whe
     assert!(answer.status.success(), "{}", stderr(&answer));
     let answer: Value = serde_json::from_str(&stdout(&answer)).unwrap();
     assert_eq!(answer["results"].as_array().unwrap().len(), 10, "{answer}");
-    // Again from it, nothing new: the chain grows.
-    train(&bundled_data(), &path("again"), Some(&path("after")));
+    // Again from it, nothing new, with another forest: the chain grows; the content model is
+    // the same but its forest is built again.
+    let again = movierec(&[
+        "train",
+        "--no-tune",
+        "--trees",
+        "7",
+        "--out",
+        &s(&path("again")),
+        "--incremental",
+        &s(&path("after")),
+    ]);
+    assert!(again.status.success(), "{}", stderr(&again));
     let record = &manifest_of(&path("again"))["incremental"];
     assert_eq!(
         (record["chain"].as_u64(), record["delta"]["added"].as_u64()),
         (Some(2), Some(0))
     );
+    assert_eq!(record["content_reused"], true);
+    assert_eq!(
+        bytes("after", "content.embeddings"),
+        bytes("again", "content.embeddings")
+    );
+    assert_ne!(
+        bytes("after", "content.annoy"),
+        bytes("again", "content.annoy")
+    );
+    let forest = &manifest_of(&path("again"))["models"]["content"]["indexes"]["annoy"]["params"];
+    assert_eq!(forest["forest"]["n_trees"], 7, "{forest}");
 
     // Another catalog, or too many new ratings: a full training, saying why.
     let (more_movies, _) = bundled_copy(
