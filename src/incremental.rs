@@ -76,6 +76,9 @@ pub struct Previous {
     pub histories: Vec<ChangedHistory>,
     /// Each movie's sum of squared ratings before.
     pub before_sq_norms: Vec<f32>,
+    /// The co-like counts of its item-kNN lists (per entry), when it has them with the liked
+    /// rating of this build.
+    pub co_likes: Option<Vec<u32>>,
     /// How the ratings differ.
     pub delta: Delta,
     /// The settings it was trained with (and the incremental training keeps).
@@ -130,6 +133,7 @@ impl Previous {
             changed,
             histories,
             before_sq_norms,
+            co_likes: None,
             delta,
             settings,
             source: None,
@@ -232,12 +236,32 @@ pub fn open(
             details: entry.details.clone(),
         });
     }
+    let explanations = &manifest.explanations;
+    let co_likes = if explanations.lists == ModelKind::ItemKnn
+        && explanations.liked_rating == crate::train::LIKED_RATING
+    {
+        let entries = lists.first().map_or(0, |l| l.lists.items.len());
+        let file = crate::storage::section_file::SectionFile::open(
+            saved.file(dir, &explanations.file)?,
+            crate::models::item_knn::CO_LIKES_MAGIC,
+            1,
+            "co-like counts",
+        )
+        .map_err(|e| bad(format!("{}: {e}", explanations.file)))?;
+        let counts: crate::storage::shared_slice::SharedSlice<u32> = file
+            .section_of_len("counts", entries)
+            .map_err(|e| bad(format!("{}: {e}", explanations.file)))?;
+        Some(counts.to_vec())
+    } else {
+        None
+    };
     Ok(Ok(Previous {
         models,
         lists,
         changed,
         histories,
         before_sq_norms,
+        co_likes,
         delta,
         settings,
         chain: chain_of(&saved.manifest),

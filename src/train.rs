@@ -262,7 +262,29 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         .iter()
         .find(|l| l.kind == EXPLANATION_LISTS)
         .expect("the explanation lists are trained");
-    let counts = item_knn::co_likes(&matrix, &explained.lists, LIKED_RATING);
+    // An incremental training updates the previous counts by the likes that changed.
+    let before = previous.and_then(|p| Some((p.lists(EXPLANATION_LISTS)?, p.co_likes.as_ref()?)));
+    let counts = match (before, previous) {
+        (Some((lists, counts)), Some(previous)) if lists.len() == explained.lists.len() => {
+            item_knn::co_likes_updated(
+                &matrix,
+                &explained.lists,
+                LIKED_RATING,
+                lists,
+                counts,
+                &previous.histories,
+            )
+        }
+        _ => item_knn::co_likes(&matrix, &explained.lists, LIKED_RATING),
+    };
+    if let (Some(record), Some(_)) = (incremental.as_object_mut(), previous) {
+        let how = if before.is_some() {
+            "updated"
+        } else {
+            "counted"
+        };
+        record.insert("co_likes".into(), how.into());
+    }
     let mut w = SectionWriter::new(CO_LIKES_MAGIC, 1);
     w.add("counts", &counts);
     staging.write_sections(CO_LIKES_FILE, &w)?;

@@ -1769,6 +1769,7 @@ fn train_incremental_starts_from_a_model_of_fewer_ratings_and_trains_in_full_whe
     assert_eq!(record["delta"]["removed"], 0);
     assert_eq!(record["content_reused"], true);
     assert_eq!(record["item_knn"], "updated");
+    assert_eq!(record["co_likes"], "updated");
     assert_eq!(manifest["dataset"]["ratings"], 100835);
     // The SVD's warm start is for the randomized SVD of a large matrix, not the bundled one's.
     assert_eq!(
