@@ -194,13 +194,15 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         (None, Some(p)) => p.settings,
         (None, None) => defaults,
     };
+    // What the early models were built with: the defaults, or an incremental training's.
+    let early_settings = previous.map_or(defaults, |p| p.settings);
     let (
         Early {
             trained: mut fitted,
             entries: model_entries,
         },
         early_seconds,
-    ) = if settings.same_embeddings(&defaults) && settings.ease == defaults.ease {
+    ) = if settings.same_embeddings(&early_settings) && settings.ease == early_settings.ease {
         (early, early_seconds)
     } else {
         // Built again on the same catalog and matrix, with the tuned settings (their files

@@ -1758,7 +1758,26 @@ fn train_incremental_starts_from_a_model_of_fewer_ratings_and_trains_in_full_whe
     // The bundled release without its latest 3% of ratings, then all of it.
     let (older, dropped) = bundled_copy(&path("older"), 0.97, "");
     assert!(dropped > 2000, "{dropped}");
-    train(&older, &path("before"), None);
+    let before = movierec(&[
+        "train",
+        "--data",
+        &s(&older),
+        "--out",
+        &s(&path("before")),
+        "--tune-budget",
+        "0",
+    ]);
+    assert!(before.status.success(), "{}", stderr(&before));
+    // Its settings, as if the tuning had chosen 16 ALS factors: the incremental training keeps
+    // them (and still starts from the rest).
+    let mut manifest = manifest_of(&path("before"));
+    assert_eq!(manifest["tuning"]["settings"]["als"]["factors"], 32);
+    manifest["tuning"]["settings"]["als"]["factors"] = json!(16);
+    std::fs::write(
+        path("before").join("manifest.json"),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
     let summary = train(&bundled_data(), &path("after"), Some(&path("before")));
     assert!(summary.contains("incremental from"), "{summary}");
     let manifest = manifest_of(&path("after"));
@@ -1771,6 +1790,8 @@ fn train_incremental_starts_from_a_model_of_fewer_ratings_and_trains_in_full_whe
     assert_eq!(record["item_knn"], "updated");
     assert_eq!(record["co_likes"], "updated");
     assert_eq!(manifest["dataset"]["ratings"], 100835);
+    assert_eq!(manifest["models"]["als"]["dim"], 16);
+    assert_eq!(manifest["tuning"]["settings"]["als"]["factors"], 16);
     // The SVD's warm start is for the randomized SVD of a large matrix, not the bundled one's.
     assert_eq!(
         manifest["models"]["svd"]["details"]["warm_start"],
