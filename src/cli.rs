@@ -65,8 +65,8 @@ pub enum Command {
         no_tune: bool,
         /// Retrain from this model directory, trained earlier on the same movies with fewer
         /// ratings (at most 5% of them added, changed or removed): its settings (no tuning), its
-        /// content model reused, the SVD warm-started, the item-kNN lists updated by the
-        /// co-ratings that changed. Trains in full, saying why, when it cannot.
+        /// content model reused, the item-kNN lists and co-like counts updated by the ratings
+        /// that changed. Trains in full, saying why, when it cannot.
         #[arg(long, value_name = "FROM_DIR")]
         incremental: Option<PathBuf>,
         /// Where the run is recorded.

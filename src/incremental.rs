@@ -2,19 +2,19 @@
 //! ratings changed (`movierec train --incremental FROM_DIR`; `movierec evaluate --incremental
 //! SHARE` measures what it costs in quality).
 //!
-//! What is reused or warm-started, model by model (the rest is fitted as in a full training):
+//! What is reused or updated, model by model (the rest is fitted as in a full training):
 //! - content: the previous model as it is (embeddings, 2-D map and indexes, whose files are
 //!   copied) when everything it reads is unchanged ([`crate::models::content::inputs_fingerprint`]);
-//! - SVD (the randomized one of a large matrix): its subspace iterations start from the previous
-//!   left singular vectors, [`crate::models::svd::WARM_POWER_ITERATIONS`] of them;
 //! - item-kNN: the previous lists updated by the co-ratings of the users whose histories
 //!   changed ([`crate::models::item_knn::update_lists`]); under a BM25 weighting, the lists of
 //!   the movies those users rated are built again ([`crate::models::item_knn::rebuild_changed`]).
 //!
-//! ALS is trained from scratch: started from the previous factors it scored lower than a fresh
-//! training on the validation split of the bundled data whatever the iterations (1 to 15: NDCG@10
-//! 0.006–0.008 below, the interval excluding 0; docs/EVALUATION.md), and lower than the previous
-//! model itself, unchanged.
+//! ALS and the SVD are trained from scratch: started from the previous factors, ALS scored lower
+//! than a fresh training on the validation split of the bundled data whatever the iterations (1
+//! to 15: NDCG@10 0.006–0.008 below, the interval excluding 0), and the randomized SVD started
+//! from the previous singular vectors (1 to 3 subspace iterations) scored 0.0010–0.0014 below a
+//! fresh one at a fifth of ml-latest's size, its neighbours another model's (docs/EVALUATION.md).
+//! The co-like counts of explanations are updated like the item-kNN lists (`train`).
 //!
 //! The settings are the previous training's (no tuning). The previous directory must hold the
 //! same movies in the same order, and at most [`MAX_NEW_SHARE`] of the ratings may differ from
@@ -66,7 +66,7 @@ impl Delta {
 
 /// A previous training to start from (see the module doc).
 pub struct Previous {
-    /// Its embedding models that an incremental fit reads (content, SVD).
+    /// Its embedding models that an incremental fit reads (content).
     pub models: Vec<TrainedModel>,
     /// Its neighbour lists that an incremental fit reads (item-kNN).
     pub lists: Vec<TrainedLists>,
@@ -122,7 +122,7 @@ impl Previous {
             before_sq_norms,
         } = compare(&before, &UserHistories::from_matrix(matrix));
         within_share(&delta)?;
-        let keep = [ModelKind::Content, ModelKind::Svd];
+        let keep = [ModelKind::Content];
         Ok(Previous {
             models: (previous.models.into_iter())
                 .filter(|m| keep.contains(&m.kind))
@@ -143,8 +143,9 @@ impl Previous {
 }
 
 /// Incremental trainings in a row after which background retraining trains in full again (and
-/// tunes): the lists an incremental training keeps do not see candidates' grown norms, and
-/// settings chosen on older data drift from the best.
+/// tunes): an item-kNN update ranks a candidate that was outside a previous list by its new
+/// co-ratings alone, which adds up over updates, and settings chosen on older data drift from the
+/// best.
 pub const MAX_CHAIN: u64 = 8;
 
 /// How many incremental trainings in a row made the model directory of `manifest` (0 for a full
@@ -211,7 +212,7 @@ pub fn open(
     }
     let settings = settings_of(manifest).map_err(bad)?;
     let mut models = Vec::new();
-    for kind in [ModelKind::Content, ModelKind::Svd] {
+    for kind in [ModelKind::Content] {
         let Some(entry) = manifest.models.get(&kind) else {
             continue;
         };

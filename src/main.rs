@@ -820,7 +820,7 @@ fn print_incremental(record: &serde_json::Value) {
     let delta = &record["delta"];
     eprintln!(
         "  incremental from {from} (chain {}): {} ratings added, {} changed, {} removed ({} \
-         users); content {}; SVD warm-started; item-kNN lists {} ({} movies' co-ratings \
+         users); content {}; item-kNN lists {} ({} movies' co-ratings \
          changed)",
         n(record, "chain"),
         n(delta, "added"),

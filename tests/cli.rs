@@ -1792,11 +1792,6 @@ fn train_incremental_starts_from_a_model_of_fewer_ratings_and_trains_in_full_whe
     assert_eq!(manifest["dataset"]["ratings"], 100835);
     assert_eq!(manifest["models"]["als"]["dim"], 16);
     assert_eq!(manifest["tuning"]["settings"]["als"]["factors"], 16);
-    // The SVD's warm start is for the randomized SVD of a large matrix, not the bundled one's.
-    assert_eq!(
-        manifest["models"]["svd"]["details"]["warm_start"],
-        Value::Null
-    );
     // The content model's files are the previous ones; the lists moved with the new ratings.
     let bytes = |dir: &str, file: &str| std::fs::read(path(dir).join(file)).unwrap();
     for file in ["content.embeddings", "content.hnsw"] {
@@ -1888,5 +1883,57 @@ fn train_incremental_starts_from_a_model_of_fewer_ratings_and_trains_in_full_whe
         stderr(&missing).contains("nothing here"),
         "{}",
         stderr(&missing)
+    );
+}
+
+#[test]
+fn evaluate_incremental_scores_each_model_trained_incrementally_beside_its_full_training() {
+    let output = movierec(&[
+        "evaluate",
+        "--models",
+        "item_knn,content",
+        "--incremental",
+        "0.03",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let incremental = &report["incremental"];
+    assert_eq!(incremental["share"], 0.03);
+    let train_ratings = report["train_ratings"].as_u64().unwrap();
+    let added = incremental["delta"]["added"].as_u64().unwrap();
+    assert_eq!(
+        added,
+        (train_ratings as f64 * 0.03).floor() as u64,
+        "{incremental}"
+    );
+    let rows = incremental["models"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|m| m["model"].as_str().unwrap()).collect();
+    assert_eq!(names, ["content incremental", "item_knn incremental"]);
+    for row in rows {
+        // Each against its own full training, with the paired interval of the difference.
+        let d = &row["vs_default"]["ndcg_at_10"];
+        let (low, high) = (d["ci"][0].as_f64().unwrap(), d["ci"][1].as_f64().unwrap());
+        assert!(low <= d["diff"].as_f64().unwrap() && d["diff"].as_f64().unwrap() <= high);
+        let full = report["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| {
+                Some(m["model"].as_str().unwrap())
+                    == row["model"].as_str().unwrap().strip_suffix(" incremental")
+            })
+            .unwrap();
+        let gap = row["ndcg_at_10"].as_f64().unwrap() - full["ndcg_at_10"].as_f64().unwrap();
+        assert!((gap - d["diff"].as_f64().unwrap()).abs() < 1e-9, "{row}");
+    }
+    // The content model is the previous one, which read the same movies and tags.
+    assert_eq!(rows[0]["vs_default"]["ndcg_at_10"]["diff"], 0.0);
+    let text = movierec(&["evaluate", "--models", "content", "--incremental", "0.2"]);
+    assert!(!text.status.success());
+    assert!(
+        stderr(&text).contains("at most 0.05, got 0.2"),
+        "{}",
+        stderr(&text)
     );
 }

@@ -329,8 +329,8 @@ impl ChangedHistory {
 /// (a test checks it). Only for [`Weighting::Rating`] (a BM25 weight depends on every user's
 /// history length and the mean); `None` for another weighting.
 ///
-/// At `synth --scale 1` with the latest 4% of the ratings new, this walks about a fifth of the
-/// co-ratings of a full build (docs/BENCHMARKS.md).
+/// At `synth --scale 1` with the latest 4% of the ratings new (13,228 users), 1.9 s instead of
+/// the 24 s of a full build (docs/BENCHMARKS.md).
 pub fn update_lists(
     matrix: &RatingMatrix,
     params: &ItemKnnParams,

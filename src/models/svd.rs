@@ -52,10 +52,6 @@ pub const FALLBACK_NEIGHBOURS: usize = 10;
 pub const OVERSAMPLING: usize = 16;
 /// Subspace iterations of the randomized SVD (each one product with `A` and one with `Aᵀ`).
 pub const POWER_ITERATIONS: usize = 3;
-/// Subspace iterations of a warm start: from the previous training's left singular vectors
-/// (incremental training, `crate::incremental`), which already span the leading subspace of a
-/// matrix that differs in a few percent of its entries.
-pub const WARM_POWER_ITERATIONS: usize = 1;
 /// Seed of the randomized SVD's Gaussian test matrix (training is deterministic).
 const SKETCH_SEED: u64 = 0x5bd1_e995_2f3a_9c41;
 
@@ -84,20 +80,9 @@ pub fn gavish_donoho_rank(singular_values: &[f64], rows: usize, cols: usize) -> 
 /// Trains the collaborative model. `content` (rows in the same catalog order) positions movies
 /// that have no ratings.
 pub fn train(matrix: &RatingMatrix, content: &ItemEmbeddings) -> Result<TrainedModel> {
-    train_from(matrix, content, None)
-}
-
-/// [`train`]; a matrix large enough for the randomized SVD starts its subspace iterations from
-/// `start` when given (the previous training's embeddings, `U Σ` of a matrix of the same movies
-/// with fewer ratings), with [`WARM_POWER_ITERATIONS`] instead of [`POWER_ITERATIONS`].
-pub fn train_from(
-    matrix: &RatingMatrix,
-    content: &ItemEmbeddings,
-    start: Option<&ItemEmbeddings>,
-) -> Result<TrainedModel> {
     let (n_items, n_users) = (matrix.n_items(), matrix.n_users());
     if n_users.min(n_items) > MAX_GRAM_SIDE {
-        return train_randomized(matrix, content, start);
+        return train_randomized(matrix, content);
     }
     let values: Vec<f64> = matrix.values.iter().map(|&v| f64::from(v)).collect();
 
@@ -164,20 +149,10 @@ pub fn train_from(
 
 /// [`train`] for rating matrices too large for the exact Gram spectrum: a randomized block SVD
 /// and the known-noise Gavish–Donoho rank (see the module doc).
-fn train_randomized(
-    matrix: &RatingMatrix,
-    content: &ItemEmbeddings,
-    start: Option<&ItemEmbeddings>,
-) -> Result<TrainedModel> {
+fn train_randomized(matrix: &RatingMatrix, content: &ItemEmbeddings) -> Result<TrainedModel> {
     let (n_items, n_users) = (matrix.n_items(), matrix.n_users());
     let width = (MAX_RANK + OVERSAMPLING).min(n_items).min(n_users);
-    let start = start.filter(|s| s.len() == n_items && s.dim() <= width);
-    let iterations = if start.is_some() {
-        WARM_POWER_ITERATIONS
-    } else {
-        POWER_ITERATIONS
-    };
-    let sketch = randomized_svd(matrix, width, iterations, start);
+    let sketch = randomized_svd(matrix, width, POWER_ITERATIONS);
     let frobenius: f64 = matrix.values.iter().map(|&v| f64::from(v).powi(2)).sum();
     // The noise level from the energy outside the signal directions, and the signal directions
     // as those above the threshold that noise level gives: a fixed point reached from "all of it
@@ -218,8 +193,7 @@ fn train_randomized(
             },
             "noise_level": noise,
             "threshold": threshold,
-            "power_iterations": iterations,
-            "warm_start": start.is_some(),
+            "power_iterations": POWER_ITERATIONS,
             "sketch_width": width,
             "top_singular_values": sketch.singular.iter().take(rank).map(|s| (s * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
             "users": n_users,
@@ -244,49 +218,20 @@ struct Sketch {
 }
 
 /// Randomized block SVD of `matrix` (movies × users): Halko, Martinsson & Tropp's algorithm 4.4
-/// with `width` columns and `iterations` subspace iterations. With `start` (movies × at most
-/// `width` columns), the range starts from its columns, the rest from the random test matrix.
-fn randomized_svd(
-    matrix: &RatingMatrix,
-    width: usize,
-    iterations: usize,
-    start: Option<&ItemEmbeddings>,
-) -> Sketch {
+/// with `width` columns and `iterations` subspace iterations.
+fn randomized_svd(matrix: &RatingMatrix, width: usize, iterations: usize) -> Sketch {
     use rand::SeedableRng;
     use rand_distr::{Distribution, StandardNormal};
     let (n_items, n_users) = (matrix.n_items(), matrix.n_users());
     let transpose = Transposed::of(matrix);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(SKETCH_SEED);
-    let given = start.map_or(0, |s| s.dim());
-    let random = width - given;
-    let omega: Vec<f32> = (0..n_users * random)
+    let omega: Vec<f32> = (0..n_users * width)
         .map(|_| StandardNormal.sample(&mut rng))
         .collect();
     // Each buffer is dropped as soon as the next is made (the users' side is 190 MB at
     // ml-latest's size), so at most two are held at once.
-    let sketched = if random == 0 {
-        Vec::new()
-    } else {
-        multiply(
-            &matrix.indptr,
-            &matrix.users,
-            &matrix.values,
-            &omega,
-            random,
-        )
-    };
+    let mut y = multiply(&matrix.indptr, &matrix.users, &matrix.values, &omega, width);
     drop(omega);
-    let mut y = match start {
-        None => sketched,
-        Some(start) => {
-            let mut y = vec![0f32; n_items * width];
-            y.par_chunks_mut(width).enumerate().for_each(|(i, row)| {
-                row[..given].copy_from_slice(start.row(i));
-                row[given..].copy_from_slice(&sketched[i * random..(i + 1) * random]);
-            });
-            y
-        }
-    };
     for _ in 0..iterations {
         let q = orthonormal(&y, n_items, width);
         drop(y);
@@ -525,12 +470,7 @@ impl super::Model for Svd {
     }
     fn fit(&self, input: &super::FitInput<'_>) -> Result<super::Fitted> {
         let content = input.embeddings(ModelKind::Content)?;
-        let start = input.previous.and_then(|p| p.embeddings(ModelKind::Svd));
-        Ok(super::Fitted::Embeddings(train_from(
-            input.matrix,
-            content,
-            start,
-        )?))
+        Ok(super::Fitted::Embeddings(train(input.matrix, content)?))
     }
 }
 
@@ -614,56 +554,9 @@ mod tests {
     }
 
     #[test]
-    fn a_warm_start_from_the_previous_vectors_matches_the_exact_spectrum_in_one_iteration() {
-        let before = planted(300, 200, 6, 0.5);
-        let cold = randomized_svd(&before, 20, POWER_ITERATIONS, None);
-        // The previous embeddings, U Σ of the leading six.
-        let start: Vec<f32> = (0..300)
-            .flat_map(|i| (0..6).map(move |c| (i, c)))
-            .map(|(i, c)| (cold.left[i * 20 + c] * cold.singular[c]) as f32)
-            .collect();
-        let start = ItemEmbeddings::new(6, start).unwrap();
-        // 4% of the entries change.
-        let mut after = before.clone();
-        for e in (0..after.values.len()).step_by(25) {
-            after.values[e] += 1.5;
-        }
-        let warm = randomized_svd(&after, 20, WARM_POWER_ITERATIONS, Some(&start));
-        let a = DMatrix::from_fn(300, 200, |i, u| f64::from(after.values[i * 200 + u]));
-        let (eigenvalues, vectors) = sorted_eigen(&a * a.transpose());
-        for k in 0..6 {
-            let exact = eigenvalues[k].sqrt();
-            assert!(
-                (warm.singular[k] - exact).abs() < 1e-3 * exact,
-                "σ{k}: {} vs {exact}",
-                warm.singular[k]
-            );
-            let projected: f64 = (0..6)
-                .map(|c| {
-                    (0..300)
-                        .map(|i| vectors[(i, k)] * warm.left[i * 20 + c])
-                        .sum::<f64>()
-                        .powi(2)
-                })
-                .sum();
-            assert!(projected > 0.999, "vector {k}: {projected}");
-        }
-        // The start is what makes it: without subspace iterations, the range found from the
-        // previous vectors is far closer than the one from the random test matrix alone.
-        let error = |sketch: &Sketch| {
-            (0..6)
-                .map(|k| (sketch.singular[k] - eigenvalues[k].sqrt()).abs() / eigenvalues[k].sqrt())
-                .fold(0.0, f64::max)
-        };
-        let warm0 = error(&randomized_svd(&after, 20, 0, Some(&start)));
-        let cold0 = error(&randomized_svd(&after, 20, 0, None));
-        assert!(warm0 * 10.0 < cold0, "warm {warm0}, cold {cold0}");
-    }
-
-    #[test]
     fn the_randomized_svd_matches_the_exact_spectrum_and_subspace() {
         let matrix = planted(300, 200, 6, 0.5);
-        let sketch = randomized_svd(&matrix, 20, POWER_ITERATIONS, None);
+        let sketch = randomized_svd(&matrix, 20, POWER_ITERATIONS);
         // Exact: eigen-decomposition of A Aᵀ (items × items).
         let (n_items, n_users) = (matrix.n_items(), matrix.n_users());
         let a = DMatrix::from_fn(n_items, n_users, |i, u| {
@@ -697,7 +590,7 @@ mod tests {
         // the tenth and the eleventh singular value (MIN_RANK is 8, so 10 is not a clamp).
         let matrix = planted(400, 300, 10, 1.0);
         let content = ItemEmbeddings::new(1, vec![1.0; 400]).unwrap();
-        let model = train_randomized(&matrix, &content, None).unwrap();
+        let model = train_randomized(&matrix, &content).unwrap();
         assert_eq!(model.embeddings.dim(), 10, "{}", model.details);
         let noise = model.details["noise_level"].as_f64().unwrap();
         assert!((noise - 1.0).abs() < 0.05, "estimated noise {noise}");
