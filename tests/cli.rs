@@ -1747,6 +1747,7 @@ fn train_incremental_starts_from_a_model_of_fewer_ratings_and_trains_in_full_whe
         ];
         args.push(s(out));
         args.push("--no-tune".into());
+        args.extend(["--runs-dir".to_string(), s(&path("runs"))]);
         if let Some(from) = from {
             args.extend(["--incremental".to_string(), s(from)]);
         }
@@ -1780,6 +1781,17 @@ fn train_incremental_starts_from_a_model_of_fewer_ratings_and_trains_in_full_whe
     .unwrap();
     let summary = train(&bundled_data(), &path("after"), Some(&path("before")));
     assert!(summary.contains("incremental from"), "{summary}");
+    // The run record says so too.
+    let runs = movierec(&["runs", "--json", "--runs-dir", &s(&path("runs"))]);
+    let runs: Value = serde_json::from_str(&stdout(&runs)).unwrap();
+    let run = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["params"]["out"] == s(&path("after")))
+        .expect("the incremental training's run");
+    assert_eq!(run["params"]["incremental"], "true", "{run}");
+    assert_eq!(run["metrics"]["incremental.added"], dropped as f64, "{run}");
     let manifest = manifest_of(&path("after"));
     let record = &manifest["incremental"];
     assert_eq!(record["incremental"], true, "{record}");

@@ -110,6 +110,27 @@ pub fn train_run(
     if let Some(bytes) = manifest.peak_memory_bytes {
         run = run.metric("peak_memory_mb", bytes as f64 / (1024.0 * 1024.0));
     }
+    // `--incremental`: where from, whether it could, and how much changed.
+    let incremental = &manifest.incremental;
+    if let Some(from) = incremental.get("from").and_then(|v| v.as_str()) {
+        run = run.param("incremental_from", from);
+        let started = incremental.get("incremental").and_then(|v| v.as_bool());
+        run = run.param("incremental", started == Some(true));
+        if let Some(reason) = incremental.get("reason").and_then(|v| v.as_str()) {
+            run = run.param("incremental_reason", reason);
+        }
+        for key in [
+            "added",
+            "changed",
+            "removed",
+            "users_changed",
+            "movies_changed",
+        ] {
+            if let Some(n) = incremental["delta"].get(key).and_then(|v| v.as_f64()) {
+                run = run.metric(format!("incremental.{key}"), n);
+            }
+        }
+    }
     for (kind, model) in &manifest.models {
         run = run.metric(format!("{kind}.dim"), model.dim as f64);
         for (index, entry) in &model.indexes {
