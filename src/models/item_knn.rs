@@ -244,10 +244,10 @@ pub fn build_counted(
 
 /// [`build_counted`] for the movies `changed` marks only; every other movie keeps its list of
 /// `previous` (lists of the same catalog, from a training on fewer ratings). What an
-/// incremental training does (`crate::incremental`): a movie whose raters' histories did not
-/// change has the same co-ratings, so its sums are those it had; what it does not see is a
-/// candidate's norm grown by ratings of users who never rated it (docs/EVALUATION.md measures
-/// the difference against a full training).
+/// incremental training does (`crate::incremental`) under a weighting [`update_lists`] cannot
+/// update (BM25): a movie whose raters' histories did not change has the same co-ratings; what
+/// its kept list does not see is a candidate's norm changed by other users' ratings, and, under
+/// BM25, weights moved by the mean history length.
 pub fn rebuild_changed(
     matrix: &RatingMatrix,
     params: &ItemKnnParams,
@@ -442,6 +442,8 @@ pub fn update_lists(
                     }
                 }
                 let denominator = |norm: f32, powered: f32| (norm * powered).max(f32::MIN_POSITIVE);
+                // A movie whose ratings were all removed is nobody's neighbour.
+                let rated = |j: u32| norms[j as usize] > 0.0;
                 let mut best = TopK::new(k, kept);
                 for (j, score) in previous.of(i as u32) {
                     let slot = &mut acc[j as usize];
@@ -453,7 +455,7 @@ pub fn update_lists(
                     *slot = -0.0;
                     let sum = score * denominator(before_norms[i], before_powered[j as usize])
                         + difference;
-                    if sum > 0.0 {
+                    if sum > 0.0 && rated(j) {
                         best.offer(j, sum / denominator(norms[i], powered[j as usize]));
                     }
                 }
@@ -461,11 +463,16 @@ pub fn update_lists(
                     let slot = &mut acc[j as usize];
                     let sum = *slot;
                     *slot = -0.0;
-                    if sum > 0.0 {
+                    if sum > 0.0 && rated(j) {
                         best.offer(j, sum / denominator(norms[i], powered[j as usize]));
                     }
                 }
                 progress.inc(1);
+                if !rated(i as u32) {
+                    // Every rating of it removed: no co-ratings, no list (what remains of its
+                    // sums is rounding).
+                    return Vec::new();
+                }
                 best.into_best()
             },
         )
@@ -1410,6 +1417,77 @@ mod tests {
         after[r].timestamp = moved.unwrap() + 1;
         after.extend((1..=6).map(|m| rating(77, m, m)));
         (before, after)
+    }
+
+    #[test]
+    fn an_update_that_removes_every_rating_of_a_movie_leaves_it_listless_and_unlisted() {
+        let catalog = catalog(3);
+        let before = vec![
+            rating(1, 1, 0),
+            rating(1, 2, 1),
+            rating(2, 2, 0),
+            rating(2, 3, 1),
+        ];
+        let after = before[..2].to_vec();
+        let (old, new) = (
+            RatingMatrix::build(&catalog, &before),
+            RatingMatrix::build(&catalog, &after),
+        );
+        let quiet = crate::progress::Stage::start_unlined("test");
+        let params = ItemKnnParams::default();
+        let comparison = crate::incremental::compare(
+            &crate::interactions::UserHistories::from_matrix(&old),
+            &crate::interactions::UserHistories::from_matrix(&new),
+        );
+        let updated = update_lists(
+            &new,
+            &params,
+            &quiet,
+            &build_counted(&old, &params, &quiet),
+            &comparison.before_sq_norms,
+            &comparison.histories,
+        )
+        .unwrap();
+        let full = build_counted(&new, &params, &quiet);
+        for i in 0..3 {
+            let ids = |l: &NeighbourLists| l.of(i).map(|e| e.0).collect::<Vec<_>>();
+            assert_eq!(ids(&updated), ids(&full), "movie {i}");
+        }
+        assert_eq!(updated.of(2).count(), 0);
+    }
+
+    #[test]
+    fn lists_rebuilt_for_the_changed_movies_are_a_full_build_s_and_the_others_kept() {
+        let (before, after) = before_and_after();
+        let catalog = catalog(30);
+        let old = RatingMatrix::build(&catalog, &before);
+        let new = RatingMatrix::build(&catalog, &after);
+        let quiet = crate::progress::Stage::start_unlined("test");
+        let params = ItemKnnParams {
+            weighting: Weighting::Bm25 { k1: 1.2, b: 0.75 },
+            ..ItemKnnParams::default()
+        };
+        let previous = build_counted(&old, &params, &quiet);
+        let full = build_counted(&new, &params, &quiet);
+        let comparison = crate::incremental::compare(
+            &crate::interactions::UserHistories::from_matrix(&old),
+            &crate::interactions::UserHistories::from_matrix(&new),
+        );
+        let mut changed = comparison.changed.clone();
+        // Keep two movies' old lists whatever changed, to see them kept.
+        changed[0] = false;
+        changed[1] = false;
+        let rebuilt = rebuild_changed(&new, &params, &quiet, &previous, &changed);
+        for i in 0..30u32 {
+            let list = |l: &NeighbourLists| l.of(i).collect::<Vec<_>>();
+            let expected = if changed[i as usize] {
+                &full
+            } else {
+                &previous
+            };
+            assert_eq!(list(&rebuilt), list(expected), "movie {i}");
+        }
+        assert!(changed.iter().filter(|&&c| c).count() > 20);
     }
 
     #[test]
