@@ -70,17 +70,11 @@ pub struct Previous {
     pub models: Vec<TrainedModel>,
     /// Its neighbour lists that an incremental fit reads (item-kNN).
     pub lists: Vec<TrainedLists>,
-    /// Per catalog row: whether the movie's co-ratings changed.
-    pub changed: Vec<bool>,
-    /// The histories that changed, before and after.
-    pub histories: Vec<ChangedHistory>,
-    /// Each movie's sum of squared ratings before.
-    pub before_sq_norms: Vec<f32>,
+    /// How its ratings differ from today's.
+    pub changes: Comparison,
     /// The co-like counts of its item-kNN lists (per entry), when it has them with the liked
     /// rating of this build.
     pub co_likes: Option<Vec<u32>>,
-    /// How the ratings differ.
-    pub delta: Delta,
     /// The settings it was trained with (and the incremental training keeps).
     pub settings: Settings,
     /// Its directory and files, when it was read from disk (files may be copied from there).
@@ -114,14 +108,7 @@ impl Previous {
         matrix: &RatingMatrix,
     ) -> std::result::Result<Previous, String> {
         same_movies(previous.catalog.movies(), catalog)?;
-        let before = UserHistories::from_matrix(&previous.matrix);
-        let Comparison {
-            delta,
-            changed,
-            histories,
-            before_sq_norms,
-        } = compare(&before, &UserHistories::from_matrix(matrix));
-        within_share(&delta)?;
+        let changes = compared(&UserHistories::from_matrix(&previous.matrix), matrix)?;
         let keep = [ModelKind::Content];
         Ok(Previous {
             models: (previous.models.into_iter())
@@ -130,11 +117,8 @@ impl Previous {
             lists: (previous.lists.into_iter())
                 .filter(|l| l.kind == ModelKind::ItemKnn)
                 .collect(),
-            changed,
-            histories,
-            before_sq_norms,
+            changes,
             co_likes: None,
-            delta,
             settings,
             source: None,
             chain: 0,
@@ -200,16 +184,12 @@ pub fn open(
         saved.file(dir, &manifest.personal.users_file)?,
         n,
     )?;
-    let Comparison {
-        delta,
-        changed,
-        histories,
-        before_sq_norms,
-    } = compare(&users, &UserHistories::from_matrix(matrix));
+    let changes = compared(&users, matrix);
     drop(users);
-    if let Err(reason) = within_share(&delta) {
-        return Ok(Err(reason));
-    }
+    let changes = match changes {
+        Ok(changes) => changes,
+        Err(reason) => return Ok(Err(reason)),
+    };
     let settings = settings_of(manifest).map_err(bad)?;
     let mut models = Vec::new();
     for kind in [ModelKind::Content] {
@@ -259,11 +239,8 @@ pub fn open(
     Ok(Ok(Previous {
         models,
         lists,
-        changed,
-        histories,
-        before_sq_norms,
+        changes,
         co_likes,
-        delta,
         settings,
         chain: chain_of(&saved.manifest),
         source: Some((dir.to_path_buf(), saved)),
@@ -307,10 +284,19 @@ fn same_movies(previous: &[Movie], catalog: &Catalog) -> std::result::Result<(),
     ))
 }
 
-/// `Err` with the reason when more than [`MAX_NEW_SHARE`] of the ratings differ.
-fn within_share(delta: &Delta) -> std::result::Result<(), String> {
+/// How the ratings of `matrix` differ from the histories `before` ([`compare`]); `Err` with the
+/// reason when more than [`MAX_NEW_SHARE`] of them do.
+fn compared(
+    before: &UserHistories,
+    matrix: &RatingMatrix,
+) -> std::result::Result<Comparison, String> {
+    // Today's histories are built again when `train` writes them: holding these 12 bytes a
+    // rating (400 MB at ml-latest's size) until then would raise the run's peak more than the
+    // 0.5 s the second transpose costs.
+    let changes = compare(before, &UserHistories::from_matrix(matrix));
+    let delta = &changes.delta;
     if delta.new_share() <= MAX_NEW_SHARE {
-        return Ok(());
+        return Ok(changes);
     }
     Err(format!(
         "{:.1}% of the ratings differ from the previous training's ({} added, {} changed, {} \
@@ -475,15 +461,7 @@ mod tests {
     use super::*;
     use crate::catalog::numbered_catalog;
     use crate::data::Rating;
-
-    fn rating(user_id: u32, movie_id: u32, rating: f32, timestamp: u32) -> Rating {
-        Rating {
-            user_id,
-            movie_id,
-            rating,
-            timestamp,
-        }
-    }
+    use crate::interactions::tests::rating;
 
     fn histories(catalog: &Catalog, ratings: &[Rating]) -> UserHistories {
         UserHistories::from_matrix(&RatingMatrix::build(catalog, ratings))

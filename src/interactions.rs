@@ -442,11 +442,12 @@ impl UserHistories {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::catalog::numbered_catalog as catalog;
 
-    fn rating(user_id: u32, movie_id: u32, rating: f32, timestamp: u32) -> Rating {
+    /// A rating, for tests.
+    pub(crate) fn rating(user_id: u32, movie_id: u32, rating: f32, timestamp: u32) -> Rating {
         Rating {
             user_id,
             movie_id,

@@ -405,3 +405,38 @@ pub(super) fn print_runs(dir: &Path, runs: &[RunRecord]) {
         );
     }
 }
+
+/// The `--incremental` lines of `train`'s summary: what changed since the model it started
+/// from and what was reused, or why it trained in full.
+pub(super) fn print_incremental(record: &serde_json::Value) {
+    let Some(from) = record.get("from").and_then(|f| f.as_str()) else {
+        return;
+    };
+    if record.get("incremental").and_then(|v| v.as_bool()) != Some(true) {
+        let reason = record.get("reason").and_then(|r| r.as_str()).unwrap_or("");
+        eprintln!("  trained in full, not incrementally from {from}: {reason}");
+        return;
+    }
+    let n = |v: &serde_json::Value, key: &str| v.get(key).and_then(|x| x.as_u64()).unwrap_or(0);
+    let delta = &record["delta"];
+    eprintln!(
+        "  incremental from {from} (chain {}): {} ratings added, {} changed, {} removed ({} \
+         users); content {}; item-kNN lists {} ({} movies' co-ratings \
+         changed)",
+        n(record, "chain"),
+        n(delta, "added"),
+        n(delta, "changed"),
+        n(delta, "removed"),
+        n(delta, "users_changed"),
+        if record.get("content_reused").and_then(|v| v.as_bool()) == Some(true) {
+            "reused"
+        } else {
+            "trained again (its inputs changed)"
+        },
+        match record.get("item_knn").and_then(|v| v.as_str()) {
+            Some("updated") => "updated by the changed co-ratings",
+            _ => "of those movies rebuilt",
+        },
+        n(record, "item_knn_lists_changed"),
+    );
+}

@@ -101,7 +101,7 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
                         "from": from.display().to_string(),
                         "incremental": true,
                         "chain": previous.chain + 1,
-                        "delta": previous.delta,
+                        "delta": previous.changes.delta,
                     });
                     (Some(previous), record)
                 }
@@ -274,7 +274,7 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
                 LIKED_RATING,
                 lists,
                 counts,
-                &previous.histories,
+                &previous.changes.histories,
             )
         }
         _ => item_knn::co_likes(&matrix, &explained.lists, LIKED_RATING),

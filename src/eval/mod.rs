@@ -438,6 +438,35 @@ fn each_user_with_lists(
     })
 }
 
+/// An embedding model's item-to-item and per-user metrics (users scored with `personal`),
+/// through an exact index of its embeddings, which is returned too.
+fn score_embedding_model(
+    kind: ModelKind,
+    prepared: &Prepared,
+    users: &UserCases,
+    personal: &PersonalParams,
+    embeddings: &crate::embeddings::ItemEmbeddings,
+) -> (ModelReport, ExactIndex) {
+    let index = ExactIndex::build(embeddings, Metric::Cosine);
+    let mut report = score_embeddings(kind.as_str(), prepared, &index);
+    let each = users.score_each(|history| embedding_user_top(&index, history, personal));
+    set_per_user(&mut report, each);
+    (report, index)
+}
+
+/// A neighbour-list model's item-to-item and per-user metrics (users scored with `scoring`).
+fn score_list_model(
+    kind: ModelKind,
+    prepared: &Prepared,
+    users: &UserCases,
+    scoring: &PersonalParams,
+    lists: &NeighbourLists,
+) -> ModelReport {
+    let mut report = score_lists(kind.as_str(), prepared, lists);
+    set_per_user(&mut report, each_user_with_lists(users, lists, scoring));
+    report
+}
+
 /// The standard error of the mean of `b − a` (per user).
 fn paired_se(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
@@ -563,11 +592,8 @@ pub fn evaluate(
                     .iter()
                     .find(|m| m.kind == kind)
                     .expect("every embedding model is fitted");
-                let index = ExactIndex::build(&fitted.embeddings, Metric::Cosine);
-                let mut report = score_embeddings(kind.as_str(), &test, &index);
-                let each =
-                    users_test.score_each(|history| embedding_user_top(&index, history, &personal));
-                set_per_user(&mut report, each);
+                let (mut report, index) =
+                    score_embedding_model(kind, &test, &users_test, &personal, &fitted.embeddings);
                 report.params = fitted.details.clone();
                 if let Some(features) = report.params.get_mut("features") {
                     *features = serde_json::json!(features.as_array().map_or(0, Vec::len));
@@ -582,10 +608,9 @@ pub fn evaluate(
                     .iter()
                     .find(|l| l.kind == kind)
                     .expect("every wanted list model is fitted");
-                let mut report = score_lists(kind.as_str(), &test, &fitted.lists);
                 let scoring = tuning.personal_of(kind);
-                let each = each_user_with_lists(&users_test, &fitted.lists, &scoring);
-                set_per_user(&mut report, each);
+                let mut report =
+                    score_list_model(kind, &test, &users_test, &scoring, &fitted.lists);
                 report.params = serde_json::json!({
                     "model": json_without_arrays(&fitted.details),
                     "personal": scoring,
@@ -615,7 +640,7 @@ pub fn evaluate(
             .map_err(|reason| crate::Error::invalid("incremental", reason))?;
             let now = dataset.with_ratings(split.train.clone());
             let catalog = crate::catalog::Catalog::from_dataset(&now);
-            let matrix = crate::interactions::RatingMatrix::build(&catalog, &now.ratings);
+            let matrix = test.trained.matrix.clone();
             let again =
                 crate::fit::fit_built(&now, catalog, matrix, &settings, &wanted, Some(&previous))?;
             let incremental_seconds = started.elapsed().as_secs_f64();
@@ -625,12 +650,7 @@ pub fn evaluate(
                 let mut report = match model.shape() {
                     ModelShape::Embeddings => {
                         let fitted = again.embeddings(kind);
-                        let index = ExactIndex::build(fitted, Metric::Cosine);
-                        let mut report = score_embeddings(kind.as_str(), &test, &index);
-                        let each = users_test
-                            .score_each(|history| embedding_user_top(&index, history, &personal));
-                        set_per_user(&mut report, each);
-                        report
+                        score_embedding_model(kind, &test, &users_test, &personal, fitted).0
                     }
                     ModelShape::NeighbourLists => {
                         let fitted = again
@@ -638,11 +658,8 @@ pub fn evaluate(
                             .iter()
                             .find(|l| l.kind == kind)
                             .expect("every wanted list model is fitted");
-                        let mut report = score_lists(kind.as_str(), &test, &fitted.lists);
                         let scoring = tuning.personal_of(kind);
-                        let each = each_user_with_lists(&users_test, &fitted.lists, &scoring);
-                        set_per_user(&mut report, each);
-                        report
+                        score_list_model(kind, &test, &users_test, &scoring, &fitted.lists)
                     }
                 };
                 report.model = format!("{kind} incremental");
@@ -650,7 +667,7 @@ pub fn evaluate(
             }
             Some(IncrementalReport {
                 share,
-                delta: previous.delta.clone(),
+                delta: previous.changes.delta.clone(),
                 full_seconds,
                 incremental_seconds,
                 models: rows,

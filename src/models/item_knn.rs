@@ -1308,7 +1308,12 @@ impl super::Model for ItemKnn {
         // An incremental training rebuilds only the lists of movies whose co-ratings changed.
         let previous = input
             .previous
-            .and_then(|p| Some((p.lists(super::ModelKind::ItemKnn)?, p.changed.as_slice())))
+            .and_then(|p| {
+                Some((
+                    p.lists(super::ModelKind::ItemKnn)?,
+                    p.changes.changed.as_slice(),
+                ))
+            })
             .filter(|(lists, changed)| {
                 lists.len() == input.matrix.n_items() && changed.len() == lists.len()
             });
@@ -1317,15 +1322,15 @@ impl super::Model for ItemKnn {
         let mut how = None;
         let lists = match (previous, input.previous) {
             (Some((lists, changed)), Some(p)) => {
-                let updated = (p.before_sq_norms.len() == lists.len())
+                let updated = (p.changes.before_sq_norms.len() == lists.len())
                     .then(|| {
                         update_lists(
                             input.matrix,
                             &params,
                             input.progress,
                             lists,
-                            &p.before_sq_norms,
-                            &p.histories,
+                            &p.changes.before_sq_norms,
+                            &p.changes.histories,
                         )
                     })
                     .flatten();
@@ -1419,6 +1424,19 @@ mod tests {
         (before, after)
     }
 
+    /// The matrices of [`before_and_after`] and how they differ.
+    fn changed_matrices() -> (RatingMatrix, RatingMatrix, crate::incremental::Comparison) {
+        let (before, after) = before_and_after();
+        let catalog = catalog(30);
+        let old = RatingMatrix::build(&catalog, &before);
+        let new = RatingMatrix::build(&catalog, &after);
+        let comparison = crate::incremental::compare(
+            &crate::interactions::UserHistories::from_matrix(&old),
+            &crate::interactions::UserHistories::from_matrix(&new),
+        );
+        (old, new, comparison)
+    }
+
     #[test]
     fn an_update_that_removes_every_rating_of_a_movie_leaves_it_listless_and_unlisted() {
         let catalog = catalog(3);
@@ -1458,10 +1476,7 @@ mod tests {
 
     #[test]
     fn lists_rebuilt_for_the_changed_movies_are_a_full_build_s_and_the_others_kept() {
-        let (before, after) = before_and_after();
-        let catalog = catalog(30);
-        let old = RatingMatrix::build(&catalog, &before);
-        let new = RatingMatrix::build(&catalog, &after);
+        let (old, new, comparison) = changed_matrices();
         let quiet = crate::progress::Stage::start_unlined("test");
         let params = ItemKnnParams {
             weighting: Weighting::Bm25 { k1: 1.2, b: 0.75 },
@@ -1469,10 +1484,6 @@ mod tests {
         };
         let previous = build_counted(&old, &params, &quiet);
         let full = build_counted(&new, &params, &quiet);
-        let comparison = crate::incremental::compare(
-            &crate::interactions::UserHistories::from_matrix(&old),
-            &crate::interactions::UserHistories::from_matrix(&new),
-        );
         let mut changed = comparison.changed.clone();
         // Keep two movies' old lists whatever changed, to see them kept.
         changed[0] = false;
@@ -1492,10 +1503,7 @@ mod tests {
 
     #[test]
     fn co_like_counts_updated_by_the_changed_likes_equal_those_counted_in_full() {
-        let (before, after) = before_and_after();
-        let catalog = catalog(30);
-        let old = RatingMatrix::build(&catalog, &before);
-        let new = RatingMatrix::build(&catalog, &after);
+        let (old, new, comparison) = changed_matrices();
         let quiet = crate::progress::Stage::start_unlined("test");
         // Short lists, so that the new lists hold neighbours the old ones did not.
         let params = ItemKnnParams {
@@ -1509,10 +1517,6 @@ mod tests {
         let entries = |l: &NeighbourLists, i: u32| l.of(i).map(|e| e.0).collect::<Vec<_>>();
         let moved = (0..30).filter(|&i| entries(&lists_before, i) != entries(&lists_after, i));
         assert!(moved.count() > 5, "lists that changed");
-        let comparison = crate::incremental::compare(
-            &crate::interactions::UserHistories::from_matrix(&old),
-            &crate::interactions::UserHistories::from_matrix(&new),
-        );
         for liked in [3.0, 4.0] {
             let counts_before = co_likes(&old, &lists_before, liked);
             let full = co_likes(&new, &lists_after, liked);
@@ -1531,11 +1535,8 @@ mod tests {
 
     #[test]
     fn lists_updated_by_the_changed_co_ratings_equal_a_full_build_when_they_hold_every_candidate() {
-        let (before, after) = before_and_after();
+        let (old, new, comparison) = changed_matrices();
         let n_movies = 30;
-        let catalog = catalog(n_movies);
-        let old = RatingMatrix::build(&catalog, &before);
-        let new = RatingMatrix::build(&catalog, &after);
         let quiet = crate::progress::Stage::start_unlined("test");
         for half_life in [None, Some(2.0)] {
             let params = ItemKnnParams {
@@ -1544,10 +1545,6 @@ mod tests {
                 ..ItemKnnParams::default()
             };
             let previous = build_counted(&old, &params, &quiet);
-            let comparison = crate::incremental::compare(
-                &crate::interactions::UserHistories::from_matrix(&old),
-                &crate::interactions::UserHistories::from_matrix(&new),
-            );
             assert_eq!(
                 comparison.histories.len(),
                 9,
