@@ -890,36 +890,7 @@ fn train_and_report(
         manifest.training_seconds,
         out.display()
     );
-    // In the pipeline's order (tune and embeddings run side by side).
-    let order = [
-        "load",
-        "compare",
-        "tune",
-        "embeddings",
-        "lists",
-        "explanations",
-    ];
-    let rank = |stage: &str| {
-        order
-            .iter()
-            .position(|&o| o == stage)
-            .unwrap_or(order.len())
-    };
-    let mut stages: Vec<(&String, &f64)> = manifest.stages.iter().collect();
-    stages.sort_by_key(|(stage, _)| rank(stage));
-    let stages: Vec<String> = stages
-        .into_iter()
-        .map(|(stage, seconds)| format!("{stage} {seconds:.2} s"))
-        .collect();
-    if !stages.is_empty() {
-        eprintln!(
-            "  stages: {}{}",
-            stages.join(", "),
-            manifest
-                .peak_memory_bytes
-                .map_or(String::new(), |b| format!("; peak memory {} MB", b >> 20))
-        );
-    }
+    print_stages(&manifest);
     for (kind, model) in &manifest.models {
         let recall = |index| model.indexes.get(&index).map_or(1.0, |i| i.recall_at_10);
         eprintln!(

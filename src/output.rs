@@ -440,3 +440,38 @@ pub(super) fn print_incremental(record: &serde_json::Value) {
         n(record, "item_knn_lists_changed"),
     );
 }
+
+/// The `stages:` line of `train`'s summary: each stage's time in the pipeline's order, and the
+/// peak memory.
+pub(super) fn print_stages(manifest: &movierec::artifact::Manifest) {
+    // In the pipeline's order (tune and embeddings run side by side).
+    let order = [
+        "load",
+        "compare",
+        "tune",
+        "embeddings",
+        "lists",
+        "explanations",
+    ];
+    let rank = |stage: &str| {
+        order
+            .iter()
+            .position(|&o| o == stage)
+            .unwrap_or(order.len())
+    };
+    let mut stages: Vec<(&String, &f64)> = manifest.stages.iter().collect();
+    stages.sort_by_key(|(stage, _)| rank(stage));
+    let stages: Vec<String> = stages
+        .into_iter()
+        .map(|(stage, seconds)| format!("{stage} {seconds:.2} s"))
+        .collect();
+    if !stages.is_empty() {
+        eprintln!(
+            "  stages: {}{}",
+            stages.join(", "),
+            manifest
+                .peak_memory_bytes
+                .map_or(String::new(), |b| format!("; peak memory {} MB", b >> 20))
+        );
+    }
+}
