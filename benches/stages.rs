@@ -3,6 +3,8 @@
 //!   runs) and, with `--grid`, the general walk the tuning uses, run on the same setting, with
 //!   how many list entries the two share;
 //! - `svd`: the SVD model (at this size the randomized block SVD), with its rank and energy;
+//! - `colikes`: the co-like counts of the item-kNN lists (the explanations' "N people who liked
+//!   both"), after the lists, which are timed as `knn`;
 //! - `similar`: the "more like this" lists of the default setting (after the content and SVD
 //!   models they blend, which are not timed as this stage).
 //!
@@ -97,7 +99,7 @@ fn main() {
             );
         }
     }
-    if !stages.iter().any(|s| s == "knn") {
+    if !wants("knn") && !wants("colikes") {
         return;
     }
     let params = ItemKnnParams::default();
@@ -111,6 +113,18 @@ fn main() {
         (cpu_seconds() - cpu) * 1e9 / pairs.max(1) as f64,
         lists.items.len()
     );
+    if wants("colikes") {
+        let cpu = cpu_seconds();
+        let begun = Instant::now();
+        let counts = item_knn::co_likes(&matrix, &lists, movierec::train::LIKED_RATING);
+        println!(
+            "co-like counts of the item-kNN lists: {:.2} s wall, {:.2} s CPU, {} counts, {} users in all",
+            begun.elapsed().as_secs_f64(),
+            cpu_seconds() - cpu,
+            counts.len(),
+            counts.iter().map(|&c| u64::from(c)).sum::<u64>()
+        );
+    }
     if grid {
         let begun = Instant::now();
         let general = item_knn::build_grid(
