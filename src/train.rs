@@ -261,63 +261,67 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
     // What the manifest needs of the matrix.
     let (ratings, users_in_matrix) = (matrix.nnz(), matrix.n_users());
     // The co-like counts (on all cores) beside the user histories (their transpose and the
-    // writing of their 400 MB at ml-latest's size run on one).
-    let (explained_files, n_users) = rayon::join(
-        || -> Result<_> {
-            let co_likes = Stage::start("co-like counts");
-            let explained = lists
-                .iter()
-                .find(|l| l.kind == EXPLANATION_LISTS)
-                .expect("the explanation lists are trained");
-            // An incremental training updates the previous counts by the likes that changed.
-            let before =
-                previous.and_then(|p| Some((p.lists(EXPLANATION_LISTS)?, p.co_likes.as_ref()?)));
-            let (counts, how) = match (before, previous) {
-                (Some((lists, counts)), Some(previous)) if lists.len() == explained.lists.len() => {
-                    let counts = item_knn::co_likes_updated(
-                        &matrix,
-                        &explained.lists,
-                        LIKED_RATING,
-                        lists,
-                        counts,
-                        &previous.changes.histories,
-                    );
-                    (counts, "updated")
-                }
-                _ => {
-                    let counts = item_knn::co_likes(&matrix, &explained.lists, LIKED_RATING);
-                    (counts, "counted")
-                }
-            };
-            let mut w = SectionWriter::new(CO_LIKES_MAGIC, 1);
-            w.add("counts", &counts);
-            staging.write_sections(CO_LIKES_FILE, &w)?;
-            co_likes.done();
-            let mut neighbour_lists = BTreeMap::new();
-            for model in lists {
-                let file = artifact::lists_file(model.kind);
-                staging.write_sections(&file, &model.lists.sections())?;
-                neighbour_lists.insert(
-                    model.kind,
-                    ListsEntry {
-                        file,
-                        neighbours: model.neighbours,
-                        details: model.details,
-                    },
+    // writing of their 400 MB at ml-latest's size run on one). Not in an incremental training:
+    // it still holds the previous model's lists and the changed users' histories, and both at
+    // once took its peak from 2.29 to 2.53 GB at ml-latest's size (docs/BENCHMARKS.md).
+    let explained = || -> Result<_> {
+        let co_likes = Stage::start("co-like counts");
+        let explained = lists
+            .iter()
+            .find(|l| l.kind == EXPLANATION_LISTS)
+            .expect("the explanation lists are trained");
+        // An incremental training updates the previous counts by the likes that changed.
+        let before =
+            previous.and_then(|p| Some((p.lists(EXPLANATION_LISTS)?, p.co_likes.as_ref()?)));
+        let (counts, how) = match (before, previous) {
+            (Some((lists, counts)), Some(previous)) if lists.len() == explained.lists.len() => {
+                let counts = item_knn::co_likes_updated(
+                    &matrix,
+                    &explained.lists,
+                    LIKED_RATING,
+                    lists,
+                    counts,
+                    &previous.changes.histories,
                 );
+                (counts, "updated")
             }
-            Ok((neighbour_lists, how))
-        },
-        || -> Result<usize> {
-            let users_stage = Stage::start("user histories");
-            let users = UserHistories::from_matrix(&matrix);
-            staging.write_sections(USERS_FILE, &users.sections())?;
-            let n_users = users.user_ids.len();
-            drop(users);
-            users_stage.done();
-            Ok(n_users)
-        },
-    );
+            _ => {
+                let counts = item_knn::co_likes(&matrix, &explained.lists, LIKED_RATING);
+                (counts, "counted")
+            }
+        };
+        let mut w = SectionWriter::new(CO_LIKES_MAGIC, 1);
+        w.add("counts", &counts);
+        staging.write_sections(CO_LIKES_FILE, &w)?;
+        co_likes.done();
+        let mut neighbour_lists = BTreeMap::new();
+        for model in lists {
+            let file = artifact::lists_file(model.kind);
+            staging.write_sections(&file, &model.lists.sections())?;
+            neighbour_lists.insert(
+                model.kind,
+                ListsEntry {
+                    file,
+                    neighbours: model.neighbours,
+                    details: model.details,
+                },
+            );
+        }
+        Ok((neighbour_lists, how))
+    };
+    let histories = || -> Result<usize> {
+        let users_stage = Stage::start("user histories");
+        let users = UserHistories::from_matrix(&matrix);
+        staging.write_sections(USERS_FILE, &users.sections())?;
+        let n_users = users.user_ids.len();
+        drop(users);
+        users_stage.done();
+        Ok(n_users)
+    };
+    let (explained_files, n_users) = match previous {
+        None => rayon::join(explained, histories),
+        Some(_) => (explained(), histories()),
+    };
     drop(matrix);
     let (neighbour_lists, how) = explained_files?;
     let n_users = n_users?;
