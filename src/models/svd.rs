@@ -415,12 +415,13 @@ fn orthonormal(m: &[f32], rows: usize, width: usize) -> Vec<f32> {
 /// subspace iteration, by Cholesky QR done twice (CholeskyQR2, Fukaya et al. 2014): the Gram
 /// matrix `G = MᵀM`, its Cholesky factor `G = RᵀR`, `Q = M R⁻¹`, then the same on `Q`, which
 /// restores the orthonormality the first pass loses to rounding. Two products of the tall
-/// matrix per pass (full-speed matrix products) instead of a Householder factorisation: at
-/// ml-latest's size (330,975 × 144) 0.3 s instead of 1.35 s (docs/BENCHMARKS.md).
+/// matrix per pass (full-speed matrix products) instead of a Householder factorisation, which
+/// took 1.35 s each time on the users' side at ml-latest's size (330,975 × 144): the stage went
+/// from 13.2 to 9.5 s (docs/BENCHMARKS.md).
 ///
 /// The first pass needs `M` well conditioned (the Gram matrix squares its condition number);
 /// when its Cholesky factor says otherwise (a pivot below [`CHOLESKY_QR_MIN_PIVOT`] of the
-/// largest, i.e. a condition number above about 1,000, or a Gram matrix that is not positive
+/// largest, which means a condition number above 1,000, or a Gram matrix that is not positive
 /// definite), the basis comes from [`orthonormal`] instead.
 fn orthonormal_tall(m: Vec<f32>, rows: usize, width: usize) -> Vec<f32> {
     let mut m = m;
