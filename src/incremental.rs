@@ -89,11 +89,6 @@ impl Previous {
         self.models.iter().find(|m| m.kind == kind)
     }
 
-    /// The embeddings of `kind`, if kept.
-    pub fn embeddings(&self, kind: ModelKind) -> Option<&ItemEmbeddings> {
-        self.model(kind).map(|m| &m.embeddings)
-    }
-
     /// The neighbour lists of `kind`, if kept.
     pub fn lists(&self, kind: ModelKind) -> Option<&NeighbourLists> {
         self.lists.iter().find(|l| l.kind == kind).map(|l| &l.lists)

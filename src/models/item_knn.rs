@@ -1081,15 +1081,11 @@ pub fn co_likes(matrix: &RatingMatrix, lists: &NeighbourLists, liked: f32) -> Ve
                 for e in rows.clone() {
                     // The next likers' lists start at random places: their first lines are
                     // fetched while this one is read.
-                    if let Some(&ahead) = matrix
-                        .users
-                        .get(e + PREFETCH_AHEAD)
-                        .filter(|_| e + PREFETCH_AHEAD < rows.end)
-                    {
-                        let from = starts[ahead as usize];
-                        crate::simd::prefetch(
-                            &liked_movies[from..starts[ahead as usize + 1].min(from + 32)],
-                        );
+                    if e + PREFETCH_AHEAD < rows.end {
+                        let ahead = matrix.users[e + PREFETCH_AHEAD] as usize;
+                        let from = starts[ahead];
+                        let to = starts[ahead + 1].min(from + 32);
+                        crate::simd::prefetch(&liked_movies[from..to]);
                     }
                     if matrix.values[e] < liked {
                         continue;

@@ -574,8 +574,8 @@ mod tests {
         }
     }
 
-    /// The largest `|QᵀQ − I|` entry and whether `Q Qᵀ M = M` (every column of `M` in the
-    /// span of `Q`) to `tolerance`, relative to each column's length.
+    /// The largest entry of `|QᵀQ − I|`, and the largest distance of a column of `M` from the
+    /// span of `Q` (`‖M_c − Q Qᵀ M_c‖`), relative to the column's length.
     fn basis_errors(q: &[f32], m: &[f32], rows: usize, width: usize) -> (f64, f64) {
         let dot = |x: &[f32], i: usize, y: &[f32], j: usize| -> f64 {
             (0..rows)
