@@ -225,9 +225,9 @@ pub fn build_counted(
     params: &ItemKnnParams,
     progress: &crate::progress::Stage,
 ) -> NeighbourLists {
-    if let Some(histories) = Histories::of(matrix, params.weighting) {
+    if let Some(histories) = AnyHistories::of(matrix, params.weighting) {
         progress.set_total(matrix.n_items() as u64);
-        return build_one(matrix, &histories, params, progress, None);
+        return histories.build(matrix, params, progress, None);
     }
     let variant = (params.popularity_exponent, params.backward_weight);
     build_variants(
@@ -265,9 +265,9 @@ pub fn rebuild_changed(
     let rows: Vec<u32> = (0..n_items as u32)
         .filter(|&i| changed[i as usize])
         .collect();
-    let fresh = if let Some(histories) = Histories::of(matrix, params.weighting) {
+    let fresh = if let Some(histories) = AnyHistories::of(matrix, params.weighting) {
         progress.set_total(rows.len() as u64);
-        build_one(matrix, &histories, params, progress, Some(changed))
+        histories.build(matrix, params, progress, Some(changed))
     } else {
         let variant = (params.popularity_exponent, params.backward_weight);
         build_variants(
@@ -434,11 +434,19 @@ pub fn update_lists(
                     if after_from < after_to {
                         let side = history[after_from..after_to].iter();
                         let decays = &after_decay[after_from - p..];
-                        count = accumulate(acc, touched, count, side, decays, own);
+                        count = accumulate(acc, touched, count, side, decays, own, &[0.0; 256]);
                     }
                     if kind != GROWN {
                         let side = history[p.saturating_sub(reach)..p].iter().rev();
-                        count = accumulate(acc, touched, count, side, &before_decay[1..], own);
+                        count = accumulate(
+                            acc,
+                            touched,
+                            count,
+                            side,
+                            &before_decay[1..],
+                            own,
+                            &[0.0; 256],
+                        );
                     }
                 }
                 let denominator = |norm: f32, powered: f32| (norm * powered).max(f32::MIN_POSITIVE);
@@ -807,46 +815,188 @@ pub fn build_grid(
         .collect()
 }
 
+/// One rating of a user's history as [`build_one`] reads it: the movie (renumbered, see
+/// [`Histories::original`]) and the rating's weight.
+trait Entry: Copy + Send + Sync {
+    fn movie(self) -> u32;
+    fn weight(self, table: &[f32; 256]) -> f32;
+}
+
+/// A movie and its weight side by side (8 bytes): any weighting.
+impl Entry for (u32, f32) {
+    #[inline(always)]
+    fn movie(self) -> u32 {
+        self.0
+    }
+    #[inline(always)]
+    fn weight(self, _: &[f32; 256]) -> f32 {
+        self.1
+    }
+}
+
+/// A movie in the low 24 bits and the index of its weight in [`Histories::table`] in the high 8
+/// (4 bytes): when the weights take at most 256 values, as the ratings themselves do (ten half
+/// stars). The walk streams a history entry per co-rating (1.8e10 at `synth --scale 1`), from
+/// far more histories than the caches hold, so halving the entry halves what it waits on memory
+/// for.
+#[derive(Clone, Copy)]
+struct Packed(u32);
+
+impl Entry for Packed {
+    #[inline(always)]
+    fn movie(self) -> u32 {
+        self.0 & PACKED_MOVIE
+    }
+    #[inline(always)]
+    fn weight(self, table: &[f32; 256]) -> f32 {
+        table[(self.0 >> 24) as usize]
+    }
+}
+
+/// The movie bits of a [`Packed`] entry.
+const PACKED_MOVIE: u32 = (1 << 24) - 1;
+
 /// Every user's ratings in the order they were made, with their weights: user `u`'s rating at
 /// position `p` is entry `start[u] + p`. The positions of a rating matrix are ranks (0, 1, 2…
 /// per user), so the gap between two co-ratings is the distance between their entries and a
 /// user's co-ratings before and after a movie are the two sides of its entry.
-struct Histories {
+/// One [`Entry`] per rating.
+struct Histories<E> {
     start: Vec<usize>,
-    /// `(movie, weight)`, side by side: one stream to read per side of a history.
-    ratings: Vec<(u32, f32)>,
+    /// One stream to read per side of a history.
+    ratings: Vec<E>,
     /// Where each rating of the matrix (in its order) sits in `ratings` (4 bytes each: 135 MB
     /// at 33.9M ratings).
     entry: Vec<u32>,
+    /// The weights of [`Packed`] entries (unused by wide ones).
+    table: Box<[f32; 256]>,
+    /// The catalog index of each movie number in `ratings`: movies are numbered most rated
+    /// first, so the accumulators the walk adds into most often are a few contiguous kilobytes
+    /// (the first level cache) rather than spread over all of them.
+    original: Vec<u32>,
 }
 
-impl Histories {
+/// Histories packed when the weights allow, else wide.
+enum AnyHistories {
+    Packed(Histories<Packed>),
+    Wide(Histories<(u32, f32)>),
+}
+
+impl AnyHistories {
     /// `None` when the positions are not ranks (a hand-built matrix), or beyond `u32` ratings.
-    fn of(matrix: &RatingMatrix, weighting: Weighting) -> Option<Histories> {
+    fn of(matrix: &RatingMatrix, weighting: Weighting) -> Option<AnyHistories> {
+        AnyHistories::packed_if(matrix, weighting, true)
+    }
+
+    /// [`AnyHistories::of`], wide whatever the weights when `pack` is false.
+    fn packed_if(matrix: &RatingMatrix, weighting: Weighting, pack: bool) -> Option<AnyHistories> {
         if u32::try_from(matrix.nnz()).is_err() {
             return None;
         }
         let n_items = matrix.n_items();
         let start = matrix.user_offsets();
         let weights_by_rating = weights_of(matrix, weighting);
-        let mut ratings = vec![(u32::MAX, 0f32); matrix.nnz()];
+        let mut original: Vec<u32> = (0..n_items as u32).collect();
+        original.sort_by_key(|&i| {
+            let i = i as usize;
+            (
+                std::cmp::Reverse(matrix.indptr[i + 1] - matrix.indptr[i]),
+                i,
+            )
+        });
+        let mut number = vec![0u32; n_items];
+        for (r, &i) in original.iter().enumerate() {
+            number[i as usize] = r as u32;
+        }
+        // Where each rating sits in its user's history; every place taken once.
         let mut entry = vec![0u32; matrix.nnz()];
+        let mut taken = vec![0u64; matrix.nnz().div_ceil(64)];
         for i in 0..n_items {
             for e in matrix.indptr[i]..matrix.indptr[i + 1] {
                 let u = matrix.users[e] as usize;
                 let at = start[u] + matrix.positions[e] as usize;
-                if at >= start[u + 1] || ratings[at].0 != u32::MAX {
+                if at >= start[u + 1] || taken[at / 64] & (1 << (at % 64)) != 0 {
                     return None;
                 }
-                ratings[at] = (i as u32, weights_by_rating[e]);
+                taken[at / 64] |= 1 << (at % 64);
                 entry[e] = at as u32;
             }
         }
-        Some(Histories {
-            start,
-            ratings,
-            entry,
+        drop(taken);
+        // The weights' table, when they take at most 256 values, sorted.
+        let mut table = Box::new([0f32; 256]);
+        let mut distinct = 0;
+        let packable = pack
+            && n_items <= PACKED_MOVIE as usize + 1
+            && weights_by_rating.iter().all(|&w| {
+                if table[..distinct].iter().any(|t| t.to_bits() == w.to_bits()) {
+                    return true;
+                }
+                if distinct == table.len() {
+                    return false;
+                }
+                table[distinct] = w;
+                distinct += 1;
+                true
+            });
+        table[..distinct].sort_by(f32::total_cmp);
+        let code = |w: f32| {
+            table[..distinct]
+                .binary_search_by(|t| t.total_cmp(&w))
+                .expect("every weight is in the table") as u32
+        };
+        /// Each rating `(movie, matrix entry)` made into its place.
+        fn fill<E: Copy>(
+            matrix: &RatingMatrix,
+            entry: &[u32],
+            empty: E,
+            make: impl Fn(usize, usize) -> E,
+        ) -> Vec<E> {
+            let mut ratings = vec![empty; matrix.nnz()];
+            for i in 0..matrix.n_items() {
+                for e in matrix.indptr[i]..matrix.indptr[i + 1] {
+                    ratings[entry[e] as usize] = make(i, e);
+                }
+            }
+            ratings
+        }
+        Some(if packable {
+            let ratings = fill(matrix, &entry, Packed(0), |i, e| {
+                Packed(number[i] | code(weights_by_rating[e]) << 24)
+            });
+            AnyHistories::Packed(Histories {
+                start,
+                ratings,
+                entry,
+                table,
+                original,
+            })
+        } else {
+            let ratings = fill(matrix, &entry, (0, 0.0), |i, e| {
+                (number[i], weights_by_rating[e])
+            });
+            AnyHistories::Wide(Histories {
+                start,
+                ratings,
+                entry,
+                table,
+                original,
+            })
         })
+    }
+
+    /// [`build_one`] on whichever histories these are.
+    fn build(
+        &self,
+        matrix: &RatingMatrix,
+        params: &ItemKnnParams,
+        progress: &crate::progress::Stage,
+        only: Option<&[bool]>,
+    ) -> NeighbourLists {
+        match self {
+            AnyHistories::Packed(h) => build_one(matrix, h, params, progress, only),
+            AnyHistories::Wide(h) => build_one(matrix, h, params, progress, only),
+        }
     }
 }
 
@@ -863,9 +1013,9 @@ impl Histories {
 /// additions; a test compares them).
 ///
 /// With `only`, the movies it marks get lists and the others empty ones.
-fn build_one(
+fn build_one<E: Entry>(
     matrix: &RatingMatrix,
-    histories: &Histories,
+    histories: &Histories<E>,
     params: &ItemKnnParams,
     progress: &crate::progress::Stage,
     only: Option<&[bool]>,
@@ -875,6 +1025,8 @@ fn build_one(
         start,
         ratings,
         entry,
+        table,
+        original,
     } = histories;
     let longest = start.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
     let rate = params
@@ -891,14 +1043,15 @@ fn build_one(
     let norms: Vec<f32> = (0..n_items)
         .map(|i| {
             (matrix.indptr[i]..matrix.indptr[i + 1])
-                .map(|e| ratings[entry[e] as usize].1.powi(2))
+                .map(|e| ratings[entry[e] as usize].weight(table).powi(2))
                 .sum::<f32>()
                 .sqrt()
         })
         .collect();
-    let powered: Vec<f32> = norms
+    // By movie number, as the accumulators are.
+    let powered: Vec<f32> = original
         .iter()
-        .map(|n| n.powf(params.popularity_exponent))
+        .map(|&i| norms[i as usize].powf(params.popularity_exponent))
         .collect();
     let k = params.neighbours;
     let lists: Vec<Vec<(u32, f32)>> = (0..n_items)
@@ -911,6 +1064,16 @@ fn build_one(
                 }
                 let (acc, touched) = (&mut acc[..], &mut touched[..]);
                 let rows = matrix.indptr[i]..matrix.indptr[i + 1];
+                // Co-ratings this walk reads, at most: past a few per movie, the accumulators
+                // are scanned afterwards instead of the walk noting which it touched.
+                let walked: usize = rows
+                    .clone()
+                    .map(|e| {
+                        let u = matrix.users[e] as usize;
+                        (start[u + 1] - start[u]).min(2 * reach + 1)
+                    })
+                    .sum();
+                let scan = walked >= SCAN_SHARE * n_items;
                 let mut count = 0;
                 for e in rows.clone() {
                     // The next histories' first lines are fetched while this one is read: each
@@ -920,21 +1083,47 @@ fn build_one(
                     }
                     let u = matrix.users[e] as usize;
                     let at = entry[e] as usize;
-                    let own = ratings[at].1;
+                    let own = ratings[at].weight(table);
                     let (first, end) = (start[u], start[u + 1]);
                     // Before: nearest first, so the decay table is read forwards.
                     let before = ratings[first..at].iter().rev();
-                    count = accumulate(acc, touched, count, before, &before_decay[1..], own);
                     let after = ratings[at + 1..end].iter();
-                    count = accumulate(acc, touched, count, after, &after_decay[1..], own);
+                    if scan {
+                        add_all(acc, before, &before_decay[1..], own, table);
+                        add_all(acc, after, &after_decay[1..], own, table);
+                    } else {
+                        let decays = &before_decay[1..];
+                        count = accumulate(acc, touched, count, before, decays, own, table);
+                        let decays = &after_decay[1..];
+                        count = accumulate(acc, touched, count, after, decays, own, table);
+                    }
                 }
                 let norm = norms[i];
                 let mut best = TopK::new(k, kept);
-                for &j in &touched[..count] {
-                    let slot = &mut acc[j as usize];
-                    let score = *slot / (norm * powered[j as usize]).max(f32::MIN_POSITIVE);
+                let mut take = |j: usize, slot: &mut f32| {
+                    let score = *slot / (norm * powered[j]).max(f32::MIN_POSITIVE);
                     *slot = -0.0;
-                    best.offer(j, score);
+                    best.offer(original[j], score);
+                };
+                if scan {
+                    for (block, slots) in acc.chunks_mut(SCAN_BLOCK).enumerate() {
+                        // All untouched (the common case) in one vector comparison.
+                        let any = slots
+                            .iter()
+                            .fold(0, |any, s| any | (s.to_bits() ^ UNTOUCHED));
+                        if any == 0 {
+                            continue;
+                        }
+                        for (at, slot) in slots.iter_mut().enumerate() {
+                            if slot.to_bits() != UNTOUCHED {
+                                take(block * SCAN_BLOCK + at, slot);
+                            }
+                        }
+                    }
+                } else {
+                    for &j in &touched[..count] {
+                        take(j as usize, &mut acc[j as usize]);
+                    }
                 }
                 progress.inc(1);
                 best.into_best()
@@ -954,15 +1143,17 @@ const UNTOUCHED: u32 = 0x8000_0000;
 /// room for every movie and one more). The accumulator and the list are plain slices, so
 /// nothing is reloaded per co-rating; this loop is where `train` spends most of its time.
 #[inline(always)]
-fn accumulate<'a>(
+fn accumulate<'a, E: Entry + 'a>(
     acc: &mut [f32],
     touched: &mut [u32],
     mut count: usize,
-    side: impl Iterator<Item = &'a (u32, f32)>,
+    side: impl Iterator<Item = &'a E>,
     decays: &[f32],
     own: f32,
+    table: &[f32; 256],
 ) -> usize {
-    for (&(j, weight), &decay) in side.zip(decays) {
+    for (&rating, &decay) in side.zip(decays) {
+        let (j, weight) = (rating.movie(), rating.weight(table));
         let slot = &mut acc[j as usize];
         let bits = slot.to_bits();
         touched[count] = j;
@@ -972,13 +1163,38 @@ fn accumulate<'a>(
     count
 }
 
+/// A movie whose walk reads at least this many co-ratings per movie of the catalog has its
+/// accumulators scanned after the walk ([`add_all`]) rather than noted as touched
+/// ([`accumulate`]): the scan costs well under a nanosecond a movie, the noting about half a
+/// nanosecond a co-rating.
+const SCAN_SHARE: usize = 2;
+
+/// Accumulators compared at once by the scan of [`build_one`].
+const SCAN_BLOCK: usize = 16;
+
+/// [`accumulate`] without noting what it touches: the accumulators are scanned afterwards.
+/// −0.0 plus a weight is the weight, and −0.0 plus +0.0 is +0.0, so a touched accumulator never
+/// holds the bits of an untouched one.
+#[inline(always)]
+fn add_all<'a, E: Entry + 'a>(
+    acc: &mut [f32],
+    side: impl Iterator<Item = &'a E>,
+    decays: &[f32],
+    own: f32,
+    table: &[f32; 256],
+) {
+    for (&rating, &decay) in side.zip(decays) {
+        acc[rating.movie() as usize] += own * rating.weight(table) * decay;
+    }
+}
+
 /// How many ratings of a movie ahead [`build_one`] prefetches the histories of.
 const PREFETCH_AHEAD: usize = 4;
 
 /// Asks for the cache lines around `ratings[at]` (both sides: a history is read outwards from
 /// there). Only a hint: it reads nothing and cannot fault.
 #[inline(always)]
-fn prefetch_around(ratings: &[(u32, f32)], at: usize) {
+fn prefetch_around<E>(ratings: &[E], at: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
@@ -1858,10 +2074,6 @@ mod tests {
                             popularity_exponent,
                             backward_weight,
                         };
-                        let histories = Histories::of(&matrix, weighting).expect("ranks");
-                        let quiet = crate::progress::Stage::start_unlined("test");
-                        let one = build_one(&matrix, &histories, &params, &quiet, None);
-                        assert_eq!(quiet.done_steps(), matrix.n_items() as u64);
                         let grid = build_variants(
                             &matrix,
                             weighting,
@@ -1870,12 +2082,21 @@ mod tests {
                             &[(popularity_exponent, backward_weight)],
                             None,
                         );
-                        assert_close(&one, &grid[0], &format!("{params:?}"));
-                        assert_eq!(
-                            one.items.is_empty(),
-                            neighbours == 0,
-                            "{params:?}: lists are empty only when none are kept"
-                        );
+                        for pack in [true, false] {
+                            let histories =
+                                AnyHistories::packed_if(&matrix, weighting, pack).expect("ranks");
+                            // Ten half stars, and the BM25 weights of 60 users, are few values.
+                            assert_eq!(matches!(histories, AnyHistories::Packed(_)), pack);
+                            let quiet = crate::progress::Stage::start_unlined("test");
+                            let one = histories.build(&matrix, &params, &quiet, None);
+                            assert_eq!(quiet.done_steps(), matrix.n_items() as u64);
+                            assert_close(&one, &grid[0], &format!("{params:?}, packed {pack}"));
+                            assert_eq!(
+                                one.items.is_empty(),
+                                neighbours == 0,
+                                "{params:?}: lists are empty only when none are kept"
+                            );
+                        }
                     }
                 }
             }
