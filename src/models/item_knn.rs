@@ -911,16 +911,14 @@ impl AnyHistories {
         // Where each rating sits in its user's history; every place taken once.
         let mut entry = vec![0u32; matrix.nnz()];
         let mut taken = vec![0u64; matrix.nnz().div_ceil(64)];
-        for i in 0..n_items {
-            for e in matrix.indptr[i]..matrix.indptr[i + 1] {
-                let u = matrix.users[e] as usize;
-                let at = start[u] + matrix.positions[e] as usize;
-                if at >= start[u + 1] || taken[at / 64] & (1 << (at % 64)) != 0 {
-                    return None;
-                }
-                taken[at / 64] |= 1 << (at % 64);
-                entry[e] = at as u32;
+        for ((place, &u), &position) in entry.iter_mut().zip(&matrix.users).zip(&matrix.positions) {
+            let u = u as usize;
+            let at = start[u] + position as usize;
+            if at >= start[u + 1] || taken[at / 64] & (1 << (at % 64)) != 0 {
+                return None;
             }
+            taken[at / 64] |= 1 << (at % 64);
+            *place = at as u32;
         }
         drop(taken);
         // The weights' table, when they take at most 256 values, sorted.
