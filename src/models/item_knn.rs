@@ -2035,6 +2035,31 @@ mod tests {
     }
 
     #[test]
+    fn positions_that_are_not_ranks_are_walked_by_the_general_walk() {
+        let ratings: Vec<Rating> = (1..=6u32)
+            .flat_map(|u| (1..=5u32).map(move |m| rating(u, (m + u) % 5 + 1, m)))
+            .collect();
+        let ranked = RatingMatrix::build(&catalog(5), &ratings);
+        assert!(AnyHistories::of(&ranked, Weighting::Rating).is_some());
+        // Two ratings of a user at one position, then one past the end of its history.
+        let mut twice = ranked.clone();
+        twice.positions.iter_mut().for_each(|p| *p /= 2);
+        let mut past = ranked.clone();
+        let last_user = ranked.n_users() as u32 - 1;
+        let e = ranked.users.iter().position(|&u| u == last_user).unwrap();
+        past.positions[e] = 5;
+        for matrix in [twice, past] {
+            assert!(AnyHistories::of(&matrix, Weighting::Rating).is_none());
+            let lists = build(&matrix, &ItemKnnParams::PLAIN);
+            assert_eq!(lists.len(), 5);
+            assert!(
+                lists.items.len() > 10,
+                "the general walk still lists neighbours"
+            );
+        }
+    }
+
+    #[test]
     fn the_one_setting_walk_gives_the_grid_walks_lists() {
         // Random histories: 60 users, 50 movies, popular and rare ones, many co-ratings at
         // every gap, every weighting and both sides of the backward weight.
