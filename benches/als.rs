@@ -1,6 +1,6 @@
 //! Times `als::train` on synthetic data shaped like MovieLens ml-latest.
 //!
-//! `cargo bench --bench als -- [scale] [--portable] [--iterations N]`
+//! `cargo bench --bench als -- [scale] [--portable] [--iterations N] [--factors F]`
 //!
 //! Scale 1.0: 86,537 items, 330,975 users, 33,862,037 ratings, drawn in memory by
 //! [`movierec::devtools::synth::SynthModel`] with seed 7: the rating matrix `movierec synth --scale S`
@@ -15,6 +15,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut scale = 0.1f64;
     let mut iterations = None;
+    let mut factors = 64;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -24,6 +25,10 @@ fn main() {
             "--iterations" => {
                 i += 1;
                 iterations = Some(args[i].parse::<usize>().expect("iterations"));
+            }
+            "--factors" => {
+                i += 1;
+                factors = args[i].parse::<usize>().expect("factors");
             }
             s => scale = s.parse().expect("scale must be a number"),
         }
@@ -54,9 +59,10 @@ fn main() {
             "portable"
         }
     );
-    // 64 factors, as `implicit` is run beside it (docs/BENCHMARKS.md), not the 32 `train` uses.
+    // 64 factors by default, as `implicit` is run beside it (docs/BENCHMARKS.md); `train` uses
+    // 32 (`--factors 32`).
     let mut params = AlsParams {
-        factors: 64,
+        factors,
         ..AlsParams::default()
     };
     if let Some(n) = iterations {

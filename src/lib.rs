@@ -29,6 +29,7 @@ pub mod fit;
 pub mod incremental;
 pub mod index;
 pub mod interactions;
+pub mod memory;
 pub mod models;
 pub mod profile;
 pub mod progress;

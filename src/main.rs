@@ -110,6 +110,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 tune_budget: (!no_tune).then(|| Duration::from_secs_f64(tune_budget)),
                 incremental,
             };
+            // Each stage reuses the memory it frees, and hands it back when it ends.
+            movierec::memory::hold_freed_memory();
             train_and_report(&data, &out, &options, &tracking.tracking())
         }
         Command::Recommend {

@@ -180,6 +180,7 @@ impl Stage {
     /// returns its time.
     pub fn done(self) -> std::time::Duration {
         let took = self.started.elapsed();
+        crate::memory::release_freed_memory();
         let memory = memory_note();
         tracing::info!("{} in {:.2?}{memory}", self.label, took);
         if !self.bar.is_hidden() {
