@@ -2,15 +2,14 @@
 //! (mimalloc, `src/main.rs`).
 //!
 //! By default mimalloc hands freed memory back a second after it is freed (its "purge delay"), and
-//! the next allocation of that size takes fresh pages, which the kernel zeroes on first touch. A
-//! training allocates and frees buffers of hundreds of megabytes over and over within a stage
-//! (search scratch, matrix products' workspaces, per-task accumulators): at ml-latest's size the
-//! kernel spent about 5% of the run's CPU zeroing pages (`clear_page_erms` in `perf`), and never
-//! purging made the run 7–8 s faster but held 2.55–2.65 GB at the end instead of 1.8 GB. So
-//! `train` keeps freed memory for reuse while a stage runs ([`hold_freed_memory`]) and hands
-//! it back when the stage ends ([`release_freed_memory`], called by
-//! [`crate::progress::Stage::done`]): a stage reuses its own pages, and the peak is what one
-//! stage holds, as before (docs/BENCHMARKS.md).
+//! the next large allocation takes fresh pages, which the kernel zeroes on first touch: at
+//! ml-latest's size the kernel spent about 5% of a training's CPU zeroing pages
+//! (`clear_page_erms` in `perf`). Never handing memory back made the run 7–8 s faster but held
+//! 2.54–2.65 GB at its end instead of 1.8 GB (the target is 2.5 GB). So `train` keeps freed
+//! memory for reuse while a stage runs ([`hold_freed_memory`]) and hands it back when the stage
+//! ends ([`release_freed_memory`], called by [`crate::progress::Stage::done`]): a stage reuses
+//! its own pages, and the peak is what one stage holds, as before. Measured: about 2 s of 97 s,
+//! the peak unchanged (docs/BENCHMARKS.md).
 //!
 //! Both only set mimalloc's options or ask it to collect: a program built on this library with
 //! another global allocator is unaffected (mimalloc then holds nothing to hand back).

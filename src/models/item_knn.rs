@@ -434,7 +434,7 @@ pub fn update_lists(
                     if after_from < after_to {
                         let side = history[after_from..after_to].iter();
                         let decays = &after_decay[after_from - p..];
-                        count = accumulate(acc, touched, count, side, decays, own, &[0.0; 256]);
+                        count = accumulate(acc, touched, count, side, decays, own, &NO_TABLE);
                     }
                     if kind != GROWN {
                         let side = history[p.saturating_sub(reach)..p].iter().rev();
@@ -445,7 +445,7 @@ pub fn update_lists(
                             side,
                             &before_decay[1..],
                             own,
-                            &[0.0; 256],
+                            &NO_TABLE,
                         );
                     }
                 }
@@ -836,9 +836,8 @@ impl Entry for (u32, f32) {
 
 /// A movie in the low 24 bits and the index of its weight in [`Histories::table`] in the high 8
 /// (4 bytes): when the weights take at most 256 values, as the ratings themselves do (ten half
-/// stars). The walk streams a history entry per co-rating (1.8e10 at `synth --scale 1`), from
-/// far more histories than the caches hold, so halving the entry halves what it waits on memory
-/// for.
+/// stars). The walk reads a history entry per co-rating (1.8e10 at `synth --scale 1`) from far
+/// more histories than the caches hold: half the bytes, half the cache lines to wait for.
 #[derive(Clone, Copy)]
 struct Packed(u32);
 
@@ -855,6 +854,9 @@ impl Entry for Packed {
 
 /// The movie bits of a [`Packed`] entry.
 const PACKED_MOVIE: u32 = (1 << 24) - 1;
+
+/// The weight table of wide entries, which do not read it.
+static NO_TABLE: [f32; 256] = [0.0; 256];
 
 /// Every user's ratings in the order they were made, with their weights: user `u`'s rating at
 /// position `p` is entry `start[u] + p`. The positions of a rating matrix are ranks (0, 1, 2…
@@ -1163,8 +1165,8 @@ fn accumulate<'a, E: Entry + 'a>(
 
 /// A movie whose walk reads at least this many co-ratings per movie of the catalog has its
 /// accumulators scanned after the walk ([`add_all`]) rather than noted as touched
-/// ([`accumulate`]): the scan costs well under a nanosecond a movie, the noting about half a
-/// nanosecond a co-rating.
+/// ([`accumulate`]): the scan reads the accumulators 16 at a time, the noting costs a store and a
+/// comparison per co-rating (docs/BENCHMARKS.md; from one co-rating per movie it was no faster).
 const SCAN_SHARE: usize = 2;
 
 /// Accumulators compared at once by the scan of [`build_one`].
