@@ -7,7 +7,7 @@
 //! (`clear_page_erms` in `perf`). Never handing memory back made the run 7–8 s faster but held
 //! 2.54–2.65 GB at its end instead of 1.8 GB (the target is 2.5 GB). So `train` keeps freed
 //! memory for reuse while a stage runs ([`hold_freed_memory`]) and hands it back when the stage
-//! ends ([`release_freed_memory`], called by [`crate::progress::Stage::done`]): a stage reuses
+//! ends ([`release_freed_memory`], called by `Stage::done` in `progress.rs`): a stage reuses
 //! its own pages, and the peak is what one stage holds, as before. Measured: about 2 s of 97 s,
 //! the peak unchanged (docs/BENCHMARKS.md).
 //!

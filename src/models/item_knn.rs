@@ -898,18 +898,8 @@ impl AnyHistories {
         let n_items = matrix.n_items();
         let start = matrix.user_offsets();
         let weights_by_rating = weights_of(matrix, weighting);
-        let mut original: Vec<u32> = (0..n_items as u32).collect();
-        original.sort_by_key(|&i| {
-            let i = i as usize;
-            (
-                std::cmp::Reverse(matrix.indptr[i + 1] - matrix.indptr[i]),
-                i,
-            )
-        });
-        let mut number = vec![0u32; n_items];
-        for (r, &i) in original.iter().enumerate() {
-            number[i as usize] = r as u32;
-        }
+        let counts: Vec<usize> = matrix.indptr.windows(2).map(|w| w[1] - w[0]).collect();
+        let (original, number) = crate::interactions::most_counted_first(&counts);
         // Where each rating sits in its user's history; every place taken once.
         let mut entry = vec![0u32; matrix.nnz()];
         let mut taken = vec![0u64; matrix.nnz().div_ceil(64)];

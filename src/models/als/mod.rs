@@ -460,15 +460,7 @@ struct Relabeled {
 fn relabel(item_users: Csr<'_>) -> Relabeled {
     let n_items = item_users.n_rows();
     let n_users = item_users.n_cols;
-    let order = |counts: &[usize]| -> (Vec<u32>, Vec<u32>) {
-        let mut of_new: Vec<u32> = (0..counts.len() as u32).collect();
-        of_new.par_sort_by_key(|&i| (std::cmp::Reverse(counts[i as usize]), i));
-        let mut new_of = vec![0u32; counts.len()];
-        for (new, &old) in of_new.iter().enumerate() {
-            new_of[old as usize] = new as u32;
-        }
-        (of_new, new_of)
-    };
+    let order = crate::interactions::most_counted_first;
     let item_counts: Vec<usize> = item_users.indptr.windows(2).map(|w| w[1] - w[0]).collect();
     let (item_of_new, new_item) = order(&item_counts);
     // Users: original rows, columns renamed; its transpose is users in new order.
