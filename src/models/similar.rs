@@ -208,18 +208,33 @@ impl<'a> SimilarScorer<'a> {
     }
 
     /// The candidates of `query`: its `nearest` and its franchise, each once, by id, never
-    /// itself, with their blended cosine to it.
+    /// itself, with their blended cosine to it. The nearest keep the cosine their search
+    /// computed (the matrix product's, which may differ from [`ExactIndex::similarity`]'s in the
+    /// last bits); only franchise members not among them are scored here (scoring all 300
+    /// candidates of every movie again was about a second of `train` at ml-latest's size).
     fn with_franchise(&self, query: u32, nearest: &[crate::index::Neighbor]) -> Vec<(u32, f32)> {
-        let mut ids: Vec<u32> = nearest
+        let mut candidates: Vec<(u32, f32)> = nearest
             .iter()
-            .map(|c| c.item)
-            .chain(self.franchises.members(query).filter(|&j| j != query))
+            .filter(|c| c.item != query)
+            .map(|c| (c.item, c.score))
             .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids.into_iter()
-            .map(|c| (c, self.blended.similarity(query, c)))
-            .collect()
+        candidates.sort_unstable_by_key(|&(item, _)| item);
+        candidates.dedup_by_key(|&mut (item, _)| item);
+        let found = candidates.len();
+        for member in self.franchises.members(query) {
+            if member != query
+                && candidates[..found]
+                    .binary_search_by_key(&member, |&(item, _)| item)
+                    .is_err()
+            {
+                candidates.push((member, self.blended.similarity(query, member)));
+            }
+        }
+        if candidates.len() > found {
+            candidates.sort_unstable_by_key(|&(item, _)| item);
+            candidates.dedup_by_key(|&mut (item, _)| item);
+        }
+        candidates
     }
 
     /// The lists of `queries` (every other movie's is empty) from their `candidates`: rescored,
@@ -494,6 +509,67 @@ mod tests {
         // Too short to group by.
         assert_eq!(key("Up"), None);
         assert_eq!(key("X2: X-Men United"), None);
+    }
+
+    #[test]
+    fn candidates_are_the_nearest_and_the_franchise_once_each_by_id() {
+        let titles = [
+            "Alpha Quest",
+            "Alpha Quest 2",
+            "Quiet Harbor",
+            "Red Meadow",
+            "Deep Canyon",
+            "Cold Glacier",
+        ];
+        let catalog = Catalog::from_movies(
+            (1..)
+                .zip(titles)
+                .map(|(movie_id, title)| crate::catalog::Movie {
+                    movie_id,
+                    title: title.into(),
+                    aliases: Vec::new(),
+                    year: None,
+                    genres: std::sync::Arc::new([]),
+                    imdb_id: None,
+                    tmdb_id: None,
+                    rating_count: 0,
+                    rating_mean: 0.0,
+                    merged_ids: Vec::new(),
+                })
+                .collect(),
+        );
+        // The sequel points the other way from its first film: the least similar movie.
+        let rows = vec![1.0, 0.0, -1.0, 0.0, 0.9, 0.1, 0.8, 0.3, 0.7, 0.5, 0.2, 0.9];
+        let embeddings = ItemEmbeddings::new(2, rows).unwrap();
+        let scorer = |candidates| {
+            let params = SimilarParams {
+                candidates,
+                ..SimilarParams::default()
+            };
+            SimilarScorer::new(&catalog, &embeddings, &embeddings, params).unwrap()
+        };
+        let narrow = scorer(2);
+        let found = narrow.candidates(&[0]).remove(0);
+        let ids: Vec<u32> = found.iter().map(|c| c.0).collect();
+        // Its two nearest (2 and 3), and its sequel though far away.
+        assert_eq!(ids, vec![1, 2, 3]);
+        for &(item, cosine) in &found {
+            assert!((cosine - narrow.blended.similarity(0, item)).abs() < 1e-6);
+        }
+        // The full search gives the same candidates, and the sequel first on the list.
+        let lists = narrow.lists(&crate::progress::Stage::start_unlined("test"));
+        assert_eq!(lists.of(0).next().map(|(item, _)| item), Some(1));
+        assert_eq!(lists.of(0).count(), 3);
+        // Every other movie a candidate, the sequel among the nearest: listed once.
+        let wide = scorer(5).candidates(&[0, 1]);
+        assert_eq!(
+            wide[0].iter().map(|c| c.0).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4, 5]
+        );
+        assert_eq!(
+            wide[1].iter().map(|c| c.0).collect::<Vec<_>>(),
+            vec![0, 2, 3, 4, 5]
+        );
     }
 
     #[test]
