@@ -211,7 +211,8 @@ impl<'a> SimilarScorer<'a> {
     /// itself, with their blended cosine to it. The nearest keep the cosine their search
     /// computed (the matrix product's, which may differ from [`ExactIndex::similarity`]'s in the
     /// last bits); only franchise members not among them are scored here (scoring all 300
-    /// candidates of every movie again was about a second of `train` at ml-latest's size).
+    /// candidates of every movie again took 1.7–2.5 s of the lists' 13–15 s at ml-latest's
+    /// size, docs/BENCHMARKS.md).
     fn with_franchise(&self, query: u32, nearest: &[crate::index::Neighbor]) -> Vec<(u32, f32)> {
         let mut candidates: Vec<(u32, f32)> = nearest
             .iter()
