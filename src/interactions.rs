@@ -238,6 +238,40 @@ impl RatingMatrix {
         }
     }
 
+    /// Each user's movies among `items` rated with a value `keep` accepts, as positions in
+    /// `items` (ascending), in compressed rows: user `u`'s are
+    /// `positions[starts[u]..starts[u + 1]]`. Returns `(starts, positions)`.
+    pub fn items_by_user(
+        &self,
+        items: &[usize],
+        keep: impl Fn(f32) -> bool,
+    ) -> (Vec<usize>, Vec<u32>) {
+        let entries = |i: usize| self.indptr[i]..self.indptr[i + 1];
+        let mut starts = vec![0usize; self.n_users() + 1];
+        for &i in items {
+            for e in entries(i) {
+                if keep(self.values[e]) {
+                    starts[self.users[e] as usize + 1] += 1;
+                }
+            }
+        }
+        for u in 0..self.n_users() {
+            starts[u + 1] += starts[u];
+        }
+        let mut next = starts.clone();
+        let mut positions = vec![0u32; starts[self.n_users()]];
+        for (k, &i) in items.iter().enumerate() {
+            for e in entries(i) {
+                if keep(self.values[e]) {
+                    let slot = &mut next[self.users[e] as usize];
+                    positions[*slot] = k as u32;
+                    *slot += 1;
+                }
+            }
+        }
+        (starts, positions)
+    }
+
     /// Where each user's entries would start if the entries were ordered by user: user `u`'s
     /// span `offsets[u]..offsets[u + 1]` (the first half of a transpose).
     pub fn user_offsets(&self) -> Vec<usize> {

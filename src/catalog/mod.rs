@@ -422,11 +422,19 @@ impl Catalog {
 /// A catalog of movies `1..=n` titled `Movie N`, with nothing else known, for unit tests.
 #[cfg(test)]
 pub(crate) fn numbered_catalog(n: u32) -> Catalog {
+    titled_catalog((1..=n).map(|id| format!("Movie {id}")))
+}
+
+/// A catalog of movies numbered from 1 with the given titles, nothing else known, for unit
+/// tests.
+#[cfg(test)]
+pub(crate) fn titled_catalog(titles: impl IntoIterator<Item = impl Into<Arc<str>>>) -> Catalog {
     Catalog::from_movies(
-        (1..=n)
-            .map(|id| Movie {
+        (1..)
+            .zip(titles)
+            .map(|(id, title)| Movie {
                 movie_id: id,
-                title: format!("Movie {id}").into(),
+                title: title.into(),
                 aliases: Vec::new(),
                 year: None,
                 genres: Arc::new([]),

@@ -85,26 +85,9 @@ pub fn train(matrix: &RatingMatrix, params: &EaseParams) -> Result<EaseModel> {
     for (l, &i) in chosen.iter().enumerate() {
         local[i] = l as u32;
     }
-    // Each user's chosen movies, ascending, for the Gram matrix G = XᵀX (co-rating counts),
-    // in compressed rows: user `u`'s are `movies[starts[u]..starts[u + 1]]`.
-    let mut starts = vec![0usize; matrix.n_users() + 1];
-    for &i in &chosen {
-        for &u in &matrix.users[matrix.indptr[i]..matrix.indptr[i + 1]] {
-            starts[u as usize + 1] += 1;
-        }
-    }
-    for u in 0..matrix.n_users() {
-        starts[u + 1] += starts[u];
-    }
-    let mut next = starts.clone();
-    let mut movies = vec![0u32; starts[matrix.n_users()]];
-    for (l, &i) in chosen.iter().enumerate() {
-        for &u in &matrix.users[matrix.indptr[i]..matrix.indptr[i + 1]] {
-            movies[next[u as usize]] = l as u32;
-            next[u as usize] += 1;
-        }
-    }
-    drop(next);
+    // Each user's chosen movies, ascending, for the Gram matrix G = XᵀX (co-rating counts):
+    // user `u`'s are `movies[starts[u]..starts[u + 1]]`.
+    let (starts, movies) = matrix.items_by_user(&chosen, |_| true);
     // Only the lower triangle (`b ≤ a`), the half the Cholesky factorisation reads: each
     // user's movies up to `a`, half the co-ratings of the whole matrix (at ml-latest's size
     // this product was nearly all of EASE's time).

@@ -1316,27 +1316,8 @@ pub fn co_likes(matrix: &RatingMatrix, lists: &NeighbourLists, liked: f32) -> Ve
 /// Each user's liked movies (rated at least `liked`), ascending, in compressed rows: user `u`'s
 /// are `movies[starts[u]..starts[u + 1]]`.
 fn liked_by_user(matrix: &RatingMatrix, liked: f32) -> (Vec<usize>, Vec<u32>) {
-    let mut starts = vec![0usize; matrix.n_users() + 1];
-    for (&u, &value) in matrix.users.iter().zip(&matrix.values) {
-        if value >= liked {
-            starts[u as usize + 1] += 1;
-        }
-    }
-    for u in 0..matrix.n_users() {
-        starts[u + 1] += starts[u];
-    }
-    let mut next = starts.clone();
-    let mut movies = vec![0u32; starts[matrix.n_users()]];
-    for i in 0..matrix.n_items() {
-        for e in matrix.indptr[i]..matrix.indptr[i + 1] {
-            if matrix.values[e] >= liked {
-                let slot = &mut next[matrix.users[e] as usize];
-                movies[*slot] = i as u32;
-                *slot += 1;
-            }
-        }
-    }
-    (starts, movies)
+    let every: Vec<usize> = (0..matrix.n_items()).collect();
+    matrix.items_by_user(&every, |value| value >= liked)
 }
 
 /// [`co_likes`] of `lists`, from the counts `previous_counts` of the lists `previous` on the

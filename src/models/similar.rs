@@ -219,8 +219,8 @@ impl<'a> SimilarScorer<'a> {
             .filter(|c| c.item != query)
             .map(|c| (c.item, c.score))
             .collect();
+        // (A search returns each row once, and a franchise lists each movie once.)
         candidates.sort_unstable_by_key(|&(item, _)| item);
-        candidates.dedup_by_key(|&mut (item, _)| item);
         let found = candidates.len();
         for member in self.franchises.members(query) {
             if member != query
@@ -233,7 +233,6 @@ impl<'a> SimilarScorer<'a> {
         }
         if candidates.len() > found {
             candidates.sort_unstable_by_key(|&(item, _)| item);
-            candidates.dedup_by_key(|&mut (item, _)| item);
         }
         candidates
     }
@@ -522,23 +521,7 @@ mod tests {
             "Deep Canyon",
             "Cold Glacier",
         ];
-        let catalog = Catalog::from_movies(
-            (1..)
-                .zip(titles)
-                .map(|(movie_id, title)| crate::catalog::Movie {
-                    movie_id,
-                    title: title.into(),
-                    aliases: Vec::new(),
-                    year: None,
-                    genres: std::sync::Arc::new([]),
-                    imdb_id: None,
-                    tmdb_id: None,
-                    rating_count: 0,
-                    rating_mean: 0.0,
-                    merged_ids: Vec::new(),
-                })
-                .collect(),
-        );
+        let catalog = crate::catalog::titled_catalog(titles);
         // The sequel points the other way from its first film: the least similar movie.
         let rows = vec![1.0, 0.0, -1.0, 0.0, 0.9, 0.1, 0.8, 0.3, 0.7, 0.5, 0.2, 0.9];
         let embeddings = ItemEmbeddings::new(2, rows).unwrap();
