@@ -35,6 +35,7 @@ fn nalgebra_sorted_eigen(matrix: DMatrix<f64>) -> (Vec<f64>, DMatrix<f64>) {
 
 /// Principal components of the rows of `x` (`n × d`): the eigenvalues of the covariance in
 /// descending order, the components as columns, and the column means.
+#[cfg(test)]
 pub fn pca(x: &DMatrix<f64>) -> (Vec<f64>, DMatrix<f64>, Vec<f64>) {
     let n = x.nrows().max(2) as f64;
     let means: Vec<f64> = x.column_iter().map(|c| c.mean()).collect();
