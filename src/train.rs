@@ -513,7 +513,7 @@ fn build_model_files(
     let step = (catalog.len() / RECALL_SAMPLE).max(1);
     let sample: Vec<u32> = (0..catalog.len() as u32).step_by(step).collect();
     // Exact answers for the sample, searched once for every backend and width tried.
-    let truth = RecallTruth::new(&exact, &sample, 10);
+    let truth = RecallTruth::batched(&exact, &sample, 10);
     let build = BuildOptions {
         forest: options.forest,
         fixed_search_k: options.fixed_search_k,

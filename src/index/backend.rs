@@ -72,14 +72,25 @@ impl IndexBackend for Forest {
         let embeddings: &ItemEmbeddings = exact.embeddings();
         let mut forest = ForestIndex::build(embeddings, Metric::Cosine, options.forest);
         let mut recall = truth.recall(&forest);
-        // Doubled up to a quarter of the catalog.
+        // Doubled up to a quarter of the catalog: every wider width measured from one walk as
+        // wide as the widest (at 86,528 movies, 21,632 candidates a query instead of the
+        // 49,632 of four walks one after the other).
         let widest = embeddings.len() / 4;
-        while let Some(search_k) = forest.params().search_k {
-            if options.fixed_search_k || recall >= RECALL_TARGET || search_k >= widest {
-                break;
+        let mut widths = Vec::new();
+        if let Some(mut search_k) = forest.params().search_k {
+            while !options.fixed_search_k && recall < RECALL_TARGET && search_k < widest {
+                search_k = (search_k * 2).min(widest);
+                widths.push(search_k);
             }
-            forest.set_search_k(Some((search_k * 2).min(widest)));
-            recall = truth.recall(&forest);
+        }
+        if !widths.is_empty() {
+            let recalls = truth.recall_each(widths.len(), &|item, k| {
+                forest.search_item_widths(item, k, &widths)
+            });
+            let first = recalls.iter().position(|&r| r >= RECALL_TARGET);
+            let chosen = first.unwrap_or(widths.len() - 1);
+            forest.set_search_k(Some(widths[chosen]));
+            recall = recalls[chosen];
         }
         BuiltIndex {
             bytes: forest.to_bytes(),

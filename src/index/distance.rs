@@ -136,6 +136,7 @@ impl Eq for Ranked {}
 /// per `k` admitted ones, where a binary heap pays O(log k) for every admitted candidate: with
 /// `k` in the hundreds (the candidate search of "more like this"), the heap's sifting was a
 /// fifth of the whole training.
+#[derive(Clone)]
 pub struct TopK {
     k: usize,
     buffer: Vec<Ranked>,

@@ -375,10 +375,34 @@ impl VectorIndex for ForestIndex {
     /// # Panics
     /// If `query.len()` is not the embedding dimension.
     fn search(&self, raw_query: &[f32], k: usize, allow: &dyn Fn(u32) -> bool) -> Vec<Neighbor> {
+        let search_k = self.search_k(k);
+        let mut found = self.search_widths(raw_query, k, allow, &[search_k]);
+        found.pop().unwrap_or_default()
+    }
+}
+
+impl ForestIndex {
+    /// What [`VectorIndex::search_item`] returns at each of `widths` (ascending `search_k`s),
+    /// from one walk as wide as the last: a narrower search gathers a prefix of a wider one's
+    /// candidates (the walk's order does not depend on where it stops), so its answer is the
+    /// best of that prefix. What building measures recall at several widths with.
+    pub fn search_item_widths(&self, item: u32, k: usize, widths: &[usize]) -> Vec<Vec<Neighbor>> {
+        let query = self.embeddings.row(item as usize).to_vec();
+        self.search_widths(&query, k, &|row| row != item, widths)
+    }
+
+    /// The search of [`VectorIndex::search`] at each of `widths` (ascending).
+    fn search_widths(
+        &self,
+        raw_query: &[f32],
+        k: usize,
+        allow: &dyn Fn(u32) -> bool,
+        widths: &[usize],
+    ) -> Vec<Vec<Neighbor>> {
         let query = scoring_query(raw_query, self.embeddings.dim(), self.metric);
         let rows = self.scored.len();
         if k == 0 || rows == 0 {
-            return Vec::new();
+            return vec![Vec::new(); widths.len()];
         }
         // The query in tree space: for inner product `(q, 0)`, whose angle to an augmented row
         // ranks like `q·x` (margins only need the right sign and relative order).
@@ -388,7 +412,9 @@ impl VectorIndex for ForestIndex {
         if self.metric == Metric::InnerProduct {
             tree_query.push(0.0);
         }
-        let search_k = self.search_k(k);
+        let search_k = widths.last().copied().unwrap_or(0);
+        // How many candidates the search at each width had gathered when it stopped.
+        let mut cuts = Vec::with_capacity(widths.len());
 
         const UNSEEN: u8 = 0;
         const ALLOWED: u8 = 1;
@@ -402,7 +428,15 @@ impl VectorIndex for ForestIndex {
             .iter()
             .map(|&root| Pending::new(f32::INFINITY, root))
             .collect();
-        while (gathered < search_k || candidates.len() < k) && unseen > 0 {
+        loop {
+            while cuts.len() < widths.len()
+                && ((gathered >= widths[cuts.len()] && candidates.len() >= k) || unseen == 0)
+            {
+                cuts.push(candidates.len());
+            }
+            if !((gathered < search_k || candidates.len() < k) && unseen > 0) {
+                break;
+            }
             let Some(pending) = queue.pop() else {
                 break;
             };
@@ -430,11 +464,20 @@ impl VectorIndex for ForestIndex {
             }
         }
 
+        // Widths the walk never reached (the queue ran out) get every candidate.
+        cuts.resize(widths.len(), candidates.len());
         let mut top = TopK::new(k, candidates.len());
-        for item in candidates {
-            top.insert(dot(self.scored.row(item as usize), &query), item);
-        }
-        finish_scores(self.metric, raw_query, &self.embeddings, top.into_sorted())
+        let mut scored = 0;
+        cuts.iter()
+            .map(|&cut| {
+                for &item in &candidates[scored..cut] {
+                    top.insert(dot(self.scored.row(item as usize), &query), item);
+                }
+                scored = cut;
+                let best = top.clone().into_sorted();
+                finish_scores(self.metric, raw_query, &self.embeddings, best)
+            })
+            .collect()
     }
 }
 
@@ -880,6 +923,30 @@ mod tests {
             "{recalls:?}"
         );
         assert!(recalls[2] > 0.9, "{recalls:?}");
+    }
+
+    #[test]
+    fn one_walk_answers_every_width_as_separate_searches_do() {
+        let emb = clustered(4_000, 16, 25, 3);
+        let forest = ForestIndex::build(&emb, Metric::Cosine, params(10, None));
+        // Narrow widths stop inside the first trees, wide ones run out of rows.
+        let widths = [1, 10, 37, 300, 1_000, 3_999, 50_000];
+        for item in (0..4_000).step_by(131) {
+            // 500: more than a leaf holds, so narrow walks go on until they have k.
+            for k in [1, 10, 60, 500] {
+                let each = forest.search_item_widths(item, k, &widths);
+                assert_eq!(each.len(), widths.len());
+                for (&search_k, got) in widths.iter().zip(&each) {
+                    let alone = ForestIndex {
+                        params: params(10, Some(search_k)),
+                        ..forest.clone()
+                    };
+                    let want = alone.search_item(item, k, &|_| true);
+                    assert_eq!(got, &want, "item {item}, k {k}, search_k {search_k}");
+                }
+            }
+        }
+        assert!(forest.search_item_widths(0, 10, &[]).is_empty());
     }
 
     #[test]

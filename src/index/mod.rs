@@ -273,25 +273,76 @@ impl RecallTruth {
         RecallTruth { k, queries }
     }
 
+    /// [`RecallTruth::new`] for an exact index, every query in one batch
+    /// ([`ExactIndex::search_batch`]: one matrix product instead of a scan per query, 0.34 →
+    /// 0.09 s for 500 queries of the 128-dimensional rows of 86,528 movies).
+    pub fn batched(exact: &ExactIndex, items: &[u32], k: usize) -> RecallTruth {
+        let embeddings = exact.embeddings();
+        let dim = embeddings.dim();
+        let rows = items
+            .iter()
+            .flat_map(|&item| embeddings.row(item as usize))
+            .copied()
+            .collect();
+        let queries = ItemEmbeddings::new(dim, rows).expect("rows of the index");
+        let found = exact.search_batch(&queries, k, &|q, row| row == items[q]);
+        let queries = items
+            .iter()
+            .zip(found)
+            .filter_map(|(&item, truth)| truth.last().map(|kth| (item, kth.score, truth.len())))
+            .collect();
+        RecallTruth { k, queries }
+    }
+
     /// Recall@k of `index`: the share of the exact results it finds, ties counted as found
     /// ([`recall_at_k`]); 1 when there is nothing to find.
     pub fn recall(&self, index: &dyn VectorIndex) -> f32 {
+        self.recall_each(1, &|item, k| vec![index.search_item(item, k, &|_| true)])[0]
+    }
+
+    /// The recall of each of `n` searches at once: `search(item, k)` answers a query item (itself
+    /// excluded) with `n` result lists, such as an index's at `n` search widths.
+    pub fn recall_each(
+        &self,
+        n: usize,
+        search: &(dyn Fn(u32, usize) -> Vec<Vec<Neighbor>> + Sync),
+    ) -> Vec<f32> {
         use rayon::prelude::*;
         const TIE: f32 = 1e-6;
         let (found, wanted) = self
             .queries
             .par_iter()
             .map(|&(item, kth, wanted)| {
-                let got = index.search_item(item, self.k, &|_| true);
-                let found = got.iter().filter(|g| g.score >= kth - TIE).count();
-                (found.min(wanted), wanted)
+                let answers = search(item, self.k);
+                assert_eq!(answers.len(), n, "one answer per search");
+                let found: Vec<usize> = answers
+                    .iter()
+                    .map(|got| {
+                        got.iter()
+                            .filter(|g| g.score >= kth - TIE)
+                            .count()
+                            .min(wanted)
+                    })
+                    .collect();
+                (found, wanted)
             })
-            .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-        if wanted == 0 {
-            1.0
-        } else {
-            found as f32 / wanted as f32
-        }
+            .reduce(
+                || (vec![0; n], 0),
+                |(mut a, x), (b, y)| {
+                    a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+                    (a, x + y)
+                },
+            );
+        found
+            .iter()
+            .map(|&f| {
+                if wanted == 0 {
+                    1.0
+                } else {
+                    f as f32 / wanted as f32
+                }
+            })
+            .collect()
     }
 }
 
@@ -336,6 +387,42 @@ mod tests {
         assert_eq!(
             recall_at_k(&exact, &[&forest, &wrong], &[0, 1], 2),
             vec![1.0, 0.0]
+        );
+    }
+
+    #[test]
+    fn batched_truth_is_the_truth_of_one_search_per_query() {
+        // 400 rows in 12 dimensions, with some repeated rows (ties at the k-th place).
+        let mut state = 11u32;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state % 2001) as f32 / 1000.0 - 1.0
+        };
+        let mut rows: Vec<f32> = (0..400 * 12).map(|_| next()).collect();
+        rows.copy_within(0..12 * 20, 12 * 100);
+        let embeddings = ItemEmbeddings::new(12, rows).unwrap();
+        let exact = ExactIndex::build(&embeddings, Metric::Cosine);
+        let items: Vec<u32> = (0..400).step_by(7).chain([100, 105]).collect();
+        let (one, batched) = (
+            RecallTruth::new(&exact, &items, 10),
+            RecallTruth::batched(&exact, &items, 10),
+        );
+        assert_eq!(one.k, batched.k);
+        assert_eq!(one.queries.len(), items.len());
+        assert_eq!(batched.queries.len(), items.len());
+        for (a, b) in one.queries.iter().zip(&batched.queries) {
+            assert_eq!((a.0, a.2), (b.0, b.2));
+            assert!((a.1 - b.1).abs() < 1e-6, "{a:?} / {b:?}");
+        }
+        // In a catalog smaller than k, everything but the query itself.
+        let small = ItemEmbeddings::new(2, vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0]).unwrap();
+        let exact = ExactIndex::build(&small, Metric::Cosine);
+        let truth = RecallTruth::batched(&exact, &[0, 2], 10);
+        assert_eq!(
+            truth.queries.iter().map(|q| q.2).collect::<Vec<_>>(),
+            [2, 2]
         );
     }
 }
