@@ -399,6 +399,7 @@ impl ForestIndex {
         allow: &dyn Fn(u32) -> bool,
         widths: &[usize],
     ) -> Vec<Vec<Neighbor>> {
+        debug_assert!(widths.windows(2).all(|w| w[0] <= w[1]), "ascending widths");
         let query = scoring_query(raw_query, self.embeddings.dim(), self.metric);
         let rows = self.scored.len();
         if k == 0 || rows == 0 {
