@@ -467,18 +467,26 @@ impl ForestIndex {
 
         // Widths the walk never reached (the queue ran out) get every candidate.
         cuts.resize(widths.len(), candidates.len());
+        let Some((&last, narrower)) = cuts.split_last() else {
+            return Vec::new();
+        };
         let mut top = TopK::new(k, candidates.len());
+        let mut answers = Vec::with_capacity(cuts.len());
         let mut scored = 0;
-        cuts.iter()
-            .map(|&cut| {
-                for &item in &candidates[scored..cut] {
-                    top.insert(dot(self.scored.row(item as usize), &query), item);
-                }
-                scored = cut;
-                let best = top.clone().into_sorted();
-                finish_scores(self.metric, raw_query, &self.embeddings, best)
-            })
-            .collect()
+        let finish = |best| finish_scores(self.metric, raw_query, &self.embeddings, best);
+        for &cut in narrower {
+            for &item in &candidates[scored..cut] {
+                top.insert(dot(self.scored.row(item as usize), &query), item);
+            }
+            scored = cut;
+            answers.push(finish(top.clone().into_sorted()));
+        }
+        // The widest (a plain search's only width) takes the selection itself, uncopied.
+        for &item in &candidates[scored..last] {
+            top.insert(dot(self.scored.row(item as usize), &query), item);
+        }
+        answers.push(finish(top.into_sorted()));
+        answers
     }
 }
 

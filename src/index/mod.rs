@@ -393,14 +393,8 @@ mod tests {
     #[test]
     fn batched_truth_is_the_truth_of_one_search_per_query() {
         // 400 rows in 12 dimensions, with some repeated rows (ties at the k-th place).
-        let mut state = 11u32;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            (state % 2001) as f32 / 1000.0 - 1.0
-        };
-        let mut rows: Vec<f32> = (0..400 * 12).map(|_| next()).collect();
+        let random = crate::index::exact::tests::random_embeddings(400, 12, 11);
+        let mut rows = random.as_slice().to_vec();
         rows.copy_within(0..12 * 20, 12 * 100);
         let embeddings = ItemEmbeddings::new(12, rows).unwrap();
         let exact = ExactIndex::build(&embeddings, Metric::Cosine);
