@@ -474,17 +474,19 @@ impl ForestIndex {
         let mut answers = Vec::with_capacity(cuts.len());
         let mut scored = 0;
         let finish = |best| finish_scores(self.metric, raw_query, &self.embeddings, best);
-        for &cut in narrower {
+        // Offers the candidates from `scored` up to `cut`.
+        let mut offer = |top: &mut TopK, cut: usize| {
             for &item in &candidates[scored..cut] {
                 top.insert(dot(self.scored.row(item as usize), &query), item);
             }
             scored = cut;
+        };
+        for &cut in narrower {
+            offer(&mut top, cut);
             answers.push(finish(top.clone().into_sorted()));
         }
         // The widest (a plain search's only width) takes the selection itself, uncopied.
-        for &item in &candidates[scored..last] {
-            top.insert(dot(self.scored.row(item as usize), &query), item);
-        }
+        offer(&mut top, last);
         answers.push(finish(top.into_sorted()));
         answers
     }
