@@ -1,6 +1,6 @@
 //! Every API route and every error, through the real router; and the real binary serving HTTP.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
@@ -1061,11 +1061,13 @@ async fn runs_lists_the_recorded_training_and_filters_by_kind() {
     let (status, body) = get("/api/runs").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let runs = body["runs"].as_array().unwrap();
-    // The model these tests serve was trained by this test binary, which recorded the run.
+    // The model these tests serve was trained by this test binary, which recorded the run (the
+    // other tests record theirs in the same store: find this one by its output directory).
+    let out = trained_model().display().to_string();
     let train = runs
         .iter()
-        .find(|r| r["kind"] == "train" && r["status"] == "finished")
-        .unwrap_or_else(|| panic!("no training run in {body}"));
+        .find(|r| r["kind"] == "train" && r["status"] == "finished" && r["params"]["out"] == out)
+        .unwrap_or_else(|| panic!("no training run of {out} in {body}"));
     assert_eq!(train["metrics"]["movies"], 9739.0);
     assert!(train["metrics"]["item_knn.annoy.recall_at_10"].is_null());
     assert!(train["metrics"]["svd.annoy.recall_at_10"].as_f64().unwrap() > 0.9);

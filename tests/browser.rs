@@ -4,7 +4,7 @@
 //! Needs `/usr/bin/chromium` (`apt-get install -y chromium`); without it every test fails saying
 //! so. Screenshots go to `target/browser-artifacts/` (also one per failing test).
 
-mod common;
+use crate::common;
 
 use common::server::Server;
 
@@ -982,30 +982,37 @@ fn an_unknown_title_shows_the_servers_error_in_the_alert_region() {
 
 #[test]
 fn the_runs_tab_lists_every_recorded_run_and_charts_a_metric() {
-    // A second training run (on the tiny fixture) beside the one that trained the served model.
+    // Two training runs (on the tiny fixture) in a run store of this test's own: the other tests
+    // of this binary record into the shared one while this one runs.
     let model = common::trained_model();
     let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
     let out = tempfile::tempdir().unwrap();
-    let trained = common::movierec(&[
-        "train",
-        "--data",
-        tiny.to_str().unwrap(),
-        "--out",
-        out.path().join("m").to_str().unwrap(),
-    ]);
-    assert!(trained.status.success());
-    let s = Session::open("runs", model);
+    let runs_dir = out.path().join("runs");
+    let runs_dir = runs_dir.to_str().unwrap();
+    for name in ["first", "second"] {
+        let trained = common::movierec(&[
+            "train",
+            "--data",
+            tiny.to_str().unwrap(),
+            "--out",
+            out.path().join(name).to_str().unwrap(),
+            "--runs-dir",
+            runs_dir,
+        ]);
+        assert!(trained.status.success(), "{}", common::stderr(&trained));
+    }
+    let s = Session::open_env("runs", model, &[("MOVIEREC_RUNS_DIR", runs_dir)], |_| {});
     s.click_tab("tab-runs");
     let rows = s.wait_for(
         "the runs table",
         "document.querySelectorAll('#runs-table tbody tr').length >= 2 && \
          document.querySelectorAll('#runs-table tbody tr').length",
     );
-    let expected = common::movierec(&["runs", "--json"]);
+    let expected = common::movierec(&["runs", "--json", "--runs-dir", runs_dir]);
     let expected: Value = serde_json::from_slice(&expected.stdout).unwrap();
     let expected = expected.as_array().unwrap();
     assert_eq!(rows, json!(expected.len()));
-    // Newest first, as `movierec runs`: the first row is the tiny training.
+    // Newest first, as `movierec runs`: the first row is the second training.
     let first_row = s.eval(
         "Array.from(document.querySelectorAll('#runs-table tbody tr')[0].cells).map((c) => c.textContent)",
     );
@@ -1527,7 +1534,7 @@ fn percentiles(v: &[f64]) -> (f64, f64, f64) {
 /// Frame times of the Plot tab while it pans and zooms a map of ml-latest's 86,537 movies,
 /// driven by DevTools mouse events (docs/BENCHMARKS.md, issue 6). A benchmark: it prints the
 /// figures, and fails only if frames are clearly slower than the display's 16.7 ms. Run alone:
-/// `cargo test --release --test browser -- --ignored --nocapture plot_frames`.
+/// `cargo test --release --test integration -- --ignored --nocapture browser::plot_frames`.
 #[test]
 #[ignore = "benchmark; run alone on an idle machine"]
 fn plot_frames_while_panning_and_zooming_86537_movies() {

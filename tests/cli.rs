@@ -1,7 +1,7 @@
 //! End-to-end tests of the `movierec` binary on the bundled data: train, recommend, and the
 //! guarantees of the model directory.
 
-mod common;
+use crate::common;
 
 use common::{bundled_data, movierec, stderr, stdout, trained_model};
 use serde_json::{json, Value};

@@ -2,7 +2,7 @@
 //! slow-header timeouts, half-closed clients, clients that never read, and running out of
 //! connections or open files.
 
-mod common;
+use crate::common;
 
 use common::server::Server;
 use common::trained_model;

@@ -1,7 +1,7 @@
 //! `movierec download` against a local HTTP server (no internet): a small server on a thread
 //! serves a zip of `tests/fixtures/tiny` made at test time, its `.md5`, and `Range` requests.
 
-mod common;
+use crate::common;
 
 use common::{movierec, stderr, stdout};
 use md5::{Digest, Md5};

@@ -2,7 +2,7 @@
 //! at once, the admin's bulk writes and movies, rate limits, and acknowledged writes surviving
 //! `kill -9` of the server (a real `movierec serve` on a real SQLite file).
 
-mod common;
+use crate::common;
 
 use common::http::{call, send, Answer};
 use common::server::Server;

@@ -1,7 +1,7 @@
 //! The MLflow client against a real `mlflow server`, and its failures against closed ports and
 //! servers that answer garbage.
 
-mod common;
+use crate::common;
 
 use common::mlflow::MlflowServer;
 use movierec::tracking::{

@@ -1,7 +1,7 @@
 //! The OpenAPI document at `/api/openapi.json` against the routes the router serves, and the
 //! interactive docs at `/docs/` (served with their assets, no browser needed).
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};

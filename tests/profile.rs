@@ -1,6 +1,6 @@
 //! `movierec profile`: tables on the terminal, a self-contained HTML report, JSON.
 
-mod common;
+use crate::common;
 
 use common::{bundled_data, movierec, stderr, stdout};
 use serde_json::Value;

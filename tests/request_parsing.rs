@@ -2,7 +2,7 @@
 //! arbitrary bytes, arbitrary query strings and path segments never make the server fail (no
 //! 5xx, no panic), and every 4xx has the documented error shape with a message.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};

@@ -4,7 +4,7 @@
 //! publishes; `kill -9` of a server under load loses no acknowledged rating and the others keep
 //! answering; `kill -9` of the trainer mid-training and another server finishes the job.
 
-mod common;
+use crate::common;
 
 use common::http::{send, Answer};
 use common::server::Server;

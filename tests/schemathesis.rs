@@ -6,7 +6,7 @@
 //! that variable a missing `schemathesis` makes it fail, saying how to install it (as the MLflow
 //! tests do).
 
-mod common;
+use crate::common;
 
 use common::server::Server;
 use common::trained_model;

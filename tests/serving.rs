@@ -1,7 +1,7 @@
 //! The server's operational behaviour: metrics, request ids, CORS, load shedding, and model
 //! reloads (over HTTP and SIGHUP, in process and under load against the real binary).
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};

@@ -2,7 +2,7 @@
 //! test runs against a SQLite file and against a real PostgreSQL server (tests/common/postgres.rs),
 //! and the migrations of PostgreSQL are tested on an empty and an existing database.
 
-mod common;
+use crate::common;
 
 use movierec::data::{load_from_memory, Dataset, LoadOptions, Rating};
 use movierec::database::{Database, Location, MovieRecord, StoredRating};

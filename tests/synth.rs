@@ -1,6 +1,6 @@
 //! `movierec synth`: the binary writes a loadable, deterministic synthetic release.
 
-mod common;
+use crate::common;
 
 use common::{movierec, stderr, stdout};
 

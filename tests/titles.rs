@@ -232,7 +232,7 @@ fn the_best_known_of_equal_matches_wins_and_the_others_are_named() {
     assert!(!loose.alternatives.is_empty());
 }
 
-/// `TITLES='die hard 4;mad max' cargo test --release --test titles -- --ignored --nocapture`
+/// `TITLES='die hard 4;mad max' cargo test --release --test integration -- --ignored --nocapture titles::`
 /// prints what each query resolves to, how, and the alternatives.
 #[test]
 #[ignore = "prints resolutions of the queries in TITLES"]

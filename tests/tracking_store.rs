@@ -296,7 +296,12 @@ fn concurrent_appends_from_processes_write_whole_lines() {
     let children: Vec<_> = (0..3)
         .map(|_| {
             Command::new(&exe)
-                .args(["child_process_appender", "--exact", "--test-threads=1"])
+                // The test's full name in the one integration-test binary (tests/integration.rs).
+                .args([
+                    "tracking_store::child_process_appender",
+                    "--exact",
+                    "--test-threads=1",
+                ])
                 .env(CHILD_DIR_ENV, tmp.path())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
