@@ -34,7 +34,11 @@ fn main() {
         }
         i += 1;
     }
-    let params = SynthParams { scale, seed: 7 };
+    let params = SynthParams {
+        scale,
+        seed: 7,
+        taste: 0.0,
+    };
     let (n_items, n_users) = (params.movies(), params.users());
     let t0 = Instant::now();
     let (indptr, cols, values) = SynthModel::from_params(&params).rating_matrix();

@@ -34,7 +34,11 @@ fn main() {
         }
         i += 1;
     }
-    let params = SynthParams { scale, seed: 7 };
+    let params = SynthParams {
+        scale,
+        seed: 7,
+        taste: 0.0,
+    };
     let model = SynthModel::from_params(&params);
     let movies: Vec<Movie> = model
         .movies()

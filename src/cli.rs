@@ -365,6 +365,11 @@ pub enum Command {
         /// Seed of every random draw (7 gives the rating matrix of `cargo bench --bench als`).
         #[arg(long, default_value_t = movierec::devtools::synth::DEFAULT_SEED)]
         seed: u64,
+        /// How much a user's taste picks the movies they rate (0 to 16): 0 draws by popularity
+        /// alone (every benchmark figure so far), 4 keeps a drawn movie 14-86% of the time by
+        /// how much the user's factors like it.
+        #[arg(long, value_name = "T", default_value_t = 0.0)]
+        taste: f64,
     },
     /// Check that a running server answers its health endpoint (exit 0 if it does; for
     /// container health checks).

@@ -620,10 +620,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("{timing}");
             Ok(())
         }
-        Command::Synth { out, scale, seed } => {
+        Command::Synth {
+            out,
+            scale,
+            seed,
+            taste,
+        } => {
             let summary = movierec::devtools::synth::write_release(
                 &out,
-                &movierec::devtools::synth::SynthParams { scale, seed },
+                &movierec::devtools::synth::SynthParams { scale, seed, taste },
             )?;
             out!(
                 "wrote {}: {} movies, {} users, {} ratings, {} tags, {:.1} MB in {:.1} s \

@@ -41,6 +41,14 @@ fn synth_refuses_a_bad_scale_and_a_foreign_directory() {
     let output = movierec(&["synth", "--out", out.to_str().unwrap(), "--scale", "0"]);
     assert!(!output.status.success());
     assert!(stderr(&output).contains("--scale"), "{}", stderr(&output));
+    let output = movierec(&["synth", "--out", out.to_str().unwrap(), "--taste", "20"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("--taste must be from 0 (popularity alone) to 16, not 20"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!out.exists(), "a refused synth wrote {}", out.display());
 
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("notes.txt"), "mine").unwrap();

@@ -544,6 +544,7 @@ mod tests {
         let params = crate::devtools::synth::SynthParams {
             scale: 0.01,
             seed: 5,
+            taste: 0.0,
         };
         crate::devtools::synth::write_release(&dir, &params).unwrap();
         let dataset = crate::data::load(&dir).unwrap();

@@ -19,6 +19,13 @@
 //!   movies, so a few hundred movies take a large share of all ratings and most have very few.
 //! - **Activity**: ratings per user log-normal (σ = 1.3, mean about 102), at most half the
 //!   movies; each user's movies drawn by popularity without replacement.
+//! - **Taste** (`--taste T`, default 0): with `T` above 0 a user's taste also picks what they
+//!   rate: each movie drawn by popularity is kept with probability `1 / (1 + exp(−T · ⟨user,
+//!   movie⟩))`, the product (in stars) that moves their rating of it, and drawn again otherwise.
+//!   At 0, popularity alone picks: then who rated what has one real direction (popularity) and
+//!   an SVD of it is that direction plus noise, unlike real releases (docs/BENCHMARKS.md, "Why
+//!   SVD's recall stays near 0.91"). Every benchmark figure before `--taste` is of `T = 0`, and
+//!   so is the default, so that they stay comparable.
 //! - **Ratings**: a latent-factor model: `3.6 + user bias + movie bias + ⟨user, movie⟩ + noise`
 //!   (8 factors; a movie's factors lean towards its genres' and its bias grows with popularity;
 //!   now and then a strong dislike, for MovieLens's fat tail of low ratings), rounded to half
@@ -58,6 +65,9 @@ pub const FULL_SCALE_USERS: usize = 330_975;
 pub const DEFAULT_SEED: u64 = 7;
 /// Largest scale accepted (about 340M ratings, 9 GB of CSV).
 pub const MAX_SCALE: f64 = 10.0;
+/// Largest `--taste` accepted: at 16 a user keeps almost only the movies they would rate above
+/// their mean.
+pub const MAX_TASTE: f64 = 16.0;
 
 /// MovieLens's 19 genres, in the order of [`SynthMovie::genres`] bits.
 pub const GENRES: [&str; 19] = [
@@ -115,6 +125,8 @@ pub struct SynthParams {
     pub scale: f64,
     /// Seed of every random draw.
     pub seed: u64,
+    /// How much taste picks what a user rates (0: popularity alone; see the module docs).
+    pub taste: f64,
 }
 
 impl Default for SynthParams {
@@ -122,6 +134,7 @@ impl Default for SynthParams {
         SynthParams {
             scale: 1.0,
             seed: DEFAULT_SEED,
+            taste: 0.0,
         }
     }
 }
@@ -137,19 +150,28 @@ impl SynthParams {
         ((FULL_SCALE_USERS as f64 * self.scale).round() as usize).max(10)
     }
 
-    /// Refuses a scale that is not a number in `(0, MAX_SCALE]`.
+    /// Refuses a scale that is not a number in `(0, MAX_SCALE]` and a taste outside
+    /// `[0, MAX_TASTE]`.
     pub fn check(&self) -> Result<()> {
-        if self.scale.is_finite() && self.scale > 0.0 && self.scale <= MAX_SCALE {
-            Ok(())
-        } else {
-            Err(Error::invalid(
+        if !(self.scale.is_finite() && self.scale > 0.0 && self.scale <= MAX_SCALE) {
+            return Err(Error::invalid(
                 "scale",
                 format!(
                     "--scale must be above 0 and at most {MAX_SCALE} (1 is ml-latest's size), not {}",
                     self.scale
                 ),
-            ))
+            ));
         }
+        if !(self.taste >= 0.0 && self.taste <= MAX_TASTE) {
+            return Err(Error::invalid(
+                "taste",
+                format!(
+                    "--taste must be from 0 (popularity alone) to {MAX_TASTE}, not {}",
+                    self.taste
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -239,6 +261,8 @@ pub struct SynthModel {
     /// Row-major `movies × FACTORS`.
     movie_factors: Vec<f32>,
     movie_bias: Vec<f32>,
+    /// How much taste picks what a user rates (see [`SynthModel::with_taste`]).
+    taste: f32,
     /// Tags by genre (indexes into `tags`), and the general ones.
     tags: Vec<&'static str>,
     genre_tags: Vec<Vec<u16>>,
@@ -248,7 +272,17 @@ pub struct SynthModel {
 impl SynthModel {
     /// The model of a release of `params`'s size.
     pub fn from_params(params: &SynthParams) -> SynthModel {
-        SynthModel::new(params.users(), params.movies(), params.seed)
+        SynthModel::new(params.users(), params.movies(), params.seed).with_taste(params.taste)
+    }
+
+    /// The same model where taste also picks what users rate: a movie drawn by popularity is
+    /// kept with probability `1 / (1 + exp(−taste · ⟨user, movie⟩))`, the same product (in
+    /// stars) that moves the user's rating of it. 0 (the default) keeps every draw: popularity
+    /// alone, the matrix every benchmark before `--taste` measured. Users' factors are symmetric
+    /// about 0, so every movie keeps half its draws on average and popularity is unchanged.
+    pub fn with_taste(mut self, taste: f64) -> SynthModel {
+        self.taste = taste as f32;
+        self
     }
 
     /// The model of `users` users and `movies` movies (each at least 2).
@@ -314,6 +348,7 @@ impl SynthModel {
             activity,
             movie_factors,
             movie_bias,
+            taste: 0.0,
             tags,
             genre_tags,
             general_tags,
@@ -347,20 +382,52 @@ impl SynthModel {
         102.0
     }
 
-    /// Movie indexes user `user` (0-based) rates, ascending, and the user's random stream
-    /// positioned after drawing them.
-    fn user_movies(&self, user: usize) -> (Vec<u32>, SmallRng) {
+    /// The product of a movie's and a user's factors, in stars: what the user's taste adds to
+    /// their rating of it.
+    fn affinity(&self, movie: usize, factors: &[f32; FACTORS]) -> f32 {
+        let scale = (0.25f32 / FACTORS as f32).powf(0.25);
+        self.movie_factors[movie * FACTORS..(movie + 1) * FACTORS]
+            .iter()
+            .zip(factors)
+            .map(|(a, b)| a * b * scale)
+            .sum()
+    }
+
+    /// The chance that a movie of `affinity` drawn by popularity is kept (1 without taste).
+    fn keep_chance(&self, affinity: f32) -> f64 {
+        1.0 / (1.0 + (-(self.taste * affinity) as f64).exp())
+    }
+
+    /// Movie indexes user `user` (0-based) rates, ascending, the user's random stream positioned
+    /// after drawing them, and, when taste picks the movies, the user's factors it used (drawn
+    /// from a stream of their own; otherwise [`SynthModel::user_history`] draws them after the
+    /// movies, as it always has).
+    fn user_movies(&self, user: usize) -> (Vec<u32>, SmallRng, Option<[f32; FACTORS]>) {
         let n_movies = self.movies.len();
         let mut rng =
             SmallRng::seed_from_u64(self.seed ^ (user as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let n = (self.activity.sample(&mut rng).round() as usize).clamp(1, n_movies / 2);
+        let factors: Option<[f32; FACTORS]> = (self.taste > 0.0).then(|| {
+            let mut own = SmallRng::seed_from_u64(
+                self.seed ^ 0x7461_7374_6573 ^ (user as u64).wrapping_mul(0xd6e8_feb8_6659_fd93),
+            );
+            std::array::from_fn(|_| normal(&mut own))
+        });
+        let keep = |movie: u32| match &factors {
+            Some(f) => self.keep_chance(self.affinity(movie as usize, f)),
+            None => 1.0,
+        };
         let mut items: Vec<u32> = if n > 2000 {
-            // Weighted sampling without replacement (Efraimidis–Spirakis keys).
+            // Weighted sampling without replacement (Efraimidis–Spirakis keys), each movie's
+            // weight its popularity times its keep chance.
             let mut keys: Vec<(f64, u32)> = self
                 .weights
                 .iter()
                 .enumerate()
-                .map(|(r, w)| (-rng.random::<f64>().ln() / w, self.by_rank[r]))
+                .map(|(r, w)| {
+                    let movie = self.by_rank[r];
+                    (-rng.random::<f64>().ln() / (w * keep(movie)), movie)
+                })
                 .collect();
             keys.select_nth_unstable_by(n - 1, |a, b| a.0.total_cmp(&b.0));
             keys[..n].iter().map(|k| k.1).collect()
@@ -370,7 +437,13 @@ impl SynthModel {
                 while v.len() < n + n / 8 {
                     let x: f64 = rng.random();
                     let r = self.cdf.partition_point(|&c| c < x).min(n_movies - 1);
-                    v.push(self.by_rank[r]);
+                    let movie = self.by_rank[r];
+                    // Without taste nothing is drawn here, so the stream (and every file) is the
+                    // one popularity alone has always given.
+                    if factors.is_some() && !rng.random_bool(keep(movie)) {
+                        continue;
+                    }
+                    v.push(movie);
                 }
                 v.sort_unstable();
                 v.dedup();
@@ -386,16 +459,16 @@ impl SynthModel {
             v
         };
         items.sort_unstable();
-        (items, rng)
+        (items, rng, factors)
     }
 
     /// The ratings and tags of user `user` (0-based; the file's `userId` is `user + 1`).
     pub fn user_history(&self, user: usize) -> UserHistory {
-        let (items, mut rng) = self.user_movies(user);
+        let (items, mut rng, taste_factors) = self.user_movies(user);
         let n = items.len();
         let bias = 0.4 * normal(&mut rng);
-        let factors: [f32; FACTORS] = std::array::from_fn(|_| normal(&mut rng));
-        let scale = (0.25f32 / FACTORS as f32).powf(0.25);
+        let drawn: [f32; FACTORS] = std::array::from_fn(|_| normal(&mut rng));
+        let factors = taste_factors.unwrap_or(drawn);
         let whole_stars_only = rng.random_bool(0.25);
         let tagger = rng.random_bool(0.08);
 
@@ -424,11 +497,7 @@ impl SynthModel {
             .zip(&times)
             .map(|(&movie, &timestamp)| {
                 let m = movie as usize;
-                let dot: f32 = self.movie_factors[m * FACTORS..(m + 1) * FACTORS]
-                    .iter()
-                    .zip(&factors)
-                    .map(|(a, b)| a * b * scale)
-                    .sum();
+                let dot = self.affinity(m, &factors);
                 // Now and then a strong dislike: MovieLens's low ratings are a fat tail.
                 let dislike = if rng.random_bool(0.1) {
                     1.8 * normal(&mut rng).abs()
@@ -807,19 +876,37 @@ mod tests {
         let tenth = SynthParams {
             scale: 0.1,
             seed: 1,
+            taste: 0.0,
         };
         assert_eq!((tenth.movies(), tenth.users()), (8_654, 33_098));
         let tiny = SynthParams {
             scale: 1e-9,
             seed: 1,
+            taste: 0.0,
         };
         assert_eq!((tiny.movies(), tiny.users()), (10, 10));
         for bad in [0.0, -1.0, f64::NAN, 11.0] {
             let params = SynthParams {
                 scale: bad,
                 seed: 1,
+                taste: 0.0,
             };
             assert!(params.check().is_err(), "{bad}");
+        }
+        for bad in [-0.5, f64::NAN, 16.5, f64::INFINITY] {
+            let params = SynthParams {
+                taste: bad,
+                ..SynthParams::default()
+            };
+            let err = params.check().unwrap_err().to_string();
+            assert!(err.contains("--taste must be from 0"), "{bad}: {err}");
+        }
+        for good in [0.0, 4.0, 16.0] {
+            let params = SynthParams {
+                taste: good,
+                ..SynthParams::default()
+            };
+            assert!(params.check().is_ok(), "{good}");
         }
     }
 
@@ -918,6 +1005,51 @@ mod tests {
     }
 
     #[test]
+    fn taste_picks_what_users_rate_and_keeps_popularity_and_activity() {
+        let plain = SynthModel::new(4_000, 2_000, 5);
+        let tasteful = SynthModel::new(4_000, 2_000, 5).with_taste(4.0);
+        let (mut with_taste, mut without) = (0.0f64, 0.0f64);
+        let mut counts = [vec![0u32; 2_000], vec![0u32; 2_000]];
+        let mut rated = 0usize;
+        for user in 0..4_000 {
+            let (liked, _, factors) = tasteful.user_movies(user);
+            let factors = factors.expect("taste draws the user's factors first");
+            let (any, _, none) = plain.user_movies(user);
+            assert!(none.is_none());
+            // The same activity: taste changes which movies, not how many.
+            assert_eq!(liked.len(), any.len());
+            rated += liked.len();
+            for &m in &liked {
+                with_taste += tasteful.affinity(m as usize, &factors) as f64;
+                counts[0][m as usize] += 1;
+            }
+            for &m in &any {
+                without += plain.affinity(m as usize, &factors) as f64;
+                counts[1][m as usize] += 1;
+            }
+            // The user rates with the factors that picked the movies.
+            let history = tasteful.user_history(user);
+            assert_eq!(history.ratings.len(), liked.len());
+        }
+        let (with_taste, without) = (with_taste / rated as f64, without / rated as f64);
+        // About a fifth of a star of affinity (its spread is 0.46) on what a user rates at taste
+        // 4, none by popularity alone.
+        assert!(with_taste > 0.15, "{with_taste}");
+        assert!(without.abs() < 0.03, "{without}");
+        // Popularity holds: the 100 most rated movies are nearly the same with and without.
+        let top = |c: &[u32]| {
+            let mut order: Vec<usize> = (0..c.len()).collect();
+            order.sort_by_key(|&m| std::cmp::Reverse(c[m]));
+            order[..100]
+                .iter()
+                .copied()
+                .collect::<std::collections::HashSet<_>>()
+        };
+        let shared = top(&counts[0]).intersection(&top(&counts[1])).count();
+        assert!(shared >= 80, "{shared}");
+    }
+
+    #[test]
     fn popular_movies_get_most_ratings() {
         let model = SynthModel::new(3_000, 2_000, 5);
         let (indptr, cols, values) = model.rating_matrix();
@@ -940,6 +1072,7 @@ mod tests {
         let params = SynthParams {
             scale: 0.002,
             seed: 42,
+            taste: 0.0,
         };
         let a = root.path().join("a");
         let summary = write_release(&a, &params).unwrap();
@@ -969,6 +1102,27 @@ mod tests {
                 std::fs::read(b.join(file)).unwrap(),
                 "{file}"
             );
+        }
+        // The bytes every benchmark figure was measured on (popularity alone, `--taste 0`):
+        // a change to the generator shows here, and must say which figures it moves.
+        use sha2::Digest;
+        for (file, sha256) in [
+            (
+                "ratings.csv",
+                "8e880532bbfcad402c86713d25491d265c3eacf3f58b8d81c3136c4902ccb69f",
+            ),
+            (
+                "tags.csv",
+                "f1c763f576fd3423f72bbcf4fda47fae86150b87636f66661e1fdea62d2a49ae",
+            ),
+            (
+                "movies.csv",
+                "713e0a9a76bfdf5cfac8f1ca7454fcb843bcbb0fab27d157e12735d886aae2f0",
+            ),
+        ] {
+            let digest = sha2::Sha256::digest(std::fs::read(a.join(file)).unwrap());
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(hex, sha256, "{file}");
         }
         // Written again over itself: replaced, nothing left beside it.
         write_release(&a, &params).unwrap();
