@@ -263,6 +263,9 @@ pub struct SynthModel {
     movie_bias: Vec<f32>,
     /// How much taste picks what a user rates (see [`SynthModel::with_taste`]).
     taste: f32,
+    /// The scale of a factor product, `(0.25 / FACTORS)^¼`, computed once: [`SynthModel::affinity`]
+    /// runs for every drawn movie and every rating.
+    factor_scale: f32,
     /// Tags by genre (indexes into `tags`), and the general ones.
     tags: Vec<&'static str>,
     genre_tags: Vec<Vec<u16>>,
@@ -349,6 +352,7 @@ impl SynthModel {
             movie_factors,
             movie_bias,
             taste: 0.0,
+            factor_scale: scale,
             tags,
             genre_tags,
             general_tags,
@@ -385,7 +389,7 @@ impl SynthModel {
     /// The product of a movie's and a user's factors, in stars: what the user's taste adds to
     /// their rating of it.
     fn affinity(&self, movie: usize, factors: &[f32; FACTORS]) -> f32 {
-        let scale = (0.25f32 / FACTORS as f32).powf(0.25);
+        let scale = self.factor_scale;
         self.movie_factors[movie * FACTORS..(movie + 1) * FACTORS]
             .iter()
             .zip(factors)
