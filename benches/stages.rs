@@ -8,6 +8,11 @@
 //! - `similar`: the "more like this" lists of the default setting (after the content and SVD
 //!   models they blend, which are not timed as this stage).
 //!
+//! - `indexes` (with `--model DIR`, a trained model directory; no data is loaded): for each
+//!   embedding model, what its "indexes and projection" stage of `train` spends, part by part:
+//!   the exact index, the exact answers of the recall sample, the 2-D projection, each
+//!   approximate index's build and then its search-width hunt.
+//!
 //! `cargo bench --bench stages -- DATA_DIR [--stages knn,svd,similar] [--grid]`, e.g. on `movierec synth --scale 1`
 //! (86,537 movies, 330,975 users, 33.9M ratings). Prints one line per figure; the peer figure
 //! (`implicit`'s `CosineRecommender(K=100).fit` on the same ratings) is printed by
@@ -43,6 +48,14 @@ fn main() {
         .map(|(_, a)| a)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/ml-latest-small"));
+    if let Some(model) = args
+        .iter()
+        .position(|a| a == "--model")
+        .and_then(|at| args.get(at + 1))
+    {
+        indexes(std::path::Path::new(model));
+        return;
+    }
     let started = Instant::now();
     let dataset = data::load(&data_dir).expect("load");
     let loaded = started.elapsed().as_secs_f64();
@@ -152,6 +165,71 @@ fn main() {
             general.items.len(),
             same as f64 / general.items.len().max(1) as f64
         );
+    }
+}
+
+/// The `indexes` stage: each part of every embedding model's "indexes and projection" stage of
+/// `train`, on the embeddings of the model directory `dir`, with `train`'s default settings.
+fn indexes(dir: &std::path::Path) {
+    use movierec::artifact::{open, Verify};
+    use movierec::index::backend::{BuildOptions, APPROXIMATE};
+    use movierec::index::{ExactIndex, ForestIndex, HnswIndex, Metric, RecallTruth, VectorIndex};
+    let model = open(dir, Verify::StructureOnly).expect("model directory");
+    let options = movierec::train::TrainOptions::default();
+    let build = BuildOptions {
+        forest: options.forest,
+        fixed_search_k: false,
+        hnsw: options.hnsw,
+        fixed_ef_search: false,
+    };
+    for (kind, entry) in &model.models {
+        let embeddings = entry.exact.embeddings();
+        let time = |what: &str, begun: Instant| {
+            println!(
+                "{kind} ({} × {}): {what} {:.2} s",
+                embeddings.len(),
+                embeddings.dim(),
+                begun.elapsed().as_secs_f64()
+            );
+        };
+        let begun = Instant::now();
+        let exact = ExactIndex::build(embeddings, Metric::Cosine);
+        time("exact index", begun);
+        let begun = Instant::now();
+        let step = (embeddings.len() / movierec::train::RECALL_SAMPLE).max(1);
+        let sample: Vec<u32> = (0..embeddings.len() as u32).step_by(step).collect();
+        let truth = RecallTruth::batched(&exact, &sample, 10);
+        time("exact answers of the recall sample", begun);
+        let begun = Instant::now();
+        std::hint::black_box(movierec::models::projection::project_2d(embeddings));
+        time("2-D projection", begun);
+        let begun = Instant::now();
+        std::hint::black_box(ForestIndex::build(embeddings, Metric::Cosine, build.forest));
+        time("forest build", begun);
+        let begun = Instant::now();
+        let mut hnsw = HnswIndex::build(embeddings, Metric::Cosine, build.hnsw);
+        time("HNSW build", begun);
+        let recalls: Vec<String> = [64, 128, 256, 512]
+            .iter()
+            .map(|&ef| {
+                hnsw.set_ef_search(ef);
+                format!("{:.3} at {ef}", truth.recall(&hnsw))
+            })
+            .collect();
+        println!("{kind}: HNSW recall@10 {}", recalls.join(", "));
+        for backend in APPROXIMATE {
+            let begun = Instant::now();
+            let built = backend.build(&exact, &truth, &build);
+            time(
+                &format!(
+                    "{} build and width hunt (recall@10 {:.3}, {})",
+                    backend.kind(),
+                    built.recall_at_10,
+                    built.params
+                ),
+                begun,
+            );
+        }
     }
 }
 
