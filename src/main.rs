@@ -762,8 +762,7 @@ fn serve_from_store(s: ServeFromStore) -> anyhow::Result<()> {
     let first = {
         let (db, train, handle) = (db.clone(), train.clone(), runtime.handle().clone());
         move |out: &Path| {
-            let snapshot =
-                std::env::temp_dir().join(format!("movierec-snapshot-{}", std::process::id()));
+            let snapshot = movierec::server::retrain::local_snapshot_dir();
             let export = || {
                 handle
                     .block_on(db.export(&snapshot))

@@ -313,7 +313,7 @@ async fn into_store(
     trigger: &'static str,
 ) -> crate::Result<Option<String>> {
     // The snapshot is local to this server (not on the shared volume).
-    let snapshot = std::env::temp_dir().join(format!("movierec-snapshot-{}", std::process::id()));
+    let snapshot = local_snapshot_dir();
     let db_for_export = db.clone();
     let handle = tokio::runtime::Handle::current();
     let outcome = super::cluster::train_and_publish(db, cluster, trigger, {
@@ -341,6 +341,64 @@ async fn into_store(
 /// A model published by another server is served now: the writes counted here are in it.
 pub(super) fn published(state: &ServerState) {
     state.retrainer.changes.store(0, Ordering::SeqCst);
+}
+
+/// The directory a server sharing a model store exports its database into before it trains:
+/// `movierec-snapshot-PID` in the system's temporary directory. The snapshots of servers that
+/// were killed while training (their process is gone) are removed first: each is a copy of the
+/// database's ratings.
+pub fn local_snapshot_dir() -> PathBuf {
+    let temp = std::env::temp_dir();
+    remove_dead_snapshots(&temp);
+    temp.join(format!("{SNAPSHOT_PREFIX}{}", std::process::id()))
+}
+
+const SNAPSHOT_PREFIX: &str = "movierec-snapshot-";
+
+/// Removes the snapshot directories in `dir` whose process no longer runs, quietly: one that
+/// cannot be removed (another user's) is left.
+fn remove_dead_snapshots(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SNAPSHOT_PREFIX))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !process_runs(pid) && entry.path().is_dir() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Whether a process `pid` exists (on a system where that cannot be told: yes, so that nothing
+/// is removed).
+fn process_runs(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return true;
+        };
+        if pid <= 0 {
+            return true;
+        }
+        // SAFETY: signal 0 only checks that the process exists and may be signalled.
+        if unsafe { libc::kill(pid, 0) } == 0 {
+            return true;
+        }
+        // EPERM: it exists but belongs to someone else.
+        std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
 }
 
 fn snapshot_cleanup(snapshot: &PathBuf) -> std::io::Result<()> {
@@ -433,4 +491,46 @@ pub(super) async fn start_now(
         ));
     }
     Ok((StatusCode::ACCEPTED, Json(full_status(&state).await)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_of_servers_that_ended_are_removed_and_the_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let ended = {
+            let mut child = std::process::Command::new("true").spawn().unwrap();
+            let pid = child.id();
+            child.wait().unwrap();
+            pid
+        };
+        let snapshot = |pid: String| dir.path().join(format!("{SNAPSHOT_PREFIX}{pid}"));
+        // An ended server's, this one's, a running process's (init), and names not of a
+        // snapshot.
+        let names = [
+            ended.to_string(),
+            std::process::id().to_string(),
+            "1".to_string(),
+            "x1".to_string(),
+        ];
+        for name in &names {
+            std::fs::create_dir(snapshot(name.clone())).unwrap();
+            std::fs::write(snapshot(name.clone()).join("ratings.csv"), "userId\n").unwrap();
+        }
+        let other = dir.path().join("movierec-other-1");
+        std::fs::create_dir(&other).unwrap();
+        remove_dead_snapshots(dir.path());
+        assert!(!snapshot(names[0].clone()).exists(), "the ended server's");
+        for name in &names[1..] {
+            assert!(
+                snapshot(name.clone()).join("ratings.csv").exists(),
+                "{name}"
+            );
+        }
+        assert!(other.exists());
+        assert!(process_runs(std::process::id()) && process_runs(1));
+        assert!(!process_runs(ended));
+    }
 }
