@@ -344,34 +344,68 @@ pub(super) fn published(state: &ServerState) {
 }
 
 /// The directory a server sharing a model store exports its database into before it trains:
-/// `movierec-snapshot-PID` in the system's temporary directory. The snapshots of servers that
-/// were killed while training (their process is gone) are removed first: each is a copy of the
-/// database's ratings.
+/// `movierec-snapshot-PID` in the system's temporary directory, beside a lock file this
+/// process holds locked while it runs (`movierec-snapshot-PID.lock`). The snapshots of servers
+/// that were killed while training are removed first (each is a copy of the database's
+/// ratings): a snapshot is theirs when its lock file can be locked, so the check holds across
+/// PID namespaces (containers sharing a temporary directory); one without a lock file (written
+/// by an older version) when its process no longer runs.
 pub fn local_snapshot_dir() -> PathBuf {
+    static HELD: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
     let temp = std::env::temp_dir();
+    let own = temp.join(format!("{SNAPSHOT_PREFIX}{}", std::process::id()));
+    HELD.get_or_init(|| {
+        let file = std::fs::File::create(lock_file(&own)).ok()?;
+        file.try_lock().ok()?;
+        Some(file)
+    });
     remove_dead_snapshots(&temp);
-    temp.join(format!("{SNAPSHOT_PREFIX}{}", std::process::id()))
+    own
 }
 
 const SNAPSHOT_PREFIX: &str = "movierec-snapshot-";
 
-/// Removes the snapshot directories in `dir` whose process no longer runs, quietly: one that
-/// cannot be removed (another user's) is left.
+/// The lock file of the snapshot directory `dir`.
+fn lock_file(dir: &Path) -> PathBuf {
+    let mut name = dir.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Removes the snapshot directories (and lock files) in `dir` of servers that no longer run,
+/// quietly: one that cannot be removed (another user's) is left.
 fn remove_dead_snapshots(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(SNAPSHOT_PREFIX))
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
+    let mut pids: Vec<u32> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let rest = name.to_str()?.strip_prefix(SNAPSHOT_PREFIX)?;
+            rest.strip_suffix(".lock").unwrap_or(rest).parse().ok()
+        })
+        .filter(|&pid| pid != std::process::id())
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    for pid in pids {
+        let snapshot = dir.join(format!("{SNAPSHOT_PREFIX}{pid}"));
+        let lock = lock_file(&snapshot);
+        let gone = match std::fs::File::open(&lock) {
+            // Locked until the directory is gone: a server starting with the same PID
+            // meanwhile waits for nothing (its own file is created anew).
+            Ok(file) => file.try_lock().is_ok().then_some(Some(file)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                (!process_runs(pid)).then_some(None)
+            }
+            Err(_) => None,
         };
-        if pid != std::process::id() && !process_runs(pid) && entry.path().is_dir() {
-            let _ = std::fs::remove_dir_all(entry.path());
+        if let Some(_held) = gone {
+            if snapshot.is_dir() {
+                let _ = std::fs::remove_dir_all(&snapshot);
+            }
+            let _ = std::fs::remove_file(&lock);
         }
     }
 }
@@ -506,31 +540,50 @@ mod tests {
             child.wait().unwrap();
             pid
         };
-        let snapshot = |pid: String| dir.path().join(format!("{SNAPSHOT_PREFIX}{pid}"));
-        // An ended server's, this one's, a running process's (init), and names not of a
-        // snapshot.
+        let snapshot = |pid: &str| dir.path().join(format!("{SNAPSHOT_PREFIX}{pid}"));
+        let make = |pid: &str| {
+            std::fs::create_dir(snapshot(pid)).unwrap();
+            std::fs::write(snapshot(pid).join("ratings.csv"), "userId\n").unwrap();
+        };
+        // Without lock files (an older version's): an ended server's, this one's, a running
+        // process's (init), and a name not of a snapshot.
         let names = [
             ended.to_string(),
             std::process::id().to_string(),
-            "1".to_string(),
-            "x1".to_string(),
+            "1".into(),
+            "x1".into(),
         ];
         for name in &names {
-            std::fs::create_dir(snapshot(name.clone())).unwrap();
-            std::fs::write(snapshot(name.clone()).join("ratings.csv"), "userId\n").unwrap();
+            make(name);
         }
+        // With lock files: one held (a server running, whatever its PID says), one not (a
+        // server killed: the kernel released its lock), and a lock file left alone.
+        make("4000001");
+        let held = std::fs::File::create(lock_file(&snapshot("4000001"))).unwrap();
+        held.try_lock().unwrap();
+        make("4000002");
+        std::fs::File::create(lock_file(&snapshot("4000002"))).unwrap();
+        std::fs::File::create(lock_file(&snapshot("4000003"))).unwrap();
         let other = dir.path().join("movierec-other-1");
         std::fs::create_dir(&other).unwrap();
+
         remove_dead_snapshots(dir.path());
-        assert!(!snapshot(names[0].clone()).exists(), "the ended server's");
+        assert!(!snapshot(&names[0]).exists(), "the ended server's");
         for name in &names[1..] {
-            assert!(
-                snapshot(name.clone()).join("ratings.csv").exists(),
-                "{name}"
-            );
+            assert!(snapshot(name).join("ratings.csv").exists(), "{name}");
         }
+        assert!(snapshot("4000001").join("ratings.csv").exists(), "locked");
+        assert!(lock_file(&snapshot("4000001")).exists());
+        assert!(!snapshot("4000002").exists() && !lock_file(&snapshot("4000002")).exists());
+        assert!(!lock_file(&snapshot("4000003")).exists());
         assert!(other.exists());
         assert!(process_runs(std::process::id()) && process_runs(1));
         assert!(!process_runs(ended));
+        drop(held);
+        remove_dead_snapshots(dir.path());
+        assert!(
+            !snapshot("4000001").exists(),
+            "unlocked once its server ended"
+        );
     }
 }
