@@ -8,6 +8,7 @@
 //! - `similar`: the "more like this" lists of the default setting (after the content and SVD
 //!   models they blend, which are not timed as this stage).
 //!
+//! - `histories`: every user's history (the transpose `train` writes for personal scoring);
 //! - `indexes` (with `--model DIR`, a trained model directory; no data is loaded): for each
 //!   embedding model, what its "indexes and projection" stage of `train` spends, part by part:
 //!   the exact index, the exact answers of the recall sample, the 2-D projection, each
@@ -68,6 +69,15 @@ fn main() {
         started.elapsed().as_secs_f64() - cataloged
     );
     let wants = |stage: &str| stages.iter().any(|s| s == stage);
+    if wants("histories") {
+        let begun = Instant::now();
+        let users = movierec::interactions::UserHistories::from_matrix(&matrix);
+        println!(
+            "user histories: {:.2} s, {} entries",
+            begun.elapsed().as_secs_f64(),
+            users.items.len()
+        );
+    }
     let content = (wants("svd") || wants("similar"))
         .then(|| content::train(&catalog, &dataset.tags, dataset.genome.as_ref(), 0.0));
     drop(dataset);

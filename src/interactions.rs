@@ -263,7 +263,13 @@ impl RatingMatrix {
     /// Where each user's entries would start if the entries were ordered by user: user `u`'s
     /// span `offsets[u]..offsets[u + 1]` (the first half of a transpose).
     pub fn user_offsets(&self) -> Vec<usize> {
-        offsets(self.users.iter().copied(), self.n_users())
+        let parts = part_ranges(self.users.len());
+        let counts = part_counts(&parts, self.n_users(), |e| self.users[e]);
+        let mut offsets = vec![0usize; self.n_users() + 1];
+        for u in 0..self.n_users() {
+            offsets[u + 1] = offsets[u] + counts.iter().map(|c| c[u]).sum::<usize>();
+        }
+        offsets
     }
 
     /// Number of movies (rows).
@@ -337,24 +343,8 @@ pub fn bucketed(
     buckets: usize,
     bucket_of: impl Fn(usize) -> u32 + Sync,
 ) -> (Vec<usize>, Vec<u32>) {
-    let parts = rayon::current_num_threads().clamp(1, 64);
-    let span = n.div_ceil(parts).max(1);
-    let ranges: Vec<std::ops::Range<usize>> = (0..n)
-        .step_by(span)
-        .map(|from| from..(from + span).min(n))
-        .collect();
-    let counts: Vec<Vec<usize>> = ranges
-        .par_iter()
-        .map(|range| {
-            let mut counts = vec![0usize; buckets];
-            for i in range.clone() {
-                if let Some(count) = counts.get_mut(bucket_of(i) as usize) {
-                    *count += 1;
-                }
-            }
-            counts
-        })
-        .collect();
+    let ranges = part_ranges(n);
+    let counts = part_counts(&ranges, buckets, &bucket_of);
     let mut offsets = vec![0usize; buckets + 1];
     for b in 0..buckets {
         offsets[b + 1] = offsets[b] + counts.iter().map(|c| c[b]).sum::<usize>();
@@ -385,6 +375,37 @@ pub fn bucketed(
         offsets,
         order.into_iter().map(AtomicU32::into_inner).collect(),
     )
+}
+
+/// `0..n` cut into one part per thread of the pool.
+fn part_ranges(n: usize) -> Vec<std::ops::Range<usize>> {
+    let parts = rayon::current_num_threads().clamp(1, 64);
+    let span = n.div_ceil(parts).max(1);
+    (0..n)
+        .step_by(span)
+        .map(|from| from..(from + span).min(n))
+        .collect()
+}
+
+/// For each of `ranges` (on all cores), how many of its indices fall in each bucket; indices
+/// of no bucket (`buckets` or beyond) are not counted.
+fn part_counts(
+    ranges: &[std::ops::Range<usize>],
+    buckets: usize,
+    bucket_of: impl Fn(usize) -> u32 + Sync,
+) -> Vec<Vec<usize>> {
+    ranges
+        .par_iter()
+        .map(|range| {
+            let mut counts = vec![0usize; buckets];
+            for i in range.clone() {
+                if let Some(count) = counts.get_mut(bucket_of(i) as usize) {
+                    *count += 1;
+                }
+            }
+            counts
+        })
+        .collect()
 }
 
 /// `data` cut at `bounds` (ascending offsets from 0 to `data.len()`) into its parts.
@@ -438,19 +459,35 @@ impl UserHistories {
             .map(|o| o as u64)
             .collect();
         const EMPTY: u32 = u32::MAX;
-        let mut items = vec![EMPTY; matrix.nnz()];
-        let mut ratings = vec![0f32; matrix.nnz()];
-        for item in 0..matrix.n_items() {
-            for e in matrix.indptr[item]..matrix.indptr[item + 1] {
-                let u = matrix.users[e] as usize;
-                let at = indptr[u] + u64::from(matrix.positions[e]);
-                if at >= indptr[u + 1] || items[at as usize] != EMPTY {
-                    return None;
-                }
-                items[at as usize] = item as u32;
-                ratings[at as usize] = matrix.values[e];
-            }
+        // Movies on all cores, each slot claimed once through a relaxed atomic (plain
+        // instructions on x86-64); a slot claimed twice means the positions are not ranks.
+        let items: Vec<AtomicU32> = (0..matrix.nnz()).map(|_| AtomicU32::new(EMPTY)).collect();
+        let ratings: Vec<AtomicU32> = (0..matrix.nnz()).map(|_| AtomicU32::new(0)).collect();
+        let ranks = (0..matrix.n_items())
+            .into_par_iter()
+            .with_min_len(256)
+            .all(|item| {
+                (matrix.indptr[item]..matrix.indptr[item + 1]).all(|e| {
+                    let u = matrix.users[e] as usize;
+                    let at = indptr[u] + u64::from(matrix.positions[e]);
+                    if at >= indptr[u + 1] {
+                        return false;
+                    }
+                    let claimed = items[at as usize]
+                        .compare_exchange(EMPTY, item as u32, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok();
+                    ratings[at as usize].store(matrix.values[e].to_bits(), Ordering::Relaxed);
+                    claimed
+                })
+            });
+        if !ranks {
+            return None;
         }
+        let items: Vec<u32> = items.into_iter().map(AtomicU32::into_inner).collect();
+        let ratings: Vec<f32> = ratings
+            .into_iter()
+            .map(|r| f32::from_bits(r.into_inner()))
+            .collect();
         let positions: Vec<u32> = (0..n_users)
             .flat_map(|u| 0..(indptr[u + 1] - indptr[u]) as u32)
             .collect();
@@ -702,6 +739,10 @@ pub(crate) mod tests {
         let mut hand_made = matrix.clone();
         hand_made.positions.iter_mut().for_each(|p| *p *= 2);
         assert!(UserHistories::by_ranks(&hand_made).is_none());
+        // Two entries of a user at one position (every slot inside the user's span).
+        let mut repeated = matrix.clone();
+        repeated.positions.iter_mut().for_each(|p| *p /= 2);
+        assert!(UserHistories::by_ranks(&repeated).is_none());
         let sorted = UserHistories::from_matrix(&hand_made);
         assert_eq!(&sorted.items[..], &placed.items[..]);
     }
