@@ -263,7 +263,7 @@ impl RatingMatrix {
     /// Where each user's entries would start if the entries were ordered by user: user `u`'s
     /// span `offsets[u]..offsets[u + 1]` (the first half of a transpose).
     pub fn user_offsets(&self) -> Vec<usize> {
-        let parts = part_ranges(self.users.len());
+        let parts = part_ranges(self.users.len(), self.n_users());
         let counts = part_counts(&parts, self.n_users(), |e| self.users[e]);
         let mut offsets = vec![0usize; self.n_users() + 1];
         for u in 0..self.n_users() {
@@ -343,7 +343,7 @@ pub fn bucketed(
     buckets: usize,
     bucket_of: impl Fn(usize) -> u32 + Sync,
 ) -> (Vec<usize>, Vec<u32>) {
-    let ranges = part_ranges(n);
+    let ranges = part_ranges(n, buckets);
     let counts = part_counts(&ranges, buckets, &bucket_of);
     let mut offsets = vec![0usize; buckets + 1];
     for b in 0..buckets {
@@ -377,15 +377,24 @@ pub fn bucketed(
     )
 }
 
-/// `0..n` cut into one part per thread of the pool.
-fn part_ranges(n: usize) -> Vec<std::ops::Range<usize>> {
-    let parts = rayon::current_num_threads().clamp(1, 64);
+/// `0..n` cut into one part per thread of the pool, for counting into `buckets` buckets: as
+/// many parts as keep their counts within [`PART_COUNTS`] (one part, a sequential count, for
+/// a catalog or user base that large).
+pub(crate) fn part_ranges(n: usize, buckets: usize) -> Vec<std::ops::Range<usize>> {
+    let parts = rayon::current_num_threads()
+        .min(PART_COUNTS / buckets.max(1))
+        .clamp(1, 64);
     let span = n.div_ceil(parts).max(1);
     (0..n)
         .step_by(span)
         .map(|from| from..(from + span).min(n))
         .collect()
 }
+
+/// The counts all parts of [`part_ranges`] may hold at once (32 MB of `usize`): 12 parts for
+/// ml-latest's 330,975 users, so a many-core machine does not hold one count per user and
+/// thread.
+const PART_COUNTS: usize = 1 << 22;
 
 /// For each of `ranges` (on all cores), how many of its indices fall in each bucket; indices
 /// of no bucket (`buckets` or beyond) are not counted.
@@ -684,6 +693,9 @@ pub(crate) mod tests {
             let (got_offsets, got) = pool.install(|| bucketed(n, buckets, bucket));
             assert_eq!(got_offsets, want_offsets, "{threads} threads");
             assert_eq!(got, want, "{threads} threads");
+            // One part per thread, unless their counts would be too many.
+            assert_eq!(pool.install(|| part_ranges(n, buckets).len()), threads);
+            assert_eq!(pool.install(|| part_ranges(n, PART_COUNTS).len()), 1);
         }
         assert_eq!(bucketed(0, 3, |_| 0), (vec![0; 4], Vec::new()));
     }

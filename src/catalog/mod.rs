@@ -483,31 +483,30 @@ impl RatingStats {
         }
         let slots = slots as usize;
         let stats_ref = &stats;
-        let sums = ratings
-            .par_chunks(1 << 16)
-            .fold(
-                || vec![(0u32, 0f64); slots],
-                |mut sums, chunk| {
-                    for r in chunk {
-                        if let Some(slot) = stats_ref.slot(r.movie_id) {
-                            let entry = &mut sums[slot];
-                            entry.0 += 1;
-                            entry.1 += f64::from(r.rating);
-                        }
+        // One part per thread (fewer when their sums would take too much memory), added in
+        // order.
+        let parts = crate::interactions::part_ranges(ratings.len(), 2 * slots);
+        let per_part: Vec<Vec<(u32, f64)>> = parts
+            .into_par_iter()
+            .map(|range| {
+                let mut sums = vec![(0u32, 0f64); slots];
+                for r in &ratings[range] {
+                    if let Some(slot) = stats_ref.slot(r.movie_id) {
+                        let entry = &mut sums[slot];
+                        entry.0 += 1;
+                        entry.1 += f64::from(r.rating);
                     }
-                    sums
-                },
-            )
-            .reduce(
-                || vec![(0u32, 0f64); slots],
-                |mut a, b| {
-                    for (x, y) in a.iter_mut().zip(b) {
-                        x.0 += y.0;
-                        x.1 += y.1;
-                    }
-                    a
-                },
-            );
+                }
+                sums
+            })
+            .collect();
+        let mut sums = vec![(0u32, 0f64); slots];
+        for part in per_part {
+            for (x, y) in sums.iter_mut().zip(part) {
+                x.0 += y.0;
+                x.1 += y.1;
+            }
+        }
         stats.sums = sums;
         stats
     }
@@ -567,7 +566,7 @@ mod tests {
     fn rating_counts_and_sums_equal_a_plain_count_for_small_and_large_ids() {
         use crate::data::Rating;
         for offset in [0u32, DENSE_STATS_IDS, u32::MAX - 1_000] {
-            // Ascending ids with one repeated; more ratings than one parallel chunk holds.
+            // Ascending ids with one repeated; the ratings split among the threads' parts.
             let ids: Vec<u32> = [1u32, 5, 5, 9, 400, 999]
                 .iter()
                 .map(|&i| offset + i)
