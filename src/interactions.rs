@@ -264,12 +264,10 @@ impl RatingMatrix {
     /// span `offsets[u]..offsets[u + 1]` (the first half of a transpose).
     pub fn user_offsets(&self) -> Vec<usize> {
         let parts = part_ranges(self.users.len(), self.n_users());
-        let counts = part_counts(&parts, self.n_users(), |e| self.users[e]);
-        let mut offsets = vec![0usize; self.n_users() + 1];
-        for u in 0..self.n_users() {
-            offsets[u + 1] = offsets[u] + counts.iter().map(|c| c[u]).sum::<usize>();
-        }
-        offsets
+        summed_offsets(
+            &part_counts(&parts, self.n_users(), |e| self.users[e]),
+            self.n_users(),
+        )
     }
 
     /// Number of movies (rows).
@@ -299,7 +297,7 @@ impl RatingMatrix {
 
 /// Ids below this are looked up through a table indexed by id (64 MB at most) when building
 /// a matrix; larger ones through a search.
-const DENSE_IDS: u32 = 1 << 24;
+pub(crate) const DENSE_IDS: u32 = 1 << 24;
 
 /// Numbers `0..counts.len()` by decreasing count, ties by index: `(old of each new, new of each
 /// old)`. ALS and the item-kNN walk number movies (and ALS users) this way, so the rows they
@@ -345,10 +343,7 @@ pub fn bucketed(
 ) -> (Vec<usize>, Vec<u32>) {
     let ranges = part_ranges(n, buckets);
     let counts = part_counts(&ranges, buckets, &bucket_of);
-    let mut offsets = vec![0usize; buckets + 1];
-    for b in 0..buckets {
-        offsets[b + 1] = offsets[b] + counts.iter().map(|c| c[b]).sum::<usize>();
-    }
+    let offsets = summed_offsets(&counts, buckets);
     // Each part's first slot in every bucket: after the bucket's slots of the parts before it.
     let mut cursors = counts;
     let mut before = offsets[..buckets].to_vec();
@@ -389,6 +384,15 @@ pub(crate) fn part_ranges(n: usize, buckets: usize) -> Vec<std::ops::Range<usize
         .step_by(span)
         .map(|from| from..(from + span).min(n))
         .collect()
+}
+
+/// The buckets' offsets from the parts' counts of [`part_counts`] (as [`offsets`] gives them).
+fn summed_offsets(counts: &[Vec<usize>], buckets: usize) -> Vec<usize> {
+    let mut offsets = vec![0usize; buckets + 1];
+    for b in 0..buckets {
+        offsets[b + 1] = offsets[b] + counts.iter().map(|c| c[b]).sum::<usize>();
+    }
+    offsets
 }
 
 /// The counts all parts of [`part_ranges`] may hold at once (32 MB of `usize`): 12 parts for

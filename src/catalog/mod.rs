@@ -456,8 +456,9 @@ struct RatingStats {
     sums: Vec<(u32, f64)>,
 }
 
-/// Ids below this are looked up in a table (4 bytes per id up to the largest).
-const DENSE_STATS_IDS: u32 = 1 << 24;
+/// Ids below this are looked up in a table (4 bytes per id up to the largest), as the rating
+/// matrix's build looks them up.
+const DENSE_STATS_IDS: u32 = crate::interactions::DENSE_IDS;
 
 impl RatingStats {
     /// Counts the ratings of each of `ids` (ascending; a repeated id shares one count). Ratings
