@@ -349,18 +349,45 @@ pub(super) fn published(state: &ServerState) {
 /// that were killed while training are removed first (each is a copy of the database's
 /// ratings): a snapshot is theirs when its lock file can be locked, so the check holds across
 /// PID namespaces (containers sharing a temporary directory); one without a lock file (written
-/// by an older version) when its process no longer runs.
+/// by an older version) when its process no longer runs. Where that name's lock is held by
+/// another server (one in another container with the same PID), this one takes
+/// `movierec-snapshot-PID-1`, `-2`… instead: two servers never share a snapshot.
 pub fn local_snapshot_dir() -> PathBuf {
-    static HELD: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
+    static OWN: std::sync::OnceLock<(PathBuf, Option<std::fs::File>)> = std::sync::OnceLock::new();
     let temp = std::env::temp_dir();
-    let own = temp.join(format!("{SNAPSHOT_PREFIX}{}", std::process::id()));
-    HELD.get_or_init(|| {
-        let file = std::fs::File::create(lock_file(&own)).ok()?;
-        file.try_lock().ok()?;
-        Some(file)
-    });
-    remove_dead_snapshots(&temp);
-    own
+    let (own, _held) = OWN.get_or_init(|| claim_snapshot_name(&temp, std::process::id()));
+    remove_dead_snapshots(&temp, own);
+    own.clone()
+}
+
+/// How many names `claim_snapshot_name` tries before it shares the first.
+const SNAPSHOT_NAMES: u32 = 64;
+
+/// The first of `movierec-snapshot-PID`, `…-PID-1`, `…-PID-2`… in `dir` whose lock file this
+/// process can lock, with that file (held while it runs). If none can be (an unwritable
+/// directory), the first name without a lock: exports still work, only the clean-up of a
+/// killed server's snapshot then waits for its PID to end.
+fn claim_snapshot_name(dir: &Path, pid: u32) -> (PathBuf, Option<std::fs::File>) {
+    for n in 0..SNAPSHOT_NAMES {
+        let name = match n {
+            0 => format!("{SNAPSHOT_PREFIX}{pid}"),
+            n => format!("{SNAPSHOT_PREFIX}{pid}-{n}"),
+        };
+        let snapshot = dir.join(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(lock_file(&snapshot));
+        let Ok(file) = file else { break };
+        match file.try_lock() {
+            Ok(()) => return (snapshot, Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => continue,
+            // Locks not supported here: this name, as before there were locks.
+            Err(std::fs::TryLockError::Error(_)) => return (snapshot, None),
+        }
+    }
+    (dir.join(format!("{SNAPSHOT_PREFIX}{pid}")), None)
 }
 
 const SNAPSHOT_PREFIX: &str = "movierec-snapshot-";
@@ -373,24 +400,29 @@ fn lock_file(dir: &Path) -> PathBuf {
 }
 
 /// Removes the snapshot directories (and lock files) in `dir` of servers that no longer run,
-/// quietly: one that cannot be removed (another user's) is left.
-fn remove_dead_snapshots(dir: &Path) {
+/// quietly: one that cannot be removed (another user's) is left, and so is `own`.
+fn remove_dead_snapshots(dir: &Path, own: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut pids: Vec<u32> = entries
+    // `PID` or `PID-N`: the name of the snapshot and the PID of the server that took it.
+    let mut names: Vec<(String, u32)> = entries
         .flatten()
         .filter_map(|entry| {
             let name = entry.file_name();
             let rest = name.to_str()?.strip_prefix(SNAPSHOT_PREFIX)?;
-            rest.strip_suffix(".lock").unwrap_or(rest).parse().ok()
+            let rest = rest.strip_suffix(".lock").unwrap_or(rest);
+            let (pid, n) = rest.split_once('-').unwrap_or((rest, "1"));
+            let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            (all_digits(pid) && all_digits(n)).then_some(())?;
+            Some((rest.to_string(), pid.parse().ok()?))
         })
-        .filter(|&pid| pid != std::process::id())
+        .filter(|(name, _)| dir.join(format!("{SNAPSHOT_PREFIX}{name}")) != own)
         .collect();
-    pids.sort_unstable();
-    pids.dedup();
-    for pid in pids {
-        let snapshot = dir.join(format!("{SNAPSHOT_PREFIX}{pid}"));
+    names.sort_unstable();
+    names.dedup();
+    for (name, pid) in names {
+        let snapshot = dir.join(format!("{SNAPSHOT_PREFIX}{name}"));
         let lock = lock_file(&snapshot);
         let gone = match std::fs::File::open(&lock) {
             // Locked until the directory is gone: a server starting with the same PID
@@ -567,7 +599,27 @@ mod tests {
         let other = dir.path().join("movierec-other-1");
         std::fs::create_dir(&other).unwrap();
 
-        remove_dead_snapshots(dir.path());
+        // Taken by other servers with the same PID as one here: a held lock is kept, a
+        // released one removed, whatever the PID.
+        make("4000001-1");
+        let held_too = std::fs::File::create(lock_file(&snapshot("4000001-1"))).unwrap();
+        held_too.try_lock().unwrap();
+        make("4000001-2");
+        std::fs::File::create(lock_file(&snapshot("4000001-2"))).unwrap();
+        make(&format!("{ended}-3"));
+        // This server's own, whose lock it could not take: never removed.
+        make("4000004");
+        std::fs::File::create(lock_file(&snapshot("4000004"))).unwrap();
+
+        remove_dead_snapshots(dir.path(), &snapshot("4000004"));
+        assert!(snapshot("4000004").join("ratings.csv").exists(), "own");
+        assert!(
+            snapshot("4000001-1").join("ratings.csv").exists(),
+            "held, suffixed"
+        );
+        assert!(!snapshot("4000001-2").exists(), "released, suffixed");
+        assert!(!lock_file(&snapshot("4000001-2")).exists());
+        assert!(!snapshot(&format!("{ended}-3")).exists(), "ended, suffixed");
         assert!(!snapshot(&names[0]).exists(), "the ended server's");
         for name in &names[1..] {
             assert!(snapshot(name).join("ratings.csv").exists(), "{name}");
@@ -580,10 +632,39 @@ mod tests {
         assert!(process_runs(std::process::id()) && process_runs(1));
         assert!(!process_runs(ended));
         drop(held);
-        remove_dead_snapshots(dir.path());
+        remove_dead_snapshots(dir.path(), &snapshot("4000004"));
         assert!(
             !snapshot("4000001").exists(),
             "unlocked once its server ended"
         );
+    }
+
+    #[test]
+    fn a_snapshot_name_whose_lock_is_held_is_not_shared() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = |suffix: &str| dir.path().join(format!("{SNAPSHOT_PREFIX}4000001{suffix}"));
+        let (first, first_lock) = claim_snapshot_name(dir.path(), 4000001);
+        assert_eq!(first, name(""));
+        assert!(first_lock.is_some());
+        // Another server with the same PID (another container) while the first runs.
+        let (second, second_lock) = claim_snapshot_name(dir.path(), 4000001);
+        assert_eq!(second, name("-1"));
+        assert!(second_lock.is_some());
+        let (third, _third_lock) = claim_snapshot_name(dir.path(), 4000001);
+        assert_eq!(third, name("-2"));
+        // Once the first has ended, its name is free again.
+        drop(first_lock);
+        let (again, again_lock) = claim_snapshot_name(dir.path(), 4000001);
+        assert_eq!(again, name(""));
+        assert!(again_lock.is_some());
+        // A directory where no lock file can be made: the plain name, unlocked.
+        let (plain, none) = claim_snapshot_name(&dir.path().join("missing"), 7);
+        assert_eq!(
+            plain,
+            dir.path()
+                .join("missing")
+                .join(format!("{SNAPSHOT_PREFIX}7"))
+        );
+        assert!(none.is_none());
     }
 }
