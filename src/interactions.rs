@@ -87,6 +87,11 @@ impl RatingMatrix {
             .collect();
         drop(item_table);
         drop(user_table);
+        // Ratings grouped by user, as MovieLens writes them (and `synth`, and `export`): each
+        // user's ranks found in place, no second counting sort.
+        if ratings.par_windows(2).all(|w| w[0].user_id <= w[1].user_id) {
+            return Self::from_user_runs(user_ids, catalog.len(), ratings, keys);
+        }
         // The ratings of each row, in file order, then each row by user, the latest first.
         let (start, mut by_row) = bucketed(keys.len(), catalog.len(), |r| keys[r].0);
         // Sorted as packed `(user, rating)` integers: a comparison that read each rating's user
@@ -172,6 +177,107 @@ impl RatingMatrix {
             }
         });
         let positions: Vec<u32> = positions.into_iter().map(AtomicU32::into_inner).collect();
+        RatingMatrix {
+            user_ids,
+            indptr,
+            users,
+            values,
+            positions,
+        }
+    }
+
+    /// [`RatingMatrix::build`] for ratings grouped by user (user ids never decreasing), given
+    /// each rating's `(movie row, user index)`: each user's ratings, one contiguous run, are
+    /// ranked by time there (only the latest of a movie rated twice kept), then counted into
+    /// the rows. The rows' entries are then in file order, which is user order, each user once,
+    /// so they need no sort, and the positions come from the users' runs in place of a second
+    /// counting sort by user and a scatter back. At ml-latest's size a third less time than
+    /// the general path, which gives the same matrix (a test compares them).
+    fn from_user_runs(
+        user_ids: Vec<u32>,
+        n_items: usize,
+        ratings: &[Rating],
+        keys: Vec<(u32, u32)>,
+    ) -> RatingMatrix {
+        let n_users = user_ids.len();
+        // User `u`'s ratings are `ustart[u]..ustart[u + 1]`: user indices ascend with the ids.
+        let ustart: Vec<usize> = (0..=n_users as u32)
+            .into_par_iter()
+            .map(|u| keys.partition_point(|k| k.1 < u))
+            .collect();
+        // Each rating's position in its user's history; `u32::MAX`: not kept (a movie outside
+        // the catalog, or an earlier rating of a movie the user rated again).
+        let mut rank = vec![u32::MAX; ratings.len()];
+        split_by(&mut rank, &ustart)
+            .into_par_iter()
+            .zip(ustart.par_windows(2))
+            .enumerate()
+            .for_each_init(
+                // Per movie row: the last user (plus one) who rated it, and where in that
+                // user's run the rating that counts is.
+                || (vec![0u32; n_items], vec![0u32; n_items], Vec::new()),
+                |(seen, latest, by_time): &mut (Vec<u32>, Vec<u32>, Vec<u64>),
+                 (u, (ranks, span))| {
+                    let first = span[0];
+                    let stamp = u as u32 + 1;
+                    let item = |j: usize| keys[first + j].0;
+                    let time = |j: usize| ratings[first + j].timestamp;
+                    // Of a movie rated twice the latest counts (the last in the file among
+                    // equally late ones).
+                    for j in 0..ranks.len() {
+                        let row = item(j);
+                        let Some(seen) = seen.get_mut(row as usize) else {
+                            continue;
+                        };
+                        let best = &mut latest[row as usize];
+                        if *seen != stamp {
+                            *seen = stamp;
+                            *best = j as u32;
+                        } else if time(j) >= time(*best as usize) {
+                            *best = j as u32;
+                        }
+                    }
+                    // By time, then movie row (the general path's order: by entry, and a
+                    // user's entries are in row order), packed in one integer; already in
+                    // order when the file lists each user's ratings by time.
+                    by_time.clear();
+                    by_time.extend((0..ranks.len()).filter_map(|j| {
+                        let row = item(j);
+                        (row != u32::MAX && latest[row as usize] == j as u32)
+                            .then(|| (u64::from(time(j)) << 32) | u64::from(row))
+                    }));
+                    by_time.sort_unstable();
+                    for (position, &key) in by_time.iter().enumerate() {
+                        ranks[latest[key as u32 as usize] as usize] = position as u32;
+                    }
+                },
+            );
+        // Counted into the rows, each entry written where it goes: every rating is read in
+        // file order and each row fills from its start, so nothing is gathered from a random
+        // place afterwards.
+        let row_of = |r: usize| {
+            if rank[r] == u32::MAX {
+                u32::MAX
+            } else {
+                keys[r].0
+            }
+        };
+        let counted = Counted::new(ratings.len(), n_items, row_of);
+        let nnz = counted.total();
+        let atomics = || (0..nnz).map(|_| AtomicU32::new(0)).collect::<Vec<_>>();
+        let (users, values, positions) = (atomics(), atomics(), atomics());
+        let indptr = counted.scatter(row_of, |r, at| {
+            users[at].store(keys[r].1, Ordering::Relaxed);
+            values[at].store(ratings[r].rating.to_bits(), Ordering::Relaxed);
+            positions[at].store(rank[r], Ordering::Relaxed);
+        });
+        let plain =
+            |v: Vec<AtomicU32>| -> Vec<u32> { v.into_iter().map(AtomicU32::into_inner).collect() };
+        let (users, positions) = (plain(users), plain(positions));
+        let values: Vec<f32> = values
+            .into_iter()
+            .map(|v| f32::from_bits(v.into_inner()))
+            .collect();
         RatingMatrix {
             user_ids,
             indptr,
@@ -341,35 +447,79 @@ pub fn bucketed(
     buckets: usize,
     bucket_of: impl Fn(usize) -> u32 + Sync,
 ) -> (Vec<usize>, Vec<u32>) {
-    let ranges = part_ranges(n, buckets);
-    let counts = part_counts(&ranges, buckets, &bucket_of);
-    let offsets = summed_offsets(&counts, buckets);
-    // Each part's first slot in every bucket: after the bucket's slots of the parts before it.
-    let mut cursors = counts;
-    let mut before = offsets[..buckets].to_vec();
-    for part in cursors.iter_mut() {
-        for (cursor, at) in part.iter_mut().zip(before.iter_mut()) {
-            let count = *cursor;
-            *cursor = *at;
-            *at += count;
-        }
-    }
-    let order: Vec<AtomicU32> = (0..offsets[buckets]).map(|_| AtomicU32::new(0)).collect();
-    ranges
-        .into_par_iter()
-        .zip(cursors)
-        .for_each(|(range, mut cursor)| {
-            for i in range {
-                if let Some(at) = cursor.get_mut(bucket_of(i) as usize) {
-                    order[*at].store(i as u32, Ordering::Relaxed);
-                    *at += 1;
-                }
-            }
-        });
+    let counted = Counted::new(n, buckets, &bucket_of);
+    let order: Vec<AtomicU32> = (0..counted.total()).map(|_| AtomicU32::new(0)).collect();
+    let offsets = counted.scatter(&bucket_of, |i, at| {
+        order[at].store(i as u32, Ordering::Relaxed)
+    });
     (
         offsets,
         order.into_iter().map(AtomicU32::into_inner).collect(),
     )
+}
+
+/// The first half of [`bucketed`]: `0..n` cut into parts, each part's count of each bucket.
+struct Counted {
+    ranges: Vec<std::ops::Range<usize>>,
+    counts: Vec<Vec<usize>>,
+    offsets: Vec<usize>,
+}
+
+impl Counted {
+    fn new(n: usize, buckets: usize, bucket_of: impl Fn(usize) -> u32 + Sync) -> Counted {
+        let ranges = part_ranges(n, buckets);
+        let counts = part_counts(&ranges, buckets, &bucket_of);
+        let offsets = summed_offsets(&counts, buckets);
+        Counted {
+            ranges,
+            counts,
+            offsets,
+        }
+    }
+
+    /// How many indices fall in a bucket.
+    fn total(&self) -> usize {
+        self.offsets.last().copied().unwrap_or(0)
+    }
+
+    /// The second half: calls `place(i, slot)` for every index in a bucket, on all cores, with
+    /// its slot in bucket order (ascending within each bucket); every slot below
+    /// [`Counted::total`] once. Returns the buckets' offsets.
+    fn scatter(
+        self,
+        bucket_of: impl Fn(usize) -> u32 + Sync,
+        place: impl Fn(usize, usize) + Sync,
+    ) -> Vec<usize> {
+        let Counted {
+            ranges,
+            counts,
+            offsets,
+        } = self;
+        let buckets = offsets.len() - 1;
+        // Each part's first slot in every bucket: after the bucket's slots of the parts before
+        // it.
+        let mut cursors = counts;
+        let mut before = offsets[..buckets].to_vec();
+        for part in cursors.iter_mut() {
+            for (cursor, at) in part.iter_mut().zip(before.iter_mut()) {
+                let count = *cursor;
+                *cursor = *at;
+                *at += count;
+            }
+        }
+        ranges
+            .into_par_iter()
+            .zip(cursors)
+            .for_each(|(range, mut cursor)| {
+                for i in range {
+                    if let Some(at) = cursor.get_mut(bucket_of(i) as usize) {
+                        place(i, *at);
+                        *at += 1;
+                    }
+                }
+            });
+        offsets
+    }
 }
 
 /// `0..n` cut into one part per thread of the pool, for counting into `buckets` buckets: as
@@ -729,6 +879,21 @@ pub(crate) mod tests {
                 "duplicates and strangers dropped"
             );
             assert!(counted.nnz() > 0);
+            // Grouped by user (file order kept within each user), as MovieLens writes them:
+            // ranked in each user's run.
+            let mut grouped = ratings.clone();
+            grouped.sort_by_key(|r| r.user_id);
+            assert!(!ratings.windows(2).all(|w| w[0].user_id <= w[1].user_id));
+            let from_runs = RatingMatrix::build(&catalog(40), &grouped);
+            same_matrix(
+                &from_runs,
+                &RatingMatrix::build_by_sorting(&catalog(40), &grouped),
+            );
+            same_matrix(&from_runs, &counted);
+            // Each user's by movie too (as GroupLens sorts them): most users' runs are then
+            // in row order already; those with a movie rated twice are not.
+            grouped.sort_by_key(|r| (r.user_id, r.movie_id));
+            same_matrix(&RatingMatrix::build(&catalog(40), &grouped), &counted);
         }
         let none = RatingMatrix::build(&catalog(3), &[]);
         same_matrix(&none, &RatingMatrix::build_by_sorting(&catalog(3), &[]));
