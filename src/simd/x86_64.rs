@@ -106,6 +106,57 @@ pub(super) unsafe fn many_avx2(rows: &[f32], query: &[f32], out: &mut [f32]) {
     }
 }
 
+/// `Σ a_i b_i` of two int8 rows, exact in `i32` for up to 2^16 components (each product is at
+/// most 2^14 in size, each `madd` pair 2^15): 32 components per step, sign-extended to 16 bits
+/// and multiplied pairwise into 32-bit sums.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(super) unsafe fn dot_i8_avx512(a: &[i8], b: &[i8]) -> i32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = _mm512_setzero_si512();
+    let mut i = 0;
+    // SAFETY (all loads): `i + 32 <= n` bounds each 32-byte load.
+    while i + 32 <= n {
+        let x = _mm512_cvtepi8_epi16(unsafe { _mm256_loadu_si256(pa.add(i).cast()) });
+        let y = _mm512_cvtepi8_epi16(unsafe { _mm256_loadu_si256(pb.add(i).cast()) });
+        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(x, y));
+        i += 32;
+    }
+    let mut total = _mm512_reduce_add_epi32(acc);
+    while i < n {
+        total += i32::from(a[i]) * i32::from(b[i]);
+        i += 1;
+    }
+    total
+}
+
+/// [`dot_i8_avx512`] in 16 components per step.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn dot_i8_avx2(a: &[i8], b: &[i8]) -> i32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = _mm256_setzero_si256();
+    let mut i = 0;
+    // SAFETY (all loads): `i + 16 <= n` bounds each 16-byte load.
+    while i + 16 <= n {
+        let x = _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(pa.add(i).cast()) });
+        let y = _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(pb.add(i).cast()) });
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, y));
+        i += 16;
+    }
+    let half = _mm_add_epi32(
+        _mm256_castsi256_si128(acc),
+        _mm256_extracti128_si256::<1>(acc),
+    );
+    let pairs = _mm_add_epi32(half, _mm_unpackhi_epi64(half, half));
+    let mut total = _mm_cvtsi128_si32(_mm_add_epi32(pairs, _mm_shuffle_epi32::<1>(pairs)));
+    while i < n {
+        total += i32::from(a[i]) * i32::from(b[i]);
+        i += 1;
+    }
+    total
+}
+
 /// Asks the CPU to load the cache lines of `bytes` bytes from `start`.
 #[inline(always)]
 pub(super) fn prefetch(start: *const i8, bytes: usize) {

@@ -6,6 +6,7 @@ use super::*;
 /// Everything an insertion needs.
 pub(super) struct Builder<'a> {
     pub(super) vectors: &'a [f32],
+    pub(super) codes: Option<&'a Codes>,
     pub(super) dim: usize,
     pub(super) levels: &'a [u8],
     pub(super) entry: u32,
@@ -24,7 +25,19 @@ impl Builder<'_> {
     /// The similarity the graph is built on: the cosine of the two rows.
     #[inline(always)]
     pub(super) fn pair(&self, a: u32, b: u32) -> f32 {
-        crate::simd::dot(self.vector(a), self.vector(b))
+        match self.codes {
+            Some(codes) => codes.pair(a, b),
+            None => crate::simd::dot(self.vector(a), self.vector(b)),
+        }
+    }
+
+    /// Asks the CPU for the row of `node` the build compares.
+    #[inline(always)]
+    pub(super) fn prefetch(&self, node: u32) {
+        match self.codes {
+            Some(codes) => crate::simd::prefetch(codes.row(node)),
+            None => crate::simd::prefetch(self.vector(node)),
+        }
     }
 
     /// Inserts `node` into the graph (the paper's Algorithm 1).
@@ -106,6 +119,85 @@ impl Builder<'_> {
     }
 }
 
+/// The rows as int8 codes for the build's comparisons (rows of [`CODED_MIN_DIM`] dimensions or
+/// more; see the module doc), around the rows' mean `μ`: row `x` is `μ + s · c` with
+/// `c_i = round((x_i − μ_i) / s)` and `s = max_i |x_i − μ_i| / 127`, and
+/// `x · y = (x − μ)·(y − μ) + (x·μ − ‖μ‖²/2) + (y·μ − ‖μ‖²/2)`: the integer product of the
+/// codes times both scales, plus the last two terms, kept per row in f32 (`offsets`). Centring
+/// is what keeps the error small on rows crowded in a cone: the shared direction is exact, and
+/// only the spread around it is rounded.
+pub(super) struct Codes {
+    codes: Vec<i8>,
+    scales: Vec<f32>,
+    offsets: Vec<f32>,
+    dim: usize,
+}
+
+impl Codes {
+    pub(super) fn new(vectors: &[f32], dim: usize) -> Codes {
+        let dim = dim.max(1);
+        let rows = vectors.len() / dim;
+        // The mean of the finite rows (a NaN row compares as NaN, as its f32 row would, and
+        // must not spoil the others).
+        let mut mean = vec![0.0f64; dim];
+        let mut finite = 0usize;
+        for row in vectors.chunks_exact(dim) {
+            if row.iter().all(|x| x.is_finite()) {
+                finite += 1;
+                for (m, &x) in mean.iter_mut().zip(row) {
+                    *m += f64::from(x);
+                }
+            }
+        }
+        let mean: Vec<f32> = mean
+            .iter()
+            .map(|m| (m / finite.max(1) as f64) as f32)
+            .collect();
+        let half_norm = 0.5 * mean.iter().map(|m| m * m).sum::<f32>();
+        let mut codes = vec![0i8; rows * dim];
+        let (scales, offsets): (Vec<f32>, Vec<f32>) = codes
+            .par_chunks_mut(dim)
+            .zip(vectors.par_chunks(dim))
+            .map(|(code, row)| {
+                let offset = crate::simd::dot(row, &mean) - half_norm;
+                let top = row
+                    .iter()
+                    .zip(&mean)
+                    .fold(0.0f32, |m, (x, u)| m.max((x - u).abs()));
+                if !(top > 0.0 && top.is_finite()) {
+                    return (0.0, offset);
+                }
+                let scale = top / 127.0;
+                for ((c, x), u) in code.iter_mut().zip(row).zip(&mean) {
+                    *c = ((x - u) / scale).round().clamp(-127.0, 127.0) as i8;
+                }
+                (scale, offset)
+            })
+            .unzip();
+        Codes {
+            codes,
+            scales,
+            offsets,
+            dim,
+        }
+    }
+
+    /// The codes of `node`'s row.
+    #[inline(always)]
+    pub(super) fn row(&self, node: u32) -> &[i8] {
+        &self.codes[node as usize * self.dim..][..self.dim]
+    }
+
+    /// The inner product of two rows, from their codes (exact but for the rounding of the
+    /// codes: the integer product is exact, and below 2^24 in f32).
+    #[inline(always)]
+    pub(super) fn pair(&self, a: u32, b: u32) -> f32 {
+        let dot = crate::simd::dot_i8(self.row(a), self.row(b));
+        let (a, b) = (a as usize, b as usize);
+        dot as f32 * (self.scales[a] * self.scales[b]) + (self.offsets[a] + self.offsets[b])
+    }
+}
+
 /// Groups the identical rows: returns one representative per distinct row (its lowest row, in
 /// ascending order) and, for each representative, all the rows equal to it, ascending. Rows are
 /// compared bit for bit.
@@ -180,8 +272,10 @@ pub(super) fn build_graph(
             &unit
         }
     };
+    let codes = (dim >= CODED_MIN_DIM).then(|| Codes::new(graph_vectors, dim));
     let builder = Builder {
         vectors: graph_vectors,
+        codes: codes.as_ref(),
         dim,
         levels,
         entry: 0,

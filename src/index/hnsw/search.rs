@@ -228,7 +228,7 @@ impl Space for NodeSpace<'_> {
 
     #[inline(always)]
     fn prefetch(&self, other: u32) {
-        crate::simd::prefetch(self.builder.vector(other));
+        self.builder.prefetch(other);
     }
 }
 
