@@ -84,11 +84,11 @@
 //! codes are a quarter of its bytes. The build waits on fetching the rows its searches visit,
 //! and the synthetic ml-latest-sized SVD rows (86,528 × 128) take 44 MB in f32 but 11 MB as
 //! codes, which fit in the last-level cache. On those rows the build took 4.4–5.0 s instead of
-//! 6.5–6.8 s, and on the 160-dimensional hybrid rows 4.7 s instead of 6.7–7.2 s, with the same
-//! recall (docs/BENCHMARKS.md). Centring is what keeps the recall: the rows crowd around a shared
-//! direction, and rounding the raw rows, an error about five times larger on such rows, cost
-//! 0.015–0.03 of recall@10. At 32 dimensions the f32 rows are small already and the codes gained
-//! nothing measurable.
+//! 6.5–8.7 s, and on the 160-dimensional hybrid rows 4.4–4.9 s instead of 6.7–7.9 s, with the
+//! same recall (docs/BENCHMARKS.md). Centring is what keeps the recall: the rows crowd around a
+//! shared direction, and rounding the raw rows, an error about five times larger on such rows,
+//! cost 0.01–0.03 of recall@10. At 32 dimensions the f32 rows are small already and the codes
+//! gained nothing measurable.
 //!
 //! # Why hand-written
 //!
