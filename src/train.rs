@@ -56,8 +56,8 @@ pub struct TrainOptions {
 /// How many times the whole release's rating matrix the tuning's validation split takes to
 /// prepare, at least: its own matrix of nine tenths of the ratings, then four models fitted on
 /// it. Measured: 12.6 times on the bundled data (443 ms against 35 ms), and at ml-latest's size
-/// not finished at 3.3 times (3.7 s against 1.1 s, stopped by the budget; the four models'
-/// fits alone take over 20 times the matrix there). `train` does not start a tuning whose
+/// not finished at 3.3 times (3.7 s against 1.1 s, stopped by the budget; two of its four
+/// models, SVD and ALS, take over 20 times the whole matrix there when fitted on all of it). `train` does not start a tuning whose
 /// budget this many matrices would use up.
 const PREPARATION_PER_MATRIX: f64 = 8.0;
 
