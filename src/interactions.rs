@@ -170,13 +170,13 @@ impl RatingMatrix {
         drop(times);
         // Each entry is written once, by its user's history: all users at once, through
         // relaxed atomic stores (plain stores on x86-64).
-        let positions: Vec<AtomicU32> = (0..nnz).map(|_| AtomicU32::new(0)).collect();
+        let positions = atomics(nnz, 0);
         (0..user_ids.len()).into_par_iter().for_each(|u| {
             for (rank, &e) in by_user[ustart[u]..ustart[u + 1]].iter().enumerate() {
                 positions[e as usize].store(rank as u32, Ordering::Relaxed);
             }
         });
-        let positions: Vec<u32> = positions.into_iter().map(AtomicU32::into_inner).collect();
+        let positions = plain(positions);
         RatingMatrix {
             user_ids,
             indptr,
@@ -264,20 +264,14 @@ impl RatingMatrix {
         };
         let counted = Counted::new(ratings.len(), n_items, row_of);
         let nnz = counted.total();
-        let atomics = || (0..nnz).map(|_| AtomicU32::new(0)).collect::<Vec<_>>();
-        let (users, values, positions) = (atomics(), atomics(), atomics());
+        let (users, values, positions) = (atomics(nnz, 0), atomics(nnz, 0), atomics(nnz, 0));
         let indptr = counted.scatter(row_of, |r, at| {
             users[at].store(keys[r].1, Ordering::Relaxed);
             values[at].store(ratings[r].rating.to_bits(), Ordering::Relaxed);
             positions[at].store(rank[r], Ordering::Relaxed);
         });
-        let plain =
-            |v: Vec<AtomicU32>| -> Vec<u32> { v.into_iter().map(AtomicU32::into_inner).collect() };
         let (users, positions) = (plain(users), plain(positions));
-        let values: Vec<f32> = values
-            .into_iter()
-            .map(|v| f32::from_bits(v.into_inner()))
-            .collect();
+        let values: Vec<f32> = plain(values).into_iter().map(f32::from_bits).collect();
         RatingMatrix {
             user_ids,
             indptr,
@@ -448,14 +442,22 @@ pub fn bucketed(
     bucket_of: impl Fn(usize) -> u32 + Sync,
 ) -> (Vec<usize>, Vec<u32>) {
     let counted = Counted::new(n, buckets, &bucket_of);
-    let order: Vec<AtomicU32> = (0..counted.total()).map(|_| AtomicU32::new(0)).collect();
+    let order = atomics(counted.total(), 0);
     let offsets = counted.scatter(&bucket_of, |i, at| {
         order[at].store(i as u32, Ordering::Relaxed)
     });
-    (
-        offsets,
-        order.into_iter().map(AtomicU32::into_inner).collect(),
-    )
+    (offsets, plain(order))
+}
+
+/// `n` atomics holding `value`: slots that threads fill with relaxed stores (plain stores on
+/// x86-64), each slot by one thread.
+fn atomics(n: usize, value: u32) -> Vec<AtomicU32> {
+    (0..n).map(|_| AtomicU32::new(value)).collect()
+}
+
+/// The values of filled [`atomics`].
+fn plain(slots: Vec<AtomicU32>) -> Vec<u32> {
+    slots.into_iter().map(AtomicU32::into_inner).collect()
 }
 
 /// The first half of [`bucketed`]: `0..n` cut into parts, each part's count of each bucket.
@@ -624,8 +626,8 @@ impl UserHistories {
         const EMPTY: u32 = u32::MAX;
         // Movies on all cores, each slot claimed once through a relaxed atomic (plain
         // instructions on x86-64); a slot claimed twice means the positions are not ranks.
-        let items: Vec<AtomicU32> = (0..matrix.nnz()).map(|_| AtomicU32::new(EMPTY)).collect();
-        let ratings: Vec<AtomicU32> = (0..matrix.nnz()).map(|_| AtomicU32::new(0)).collect();
+        let items = atomics(matrix.nnz(), EMPTY);
+        let ratings = atomics(matrix.nnz(), 0);
         let ranks = (0..matrix.n_items())
             .into_par_iter()
             .with_min_len(256)
@@ -646,11 +648,8 @@ impl UserHistories {
         if !ranks {
             return None;
         }
-        let items: Vec<u32> = items.into_iter().map(AtomicU32::into_inner).collect();
-        let ratings: Vec<f32> = ratings
-            .into_iter()
-            .map(|r| f32::from_bits(r.into_inner()))
-            .collect();
+        let items = plain(items);
+        let ratings: Vec<f32> = plain(ratings).into_iter().map(f32::from_bits).collect();
         let positions: Vec<u32> = (0..n_users)
             .flat_map(|u| 0..(indptr[u + 1] - indptr[u]) as u32)
             .collect();
