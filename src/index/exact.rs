@@ -305,7 +305,7 @@ impl ExactIndex {
             // on its own: no core waits for another between tiles, and the scores are read
             // from the cache of the core that wrote them.
             let mut blocks: Vec<Option<&mut [TopK]>> = tops.chunks_mut(tile).map(Some).collect();
-            let jobs: Vec<(usize, usize, Option<&mut [TopK]>, &mut [TopK])> = round
+            let jobs: Vec<TileJob<'_>> = round
                 .iter()
                 .map(|&(a, b)| {
                     let tops_b = blocks[b].take().expect("a block once per round");
@@ -378,6 +378,10 @@ impl ExactIndex {
             .collect()
     }
 }
+
+/// One tile of a round of [`ExactIndex::search_all`]: its row blocks `a` and `b`, and the
+/// selections of their rows (`a`'s `None` on the diagonal, where `b`'s columns cover it).
+type TileJob<'t> = (usize, usize, Option<&'t mut [TopK]>, &'t mut [TopK]);
 
 /// Every pair `(a, b)`, `a ≤ b`, of `tiles` tiles once, in rounds whose pairs share no tile
 /// (the circle method of round-robin tournaments: fix the last tile, turn the others around it),
