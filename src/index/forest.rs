@@ -789,22 +789,30 @@ impl Centroid {
 
 /// Reorders `items` (and `sides` and the `dim`-long rows of `rows` alongside) so the `false`
 /// side comes first; returns its length.
+///
+/// Hoare's scheme: only a misplaced pair, a `true` from the front and a `false` from the back,
+/// is swapped, about a quarter of the rows on an even split. (Sending every `true` to the back,
+/// whatever was there, moved about half; the rows' swaps were half of a forest's build.)
 fn partition(items: &mut [u32], rows: &mut [f32], dim: usize, sides: &mut [bool]) -> usize {
     let (mut lo, mut hi) = (0, items.len());
-    while lo < hi {
-        if sides[lo] {
-            hi -= 1;
-            items.swap(lo, hi);
-            sides.swap(lo, hi);
-            if lo < hi {
-                let (head, tail) = rows.split_at_mut(hi * dim);
-                head[lo * dim..][..dim].swap_with_slice(&mut tail[..dim]);
-            }
-        } else {
+    loop {
+        while lo < hi && !sides[lo] {
             lo += 1;
         }
+        while lo < hi && sides[hi - 1] {
+            hi -= 1;
+        }
+        if lo >= hi {
+            return lo;
+        }
+        // `sides[lo]` is true and `sides[hi - 1]` false, so they are two different places.
+        hi -= 1;
+        items.swap(lo, hi);
+        sides.swap(lo, hi);
+        let (head, tail) = rows.split_at_mut(hi * dim);
+        head[lo * dim..][..dim].swap_with_slice(&mut tail[..dim]);
+        lo += 1;
     }
-    lo
 }
 
 fn invalid(message: impl Into<String>) -> crate::Error {
@@ -1083,6 +1091,41 @@ mod tests {
         assert_eq!(forest.search(&[1.0, 1.0], 5, &|_| true).len(), 1);
         assert!(forest.search_item(0, 5, &|_| true).is_empty());
         assert!(forest.search(&[1.0, 1.0], 0, &|_| true).is_empty());
+    }
+
+    #[test]
+    fn partition_puts_the_false_side_first_and_moves_each_row_with_its_item() {
+        for (n, seed) in [(0, 1), (1, 2), (2, 3), (7, 4), (64, 5), (301, 6)] {
+            for share in [0, 1, 3, 4] {
+                let dim = 3;
+                let mut state = seed;
+                let mut sides: Vec<bool> = (0..n)
+                    .map(|_| {
+                        state = crate::rng::splitmix64(state);
+                        state % 4 < share
+                    })
+                    .collect();
+                let mut items: Vec<u32> = (0..n as u32).map(|i| i * 7 + 1).collect();
+                let mut rows: Vec<f32> = items
+                    .iter()
+                    .flat_map(|&i| (0..dim).map(move |d| (i * 10 + d as u32) as f32))
+                    .collect();
+                let side_of: std::collections::HashMap<u32, bool> =
+                    items.iter().copied().zip(sides.iter().copied()).collect();
+                let falses = sides.iter().filter(|&&s| !s).count();
+                let mid = super::partition(&mut items, &mut rows, dim, &mut sides);
+                assert_eq!(mid, falses, "n {n}, share {share}");
+                for (at, &item) in items.iter().enumerate() {
+                    assert_eq!(sides[at], at >= mid, "n {n}, share {share}, at {at}");
+                    assert_eq!(side_of[&item], sides[at], "item {item} kept its side");
+                    let row: Vec<f32> = (0..dim).map(|d| (item * 10 + d as u32) as f32).collect();
+                    assert_eq!(rows[at * dim..][..dim], row[..], "item {item}'s row");
+                }
+                let mut sorted = items.clone();
+                sorted.sort_unstable();
+                assert_eq!(sorted, (0..n as u32).map(|i| i * 7 + 1).collect::<Vec<_>>());
+            }
+        }
     }
 
     #[test]
