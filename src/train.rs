@@ -57,8 +57,8 @@ pub struct TrainOptions {
 /// prepare, at least: its own matrix of nine tenths of the ratings, then four models fitted on
 /// it. Measured: 12.6 times on the bundled data (443 ms against 35 ms), and at ml-latest's size
 /// not finished at 3.3 times (3.7 s against 1.1 s, stopped by the budget; two of its four
-/// models, SVD and ALS, take over 20 times the whole matrix there when fitted on all of it). `train` does not start a tuning whose
-/// budget this many matrices would use up.
+/// models, SVD and ALS, take over 20 times the whole matrix there when fitted on all of it).
+/// `train` does not start a tuning whose budget this many matrices would use up.
 const PREPARATION_PER_MATRIX: f64 = 8.0;
 
 /// The default `--tune-budget`. A stage starts only while the budget lasts; "fans also liked"
