@@ -11,6 +11,11 @@ use movierec::devtools::synth::{SynthModel, SynthParams};
 use movierec::models::als::{set_force_portable_kernels, train, transpose, AlsParams, Csr};
 use std::time::Instant;
 
+// The binary's allocator (src/main.rs), so the factor matrices are placed as in `train` (page
+// aligned: a row of 32 factors is two cache lines, not three as glibc's 16-byte offset makes it).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut scale = 0.1f64;
