@@ -80,13 +80,19 @@ impl Simd for Scalar {
 #[cfg(target_arch = "x86_64")]
 pub(super) use x86::{Avx2Fma, Sse2};
 
+/// 32 factors in IEEE half precision, one 64-byte cache line: a row of the fixed side's
+/// factors as the AVX2 gather reads it (`f / 32` lines a row).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub(super) struct HalfLine(pub [u16; 32]);
+
 /// Intrinsic kernels. Every `unsafe` block below does unaligned loads/stores at offsets `i`
 /// with `i + width <= len` of slices whose lengths were checked by slicing first, and uses
 /// either SSE2 (always present on x86-64) or AVX2/FMA (only reachable through an
 /// [`Avx2Fma`] token, which exists only after run-time detection).
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Simd, SolveCtx, Span, StreamCtx};
+    use super::{HalfLine, Simd, SolveCtx, Span, StreamCtx};
     use std::arch::x86_64::*;
 
     /// SSE2 (x86-64 baseline).
@@ -183,13 +189,35 @@ mod x86 {
 
     impl Avx2Fma {
         pub(in super::super) fn detect() -> Option<Self> {
-            (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
-                .then_some(Avx2Fma(()))
+            (is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c"))
+            .then_some(Avx2Fma(()))
         }
 
         pub(in super::super) fn solve_rows(self, ctx: &SolveCtx<'_>, first: usize, xs: &mut [f32]) {
-            // SAFETY: `self` proves AVX2 and FMA are available, the only precondition.
-            unsafe { solve_rows_avx2_fma(self, ctx, first, xs) }
+            match ctx.half {
+                Some(rows) if ctx.f.is_multiple_of(32) && rows.len() * 32 == ctx.y.len() => {
+                    let h = Avx2Half { t: self, rows };
+                    // SAFETY: `self` proves AVX2, FMA and F16C are available.
+                    unsafe { solve_rows_avx2_half(h, ctx, first, xs) }
+                }
+                // SAFETY: `self` proves AVX2 and FMA are available, the only precondition.
+                _ => unsafe { solve_rows_avx2_fma(self, ctx, first, xs) },
+            }
+        }
+
+        /// `y` (rows of `f` values, `f` a multiple of 32) in half precision, rounded to
+        /// nearest, into `out` (`y.len() / 32` lines).
+        pub(in super::super) fn to_half(self, y: &[f32], out: &mut [HalfLine]) {
+            use rayon::prelude::*;
+            assert_eq!(out.len() * 32, y.len());
+            out.par_chunks_mut(4096)
+                .zip(y.par_chunks(4096 * 32))
+                .for_each(|(lines, values)| {
+                    // SAFETY: the token proves F16C (detected with AVX2 and FMA).
+                    unsafe { to_half_f16c(lines, values) }
+                });
         }
 
         pub(in super::super) fn solve_range(
@@ -214,6 +242,124 @@ mod x86 {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn solve_rows_avx2_fma(t: Avx2Fma, ctx: &SolveCtx<'_>, first: usize, xs: &mut [f32]) {
         super::solve_rows(t, ctx, first, xs)
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn solve_rows_avx2_half(
+        h: Avx2Half<'_>,
+        ctx: &SolveCtx<'_>,
+        first: usize,
+        xs: &mut [f32],
+    ) {
+        super::solve_rows(h, ctx, first, xs)
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn to_half_f16c(lines: &mut [HalfLine], values: &[f32]) {
+        for (line, v) in lines.iter_mut().zip(values.chunks_exact(32)) {
+            for k in 0..4 {
+                let x = _mm256_loadu_ps(v.as_ptr().add(8 * k));
+                let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(x);
+                _mm_storeu_si128(line.0.as_mut_ptr().add(8 * k) as *mut __m128i, h);
+            }
+        }
+    }
+
+    /// [`Avx2Fma`] whose gathers read the fixed side's factors from a half-precision copy.
+    #[derive(Clone, Copy)]
+    pub(in super::super) struct Avx2Half<'a> {
+        t: Avx2Fma,
+        rows: &'a [HalfLine],
+    }
+
+    impl Simd for Avx2Half<'_> {
+        #[inline(always)]
+        fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+            self.t.dot(a, b)
+        }
+        #[inline(always)]
+        fn axpy(self, s: f32, x: &[f32], y: &mut [f32]) {
+            self.t.axpy(s, x, y)
+        }
+        #[inline(always)]
+        fn madd(self, a: f32, b: f32, c: f32) -> f32 {
+            a.mul_add(b, c)
+        }
+        #[inline(always)]
+        fn symv(self, g: &[f32], v: &[f32], out: &mut [f32]) {
+            self.t.symv(g, v, out)
+        }
+        #[inline(always)]
+        fn accumulate(
+            self,
+            cols: &[u32],
+            vals: &[f32],
+            alpha: f32,
+            y: &[f32],
+            v: &[f32],
+            out: &mut [f32],
+            coef: impl Fn(f32, f32) -> f32,
+        ) {
+            match out.len() {
+                64 => accumulate_half::<8>(self, cols, vals, alpha, v, out, coef),
+                32 => accumulate_half::<4>(self, cols, vals, alpha, v, out, coef),
+                _ => self.t.accumulate(cols, vals, alpha, y, v, out, coef),
+            }
+        }
+    }
+
+    /// [`accumulate_fixed`] reading row `c` from `h.rows[c * NV / 4..][..NV / 4]`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn accumulate_half<const NV: usize>(
+        h: Avx2Half<'_>,
+        cols: &[u32],
+        vals: &[f32],
+        alpha: f32,
+        v: &[f32],
+        out: &mut [f32],
+        coef: impl Fn(f32, f32) -> f32,
+    ) {
+        let f = 8 * NV;
+        let lines = NV / 4;
+        let (v, out) = (&v[..f], &mut out[..f]);
+        // SAFETY: `h.t` proves AVX2/FMA/F16C; `v`, `out` are `f` long (checked by the
+        // slicing) and each row is `lines` whole `HalfLine`s (checked by the slicing).
+        unsafe {
+            let pv = v.as_ptr();
+            let mut o = [_mm256_setzero_ps(); NV];
+            for (k, ok) in o.iter_mut().enumerate() {
+                *ok = _mm256_loadu_ps(out.as_ptr().add(8 * k));
+            }
+            for (e, (&c, &val)) in cols.iter().zip(vals).enumerate() {
+                if let Some(&ahead) = cols.get(e + super::PREFETCH_AHEAD) {
+                    for l in &h.rows[ahead as usize * lines..][..lines] {
+                        _mm_prefetch::<_MM_HINT_T0>(l as *const HalfLine as *const i8);
+                    }
+                }
+                let row = h.rows[c as usize * lines..][..lines].as_ptr() as *const u16;
+                let mut y = [_mm256_setzero_ps(); NV];
+                for (k, yk) in y.iter_mut().enumerate() {
+                    *yk = _mm256_cvtph_ps(_mm_load_si128(row.add(8 * k) as *const __m128i));
+                }
+                let mut acc = [_mm256_setzero_ps(); 4];
+                for k in 0..NV {
+                    acc[k % 4] = _mm256_fmadd_ps(y[k], _mm256_loadu_ps(pv.add(8 * k)), acc[k % 4]);
+                }
+                let a = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+                let d = hsum128(_mm_add_ps(
+                    _mm256_castps256_ps128(a),
+                    _mm256_extractf128_ps::<1>(a),
+                ));
+                let s = _mm256_set1_ps(coef(alpha * val, d));
+                for (k, ok) in o.iter_mut().enumerate() {
+                    *ok = _mm256_fmadd_ps(s, y[k], *ok);
+                }
+            }
+            for (k, ok) in o.iter().enumerate() {
+                _mm256_storeu_ps(out.as_mut_ptr().add(8 * k), *ok);
+            }
+        }
     }
 
     #[target_feature(enable = "avx2,fma")]

@@ -17,9 +17,15 @@
 //!
 //! Everything is `f32` and parallel (rayon). Results are deterministic for a given seed and CPU
 //! whatever the number of threads: rows are solved independently and `YᵀY` is summed over
-//! fixed chunks in a fixed order. On x86-64 CPUs with AVX2 and FMA the solver runs a copy of the
-//! kernels compiled for those features (chosen at run time), so factors computed on a CPU with
-//! and one without those features differ in the last bits.
+//! fixed chunks in a fixed order. On x86-64 CPUs with AVX2, FMA and F16C the solver runs a copy
+//! of the kernels compiled for those features (chosen at run time), so factors computed on a CPU
+//! with and one without those features differ slightly. That copy, when the factors are a
+//! multiple of 32, gathers the fixed side's rows from a half-precision copy of them made at
+//! the start of each half-iteration: a row of 32 factors is then one cache line instead of
+//! two, and the gathers (which wait on memory, not arithmetic) take 10–15% less of ALS's time
+//! at ml-latest's size; the products and sums stay `f32`, and `YᵀY` is computed from the `f32`
+//! factors. Rounding to half precision moves a factor by at most 2⁻¹¹ of itself, far below
+//! what the model's quality can see (docs/BENCHMARKS.md, docs/EVALUATION.md).
 //!
 //! Rows without entries (items nobody rated, users without ratings) get all-zero factors;
 //! [`train_embeddings`], which turns the item factors into movierec's ALS model, then places
@@ -457,6 +463,8 @@ fn train_with(
         .into_iter()
         .map(|(a, b)| (a + n_head, b + n_head))
         .collect::<Vec<_>>();
+    let mut half_items = HalfRows::new(kernel, item_len, f);
+    let mut half_users = HalfRows::new(kernel, user_len, f);
     for it in 0..params.iterations {
         solve_half(
             users.view(),
@@ -465,6 +473,7 @@ fn train_with(
             &user_tasks,
             params,
             kernel,
+            &mut half_items,
         );
         solve_half_items(
             users.view(),
@@ -475,6 +484,7 @@ fn train_with(
             &item_tasks,
             params,
             kernel,
+            &mut half_users,
         );
         progress(it + 1, f32::NAN);
     }
@@ -617,6 +627,37 @@ struct SolveCtx<'a> {
     g: &'a [f32],
     f: usize,
     cg_steps: usize,
+    /// `y` in half precision, which the AVX2 kernels gather instead when present.
+    half: Option<&'a [kernels::HalfLine]>,
+}
+
+/// The buffer of one side's half-precision copy ([`SolveCtx::half`]), allocated once per
+/// training; empty when the kernel gathers `f32` rows.
+struct HalfRows(Vec<kernels::HalfLine>);
+
+impl HalfRows {
+    /// For `len` factors (`f` a row) solved with `kernel`.
+    fn new(kernel: Kernel, len: usize, f: usize) -> HalfRows {
+        HalfRows(match kernel {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma(_) if f.is_multiple_of(32) => {
+                vec![kernels::HalfLine([0; 32]); len / 32]
+            }
+            _ => Vec::new(),
+        })
+    }
+
+    /// `y` copied in, if the kernel reads a copy.
+    fn of(&mut self, kernel: Kernel, y: &[f32]) -> Option<&[kernels::HalfLine]> {
+        match kernel {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma(token) if !self.0.is_empty() => {
+                token.to_half(y, &mut self.0);
+                Some(&self.0)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// One half-iteration: improves every row of `x` (one per row of `m`) given the fixed `y`.
@@ -627,12 +668,14 @@ fn solve_half(
     tasks: &[(usize, usize)],
     params: &AlsParams,
     kernel: Kernel,
+    half: &mut HalfRows,
 ) {
     let g = gram(y, params.factors, params.regularization, kernel);
-    solve_rows_with(m, y, &g, x, tasks, params, kernel);
+    solve_rows_with(m, y, &g, x, tasks, params, kernel, half.of(kernel, y));
 }
 
 /// [`solve_half`] with `YᵀY + λI` given; `tasks` are row ranges covering `x` from its start.
+#[allow(clippy::too_many_arguments)]
 fn solve_rows_with(
     m: Csr<'_>,
     y: &[f32],
@@ -641,6 +684,7 @@ fn solve_rows_with(
     tasks: &[(usize, usize)],
     params: &AlsParams,
     kernel: Kernel,
+    half: Option<&[kernels::HalfLine]>,
 ) {
     let f = params.factors;
     let ctx = SolveCtx {
@@ -650,6 +694,7 @@ fn solve_rows_with(
         g,
         f,
         cg_steps: params.cg_steps,
+        half,
     };
     let mut pieces = Vec::with_capacity(tasks.len());
     let mut rest = &mut x[tasks.first().map_or(0, |t| t.0) * f..];
@@ -743,10 +788,12 @@ fn solve_half_items(
     tail_tasks: &[(usize, usize)],
     params: &AlsParams,
     kernel: Kernel,
+    half: &mut HalfRows,
 ) {
     let f = params.factors;
     let g = gram(y, f, params.regularization, kernel);
-    solve_rows_with(items, y, &g, x, tail_tasks, params, kernel);
+    let half = half.of(kernel, y);
+    solve_rows_with(items, y, &g, x, tail_tasks, params, kernel, half);
     let ctx = StreamCtx {
         users,
         item_indptr: items.indptr,
@@ -1074,11 +1121,97 @@ mod tests {
         }
         for kernel in kernels {
             let mut x = random_factors(n_users * f, 6, 12);
-            solve_half(ut.view(), &y, &mut x, &tasks, &params, kernel);
+            let mut half = HalfRows::new(kernel, y.len(), f);
+            solve_half(ut.view(), &y, &mut x, &tasks, &params, kernel, &mut half);
             for u in 0..n_users {
                 let want = exact_row(ut.view(), u, &y, f, &params);
                 assert_close(row(&x, f, u), &want, "user");
             }
+        }
+    }
+
+    /// With 32 and 64 factors the AVX2 kernels gather a half-precision copy of the fixed side:
+    /// on factors that half precision holds exactly, the user half still solves the normal
+    /// equations (a row read from the wrong place, or a lane lost, fails this).
+    #[test]
+    fn half_precision_gathers_solve_the_same_system() {
+        let (n_items, n_users) = (30, 40);
+        let m = random_matrix(n_items, n_users, 0.25, 4);
+        let ut = transpose(m.view());
+        let tasks = split_rows(&ut.indptr, 1, 3);
+        for f in [32, 64] {
+            let params = AlsParams {
+                factors: f,
+                iterations: 1,
+                regularization: 0.5,
+                alpha: 2.0,
+                cg_steps: 2 * f,
+                seed: 9,
+            };
+            // Multiples of 2⁻¹⁰ below 1/2: 10 significant bits, exact in half precision.
+            let y: Vec<f32> = random_factors(n_items * f, 5, 13)
+                .iter()
+                .map(|v| (v * 51_200.0).floor() / 1024.0)
+                .collect();
+            let kernel = Kernel::detect();
+            let mut half = HalfRows::new(kernel, y.len(), f);
+            #[cfg(target_arch = "x86_64")]
+            if matches!(kernel, Kernel::Avx2Fma(_)) {
+                assert_eq!(
+                    half.0.len() * 32,
+                    y.len(),
+                    "the AVX2 kernels gather half rows"
+                );
+            }
+            let mut x = random_factors(n_users * f, 6, 12);
+            solve_half(ut.view(), &y, &mut x, &tasks, &params, kernel, &mut half);
+            for u in 0..n_users {
+                let want = exact_row(ut.view(), u, &y, f, &params);
+                assert_close(row(&x, f, u), &want, &format!("user (f {f})"));
+            }
+        }
+    }
+
+    /// The half-precision copy is each factor rounded to the nearest half: within 2⁻¹¹ of it
+    /// (relative) over the range factors take, and exact where half precision is.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn half_copy_rounds_to_nearest() {
+        let Kernel::Avx2Fma(token) = Kernel::detect() else {
+            return; // no F16C: the copy is never made
+        };
+        fn decode(h: u16) -> f32 {
+            let (sign, exp, man) = (
+                (h >> 15) as u32,
+                ((h >> 10) & 0x1f) as i32,
+                (h & 0x3ff) as f32,
+            );
+            let v = if exp == 0 {
+                man * 2f32.powi(-24)
+            } else {
+                (1.0 + man / 1024.0) * 2f32.powi(exp - 15)
+            };
+            if sign == 1 {
+                -v
+            } else {
+                v
+            }
+        }
+        let mut y: Vec<f32> = random_factors(64 * 32, 3, 7)
+            .iter()
+            .enumerate()
+            .map(|(k, v)| (v - 0.005) * 10f32.powi(k as i32 % 7 - 2))
+            .collect();
+        y[0] = 0.0;
+        y[1] = 1.5;
+        y[2] = -0.25;
+        let mut out = vec![kernels::HalfLine([0; 32]); y.len() / 32];
+        token.to_half(&y, &mut out);
+        let got: Vec<f32> = out.iter().flat_map(|l| l.0.map(decode)).collect();
+        assert_eq!(&got[..3], &[0.0, 1.5, -0.25]);
+        for (v, h) in y.iter().zip(&got) {
+            let bound = (v.abs() * 2f32.powi(-11)).max(2f32.powi(-25));
+            assert!((v - h).abs() <= bound, "{v} became {h}");
         }
     }
 
