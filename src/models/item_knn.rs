@@ -1303,41 +1303,111 @@ pub const CO_LIKES_MAGIC: &[u8; 8] = b"MRCOLIKE";
 
 /// For every entry of `lists` (movie `i`, neighbour `j`), how many users rated both `i` and `j`
 /// at least `liked`: the "people who liked X also liked Y: N of them" of an explanation.
-/// Counted per movie against its own list only, so the cost is that of walking the liked
-/// co-ratings once, as the lists' build does. Each step tests the co-rated movie against a bit
+/// Counted per movie against its own list only, whichever of two ways reads fewer entries
+/// ([`co_likes_by`]); walked, the cost is that of the liked co-ratings, as the lists' build
+/// pays. Each step of the walk tests the co-rated movie against a bit
 /// set of the list (one bit per movie: 11 KB at ml-latest's size, held in L1) and looks up its
 /// slot only when it is listed (looking up every co-rated movie's slot in a table of the whole
 /// catalog, 346 KB, in L2, took 6.4 s at ml-latest's size against 5.2 s with this and the
 /// prefetch below: docs/BENCHMARKS.md).
 pub fn co_likes(matrix: &RatingMatrix, lists: &NeighbourLists, liked: f32) -> Vec<u32> {
-    let n_items = matrix.n_items();
+    co_likes_by(matrix, lists, liked, |walk, probe| probe < walk)
+}
+
+/// [`co_likes`], each movie counted whichever of two ways reads fewer entries, as
+/// `probe_if(walk, probe)` decides:
+/// - the walk: every movie each of its likers liked, tested against the movie's list (a bit
+///   set of the catalog): `walk` entries, the sum of its likers' likes. This is what a
+///   movie liked by many heavy users pays most for: at ml-latest's size every movie walked
+///   reads 3.8e9 entries.
+/// - the probe: the likers of each movie of its list, tested against its own likers (a bit set
+///   of the users, 41 KB at 331k users): `probe` entries, its likers and those of its list.
+fn co_likes_by(
+    matrix: &RatingMatrix,
+    lists: &NeighbourLists,
+    liked: f32,
+    probe_if: impl Fn(usize, usize) -> bool + Sync,
+) -> Vec<u32> {
+    let (n_items, n_users) = (matrix.n_items(), matrix.n_users());
     let (starts, liked_movies) = liked_by_user(matrix, liked);
+    // Each movie's likers, in the matrix's order.
+    let rows = |i: usize| matrix.indptr[i]..matrix.indptr[i + 1];
+    let liker_counts: Vec<usize> = (0..n_items)
+        .into_par_iter()
+        .map(|i| rows(i).filter(|&e| matrix.values[e] >= liked).count())
+        .collect();
+    let liker_starts: Vec<usize> = std::iter::once(0)
+        .chain(liker_counts.iter().scan(0, |end, &n| {
+            *end += n;
+            Some(*end)
+        }))
+        .collect();
+    drop(liker_counts);
+    let likers: Vec<u32> = (0..n_items)
+        .into_par_iter()
+        .flat_map_iter(|i| {
+            rows(i)
+                .filter(|&e| matrix.values[e] >= liked)
+                .map(|e| matrix.users[e])
+        })
+        .collect();
+    let likers_of = |i: usize| &likers[liker_starts[i]..liker_starts[i + 1]];
     let per_item: Vec<Vec<u32>> = (0..n_items)
         .into_par_iter()
         .map_init(
-            || (vec![0u64; n_items.div_ceil(64)], vec![0u32; n_items]),
-            |(listed, slot_of), i| {
+            || {
+                let listed = vec![0u64; n_items.div_ceil(64)];
+                (
+                    listed,
+                    vec![0u32; n_items],
+                    vec![0u64; n_users.div_ceil(64)],
+                )
+            },
+            |(listed, slot_of, liker_bits), i| {
                 let span = lists.span(i as u32);
                 let list = &lists.items[span.clone()];
+                let mine = likers_of(i);
+                let walk: usize = mine
+                    .iter()
+                    .map(|&u| starts[u as usize + 1] - starts[u as usize])
+                    .sum();
+                let probe = mine.len()
+                    + list
+                        .iter()
+                        .map(|&j| likers_of(j as usize).len())
+                        .sum::<usize>();
+                if probe_if(walk, probe) {
+                    for &u in mine {
+                        liker_bits[u as usize / 64] |= 1 << (u % 64);
+                    }
+                    let counts = list
+                        .iter()
+                        .map(|&j| {
+                            likers_of(j as usize)
+                                .iter()
+                                .map(|&u| (liker_bits[u as usize / 64] >> (u % 64)) as u32 & 1)
+                                .sum()
+                        })
+                        .collect();
+                    for &u in mine {
+                        liker_bits[u as usize / 64] = 0;
+                    }
+                    return counts;
+                }
                 for (slot, &j) in list.iter().enumerate() {
                     listed[j as usize / 64] |= 1 << (j % 64);
                     slot_of[j as usize] = slot as u32;
                 }
                 let mut counts = vec![0u32; span.len()];
-                let rows = matrix.indptr[i]..matrix.indptr[i + 1];
-                for e in rows.clone() {
+                for (k, &u) in mine.iter().enumerate() {
                     // The next likers' lists start at random places: their first lines are
                     // fetched while this one is read.
-                    if e + PREFETCH_AHEAD < rows.end {
-                        let ahead = matrix.users[e + PREFETCH_AHEAD] as usize;
-                        let from = starts[ahead];
-                        let to = starts[ahead + 1].min(from + 32);
+                    if let Some(&ahead) = mine.get(k + PREFETCH_AHEAD) {
+                        let from = starts[ahead as usize];
+                        let to = starts[ahead as usize + 1].min(from + 32);
                         crate::simd::prefetch(&liked_movies[from..to]);
                     }
-                    if matrix.values[e] < liked {
-                        continue;
-                    }
-                    let u = matrix.users[e] as usize;
+                    let u = u as usize;
                     for &j in &liked_movies[starts[u]..starts[u + 1]] {
                         if listed[j as usize / 64] >> (j % 64) & 1 != 0 {
                             counts[slot_of[j as usize] as usize] += 1;
@@ -1879,8 +1949,13 @@ mod tests {
             ..ItemKnnParams::PLAIN
         };
         let lists = build(&matrix, &params);
-        for liked in [3.5, 4.0, 0.5] {
-            let counts = co_likes(&matrix, &lists, liked);
+        // Each movie walked, each probed, and each the cheaper way.
+        let ways: [fn(usize, usize) -> bool; 3] = [|_, _| false, |_, _| true, |w, p| p < w];
+        for (liked, way) in [3.5, 4.0, 0.5]
+            .into_iter()
+            .flat_map(|liked| ways.map(|way| (liked, way)))
+        {
+            let counts = co_likes_by(&matrix, &lists, liked, way);
             assert_eq!(counts.len(), lists.items.len());
             let likes = |movie: u32, user: u32| {
                 ratings
