@@ -183,7 +183,8 @@ mod x86 {
         }
     }
 
-    /// Proof that the CPU supports AVX2 and FMA: only [`Avx2Fma::detect`] constructs it.
+    /// Proof that the CPU supports AVX2, FMA and F16C (every CPU with AVX2 has F16C): only
+    /// [`Avx2Fma::detect`] constructs it.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub(in super::super) struct Avx2Fma(());
 
