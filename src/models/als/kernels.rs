@@ -302,63 +302,25 @@ mod x86 {
             coef: impl Fn(f32, f32) -> f32,
         ) {
             match out.len() {
-                64 => accumulate_half::<8>(self, cols, vals, alpha, v, out, coef),
-                32 => accumulate_half::<4>(self, cols, vals, alpha, v, out, coef),
+                64 => accumulate_rows::<8, _>(
+                    HalfLines(self.rows, 2),
+                    cols,
+                    vals,
+                    alpha,
+                    v,
+                    out,
+                    coef,
+                ),
+                32 => accumulate_rows::<4, _>(
+                    HalfLines(self.rows, 1),
+                    cols,
+                    vals,
+                    alpha,
+                    v,
+                    out,
+                    coef,
+                ),
                 _ => self.t.accumulate(cols, vals, alpha, y, v, out, coef),
-            }
-        }
-    }
-
-    /// [`accumulate_fixed`] reading row `c` from `h.rows[c * NV / 4..][..NV / 4]`.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    fn accumulate_half<const NV: usize>(
-        h: Avx2Half<'_>,
-        cols: &[u32],
-        vals: &[f32],
-        alpha: f32,
-        v: &[f32],
-        out: &mut [f32],
-        coef: impl Fn(f32, f32) -> f32,
-    ) {
-        let f = 8 * NV;
-        let lines = NV / 4;
-        let (v, out) = (&v[..f], &mut out[..f]);
-        // SAFETY: `h.t` proves AVX2/FMA/F16C; `v`, `out` are `f` long (checked by the
-        // slicing) and each row is `lines` whole `HalfLine`s (checked by the slicing).
-        unsafe {
-            let pv = v.as_ptr();
-            let mut o = [_mm256_setzero_ps(); NV];
-            for (k, ok) in o.iter_mut().enumerate() {
-                *ok = _mm256_loadu_ps(out.as_ptr().add(8 * k));
-            }
-            for (e, (&c, &val)) in cols.iter().zip(vals).enumerate() {
-                if let Some(&ahead) = cols.get(e + super::PREFETCH_AHEAD) {
-                    for l in &h.rows[ahead as usize * lines..][..lines] {
-                        _mm_prefetch::<_MM_HINT_T0>(l as *const HalfLine as *const i8);
-                    }
-                }
-                let row = h.rows[c as usize * lines..][..lines].as_ptr() as *const u16;
-                let mut y = [_mm256_setzero_ps(); NV];
-                for (k, yk) in y.iter_mut().enumerate() {
-                    *yk = _mm256_cvtph_ps(_mm_load_si128(row.add(8 * k) as *const __m128i));
-                }
-                let mut acc = [_mm256_setzero_ps(); 4];
-                for k in 0..NV {
-                    acc[k % 4] = _mm256_fmadd_ps(y[k], _mm256_loadu_ps(pv.add(8 * k)), acc[k % 4]);
-                }
-                let a = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-                let d = hsum128(_mm_add_ps(
-                    _mm256_castps256_ps128(a),
-                    _mm256_extractf128_ps::<1>(a),
-                ));
-                let s = _mm256_set1_ps(coef(alpha * val, d));
-                for (k, ok) in o.iter_mut().enumerate() {
-                    *ok = _mm256_fmadd_ps(s, y[k], *ok);
-                }
-            }
-            for (k, ok) in o.iter().enumerate() {
-                _mm256_storeu_ps(out.as_mut_ptr().add(8 * k), *ok);
             }
         }
     }
@@ -470,8 +432,8 @@ mod x86 {
             coef: impl Fn(f32, f32) -> f32,
         ) {
             match out.len() {
-                64 => accumulate_fixed::<8>(self, cols, vals, alpha, y, v, out, coef),
-                32 => accumulate_fixed::<4>(self, cols, vals, alpha, y, v, out, coef),
+                64 => accumulate_rows::<8, _>(F32Rows(y, 64), cols, vals, alpha, v, out, coef),
+                32 => accumulate_rows::<4, _>(F32Rows(y, 32), cols, vals, alpha, v, out, coef),
                 _ => super::accumulate_generic(self, cols, vals, alpha, y, v, out, coef),
             }
         }
@@ -499,24 +461,79 @@ mod x86 {
         }
     }
 
+    /// Where [`accumulate_rows`] reads the fixed side's rows (AVX2, FMA and F16C are proven
+    /// by the token of the kernel that inlines it).
+    trait Rows: Copy {
+        /// Row `c`'s start, its bounds checked.
+        type Row: Copy;
+        fn row(self, c: usize) -> Self::Row;
+        fn prefetch(self, c: usize);
+        /// Values `8k..8k + 8` of a row, `8k + 8` within its length.
+        unsafe fn lane(row: Self::Row, k: usize) -> __m256;
+    }
+
+    /// `f32` rows of `.1` values.
+    #[derive(Clone, Copy)]
+    struct F32Rows<'a>(&'a [f32], usize);
+
+    impl Rows for F32Rows<'_> {
+        type Row = *const f32;
+        #[inline(always)]
+        fn row(self, c: usize) -> *const f32 {
+            self.0[c * self.1..][..self.1].as_ptr()
+        }
+        #[inline(always)]
+        fn prefetch(self, c: usize) {
+            prefetch_lines(&self.0[c * self.1..][..self.1]);
+        }
+        #[inline(always)]
+        unsafe fn lane(row: *const f32, k: usize) -> __m256 {
+            _mm256_loadu_ps(row.add(8 * k))
+        }
+    }
+
+    /// Half-precision rows of `.1` lines (32 values each).
+    #[derive(Clone, Copy)]
+    struct HalfLines<'a>(&'a [HalfLine], usize);
+
+    impl Rows for HalfLines<'_> {
+        type Row = *const u16;
+        #[inline(always)]
+        fn row(self, c: usize) -> *const u16 {
+            self.0[c * self.1..][..self.1].as_ptr() as *const u16
+        }
+        #[inline(always)]
+        fn prefetch(self, c: usize) {
+            for line in &self.0[c * self.1..][..self.1] {
+                // SAFETY: prefetching never faults and the address is inside `self.0`.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(line as *const HalfLine as *const i8) };
+            }
+        }
+        #[inline(always)]
+        unsafe fn lane(row: *const u16, k: usize) -> __m256 {
+            // Lines are 64-byte aligned, so every 8-value lane is 16-byte aligned.
+            _mm256_cvtph_ps(_mm_load_si128(row.add(8 * k) as *const __m128i))
+        }
+    }
+
     /// [`Simd::accumulate`] for `f = 8 * NV`: `out` stays in `NV` registers, the dot
-    /// product uses four independent accumulators.
+    /// product uses four independent accumulators; the rows come from `rows`.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn accumulate_fixed<const NV: usize>(
-        _t: Avx2Fma,
+    fn accumulate_rows<const NV: usize, R: Rows>(
+        rows: R,
         cols: &[u32],
         vals: &[f32],
         alpha: f32,
-        y: &[f32],
         v: &[f32],
         out: &mut [f32],
         coef: impl Fn(f32, f32) -> f32,
     ) {
         let f = 8 * NV;
         let (v, out) = (&v[..f], &mut out[..f]);
-        // SAFETY: `_t` proves AVX2/FMA; every pointer below is `v`, `out` or `yj`, each
-        // `f` long (checked by the slicing), read at offsets `8k..8k + 8` with k < NV.
+        // SAFETY: the caller's token proves AVX2/FMA (and F16C); every pointer below is `v`,
+        // `out` or a row, each `f` long (checked by the slicing in `R::row`), read at offsets
+        // `8k..8k + 8` with k < NV.
         unsafe {
             let pv = v.as_ptr();
             let mut o = [_mm256_setzero_ps(); NV];
@@ -525,16 +542,13 @@ mod x86 {
             }
             for (e, (&c, &val)) in cols.iter().zip(vals).enumerate() {
                 if let Some(&ahead) = cols.get(e + super::PREFETCH_AHEAD) {
-                    prefetch_lines(&y[ahead as usize * f..][..f]);
+                    rows.prefetch(ahead as usize);
                 }
-                let py = y[c as usize * f..][..f].as_ptr();
+                let py = rows.row(c as usize);
                 let mut acc = [_mm256_setzero_ps(); 4];
                 for k in 0..NV {
-                    acc[k % 4] = _mm256_fmadd_ps(
-                        _mm256_loadu_ps(py.add(8 * k)),
-                        _mm256_loadu_ps(pv.add(8 * k)),
-                        acc[k % 4],
-                    );
+                    acc[k % 4] =
+                        _mm256_fmadd_ps(R::lane(py, k), _mm256_loadu_ps(pv.add(8 * k)), acc[k % 4]);
                 }
                 let a = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
                 let d = hsum128(_mm_add_ps(
@@ -543,7 +557,7 @@ mod x86 {
                 ));
                 let s = _mm256_set1_ps(coef(alpha * val, d));
                 for (k, ok) in o.iter_mut().enumerate() {
-                    *ok = _mm256_fmadd_ps(s, _mm256_loadu_ps(py.add(8 * k)), *ok);
+                    *ok = _mm256_fmadd_ps(s, R::lane(py, k), *ok);
                 }
             }
             for (k, ok) in o.iter().enumerate() {
