@@ -18,7 +18,7 @@ use crate::{Error, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Neighbours kept per movie.
 pub const DEFAULT_NEIGHBOURS: usize = 100;
@@ -980,20 +980,16 @@ impl AnyHistories {
         }
         Some(if packable {
             // Each place written once (checked above), by whichever core has its movie.
-            let slots: Vec<AtomicU32> = (0..matrix.nnz())
-                .into_par_iter()
-                .with_min_len(1 << 16)
-                .map(|_| AtomicU32::new(0))
-                .collect();
+            let slots = crate::interactions::atomics(matrix.nnz(), 0);
             (0..n_items).into_par_iter().with_min_len(64).for_each(|i| {
                 for e in matrix.indptr[i]..matrix.indptr[i + 1] {
                     let packed = number[i] | code(weights_by_rating[e]) << 24;
                     slots[entry[e] as usize].store(packed, Ordering::Relaxed);
                 }
             });
-            let ratings = slots
+            let ratings = crate::interactions::plain(slots)
                 .into_iter()
-                .map(|slot| Packed(slot.into_inner()))
+                .map(Packed)
                 .collect();
             AnyHistories::Packed(Histories {
                 start,
