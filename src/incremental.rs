@@ -7,7 +7,12 @@
 //!   copied) when everything it reads is unchanged ([`crate::models::content::inputs_fingerprint`]);
 //! - item-kNN: the previous lists updated by the co-ratings of the users whose histories
 //!   changed ([`crate::models::item_knn::update_lists`]); under a BM25 weighting, the lists of
-//!   the movies those users rated are built again ([`crate::models::item_knn::rebuild_changed`]).
+//!   the movies those users rated are built again ([`crate::models::item_knn::rebuild_changed`]);
+//! - "more like this": when the content model was reused, only the movies whose collaborative
+//!   row or confidence moved are searched against every movie; the others' previous lists are
+//!   rescored with the moved movies that found them inside their candidate pool
+//!   ([`crate::models::similar::SimilarScorer::update_lists`]; a model directory written
+//!   before the lists kept their pools' floors is searched in full).
 //!
 //! ALS and the SVD are trained from scratch: started from the previous factors, ALS scored lower
 //! than a fresh training on the validation split of the bundled data whatever the iterations (1
@@ -94,6 +99,30 @@ impl Previous {
         self.lists.iter().find(|l| l.kind == kind).map(|l| &l.lists)
     }
 
+    /// Its embeddings of `kind`: those it holds, else read from its directory (the
+    /// collaborative rows "more like this" compares with today's are read only when it is
+    /// fitted, not held through the training before it). `None` when it has no such model.
+    pub fn embeddings(&self, kind: ModelKind) -> Result<Option<ItemEmbeddings>> {
+        if let Some(model) = self.model(kind) {
+            return Ok(Some(model.embeddings.clone()));
+        }
+        let Some((dir, saved)) = &self.source else {
+            return Ok(None);
+        };
+        let Some(entry) = saved.manifest.models.get(&kind) else {
+            return Ok(None);
+        };
+        let file = &entry.embeddings_file;
+        let (_, dim, values) = open_matrix(file, saved.file(dir, file)?)?;
+        Ok(Some(ItemEmbeddings::new(dim, values.to_vec())?))
+    }
+
+    /// The "more like this" lists with their candidate pools' floors, if kept with them.
+    pub fn similar_lists(&self) -> Option<(&NeighbourLists, &[f32])> {
+        let trained = self.lists.iter().find(|l| l.kind == ModelKind::Similar)?;
+        Some((&trained.lists, trained.pool_floors.as_deref()?))
+    }
+
     /// A previous training held in memory (what `evaluate --incremental` fits first), against
     /// the catalog and matrix of the new one; `Err` says why it cannot be started from.
     pub fn in_memory(
@@ -104,13 +133,13 @@ impl Previous {
     ) -> std::result::Result<Previous, String> {
         same_movies(previous.catalog.movies(), catalog)?;
         let changes = compared(&UserHistories::from_matrix(&previous.matrix), matrix)?;
-        let keep = [ModelKind::Content];
+        let keep = [ModelKind::Content, settings.similar.collaborative];
         Ok(Previous {
             models: (previous.models.into_iter())
                 .filter(|m| keep.contains(&m.kind))
                 .collect(),
             lists: (previous.lists.into_iter())
-                .filter(|l| l.kind == ModelKind::ItemKnn)
+                .filter(|l| matches!(l.kind, ModelKind::ItemKnn | ModelKind::Similar))
                 .collect(),
             changes,
             co_likes: None,
@@ -123,8 +152,8 @@ impl Previous {
 
 /// Incremental trainings in a row after which background retraining trains in full again (and
 /// tunes): an item-kNN update ranks a candidate that was outside a previous list by its new
-/// co-ratings alone, which adds up over updates, and settings chosen on older data drift from the
-/// best.
+/// co-ratings alone, and a "more like this" update keeps the pool floors of the movies it did not
+/// search, which adds up over updates; and settings chosen on older data drift from the best.
 pub const MAX_CHAIN: u64 = 8;
 
 /// How many incremental trainings in a row made the model directory of `manifest` (0 for a full
@@ -203,20 +232,32 @@ pub fn open(
         });
     }
     let mut lists = Vec::new();
-    if let Some(entry) = manifest.neighbour_lists.get(&ModelKind::ItemKnn) {
+    for kind in [ModelKind::ItemKnn, ModelKind::Similar] {
+        let Some(entry) = manifest.neighbour_lists.get(&kind) else {
+            continue;
+        };
         let file = &entry.file;
+        let pool_floors = match kind {
+            ModelKind::Similar => {
+                crate::models::item_knn::pool_floors_from_bytes(file, saved.file(dir, file)?, n)?
+                    .map(|f| f.to_vec())
+            }
+            _ => None,
+        };
         lists.push(TrainedLists {
-            kind: ModelKind::ItemKnn,
+            kind,
             lists: NeighbourLists::from_bytes(file, saved.file(dir, file)?, n)?,
             neighbours: entry.neighbours,
             details: entry.details.clone(),
+            pool_floors,
         });
     }
     let explanations = &manifest.explanations;
     let co_likes = if explanations.lists == ModelKind::ItemKnn
         && explanations.liked_rating == crate::train::LIKED_RATING
     {
-        let entries = lists.first().map_or(0, |l| l.lists.items.len());
+        let entries = (lists.iter().find(|l| l.kind == ModelKind::ItemKnn))
+            .map_or(0, |l| l.lists.items.len());
         let file = crate::storage::section_file::SectionFile::open(
             saved.file(dir, &explanations.file)?,
             crate::models::item_knn::CO_LIKES_MAGIC,
@@ -317,6 +358,8 @@ pub struct Comparison {
     pub histories: Vec<ChangedHistory>,
     /// Each movie's sum of squared ratings before.
     pub before_sq_norms: Vec<f32>,
+    /// Each movie's number of ratings before.
+    pub before_counts: Vec<u32>,
 }
 
 /// How the histories `after` differ from `before` (both of one catalog).
@@ -438,9 +481,11 @@ pub fn compare(before: &UserHistories, after: &UserHistories) -> Comparison {
     changed_movies.truncate(after.movies);
     delta.movies_changed = changed_movies.iter().filter(|&&c| c).count();
     let mut before_sq_norms = vec![0f32; after.movies];
+    let mut before_counts = vec![0u32; after.movies];
     for (&item, &rating) in before.items.iter().zip(before.ratings.iter()) {
         if let Some(sum) = before_sq_norms.get_mut(item as usize) {
             *sum += rating * rating;
+            before_counts[item as usize] += 1;
         }
     }
     Comparison {
@@ -448,6 +493,7 @@ pub fn compare(before: &UserHistories, after: &UserHistories) -> Comparison {
         changed: changed_movies,
         histories,
         before_sq_norms,
+        before_counts,
     }
 }
 
@@ -519,9 +565,11 @@ mod tests {
             delta,
             changed,
             before_sq_norms,
+            before_counts,
             ..
         } = compare(&histories(&catalog, &before), &histories(&catalog, &after));
         assert_eq!(before_sq_norms, [16.0, 9.0, 25.0, 4.0, 1.0, 0.0]);
+        assert_eq!(before_counts, [1, 1, 1, 1, 1, 0]);
         assert_eq!((delta.added, delta.changed, delta.removed), (1, 0, 0));
         assert_eq!(changed, [true, true, false, false, false, true]);
         assert!((delta.new_share() - 1.0 / 6.0).abs() < 1e-12);

@@ -422,7 +422,7 @@ pub(super) fn print_incremental(record: &serde_json::Value) {
     eprintln!(
         "  incremental from {from} (chain {}): {} ratings added, {} changed, {} removed ({} \
          users); content {}; item-kNN lists {} ({} movies' co-ratings \
-         changed)",
+         changed); \"more like this\" {} ({} movies moved)",
         n(record, "chain"),
         n(delta, "added"),
         n(delta, "changed"),
@@ -438,6 +438,12 @@ pub(super) fn print_incremental(record: &serde_json::Value) {
             _ => "of those movies rebuilt",
         },
         n(record, "item_knn_lists_changed"),
+        match record.get("similar").and_then(|v| v.as_str()) {
+            Some("updated") => "updated",
+            Some(_) => "searched in full",
+            None => "searched in full (its previous lists could not be updated)",
+        },
+        n(record, "similar_moved_movies"),
     );
 }
 

@@ -238,11 +238,17 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         previous,
     )?;
     if let (Some(record), Some(_)) = (incremental.as_object_mut(), previous) {
-        let lists = fitted.lists.iter().find(|l| l.kind == ModelKind::ItemKnn);
-        for (key, field) in [
-            ("item_knn", "incremental"),
-            ("item_knn_lists_changed", "lists_changed"),
+        for (kind, key, field) in [
+            (ModelKind::ItemKnn, "item_knn", "incremental"),
+            (
+                ModelKind::ItemKnn,
+                "item_knn_lists_changed",
+                "lists_changed",
+            ),
+            (ModelKind::Similar, "similar", "incremental"),
+            (ModelKind::Similar, "similar_moved_movies", "moved_movies"),
         ] {
+            let lists = fitted.lists.iter().find(|l| l.kind == kind);
             let value = lists.and_then(|l| l.details.get(field).cloned());
             record.insert(key.into(), value.unwrap_or_default());
         }
@@ -305,7 +311,11 @@ pub fn train(data_dir: &Path, out_dir: &Path, options: &TrainOptions) -> Result<
         let mut neighbour_lists = BTreeMap::new();
         for model in lists {
             let file = artifact::lists_file(model.kind);
-            staging.write_sections(&file, &model.lists.sections())?;
+            let mut sections = model.lists.sections();
+            if let Some(floors) = &model.pool_floors {
+                sections.add(item_knn::POOL_FLOORS_SECTION, floors);
+            }
+            staging.write_sections(&file, &sections)?;
             neighbour_lists.insert(
                 model.kind,
                 ListsEntry {

@@ -1801,6 +1801,10 @@ fn train_incremental_starts_from_a_model_of_fewer_ratings_and_trains_in_full_whe
     assert_eq!(record["content_reused"], true);
     assert_eq!(record["item_knn"], "updated");
     assert_eq!(record["co_likes"], "updated");
+    // "More like this": only the movies that moved searched again, the rest updated.
+    assert_eq!(record["similar"], "updated", "{record}");
+    let moved = record["similar_moved_movies"].as_u64().unwrap();
+    assert!(moved > 0 && moved * 2 <= 9739, "{record}");
     assert_eq!(manifest["dataset"]["ratings"], 100835);
     assert_eq!(manifest["models"]["als"]["dim"], 16);
     assert_eq!(manifest["tuning"]["settings"]["als"]["factors"], 16);

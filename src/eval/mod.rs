@@ -628,8 +628,9 @@ pub fn evaluate(
             let mut older = split.train.clone();
             older.sort_by_key(|r| r.timestamp);
             older.truncate(older.len() - (share * older.len() as f64).floor() as usize);
-            let item_knn = |kind: ModelKind| kind == ModelKind::ItemKnn;
-            let before = fit(&dataset.with_ratings(older), &settings, &item_knn)?;
+            // The list models an incremental training starts from.
+            let updated = |kind: ModelKind| matches!(kind, ModelKind::ItemKnn | ModelKind::Similar);
+            let before = fit(&dataset.with_ratings(older), &settings, &updated)?;
             let started = std::time::Instant::now();
             let previous = crate::incremental::Previous::in_memory(
                 before,

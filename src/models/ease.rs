@@ -159,6 +159,7 @@ impl super::Model for Ease {
         };
         let model = train(input.matrix, &params)?;
         Ok(super::Fitted::Lists(super::TrainedLists {
+            pool_floors: None,
             kind: super::ModelKind::Ease,
             lists: model.lists,
             neighbours: params.neighbours,

@@ -209,6 +209,28 @@ impl NeighbourLists {
     }
 }
 
+/// The section of a "more like this" lists file that holds each movie's candidate pool floor
+/// ([`crate::models::similar`]); files written before it have none.
+pub const POOL_FLOORS_SECTION: &str = "pool_floors";
+
+/// The pool floors of a lists file written by [`NeighbourLists::sections`] with a
+/// [`POOL_FLOORS_SECTION`] added, for a catalog of `movies` movies; `None` when the file has none.
+pub fn pool_floors_from_bytes(
+    name: &str,
+    bytes: SharedSlice<u8>,
+    movies: usize,
+) -> Result<Option<SharedSlice<f32>>> {
+    let bad = |message: String| Error::data(name, message);
+    let file = SectionFile::open(bytes, MAGIC, VERSION, "neighbour lists").map_err(bad)?;
+    if !file.has(POOL_FLOORS_SECTION) {
+        return Ok(None);
+    }
+    Ok(Some(
+        file.section_of_len(POOL_FLOORS_SECTION, movies)
+            .map_err(bad)?,
+    ))
+}
+
 /// Builds the neighbour lists of every movie: [`build_one`] when the positions are ranks in each
 /// user's history (as [`RatingMatrix::build`] makes them), else the general walk.
 pub fn build(matrix: &RatingMatrix, params: &ItemKnnParams) -> NeighbourLists {
@@ -1684,6 +1706,7 @@ impl super::Model for ItemKnn {
             details["lists_changed"] = changed.iter().filter(|&&c| c).count().into();
         }
         Ok(super::Fitted::Lists(super::TrainedLists {
+            pool_floors: None,
             kind: super::ModelKind::ItemKnn,
             lists,
             neighbours: params.neighbours,
@@ -2033,6 +2056,29 @@ mod tests {
             lists.of(1).all(|(j, _)| j != 1),
             "a movie is not its own neighbour"
         );
+    }
+
+    #[test]
+    fn pool_floors_are_read_back_when_written_and_absent_from_older_files() {
+        let lists = NeighbourLists::from_lists(vec![vec![(1, 0.5)], vec![(0, 0.5)]]);
+        let floors = [0.25f32, f32::NEG_INFINITY];
+        let mut with = lists.sections();
+        with.add(POOL_FLOORS_SECTION, &floors);
+        let bytes = SharedSlice::copy_aligned(&with.finish());
+        let read = pool_floors_from_bytes("l", bytes.clone(), 2)
+            .unwrap()
+            .unwrap();
+        assert_eq!(read[..], floors);
+        assert_eq!(
+            NeighbourLists::from_bytes("l", bytes.clone(), 2).unwrap(),
+            lists
+        );
+        let err = pool_floors_from_bytes("l", bytes, 3)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pool_floors"), "{err}");
+        let without = SharedSlice::copy_aligned(&lists.to_bytes());
+        assert!(pool_floors_from_bytes("l", without, 2).unwrap().is_none());
     }
 
     #[test]

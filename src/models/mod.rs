@@ -187,6 +187,9 @@ pub struct TrainedLists {
     pub neighbours: usize,
     /// Parameters and diagnostics, as JSON for the manifest.
     pub details: serde_json::Value,
+    /// "More like this" only: each movie's candidate pool floor (the blended cosine of the last
+    /// of its nearest movies that were rescored), which an incremental training reads back.
+    pub pool_floors: Option<Vec<f32>>,
 }
 
 /// The model `collaborative` stands for: the best item-to-item model of `movierec evaluate`.

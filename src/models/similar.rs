@@ -127,6 +127,16 @@ impl<'a> SimilarScorer<'a> {
     /// Every movie's best neighbours (never itself), best first; each movie whose candidates
     /// are found is counted in `progress`.
     pub fn lists(&self, progress: &crate::progress::Stage) -> NeighbourLists {
+        self.lists_and_floors(progress).0
+    }
+
+    /// [`SimilarScorer::lists`] and each movie's candidate pool floor: the blended cosine of the
+    /// last of its nearest movies (−∞ when the catalog is smaller than the pool), below which
+    /// no movie outside its franchise was a candidate.
+    pub fn lists_and_floors(
+        &self,
+        progress: &crate::progress::Stage,
+    ) -> (NeighbourLists, Vec<f32>) {
         use rayon::prelude::*;
         let all: Vec<u32> = (0..self.catalog.len() as u32).collect();
         progress.set_total(all.len() as u64);
@@ -140,12 +150,28 @@ impl<'a> SimilarScorer<'a> {
                 let before = counted.fetch_max(done, std::sync::atomic::Ordering::Relaxed);
                 progress.inc(done.saturating_sub(before));
             });
-        let candidates: Vec<Vec<(u32, f32)>> = all
+        let (candidates, floors): (Vec<Vec<(u32, f32)>>, Vec<f32>) = all
             .par_iter()
             .zip(nearest)
-            .map(|(&query, nearest)| self.with_franchise(query, &nearest))
-            .collect();
-        self.lists_of(&all, &candidates, self.params.neighbours)
+            .map(|(&query, nearest)| {
+                (
+                    self.with_franchise(query, &nearest),
+                    self.floor_of(&nearest),
+                )
+            })
+            .unzip();
+        (
+            self.lists_of(&all, &candidates, self.params.neighbours),
+            floors,
+        )
+    }
+
+    /// The pool floor of a movie whose `nearest` movies were found (best first).
+    fn floor_of(&self, nearest: &[crate::index::Neighbor]) -> f32 {
+        match nearest.last() {
+            Some(last) if nearest.len() >= self.want() => last.score,
+            _ => f32::NEG_INFINITY,
+        }
     }
 
     /// The same settings with another shrinkage `β` and franchise bonus: the candidates (which
@@ -177,6 +203,17 @@ impl<'a> SimilarScorer<'a> {
         queries: &[u32],
         progress: &crate::progress::Stage,
     ) -> Vec<Vec<(u32, f32)>> {
+        (self.pools_counted(queries, progress).into_iter())
+            .map(|(candidates, _)| candidates)
+            .collect()
+    }
+
+    /// [`SimilarScorer::candidates_counted`] with each query's pool floor.
+    fn pools_counted(
+        &self,
+        queries: &[u32],
+        progress: &crate::progress::Stage,
+    ) -> Vec<(Vec<(u32, f32)>, f32)> {
         use rayon::prelude::*;
         let want = self.want();
         let embeddings = self.blended.embeddings();
@@ -195,7 +232,12 @@ impl<'a> SimilarScorer<'a> {
                 chunk
                     .iter()
                     .zip(found)
-                    .map(|(&query, nearest)| self.with_franchise(query, &nearest))
+                    .map(|(&query, nearest)| {
+                        (
+                            self.with_franchise(query, &nearest),
+                            self.floor_of(&nearest),
+                        )
+                    })
                     .collect::<Vec<_>>()
             })
             .collect()
@@ -278,6 +320,173 @@ impl<'a> SimilarScorer<'a> {
         }
         NeighbourLists::from_lists(lists)
     }
+}
+
+impl SimilarScorer<'_> {
+    /// The lists and pool floors of an incremental training, from `previous` lists and their
+    /// `floors` ([`SimilarScorer::lists_and_floors`] of a training of this catalog on fewer
+    /// ratings, with the same settings), rescored under today's embeddings and counts.
+    ///
+    /// Only the `moved` movies (those whose collaborative row or confidence moved,
+    /// [`moved_movies`]) are searched against every movie: their candidates and floor are
+    /// those of a full training. Every other movie keeps its previous floor, and its candidates
+    /// are its previous list, its franchise, and the moved movies that found it among their
+    /// nearest (the cosine is symmetric) whose cosine to it is not below that floor. Adding
+    /// every moved movie that found it, or the previous list to a moved movie's own pool,
+    /// brought in movies from outside the pool and lowered per-user Recall@10 by 0.001–0.003 on
+    /// `synth --scale 0.2`: the pool is part of the model (docs/EVALUATION.md, "Incremental
+    /// training"). Dropping the previous list's movies that fell below the floor left lists
+    /// short of their length. The cost is the moved movies' searches, not the all-pairs product
+    /// of [`SimilarScorer::lists`].
+    pub fn update_lists(
+        &self,
+        previous: &NeighbourLists,
+        floors: &[f32],
+        moved: &[u32],
+        progress: &crate::progress::Stage,
+    ) -> (NeighbourLists, Vec<f32>) {
+        use rayon::prelude::*;
+        let n = self.catalog.len();
+        assert_eq!(previous.len(), n, "previous lists of the same catalog");
+        assert_eq!(floors.len(), n, "one floor per movie");
+        progress.set_total(moved.len() as u64);
+        let found = self.pools_counted(moved, progress);
+        // Each moved movie's own pool, and it as a candidate of every movie it found.
+        let mut own: Vec<Option<usize>> = vec![None; n];
+        let mut reverse: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n];
+        for (k, (&m, (pool, _))) in moved.iter().zip(&found).enumerate() {
+            own[m as usize] = Some(k);
+            for &(c, cosine) in pool {
+                reverse[c as usize].push((m, cosine));
+            }
+        }
+        let all: Vec<u32> = (0..n as u32).collect();
+        let (candidates, floors): (Vec<Vec<(u32, f32)>>, Vec<f32>) = all
+            .par_iter()
+            .map(|&query| {
+                let q = query as usize;
+                if let Some(k) = own[q] {
+                    return found[k].clone();
+                }
+                let floor = floors[q];
+                let mut pool: Vec<(u32, f32)> = reverse[q]
+                    .iter()
+                    .copied()
+                    .filter(|&(_, cosine)| cosine >= floor)
+                    .collect();
+                let others = previous.of(query).map(|(item, _)| item);
+                for item in others.chain(self.franchises.members(query)) {
+                    if item != query {
+                        pool.push((item, self.blended.similarity(query, item)));
+                    }
+                }
+                pool.sort_unstable_by_key(|&(item, _)| item);
+                pool.dedup_by_key(|&mut (item, _)| item);
+                (pool, floor)
+            })
+            .unzip();
+        (
+            self.lists_of(&all, &candidates, self.params.neighbours),
+            floors,
+        )
+    }
+}
+
+/// How much further than the typical movie's (the median) a movie's collaborative row must move
+/// between two trainings ([`drift`]) for an incremental training to search its "more like
+/// this" candidates again. A retrained SVD's rows all move (median 0.14 on the bundled data,
+/// 0.34 at ml-latest's size for 4–5% more ratings: its weaker directions are re-drawn), which
+/// shuffles every list a little and is left to the rescoring; a row that moved twice as far
+/// as that has neighbours of its own to find.
+pub const MOVED_DRIFT: f32 = 2.0;
+/// The smallest drift that counts as moved whatever the median (when the rows barely moved, as
+/// after a handful of new ratings, twice the median is within the rotation's own error).
+pub const MOVED_DRIFT_MIN: f32 = 0.02;
+/// How much a movie's confidence `(n + 1) / (n + 1 + β)` must change, relatively, for an
+/// incremental training to search its candidates again (a movie whose ratings grew enough to
+/// rise in every list it is a candidate of).
+pub const MOVED_CONFIDENCE: f32 = 0.05;
+
+/// Per movie, how far its unit row moved from `old` to `new` (two trainings of one model on the
+/// same catalog). The bases differ (a retrained SVD's or ALS's directions come out rotated and
+/// sign-flipped even when nothing changed), so the new unit rows are first rotated onto the old
+/// by the orthogonal matrix that fits them best over every movie (orthogonal Procrustes:
+/// `R = U Vᵀ` for the SVD `U Σ Vᵀ` of `newᵀ old`), then each movie's distance is measured. A row
+/// that is zero in one and not the other has moved by 2.
+pub fn drift(new: &ItemEmbeddings, old: &ItemEmbeddings) -> Vec<f32> {
+    use rayon::prelude::*;
+    assert_eq!(new.len(), old.len(), "two trainings of one catalog");
+    let (a, b) = (new.normalized(), old.normalized());
+    let (n, da, db) = (a.len(), a.dim(), b.dim());
+    let am = faer::MatRef::from_row_major_slice(a.as_slice(), n, da);
+    let bm = faer::MatRef::from_row_major_slice(b.as_slice(), n, db);
+    let mut cross = faer::Mat::<f32>::zeros(da, db);
+    faer::linalg::matmul::matmul(
+        cross.as_mut(),
+        faer::Accum::Replace,
+        am.transpose(),
+        bm,
+        1.0f32,
+        faer::Par::rayon(0),
+    );
+    let cross = nalgebra::DMatrix::<f64>::from_fn(da, db, |r, c| f64::from(cross[(r, c)]));
+    let svd = cross.svd(true, true);
+    let (Some(u), Some(v_t)) = (svd.u, svd.v_t) else {
+        return vec![2.0; n];
+    };
+    let rotation = u * v_t;
+    let rotation = faer::Mat::<f32>::from_fn(da, db, |r, c| rotation[(r, c)] as f32);
+    let mut rotated = faer::Mat::<f32>::zeros(n, db);
+    faer::linalg::matmul::matmul(
+        rotated.as_mut(),
+        faer::Accum::Replace,
+        am,
+        rotation.as_ref(),
+        1.0f32,
+        faer::Par::rayon(0),
+    );
+    (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let old = b.row(i);
+            let norm = (0..db)
+                .map(|c| rotated[(i, c)] * rotated[(i, c)])
+                .sum::<f32>()
+                .sqrt();
+            match (norm > 0.0, old.iter().any(|&x| x != 0.0)) {
+                (false, false) => 0.0,
+                (true, true) => (0..db)
+                    .map(|c| (rotated[(i, c)] / norm - old[c]).powi(2))
+                    .sum::<f32>()
+                    .sqrt(),
+                _ => 2.0,
+            }
+        })
+        .collect()
+}
+
+/// The movies whose "more like this" candidates an incremental training searches again: those
+/// whose collaborative row moved more than [`MOVED_DRIFT`] times the median movie's and more
+/// than [`MOVED_DRIFT_MIN`] (`drift`, per movie) or whose confidence changed by more than [`MOVED_CONFIDENCE`] of itself since
+/// their `before_counts` ratings.
+pub fn moved_movies(
+    catalog: &Catalog,
+    params: &SimilarParams,
+    drift: &[f32],
+    before_counts: &[u32],
+) -> Vec<u32> {
+    let mut sorted = drift.to_vec();
+    sorted.sort_unstable_by(f32::total_cmp);
+    let typical = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    let far = (MOVED_DRIFT * typical).max(MOVED_DRIFT_MIN);
+    (0..catalog.len())
+        .filter(|&i| {
+            let now = params.confidence_of(catalog.movie(i as u32).rating_count);
+            let then = params.confidence_of(before_counts[i]);
+            drift[i] > far || (now - then).abs() > MOVED_CONFIDENCE * then
+        })
+        .map(|i| i as u32)
+        .collect()
 }
 
 /// Builds the "more like this" lists of every movie.
@@ -442,21 +651,75 @@ impl super::Model for Similar {
     }
     fn fit(&self, input: &super::FitInput<'_>) -> Result<super::Fitted> {
         let params = input.settings.similar;
-        let lists = build_counted(
-            input.catalog,
+        let (content, collaborative) = (
             input.embeddings(ModelKind::Content)?,
             input.embeddings(params.collaborative)?,
-            params,
-            input.progress,
-        )?;
+        );
+        let n = input.catalog.len();
+        // An incremental training starts from the previous lists when they were made from the
+        // same content rows (the content model reused) and it kept the collaborative rows.
+        let previous = match input.previous {
+            Some(p) => {
+                let same_content = p.model(ModelKind::Content).is_some_and(|old| {
+                    old.embeddings.dim() == content.dim()
+                        && old.embeddings.as_slice() == content.as_slice()
+                });
+                match p.similar_lists() {
+                    Some((lists, floors))
+                        if same_content
+                            && lists.len() == n
+                            && floors.len() == n
+                            && p.changes.before_counts.len() == n =>
+                    {
+                        p.embeddings(params.collaborative)?
+                            .filter(|old| old.len() == n)
+                            .map(|old| (lists, floors, old, p.changes.before_counts.as_slice()))
+                    }
+                    _ => None,
+                }
+            }
+            None => None,
+        };
+        let scorer = SimilarScorer::new(input.catalog, content, collaborative, params)?;
+        let (lists, floors, incremental) = match previous {
+            Some((lists, floors, old_collaborative, before_counts)) => {
+                let drift = drift(collaborative, &old_collaborative);
+                let moved = moved_movies(input.catalog, &params, &drift, before_counts);
+                // Searching more than half the movies costs more than the all-pairs product,
+                // which computes each pair once.
+                let (lists, floors, how) = if moved.len() * 2 <= n {
+                    let (lists, floors) =
+                        scorer.update_lists(lists, floors, &moved, input.progress);
+                    (lists, floors, "updated")
+                } else {
+                    let (lists, floors) = scorer.lists_and_floors(input.progress);
+                    (
+                        lists,
+                        floors,
+                        "searched in full (more than half the movies moved)",
+                    )
+                };
+                (lists, floors, Some((how, moved.len())))
+            }
+            None => {
+                let (lists, floors) = scorer.lists_and_floors(input.progress);
+                (lists, floors, None)
+            }
+        };
+        let mut details = serde_json::json!({
+            "method": "content and collaborative cosines blended, shrunk by confidence, same franchise first",
+            "params": params,
+        });
+        if let Some((how, moved)) = incremental {
+            details["incremental"] = how.into();
+            details["moved_movies"] = moved.into();
+        }
         Ok(super::Fitted::Lists(super::TrainedLists {
             kind: ModelKind::Similar,
             lists,
             neighbours: params.neighbours,
-            details: serde_json::json!({
-                "method": "content and collaborative cosines blended, shrunk by confidence, same franchise first",
-                "params": params,
-            }),
+            details,
+            pool_floors: Some(floors),
         }))
     }
     fn pair_scorer<'a>(
@@ -554,6 +817,99 @@ mod tests {
             wide[1].iter().map(|c| c.0).collect::<Vec<_>>(),
             vec![0, 2, 3, 4, 5]
         );
+    }
+
+    /// Rows of `n` movies × `dim` from a fixed xorshift stream, in [-1, 1).
+    fn random_rows(n: usize, dim: usize, seed: u64) -> ItemEmbeddings {
+        let mut state = seed;
+        let rows = (0..n * dim)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect();
+        ItemEmbeddings::new(dim, rows).unwrap()
+    }
+
+    fn ids(lists: &NeighbourLists, item: u32) -> Vec<u32> {
+        lists.of(item).map(|(j, _)| j).collect()
+    }
+
+    #[test]
+    fn an_update_searches_the_moved_movies_and_keeps_the_others_lists() {
+        let n = 300;
+        // One-word titles: no franchises.
+        let catalog = crate::catalog::titled_catalog((0..n).map(|i| format!("Picture{i}")));
+        let content = random_rows(n, 6, 0x9e37_79b9_7f4a_7c15);
+        let before = random_rows(n, 8, 0x2545_f491_4f6c_dd1d);
+        let params = SimilarParams {
+            candidates: 30,
+            neighbours: 10,
+            ..SimilarParams::default()
+        };
+        let quiet = crate::progress::Stage::start_unlined("test");
+        let old = SimilarScorer::new(&catalog, &content, &before, params).unwrap();
+        let (lists, floors) = old.lists_and_floors(&quiet);
+        assert!(
+            floors.iter().all(|f| f.is_finite()),
+            "30 of 300 in each pool"
+        );
+        // Nothing moved and nothing changed: the same lists and floors.
+        let (same, same_floors) = old.update_lists(&lists, &floors, &[], &quiet);
+        assert_eq!(same_floors, floors);
+        for i in 0..n as u32 {
+            assert_eq!(ids(&same, i), ids(&lists, i), "movie {i}");
+        }
+        // Every movie moved: a full training's lists.
+        let all: Vec<u32> = (0..n as u32).collect();
+        let (searched, _) = old.update_lists(&lists, &floors, &all, &quiet);
+        for i in 0..n as u32 {
+            assert_eq!(ids(&searched, i), ids(&lists, i), "movie {i}");
+        }
+        // Movie 7 takes movie 0's collaborative row: it enters movie 0's list (which is not
+        // searched again) as a full training puts it there, and its own list is a full one.
+        let mut rows = before.as_slice().to_vec();
+        rows.copy_within(0..8, 7 * 8);
+        let after = ItemEmbeddings::new(8, rows).unwrap();
+        let new = SimilarScorer::new(&catalog, &content, &after, params).unwrap();
+        let full = new.lists(&quiet);
+        assert!(ids(&full, 0).contains(&7) && !ids(&lists, 0).contains(&7));
+        let drift = drift(&after, &before);
+        let moved = moved_movies(&catalog, &params, &drift, &vec![0; n]);
+        assert_eq!(moved, vec![7], "only movie 7 moved");
+        let (updated, _) = new.update_lists(&lists, &floors, &moved, &quiet);
+        assert_eq!(ids(&updated, 0), ids(&full, 0));
+        assert_eq!(ids(&updated, 7), ids(&full, 7));
+    }
+
+    #[test]
+    fn drift_is_zero_for_a_rotated_copy_and_large_for_a_moved_row() {
+        let rows = random_rows(200, 4, 0x1234_5678_9abc_def1);
+        // The same rows in another basis: coordinates 0 and 1 turned by 30°, 2 flipped, scaled.
+        let (c, s) = (30f32.to_radians().cos(), 30f32.to_radians().sin());
+        let mut turned: Vec<f32> = rows
+            .as_slice()
+            .chunks(4)
+            .flat_map(|r| {
+                [
+                    3.0 * (c * r[0] - s * r[1]),
+                    3.0 * (s * r[0] + c * r[1]),
+                    -3.0 * r[2],
+                    3.0 * r[3],
+                ]
+            })
+            .collect();
+        let still = drift(&ItemEmbeddings::new(4, turned.clone()).unwrap(), &rows);
+        assert!(still.iter().all(|&d| d < 1e-3), "{still:?}");
+        // Movie 5 now points the other way.
+        for x in &mut turned[20..24] {
+            *x = -*x;
+        }
+        let moved = drift(&ItemEmbeddings::new(4, turned).unwrap(), &rows);
+        assert!((moved[5] - 2.0).abs() < 1e-2, "{}", moved[5]);
+        assert!(moved.iter().enumerate().all(|(i, &d)| i == 5 || d < 0.05));
     }
 
     #[test]

@@ -251,6 +251,12 @@ impl SectionFile {
         Ok(SectionFile { bytes, sections })
     }
 
+    /// Whether the file has a section `name` (a section added in a later release is optional
+    /// for readers).
+    pub fn has(&self, name: &str) -> bool {
+        self.sections.iter().any(|s| s.name == name)
+    }
+
     fn find(&self, name: &str) -> Result<&Section, String> {
         self.sections
             .iter()
