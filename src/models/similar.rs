@@ -467,8 +467,8 @@ pub fn drift(new: &ItemEmbeddings, old: &ItemEmbeddings) -> Vec<f32> {
 
 /// The movies whose "more like this" candidates an incremental training searches again: those
 /// whose collaborative row moved more than [`MOVED_DRIFT`] times the median movie's and more
-/// than [`MOVED_DRIFT_MIN`] (`drift`, per movie) or whose confidence changed by more than [`MOVED_CONFIDENCE`] of itself since
-/// their `before_counts` ratings.
+/// than [`MOVED_DRIFT_MIN`] (`drift`, per movie), or whose confidence changed by more than
+/// [`MOVED_CONFIDENCE`] of itself since their `before_counts` ratings.
 pub fn moved_movies(
     catalog: &Catalog,
     params: &SimilarParams,
