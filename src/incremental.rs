@@ -35,6 +35,7 @@ use crate::storage::matrix_file::open_matrix;
 use crate::{Error, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 /// The largest share of the ratings that may be new, changed or removed for an incremental
@@ -102,19 +103,15 @@ impl Previous {
     /// Its embeddings of `kind`: those it holds, else read from its directory (the
     /// collaborative rows "more like this" compares with today's are read only when it is
     /// fitted, not held through the training before it). `None` when it has no such model.
-    pub fn embeddings(&self, kind: ModelKind) -> Result<Option<ItemEmbeddings>> {
+    pub fn embeddings(&self, kind: ModelKind) -> Result<Option<Cow<'_, ItemEmbeddings>>> {
         if let Some(model) = self.model(kind) {
-            return Ok(Some(model.embeddings.clone()));
+            return Ok(Some(Cow::Borrowed(&model.embeddings)));
         }
         let Some((dir, saved)) = &self.source else {
             return Ok(None);
         };
-        let Some(entry) = saved.manifest.models.get(&kind) else {
-            return Ok(None);
-        };
-        let file = &entry.embeddings_file;
-        let (_, dim, values) = open_matrix(file, saved.file(dir, file)?)?;
-        Ok(Some(ItemEmbeddings::new(dim, values.to_vec())?))
+        let read = saved_embeddings(dir, saved, kind)?;
+        Ok(read.map(|(_, embeddings)| Cow::Owned(embeddings)))
     }
 
     /// The "more like this" lists with their candidate pools' floors, if kept with them.
@@ -217,18 +214,19 @@ pub fn open(
     let settings = settings_of(manifest).map_err(bad)?;
     let mut models = Vec::new();
     for kind in [ModelKind::Content] {
-        let Some(entry) = manifest.models.get(&kind) else {
+        let Some((file, embeddings)) = saved_embeddings(dir, &saved, kind)? else {
             continue;
         };
-        let file = &entry.embeddings_file;
-        let (rows, dim, values) = open_matrix(file, saved.file(dir, file)?)?;
-        if rows != n {
-            return Err(bad(format!("{file} has {rows} rows for {n} movies")));
+        if embeddings.len() != n {
+            return Err(bad(format!(
+                "{file} has {} rows for {n} movies",
+                embeddings.len()
+            )));
         }
         models.push(TrainedModel {
             kind,
-            embeddings: ItemEmbeddings::new(dim, values.to_vec())?,
-            details: entry.details.clone(),
+            embeddings,
+            details: manifest.models[&kind].details.clone(),
         });
     }
     let mut lists = Vec::new();
@@ -281,6 +279,24 @@ pub fn open(
         chain: chain_of(&saved.manifest),
         source: Some((dir.to_path_buf(), saved)),
     }))
+}
+
+/// The embeddings of model `kind` in the model directory `dir` (read into memory), with their
+/// file's name; `None` when it has no such model.
+fn saved_embeddings(
+    dir: &Path,
+    saved: &SavedModel,
+    kind: ModelKind,
+) -> Result<Option<(String, ItemEmbeddings)>> {
+    let Some(entry) = saved.manifest.models.get(&kind) else {
+        return Ok(None);
+    };
+    let file = &entry.embeddings_file;
+    let (_, dim, values) = open_matrix(file, saved.file(dir, file)?)?;
+    Ok(Some((
+        file.clone(),
+        ItemEmbeddings::new(dim, values.to_vec())?,
+    )))
 }
 
 /// The settings a model directory was trained with: its tuning's choice, or the defaults when

@@ -475,9 +475,11 @@ pub fn moved_movies(
     drift: &[f32],
     before_counts: &[u32],
 ) -> Vec<u32> {
-    let mut sorted = drift.to_vec();
-    sorted.sort_unstable_by(f32::total_cmp);
-    let typical = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    let mut scratch = drift.to_vec();
+    let typical = match scratch.len() {
+        0 => 0.0,
+        len => *scratch.select_nth_unstable_by(len / 2, f32::total_cmp).1,
+    };
     let far = (MOVED_DRIFT * typical).max(MOVED_DRIFT_MIN);
     (0..catalog.len())
         .filter(|&i| {
