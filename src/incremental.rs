@@ -270,6 +270,13 @@ pub fn open(
     } else {
         None
     };
+    // What was read above is either copied (content rows, co-like counts) or read again only
+    // when a model is fitted (the lists): the pages the comparison and the checks touched (the
+    // previous user histories alone are 12 bytes a rating, 400 MB at ml-latest's size) would
+    // otherwise stay resident in this process through the SVD, the stage that sets the peak.
+    for file in saved.files.values() {
+        file.release_resident();
+    }
     Ok(Ok(Previous {
         models,
         lists,
