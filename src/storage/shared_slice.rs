@@ -251,4 +251,54 @@ mod tests {
         std::fs::write(&path, b"").unwrap();
         assert!(SharedSlice::map_file(&path).unwrap().is_empty());
     }
+
+    /// The `Rss` of this process's mapping that starts at `start` (`/proc/self/smaps`), in kB.
+    #[cfg(target_os = "linux")]
+    fn mapping_rss_kib(start: usize) -> u64 {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut lines = smaps.lines();
+        while let Some(line) = lines.next() {
+            let range = line.split_whitespace().next().unwrap_or_default();
+            let Some((from, _)) = range.split_once('-') else {
+                continue;
+            };
+            if usize::from_str_radix(from, 16) != Ok(start) {
+                continue;
+            }
+            for field in lines.by_ref() {
+                if let Some(kib) = field.strip_prefix("Rss:") {
+                    return kib.trim().trim_end_matches("kB").trim().parse().unwrap();
+                }
+            }
+        }
+        panic!("no mapping starts at {start:#x}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn released_pages_leave_the_process_and_read_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let words: Vec<u32> = (0..1u32 << 20)
+            .map(|i| i.wrapping_mul(2_654_435_761))
+            .collect();
+        std::fs::write(&path, bytemuck::cast_slice::<u32, u8>(&words)).unwrap();
+        let mapped = SharedSlice::map_file(&path).unwrap();
+        let start = mapped.ptr as usize;
+        let view = mapped.cast::<u32>(0..mapped.len()).unwrap();
+        assert_eq!(&*view, &words[..], "read whole: every page is touched");
+        let touched = mapping_rss_kib(start);
+        assert!(
+            touched >= 4096 - 64,
+            "{touched} kB resident of 4096 after reading"
+        );
+        mapped.release_resident();
+        let released = mapping_rss_kib(start);
+        assert!(released <= 64, "{released} kB still resident after release");
+        assert_eq!(&*view, &words[..], "the same bytes after the release");
+        // Owned memory is left alone.
+        let owned = SharedSlice::copy_aligned(&[1, 2, 3]);
+        owned.release_resident();
+        assert_eq!(&*owned, &[1, 2, 3]);
+    }
 }
