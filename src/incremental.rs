@@ -273,7 +273,8 @@ pub fn open(
     // What was read above is either copied (content rows, co-like counts) or read again only
     // when a model is fitted (the lists): the pages the comparison and the checks touched (the
     // previous user histories alone are 12 bytes a rating, 400 MB at ml-latest's size) would
-    // otherwise stay resident in this process through the SVD, the stage that sets the peak.
+    // otherwise stay resident in this process through the SVD, and set the run's peak there
+    // (2.6 GB against 2.2 GB at ml-latest's size, docs/BENCHMARKS.md).
     for file in saved.files.values() {
         file.release_resident();
     }
