@@ -6,28 +6,24 @@
 //! with a full one by, and docs/BENCHMARKS.md how far a retrained model's neighbours move:
 //!
 //! `cargo run --release --example compare_lists -- FULL_DIR OTHER_DIR similar 10`
-use movierec::artifact::{self, Verify};
+use movierec::artifact::{self, LoadedModel, Verify};
 use movierec::index::VectorIndex;
-use movierec::models::item_knn::NeighbourLists;
-use movierec::models::{ModelKind, ModelShape};
+use movierec::models::ModelKind;
 use std::path::Path;
 
 /// Movies sampled for an embedding model (each an exact search over the catalog).
 const SAMPLE: usize = 2000;
 
-fn lists(dir: &Path, kind: ModelKind) -> NeighbourLists {
-    let saved = artifact::load(dir).unwrap();
-    let n = saved.manifest.dataset.movies;
-    let file = &saved.manifest.neighbour_lists[&kind].file;
-    NeighbourLists::from_bytes(file, saved.file(dir, file).unwrap(), n).unwrap()
-}
-
-/// The `k` nearest movies of each movie of `sample` under the rows of model `kind` in `dir`.
-fn nearest(dir: &Path, kind: ModelKind, sample: &[u32], k: usize) -> Vec<Vec<u32>> {
-    let model = artifact::open(dir, Verify::StructureOnly).unwrap();
+/// The top `k` of every movie of `sample` in `model`: its stored list for a lists model, its
+/// exact nearest movies under the rows for an embedding model.
+fn top(model: &LoadedModel, kind: ModelKind, sample: &[u32], k: usize) -> Vec<Vec<u32>> {
+    if let Some(lists) = model.lists.get(&kind) {
+        return (sample.iter())
+            .map(|&i| lists.of(i).take(k).map(|(j, _)| j).collect())
+            .collect();
+    }
     let exact = &model.models[&kind].exact;
-    sample
-        .iter()
+    (sample.iter())
         .map(|&i| {
             let found = exact.search_item(i, k + 1, &|j| j != i);
             found.iter().take(k).map(|n| n.item).collect()
@@ -46,28 +42,22 @@ fn main() {
     }
     let kind = ModelKind::parse(&args[3]).unwrap();
     let k: usize = args[4].parse().unwrap();
-    let (dir_a, dir_b) = (Path::new(&args[1]), Path::new(&args[2]));
-    let (a, b, what): (Vec<Vec<u32>>, Vec<Vec<u32>>, &str) = match kind.shape() {
-        ModelShape::NeighbourLists => {
-            let (a, b) = (lists(dir_a, kind), lists(dir_b, kind));
-            let top = |l: &NeighbourLists, i: u32| l.of(i).take(k).map(|(j, _)| j).collect();
-            let movies = 0..a.len() as u32;
-            (
-                movies.clone().map(|i| top(&a, i)).collect(),
-                movies.map(|i| top(&b, i)).collect(),
-                "every movie's list",
-            )
-        }
-        ModelShape::Embeddings => {
-            let n = artifact::load(dir_a).unwrap().manifest.dataset.movies;
-            let sample: Vec<u32> = (0..n as u32).step_by((n / SAMPLE).max(1)).collect();
-            (
-                nearest(dir_a, kind, &sample, k),
-                nearest(dir_b, kind, &sample, k),
-                "exact nearest of sampled movies",
-            )
-        }
+    let open = |dir: &str| artifact::open(Path::new(dir), Verify::StructureOnly).unwrap();
+    let (model_a, model_b) = (open(&args[1]), open(&args[2]));
+    let n = model_a.catalog.len() as u32;
+    let (sample, what): (Vec<u32>, &str) = if model_a.lists.contains_key(&kind) {
+        ((0..n).collect(), "every movie's list")
+    } else {
+        let step = (n as usize / SAMPLE).max(1);
+        (
+            (0..n).step_by(step).collect(),
+            "exact nearest of sampled movies",
+        )
     };
+    let (a, b) = (
+        top(&model_a, kind, &sample, k),
+        top(&model_b, kind, &sample, k),
+    );
     let (mut same, mut total, mut first) = (0usize, 0usize, 0usize);
     for (x, y) in a.iter().zip(&b) {
         total += x.len().max(y.len());

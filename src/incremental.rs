@@ -235,16 +235,17 @@ pub fn open(
             continue;
         };
         let file = &entry.file;
+        let bytes = saved.file(dir, file)?;
         let pool_floors = match kind {
             ModelKind::Similar => {
-                crate::models::item_knn::pool_floors_from_bytes(file, saved.file(dir, file)?, n)?
+                crate::models::item_knn::pool_floors_from_bytes(file, bytes.clone(), n)?
                     .map(|f| f.to_vec())
             }
             _ => None,
         };
         lists.push(TrainedLists {
             kind,
-            lists: NeighbourLists::from_bytes(file, saved.file(dir, file)?, n)?,
+            lists: NeighbourLists::from_bytes(file, bytes, n)?,
             neighbours: entry.neighbours,
             details: entry.details.clone(),
             pool_floors,
